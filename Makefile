@@ -1,0 +1,37 @@
+# hemiface: `make demo` and `make test` work on a fresh machine (Python 3.11 with venv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := demo_output
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/hemiface --version
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_5000mm3.ply --volume-mm3 5000 --side left --overwrite
+	$(BIN)/hemiface scan analyze $(DEMO)/phantom_5000mm3.ply --affected auto --out $(DEMO)/phantom_5000mm3 --overwrite
+	$(BIN)/hemiface scan analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_path; print(sample_path("demoface"))')" \
+		--affected auto --out $(DEMO)/demoface_natural_asymmetry --overwrite
+	@echo
+	@echo "Demo results are in $(DEMO)/:"
+	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
+	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
+	@echo "Each holds measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl."
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_scan_analyze.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,94 @@
+"""Speed and memory of `scan analyze` on a dense face (target: < 15 s and < 2 GB on 2 cores).
+
+Run with `make bench`. Each measurement runs in a fresh subprocess so that peak
+memory (ru_maxrss) belongs to that measurement alone. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+TARGET_VERTICES = 500_000
+
+MAKE_MESH = textwrap.dedent(
+    """
+    import sys, numpy as np, trimesh
+    from hemiface import datasets
+    ph = datasets.make_phantom("demoface", side="left", volume_mm3=5000.0, centre_offset_mm=(35.0, -5.0), radius_mm=25.0)
+    v, f = ph.vertices_mm, ph.faces
+    while len(v) < {target} / 3.5:
+        v, f = trimesh.remesh.subdivide(v, f)
+    if len(v) < {target} * 0.8:
+        v, f = trimesh.remesh.subdivide(v, f)
+    trimesh.Trimesh(v, f, process=False).export(sys.argv[1])
+    print(len(v))
+    """
+)
+
+ANALYZE = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    t0 = time.perf_counter()
+    from hemiface.scan import analyze_scan
+    t1 = time.perf_counter()
+    result = analyze_scan(sys.argv[1], affected="auto")
+    t2 = time.perf_counter()
+    result.save(sys.argv[2], overwrite=True)
+    t3 = time.perf_counter()
+    print(json.dumps({{"import_s": t1 - t0, "analyze_s": t2 - t1, "write_s": t3 - t2,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "defect_volume_mm3": result.defect_volume_mm3}}))
+    """
+)
+
+QUERY = textwrap.dedent(
+    """
+    import json, sys, time, numpy as np
+    from hemiface.scan import load_scan
+    from hemiface.scan._distance import SurfaceQuery
+    scan = load_scan(sys.argv[1])
+    v = scan.vertices_mm
+    t0 = time.perf_counter()
+    q = SurfaceQuery(v * np.array([-1.0, 1.0, 1.0]), scan.faces[:, ::-1])
+    t1 = time.perf_counter()
+    pts = v[np.random.default_rng(0).choice(len(v), 1_000_000, replace=len(v) < 1_000_000)]
+    t2 = time.perf_counter()
+    q.closest(pts)
+    t3 = time.perf_counter()
+    print(json.dumps({{"build_s": t1 - t0, "query_s_per_million": t3 - t2, "n_triangles": len(scan.faces)}}))
+    """
+)
+
+
+def run(code: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = str(Path(tmp) / "dense_face.ply")
+        n = int(run(MAKE_MESH.format(target=TARGET_VERTICES), mesh))
+        print(f"scan analyze on a {n:,}-vertex face (demoface subdivided, 5,000 mm3 defect carved)")
+        for attempt in range(2):
+            r = json.loads(run(ANALYZE.format(), mesh, str(Path(tmp) / "out")))
+            total = r["analyze_s"] + r["write_s"]
+            print(
+                f"  run {attempt + 1}: analyse {r['analyze_s']:.1f} s + write outputs {r['write_s']:.1f} s = {total:.1f} s "
+                f"(import {r['import_s']:.1f} s), peak memory {r['peak_mb']:.0f} MB "
+                f"[target < 15 s, < 2048 MB]; defect {r['defect_volume_mm3']:.0f} mm3"
+            )
+        q = json.loads(run(QUERY.format(), mesh))
+        print(
+            f"distance query alone: {q['query_s_per_million']:.2f} s per million points against "
+            f"{q['n_triangles']:,} triangles (BVH build {q['build_s']:.2f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

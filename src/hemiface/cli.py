@@ -1,0 +1,189 @@
+"""The ``hemiface`` command line: each command parses, calls one library function, and reports.
+
+A library error becomes one line on stderr and exit code 1; a usage error exits with 2.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import __version__
+from ._errors import HemifaceError
+
+app = typer.Typer(
+    name="hemiface",
+    help="Objective outcome measures for hemifacial atrophy (3D defect volumetry, facial symmetry).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+scan_app = typer.Typer(help="3D surface scans.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Bundled sample scans and phantoms with known truth.", no_args_is_help=True)
+app.add_typer(scan_app, name="scan")
+app.add_typer(datasets_app, name="datasets")
+
+
+class AffectedSide(str, enum.Enum):
+    left = "left"
+    right = "right"
+    auto = "auto"
+
+
+class Side(str, enum.Enum):
+    left = "left"
+    right = "right"
+
+
+class Units(str, enum.Enum):
+    mm = "mm"
+    cm = "cm"
+    m = "m"
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"hemiface {__version__}")
+        raise typer.Exit()
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (never a stale, closed stream)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Only the CLI configures output: hemiface's messages go to stderr, prefixed."""
+    log = logging.getLogger("hemiface")
+    for handler in [h for h in log.handlers if isinstance(h, _CurrentStderrHandler)]:
+        log.removeHandler(handler)
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("hemiface: %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+):
+    _configure_logging(verbose)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"hemiface: error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+@scan_app.command("analyze")
+def scan_analyze(
+    scan: Path = typer.Argument(..., help="Face scan: OBJ, PLY, STL, OFF or GLB.", dir_okay=False),
+    affected: AffectedSide = typer.Option(..., "--affected", help="Patient's affected side, or auto (larger defect)."),
+    units: Units = typer.Option(Units.mm, "--units", help="Units of the scan file."),
+    landmarks: Optional[Path] = typer.Option(
+        None, "--landmarks", dir_okay=False,
+        help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
+    ),
+    threshold_mm: float = typer.Option(4.0, "--threshold-mm", help="Report the area deeper than this (mm)."),
+    floor_mm: float = typer.Option(1.0, "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
+    region_width_mm: float = typer.Option(130.0, "--region-width-mm", help="Face region: width of the frontal ellipse."),
+    region_above_mm: float = typer.Option(75.0, "--region-above-mm", help="Face region: reach above pronasale."),
+    region_below_mm: float = typer.Option(80.0, "--region-below-mm", help="Face region: reach below pronasale."),
+    region_depth_mm: float = typer.Option(80.0, "--region-depth-mm", help="Face region: reach behind pronasale."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_hemiface]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Measure the soft-tissue defect and hemiface volume discrepancy of one face scan.
+
+    Writes measurements.json, depth_map.ply, depth_map.png and defect.stl (a
+    closed solid, in mm, to print at 1:1) into the output folder.
+    """
+    from ._outputs import check_writable
+    from .scan import OUTPUT_NAMES, FaceRegion, analyze_scan
+
+    out = out or Path.cwd() / f"{scan.stem}_hemiface"
+    try:
+        check_writable(out, OUTPUT_NAMES, overwrite=overwrite)
+        region = FaceRegion(
+            width_mm=region_width_mm, above_mm=region_above_mm, below_mm=region_below_mm, depth_mm=region_depth_mm
+        )
+        result = analyze_scan(
+            scan, affected=affected.value, units=units.value, landmarks=landmarks,
+            threshold_mm=threshold_mm, floor_mm=floor_mm, region=region,
+        )
+        result.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    how = " (chosen automatically: the side with the larger defect volume)" if affected == AffectedSide.auto else ""
+    typer.echo(f"{scan.name}: affected side {result.affected_side}{how}")
+    typer.echo(f"  defect volume            {result.defect_volume_mm3:10.0f} mm3 in {len(result.defects)} area(s)")
+    typer.echo(f"  maximum depth            {result.max_depth_mm:10.2f} mm")
+    typer.echo(f"  area deeper than {result.threshold_mm:g} mm   {result.area_deeper_than_threshold_mm2:10.0f} mm2")
+    typer.echo(f"  defect area              {result.defect_area_mm2:10.0f} mm2")
+    typer.echo(
+        f"  volume discrepancy       {result.volumetric_discrepancy_mm3:10.0f} mm3 "
+        f"({result.volumetric_discrepancy_percent:.2f} % of the unaffected hemiface)"
+    )
+    typer.echo(f"  symmetry plane fit RMS   {result.plane_fit_rms_mm:10.2f} mm")
+    if not result.plane_fit_converged:
+        typer.echo("  warning: the symmetry plane fit did not converge; check the scan's orientation", err=True)
+    typer.echo(f"results in {out}")
+
+
+@datasets_app.command("list")
+def datasets_list():
+    """List the bundled sample scans."""
+    from .datasets import SAMPLES, sample_path
+
+    for name, (_, description) in SAMPLES.items():
+        typer.echo(f"{name:10s} {description}\n{'':10s} {sample_path(name)}")
+
+
+@datasets_app.command("phantom")
+def datasets_phantom(
+    out: Path = typer.Argument(..., help="Mesh file to write (.ply, .obj or .stl); truth goes to <out>.truth.json.", dir_okay=False),
+    base: str = typer.Option("template", "--base", help="Sample to carve (see `hemiface datasets list`)."),
+    side: Side = typer.Option(Side.left, "--side", help="Patient's side of the defect."),
+    volume_mm3: float = typer.Option(5000.0, "--volume-mm3", help="Defect volume."),
+    radius_mm: float = typer.Option(30.0, "--radius-mm", help="Defect radius."),
+    lateral_mm: float = typer.Option(40.0, "--lateral-mm", help="Defect centre: distance lateral of pronasale."),
+    height_mm: float = typer.Option(-12.0, "--height-mm", help="Defect centre: height relative to pronasale."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+):
+    """Carve a smooth defect of known volume into a sample face (ground truth for validation)."""
+    from .datasets import make_phantom
+
+    try:
+        phantom = make_phantom(
+            base, side=side.value, volume_mm3=volume_mm3, radius_mm=radius_mm, centre_offset_mm=(lateral_mm, height_mm)
+        )
+        phantom.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(phantom.truth(), indent=2))
+    typer.echo(f"wrote {out} and {out.name}.truth.json")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

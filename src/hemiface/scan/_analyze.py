@@ -1,0 +1,336 @@
+"""``analyze_scan``: soft-tissue defect and hemiface discrepancy from one 3D surface scan."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .. import logger
+from .._errors import RegionError
+from .._provenance import provenance
+from .._validate import check_option, check_positive
+from ._defect import DefectMeasure, Patch, find_defects, merge_patches
+from ._distance import SurfaceQuery
+from ._frame import FaceFrame, default_frame, frame_from_landmarks, read_landmarks
+from ._io import SurfaceScan, load_scan
+from ._mesh import boundary_points, column_volume_mm3, smooth_vertex_field, submesh, vertex_components, vertex_normals
+from ._region import FaceRegion
+from ._solid import defect_solid
+from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, grid_sample
+
+Side = Literal["left", "right"]
+#: Mirror pairs farther apart than this are not the same skin (hair, gross scan error).
+MAX_PAIR_DEPTH_MM = 30.0
+#: Spacing of the surface points registered to find the symmetry plane.
+SAMPLE_CELL_MM = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class ScanAnalysis:
+    """Result of :func:`analyze_scan`. Lengths mm, areas mm2, volumes mm3; sides are the patient's.
+
+    ``depth_mm`` > 0 means the affected surface lies below the mirrored
+    unaffected surface. ``volumetric_discrepancy_mm3`` > 0 means the affected
+    hemiface has less volume than the unaffected one.
+    """
+
+    affected_side: Side
+    affected_side_chosen_by: Literal["user", "auto"]
+    defect_volume_mm3: float
+    max_depth_mm: float
+    defect_area_mm2: float
+    area_deeper_than_threshold_mm2: float
+    threshold_mm: float
+    floor_mm: float
+    defects: tuple[DefectMeasure, ...]
+    defect_volume_by_side_mm3: Mapping[str, float]
+    volumetric_discrepancy_mm3: float
+    volumetric_discrepancy_percent: float
+    affected_hemiface_volume_mm3: float
+    unaffected_hemiface_volume_mm3: float
+    region_area_mm2: float
+    symmetry_plane_normal: tuple[float, float, float]
+    symmetry_plane_point_mm: tuple[float, float, float]
+    plane_fit_rms_mm: float
+    plane_fit_inlier_fraction: float
+    plane_fit_converged: bool
+    frame_source: str
+    provenance: dict
+    # Geometry for the outputs (scan frame, mm) and the render (symmetry frame).
+    depth_vertices_mm: np.ndarray = field(repr=False)
+    depth_faces: np.ndarray = field(repr=False)
+    depth_values_mm: np.ndarray = field(repr=False)
+    defect_solid_vertices_mm: np.ndarray = field(repr=False)
+    defect_solid_faces: np.ndarray = field(repr=False)
+    render_vertices: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """Flat, JSON-ready measurements with provenance (what ``measurements.json`` holds)."""
+        return {
+            "affected_side": self.affected_side,
+            "affected_side_chosen_by": self.affected_side_chosen_by,
+            "defect_volume_mm3": self.defect_volume_mm3,
+            "max_depth_mm": self.max_depth_mm,
+            "defect_area_mm2": self.defect_area_mm2,
+            "area_deeper_than_threshold_mm2": self.area_deeper_than_threshold_mm2,
+            "threshold_mm": self.threshold_mm,
+            "floor_mm": self.floor_mm,
+            "defect_count": len(self.defects),
+            "defects": [d.to_dict() for d in self.defects],
+            "defect_volume_left_mm3": self.defect_volume_by_side_mm3["left"],
+            "defect_volume_right_mm3": self.defect_volume_by_side_mm3["right"],
+            "volumetric_discrepancy_mm3": self.volumetric_discrepancy_mm3,
+            "volumetric_discrepancy_percent": self.volumetric_discrepancy_percent,
+            "affected_hemiface_volume_mm3": self.affected_hemiface_volume_mm3,
+            "unaffected_hemiface_volume_mm3": self.unaffected_hemiface_volume_mm3,
+            "region_area_mm2": self.region_area_mm2,
+            "symmetry_plane": {"normal": list(self.symmetry_plane_normal), "point": list(self.symmetry_plane_point_mm)},
+            "plane_fit_rms_mm": self.plane_fit_rms_mm,
+            "plane_fit_inlier_fraction": self.plane_fit_inlier_fraction,
+            "plane_fit_converged": self.plane_fit_converged,
+            "frame_source": self.frame_source,
+            "coordinates": "scan's own frame, millimetres",
+            "provenance": self.provenance,
+        }
+
+    def save(self, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write measurements.json, depth_map.ply, depth_map.png and defect.stl (see :func:`write_outputs`)."""
+        from ._outputs import write_outputs
+
+        return write_outputs(self, out_dir, overwrite=overwrite)
+
+
+@dataclass(frozen=True)
+class _SymmetryFrame:
+    """Canonical frame -> symmetry frame (x across the plane toward the left, origin on the plane)."""
+
+    rotation: np.ndarray
+    origin: np.ndarray
+
+    @classmethod
+    def from_plane(cls, plane: SymmetryPlane) -> "_SymmetryFrame":
+        x = plane.normal
+        y = np.array([0.0, 1.0, 0.0]) - x[1] * x
+        y /= np.linalg.norm(y)
+        return cls(np.stack([x, y, np.cross(x, y)]), plane.offset_mm * x)
+
+    def forward(self, p):
+        return (np.asarray(p) - self.origin) @ self.rotation.T
+
+    def inverse(self, p):
+        return np.asarray(p) @ self.rotation + self.origin
+
+
+def _largest_component_faces(n_vertices, faces, seed_vertex=None) -> np.ndarray:
+    n, labels = vertex_components(n_vertices, faces)
+    face_label = labels[faces[:, 0]]
+    if seed_vertex is not None:
+        keep = labels[seed_vertex]
+    else:
+        keep = np.bincount(face_label, minlength=n).argmax()
+    return face_label == keep
+
+
+def _orient_outward(vertices, faces, normals):
+    """Flip the winding when normals point into the head (anterior must be +z near pronasale)."""
+    near = np.linalg.norm(vertices, axis=1) < 60.0
+    if near.any() and normals[near, 2].sum() < 0:
+        logger.info("scan normals point inward; flipped the triangle winding")
+        return faces[:, ::-1].copy(), -normals
+    return faces, normals
+
+
+def analyze_scan(
+    scan: str | os.PathLike | SurfaceScan,
+    *,
+    affected: Literal["left", "right", "auto"] = "auto",
+    units: str = "mm",
+    landmarks: str | os.PathLike | Mapping[str, np.ndarray] | None = None,
+    threshold_mm: float = 4.0,
+    floor_mm: float = 1.0,
+    region: FaceRegion | None = None,
+    robust_scale_mm: float = 1.5,
+    smoothing_mm: float = 1.5,
+) -> ScanAnalysis:
+    """Measure the soft-tissue defect and the hemiface volumetric discrepancy of one face scan.
+
+    Parameters
+    ----------
+    scan : path to an OBJ/PLY/STL/OFF/GLB file, or a loaded :class:`SurfaceScan`.
+    affected : the patient's affected side, or "auto" for the side with the larger defect volume.
+    units : units of the file ("mm", "cm", "m"); results are always in mm.
+    landmarks : CSV path (``name,x,y,z`` in the scan's units) or a dict of points in mm that
+        fixes the face frame; without it the scan must look toward +z with the head up +y.
+    threshold_mm : depth above which ``area_deeper_than_threshold_mm2`` counts area.
+    floor_mm : a connected depressed area is a defect only if somewhere deeper than this.
+    region : limits of the face region (see :class:`FaceRegion`).
+    robust_scale_mm : mirror pairs farther apart than this have no influence on the symmetry plane.
+    smoothing_mm : the depth map is smoothed over the surface with a Gaussian of this size
+        (mm) against scanner noise; 0 turns smoothing off.
+
+    Returns
+    -------
+    ScanAnalysis
+    """
+    check_option("affected", affected, ("left", "right", "auto"))
+    threshold_mm = check_positive("threshold_mm", threshold_mm)
+    floor_mm = check_positive("floor_mm", floor_mm, allow_zero=True)
+    robust_scale_mm = check_positive("robust_scale_mm", robust_scale_mm)
+    smoothing_mm = check_positive("smoothing_mm", smoothing_mm, allow_zero=True)
+    region = region or FaceRegion()
+    if not isinstance(scan, SurfaceScan):
+        scan = load_scan(scan, units=units)
+    landmark_file = None
+    if landmarks is not None and not isinstance(landmarks, Mapping):
+        landmark_file = Path(landmarks)
+        landmarks = read_landmarks(landmark_file, units=scan.units)
+
+    v_scan, faces = scan.vertices_mm, scan.faces
+    n_scan = vertex_normals(v_scan, faces)
+    frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, n_scan) if landmarks else default_frame(v_scan)
+    v = frame.to_canonical(v_scan)
+    normals = n_scan @ frame.rotation.T
+    faces, normals = _orient_outward(v, faces, normals)
+
+    # Working surface: a generous crop around the face, its piece holding pronasale.
+    crop = (region.ellipse_margin(v, scale=1.3) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
+    face_in_crop = crop[faces].all(axis=1)
+    if not face_in_crop.any():
+        raise RegionError(f"{scan.source_name}: no surface near the face region; check orientation or --landmarks")
+    v, faces, attrs, _ = submesh(v, faces, face_in_crop, {"n": normals})
+    normals = attrs["n"]
+    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
+    keep = _largest_component_faces(len(v), faces, seed_vertex=tip)
+    v, faces, attrs, _ = submesh(v, faces, keep, {"n": normals})
+
+    border_tree = None
+    border = boundary_points(v, faces)
+    if len(border):
+        border_tree = cKDTree(border)
+    away_from_border = (
+        border_tree.query(v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+        if border_tree is not None and region.border_margin_mm > 0
+        else np.ones(len(v), bool)
+    )
+
+    # Symmetry plane, registering the region (trial frame: the canonical one).
+    inside = np.flatnonzero((region.ellipse_margin(v) > 0) & (region.depth_margin(v) > 0) & away_from_border)
+    sample = inside[grid_sample(v[inside], cell_mm=SAMPLE_CELL_MM)]
+    query = SurfaceQuery(v, faces)
+    plane, _ = fit_symmetry_plane_masked(query, v[sample], normals[sample], robust_scale_mm=robust_scale_mm)
+
+    # Everything below happens in the symmetry frame: the plane is x = 0.
+    sym = _SymmetryFrame.from_plane(plane)
+    p = sym.forward(v)
+    mirrored = p * np.array([-1.0, 1.0, 1.0])
+    mirror_query = SurfaceQuery(mirrored, faces[:, ::-1])
+    cp = mirror_query.closest(p)
+    # depth > 0 when p lies inside (below) the mirrored surface.
+    depth = -cp.signed_distance_mm
+    mirror_border_ok = np.ones(len(p), bool)
+    if border_tree is not None and region.border_margin_mm > 0:
+        # The mirrored surface's border is the reflection of the original's.
+        mirror_of_closest = sym.inverse(cp.points * np.array([-1.0, 1.0, 1.0]))
+        mirror_border_ok = border_tree.query(mirror_of_closest, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+    valid = away_from_border & mirror_border_ok & (np.abs(depth) < MAX_PAIR_DEPTH_MM)
+    pv, pf, pattrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
+    if len(pf) == 0:
+        raise RegionError(f"{scan.source_name}: no part of the face has a measurable mirror partner")
+    # Scanner noise: smooth depth and the offset to the mirrored surface together.
+    field = smooth_vertex_field(pv, pf, np.column_stack([pattrs["depth"], pattrs["top"] - pv]), smoothing_mm)
+    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
+    patch = patch.clip(region.ellipse_margin(patch.vertices))
+    patch = patch.clip(region.depth_margin(patch.vertices))
+    if len(patch.faces):
+        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
+        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
+        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
+        patch = Patch(v2, f2, a2["d"], a2["t"])
+    region_area = patch.area_mm2()
+    if region_area < 2000.0:
+        raise RegionError(
+            f"{scan.source_name}: the face region covers only {region_area:.0f} mm2; "
+            "check orientation, units, --landmarks or the --region-* limits"
+        )
+
+    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
+    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
+    side_volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
+    if affected == "auto":
+        side: Side = "left" if side_volume["left"] >= side_volume["right"] else "right"
+        logger.info(
+            "affected side chosen automatically: %s (defect volume left %.0f mm3, right %.0f mm3)",
+            side, side_volume["left"], side_volume["right"],
+        )
+    else:
+        side = affected
+    other: Side = "right" if side == "left" else "left"
+    chosen = defects[side]
+
+    base_z = float(patch.vertices[:, 2].min())
+    hemi_volume = {s: column_volume_mm3(h.vertices, h.faces, base=base_z) for s, h in halves.items()}
+    discrepancy = halves[side].volume_mm3()
+
+    def to_scan(points):
+        return frame.to_scan(sym.inverse(points))
+
+    measures = tuple(
+        DefectMeasure(m.volume_mm3, m.max_depth_mm, m.area_mm2, m.area_deeper_than_threshold_mm2,
+                      tuple(float(c) for c in to_scan(np.array([m.centroid_mm]))[0]))
+        for _, m in chosen
+    )
+    defect_patch = merge_patches([d for d, _ in chosen])
+    if len(defect_patch.faces):
+        solid_v, solid_f = defect_solid(defect_patch)
+        solid_v = to_scan(solid_v)
+    else:
+        solid_v, solid_f = np.empty((0, 3)), np.empty((0, 3), np.int64)
+
+    plane_point = frame.to_scan(sym.inverse(np.zeros((1, 3))))[0]
+    plane_normal = frame.direction_to_scan(plane.normal[None, :])[0]
+    params = {
+        "affected": affected, "units": scan.units, "threshold_mm": threshold_mm, "floor_mm": floor_mm,
+        "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
+        "landmarks": landmark_file.name if landmark_file else ("given" if landmarks else None),
+    }
+    inputs = {"scan": {"file": scan.source_name, "sha256": scan.sha256}}
+    if landmark_file is not None:
+        from .._provenance import sha256_file
+
+        inputs["landmarks"] = {"file": landmark_file.name, "sha256": sha256_file(landmark_file)}
+
+    return ScanAnalysis(
+        affected_side=side,
+        affected_side_chosen_by="auto" if affected == "auto" else "user",
+        defect_volume_mm3=side_volume[side],
+        max_depth_mm=max((m.max_depth_mm for m in measures), default=0.0),
+        defect_area_mm2=float(sum(m.area_mm2 for m in measures)),
+        area_deeper_than_threshold_mm2=float(sum(m.area_deeper_than_threshold_mm2 for m in measures)),
+        threshold_mm=threshold_mm,
+        floor_mm=floor_mm,
+        defects=measures,
+        defect_volume_by_side_mm3=side_volume,
+        volumetric_discrepancy_mm3=discrepancy,
+        volumetric_discrepancy_percent=100.0 * discrepancy / hemi_volume[other],
+        affected_hemiface_volume_mm3=hemi_volume[side],
+        unaffected_hemiface_volume_mm3=hemi_volume[other],
+        region_area_mm2=region_area,
+        symmetry_plane_normal=tuple(float(c) for c in plane_normal),
+        symmetry_plane_point_mm=tuple(float(c) for c in plane_point),
+        plane_fit_rms_mm=plane.rms_mm,
+        plane_fit_inlier_fraction=plane.inlier_fraction,
+        plane_fit_converged=plane.converged,
+        frame_source=frame.source,
+        provenance=provenance(inputs, params),
+        depth_vertices_mm=to_scan(patch.vertices),
+        depth_faces=patch.faces,
+        depth_values_mm=patch.depth_mm,
+        defect_solid_vertices_mm=solid_v,
+        defect_solid_faces=solid_f,
+        render_vertices=patch.vertices,
+    )

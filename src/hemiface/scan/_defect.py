@@ -1,0 +1,121 @@
+"""Defect volumetry on a depth-annotated hemiface.
+
+Sign convention: depth > 0 means the affected surface lies below (inside) the
+mirrored unaffected surface. Each vertex carries ``top``: its closest point on
+the mirrored surface, so the defect is the solid swept from the affected skin
+(bottom) to the mirrored skin (top).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ._mesh import clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_components
+
+#: "depth > 0", numerically: the defect's rim is the 1-micrometre level set. This keeps
+#: the microscopic tail of smoothed depth (and float round-off on symmetric skin) out
+#: of the defect, and keeps the printable solid's top and bottom apart off the rim.
+DEPTH_EPS_MM = 1e-3
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A surface patch with per-vertex depth (mm) and mirrored-surface point ``top``."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    depth_mm: np.ndarray
+    top: np.ndarray
+
+    def clip(self, scalar: np.ndarray, level: float = 0.0, *, pin_top: bool = False) -> "Patch":
+        v, f, attrs, on_cut = clip_by_scalar(
+            self.vertices, self.faces, scalar, {"depth_mm": self.depth_mm, "top": self.top}, level=level
+        )
+        depth, top = attrs["depth_mm"], attrs["top"]
+        if pin_top:  # cut along depth == 0: the two surfaces meet there
+            top = top.copy()
+            top[on_cut] = v[on_cut]
+            depth = depth.copy()
+            depth[on_cut] = 0.0
+        return Patch(v, f, depth, top)
+
+    def area_mm2(self) -> float:
+        return float(face_areas_mm2(self.vertices, self.faces).sum()) if len(self.faces) else 0.0
+
+    def volume_mm3(self) -> float:
+        """Signed volume between the patch and its mirrored counterpart (> 0 for a deficit)."""
+        return float(swept_volumes_mm3(self.vertices, self.top, self.faces).sum()) if len(self.faces) else 0.0
+
+    def components(self) -> list["Patch"]:
+        if len(self.faces) == 0:
+            return []
+        n, labels = vertex_components(len(self.vertices), self.faces)
+        face_label = labels[self.faces[:, 0]]
+        out = []
+        for k in range(n):
+            mask = face_label == k
+            if not mask.any():
+                continue
+            used = np.unique(self.faces[mask])
+            remap = np.full(len(self.vertices), -1)
+            remap[used] = np.arange(len(used))
+            out.append(Patch(self.vertices[used], remap[self.faces[mask]], self.depth_mm[used], self.top[used]))
+        return out
+
+
+@dataclass(frozen=True)
+class DefectMeasure:
+    """One connected defect (mm, mm2, mm3)."""
+
+    volume_mm3: float
+    max_depth_mm: float
+    area_mm2: float
+    area_deeper_than_threshold_mm2: float
+    centroid_mm: tuple[float, float, float]  # scan frame, filled in by the caller
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_defects(hemiface: Patch, *, floor_mm: float, threshold_mm: float) -> list[tuple[Patch, DefectMeasure]]:
+    """Connected areas with depth > 0 that hold a point deeper than ``floor_mm``, largest volume first.
+
+    Centroids are left in the patch's frame; the caller maps them to the scan frame.
+    """
+    positive = hemiface.clip(hemiface.depth_mm, DEPTH_EPS_MM, pin_top=True)
+    defects = []
+    for comp in positive.components():
+        if comp.depth_mm.max() <= floor_mm:
+            continue
+        deep = comp.clip(comp.depth_mm, threshold_mm)
+        weights = face_areas_mm2(comp.vertices, comp.faces)
+        centroid = (comp.vertices[comp.faces].mean(axis=1) * weights[:, None]).sum(axis=0) / weights.sum()
+        defects.append(
+            (
+                comp,
+                DefectMeasure(
+                    volume_mm3=comp.volume_mm3(),
+                    max_depth_mm=float(comp.depth_mm.max()),
+                    area_mm2=comp.area_mm2(),
+                    area_deeper_than_threshold_mm2=deep.area_mm2(),
+                    centroid_mm=tuple(float(c) for c in centroid),
+                ),
+            )
+        )
+    defects.sort(key=lambda d: -d[1].volume_mm3)
+    return defects
+
+
+def merge_patches(patches: list[Patch]) -> Patch:
+    if not patches:
+        e = np.empty((0, 3))
+        return Patch(e, np.empty((0, 3), np.int64), np.empty(0), e)
+    offsets = np.cumsum([0] + [len(p.vertices) for p in patches[:-1]])
+    return Patch(
+        np.concatenate([p.vertices for p in patches]),
+        np.concatenate([p.faces + o for p, o in zip(patches, offsets)]),
+        np.concatenate([p.depth_mm for p in patches]),
+        np.concatenate([p.top for p in patches]),
+    )

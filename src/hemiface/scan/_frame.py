@@ -1,0 +1,158 @@
+"""Landmark files and the canonical face frame.
+
+Canonical face frame (hemiface's, used everywhere inside the analyses):
++z anterior (the face looks toward +z), +y up, +x toward the patient's LEFT,
+origin at pronasale, millimetres. A :class:`FaceFrame` maps scan coordinates to
+it: ``canonical = (p - origin_mm) @ rotation.T``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import logger
+from .._errors import LandmarkError
+from ._io import MM_PER_UNIT
+
+#: Names hemiface understands (patient's sides). Later landmarking adds more.
+LANDMARK_NAMES = (
+    "endocanthion_left", "endocanthion_right", "exocanthion_left", "exocanthion_right",
+    "pronasale", "subnasale", "nasion", "pogonion", "menton", "cheilion_left", "cheilion_right",
+)
+_LOWER_MIDLINE = ("menton", "pogonion", "subnasale")
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """Rigid map from a scan's frame (mm) to the canonical face frame."""
+
+    rotation: np.ndarray  # (3, 3), rows are the canonical axes in scan coordinates
+    origin_mm: np.ndarray  # (3,), pronasale in scan coordinates
+    source: str  # "default" or "landmarks"
+
+    def to_canonical(self, points_mm: np.ndarray) -> np.ndarray:
+        return (np.asarray(points_mm) - self.origin_mm) @ self.rotation.T
+
+    def to_scan(self, points_canonical: np.ndarray) -> np.ndarray:
+        return np.asarray(points_canonical) @ self.rotation + self.origin_mm
+
+    def direction_to_scan(self, directions: np.ndarray) -> np.ndarray:
+        return np.asarray(directions) @ self.rotation
+
+
+def read_landmarks(path: str | os.PathLike, *, units: str = "mm") -> dict[str, np.ndarray]:
+    """Read a landmark CSV (header ``name,x,y,z``, in the scan's units) into mm.
+
+    Unknown names are kept and logged (later tools may use them); duplicates,
+    missing columns and non-numeric coordinates are errors naming the row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LandmarkError(f"{path}: no such landmark file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LandmarkError(f"{path}: cannot be read as text ({exc})") from None
+    rows = [r for r in csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))]
+    if not rows or [c.strip().lower() for c in rows[0]] != ["name", "x", "y", "z"]:
+        raise LandmarkError(f"{path}: the first line must be the header name,x,y,z")
+    points: dict[str, np.ndarray] = {}
+    for line_no, row in enumerate(rows[1:], start=2):
+        if len(row) != 4:
+            raise LandmarkError(f"{path}: row {line_no} has {len(row)} columns, expected 4 (name,x,y,z)")
+        name = row[0].strip()
+        try:
+            xyz = np.array([float(c) for c in row[1:]])
+        except ValueError:
+            raise LandmarkError(f"{path}: row {line_no} ({name}) has a non-numeric coordinate") from None
+        if not np.isfinite(xyz).all():
+            raise LandmarkError(f"{path}: row {line_no} ({name}) has a non-finite coordinate")
+        if name in points:
+            raise LandmarkError(f"{path}: landmark {name!r} appears twice (row {line_no})")
+        if name not in LANDMARK_NAMES:
+            logger.warning("%s: landmark %r is not one hemiface uses; ignored", path.name, name)
+        points[name] = xyz * MM_PER_UNIT[units]
+    return points
+
+
+def _unit(v: np.ndarray, what: str) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    if n < 1e-9:
+        raise LandmarkError(f"landmarks give a degenerate {what}")
+    return v / n
+
+
+def frame_from_landmarks(landmarks: dict[str, np.ndarray], vertices_mm: np.ndarray, vertex_normals: np.ndarray) -> FaceFrame:
+    """Canonical frame from anthropometric landmarks (mm, scan frame).
+
+    x: from the right to the left endocanthion (or exocanthion) pair.
+    y (up): from a lower midline point (menton, pogonion, subnasale) or the mouth
+    corners' midpoint to the eyes' midpoint; without any, from the mean surface
+    normal around pronasale (taken as anterior). Origin: pronasale.
+    """
+    for pair in ("endocanthion", "exocanthion"):
+        left, right = landmarks.get(f"{pair}_left"), landmarks.get(f"{pair}_right")
+        if left is not None and right is not None:
+            break
+    else:
+        raise LandmarkError(
+            "landmarks need both endocanthion_left and endocanthion_right (or both exocanthions) to fix the frame"
+        )
+    if "pronasale" not in landmarks:
+        raise LandmarkError("landmarks need pronasale to fix the frame")
+    pronasale = landmarks["pronasale"]
+    x = _unit(left - right, "left-right axis")
+    eyes = (left + right) / 2
+    lower = next((landmarks[n] for n in _LOWER_MIDLINE if n in landmarks), None)
+    if lower is None and "cheilion_left" in landmarks and "cheilion_right" in landmarks:
+        lower = (landmarks["cheilion_left"] + landmarks["cheilion_right"]) / 2
+    if lower is not None:
+        up = eyes - lower
+        y = _unit(up - (up @ x) * x, "vertical axis")
+        z = np.cross(x, y)
+    else:
+        near = np.linalg.norm(vertices_mm - pronasale, axis=1) < 60.0
+        anterior = vertex_normals[near].sum(axis=0) if near.any() else eyes - pronasale
+        z = _unit(anterior - (anterior @ x) * x, "anterior axis")
+        y = np.cross(z, x)
+    if (pronasale - eyes) @ z < 0:
+        raise LandmarkError("landmarks put pronasale behind the eyes: check that left and right are the patient's sides")
+    rotation = np.stack([x, y, z])
+    return FaceFrame(rotation, pronasale.astype(float), "landmarks")
+
+
+def find_pronasale(vertices_mm: np.ndarray, *, cell_mm: float = 2.0, window_mm: float = 50.0) -> np.ndarray:
+    """Nose tip of a face seen along -z: the point that stands out most from its surroundings.
+
+    The global maximum of z is not enough: a face tilted back puts its chin in
+    front of its nose. The surface is rasterised from the front (highest z per
+    ``cell_mm`` cell); pronasale is the cell that rises most above the mean of
+    its ``window_mm`` neighbourhood, and the highest vertex in it.
+    """
+    from scipy import ndimage
+
+    xy, z = vertices_mm[:, :2], vertices_mm[:, 2]
+    cells = np.floor((xy - xy.min(axis=0)) / cell_mm).astype(np.int64)
+    shape = tuple(cells.max(axis=0) + 1)
+    top = np.full(shape, -np.inf)
+    np.maximum.at(top, (cells[:, 0], cells[:, 1]), z)
+    seen = np.isfinite(top)
+    size = max(3, int(round(window_mm / cell_mm)) | 1)
+    weight = ndimage.uniform_filter(seen.astype(float), size, mode="constant")
+    total = ndimage.uniform_filter(np.where(seen, top, 0.0), size, mode="constant")
+    protrusion = np.where(seen & (weight > 0.6), top - total / np.maximum(weight, 1e-12), -np.inf)
+    if not np.isfinite(protrusion).any():
+        return vertices_mm[int(np.argmax(z))].astype(float)
+    best = np.unravel_index(int(np.argmax(protrusion)), shape)
+    in_cell = np.flatnonzero((cells[:, 0] == best[0]) & (cells[:, 1] == best[1]))
+    return vertices_mm[in_cell[np.argmax(z[in_cell])]].astype(float)
+
+
+def default_frame(vertices_mm: np.ndarray) -> FaceFrame:
+    """The scan as given: face toward +z, head up along +y; origin at pronasale (see find_pronasale)."""
+    return FaceFrame(np.eye(3), find_pronasale(vertices_mm), "default")

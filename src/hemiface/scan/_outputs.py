@@ -1,0 +1,74 @@
+"""Writing a :class:`ScanAnalysis` to disk: all files appear together, or none."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._outputs import staged_outputs
+from ._render import save_depth_figure
+
+OUTPUT_NAMES = ("depth_map.ply", "depth_map.png", "defect.stl", "measurements.json")
+
+
+def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rgb=None) -> None:
+    """Binary little-endian PLY with one float scalar (and optional colours) per vertex."""
+    n, m = len(vertices), len(faces)
+    header = ["ply", "format binary_little_endian 1.0", "comment written by hemiface", f"element vertex {n}",
+              "property float x", "property float y", "property float z", f"property float {scalar_name}"]
+    fields = [("xyz", "<f4", 3), (scalar_name, "<f4")]
+    if rgb is not None:
+        header += ["property uchar red", "property uchar green", "property uchar blue"]
+        fields.append(("rgb", "u1", 3))
+    header += [f"element face {m}", "property list uchar int vertex_indices", "end_header"]
+    vdata = np.empty(n, dtype=fields)
+    vdata["xyz"], vdata[scalar_name] = vertices, scalar
+    if rgb is not None:
+        vdata["rgb"] = rgb
+    fdata = np.empty(m, dtype=[("count", "u1"), ("idx", "<i4", 3)])
+    fdata["count"], fdata["idx"] = 3, faces
+    with open(path, "wb") as fh:
+        fh.write(("\n".join(header) + "\n").encode("ascii"))
+        fh.write(vdata.tobytes())
+        fh.write(fdata.tobytes())
+
+
+def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the analysis outputs into ``out_dir`` (see the module docstring of the CLI for the list)."""
+    import trimesh
+    import matplotlib
+    from matplotlib import colors
+
+    out_dir = Path(out_dir)
+    has_defect = len(result.defect_solid_faces) > 0
+    names = [n for n in OUTPUT_NAMES if has_defect or n != "defect.stl"]
+    with staged_outputs(out_dir, names, overwrite=overwrite) as stage:
+        limit = max(float(np.percentile(np.abs(result.depth_values_mm), 99.5)), result.threshold_mm + 1.0)
+        rgba = matplotlib.colormaps["RdBu_r"](colors.TwoSlopeNorm(vmin=-limit, vcenter=0, vmax=limit)(result.depth_values_mm))
+        write_ply_with_scalar(
+            stage / "depth_map.ply", result.depth_vertices_mm, result.depth_faces, result.depth_values_mm,
+            scalar_name="depth_mm", rgb=(rgba[:, :3] * 255).round().astype(np.uint8),
+        )
+        side = result.affected_side
+        save_depth_figure(
+            stage / "depth_map.png", result.render_vertices, result.depth_faces, result.depth_values_mm,
+            affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
+            title=(f"{result.provenance['inputs']['scan']['file']}: affected side {side}\n"
+                   f"defect {result.defect_volume_mm3:,.0f} mm\u00b3, max depth {result.max_depth_mm:.1f} mm, "
+                   f"discrepancy {result.volumetric_discrepancy_percent:.1f} %"),
+        )
+        measurements = result.to_dict()
+        if has_defect:
+            solid = trimesh.Trimesh(result.defect_solid_vertices_mm, result.defect_solid_faces, process=False)
+            solid.export(stage / "defect.stl", file_type="stl")
+            measurements["defect_solid"] = {
+                "file": "defect.stl", "units": "mm", "volume_mm3": float(solid.volume),
+                "watertight": bool(solid.is_watertight),
+            }
+        else:
+            measurements["defect_solid"] = None
+        (stage / "measurements.json").write_text(json.dumps(measurements, indent=2) + "\n", encoding="utf-8")
+    return out_dir

@@ -1,0 +1,55 @@
+"""The face region: the part of the scan that enters the numbers.
+
+How it is chosen (all lengths in mm, in the symmetry frame: x across the
+symmetry plane toward the patient's left, y up, z anterior, origin at
+pronasale projected onto the plane):
+
+1. an ellipse seen from the front, ``width_mm`` wide, reaching ``above_mm``
+   above and ``below_mm`` below pronasale: forehead to chin, between the
+   ears; triangles are cut exactly along it, so it is symmetric about the plane;
+2. at most ``depth_mm`` behind pronasale, which drops ears, hair at the sides
+   and the neck behind the jaw;
+3. at least ``border_margin_mm`` from any open border or hole of the scan,
+   both for the point itself and for its mirror image (so a point counts only
+   when its mirror partner lies on measured skin too);
+4. the connected piece that holds pronasale.
+
+Every limit is a parameter of :class:`FaceRegion` (and a ``--region-*``
+option on the command line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .._validate import check_positive
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    width_mm: float = 130.0
+    above_mm: float = 75.0
+    below_mm: float = 80.0
+    depth_mm: float = 80.0
+    border_margin_mm: float = 3.0
+
+    def __post_init__(self):
+        for name in ("width_mm", "above_mm", "below_mm", "depth_mm"):
+            check_positive(f"region {name}", getattr(self, name))
+        check_positive("region border_margin_mm", self.border_margin_mm, allow_zero=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def ellipse_margin(self, points: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
+        """> 0 inside the frontal ellipse (points in the symmetry frame)."""
+        half_w = scale * self.width_mm / 2
+        half_h = scale * (self.above_mm + self.below_mm) / 2
+        centre_y = (self.above_mm - self.below_mm) / 2
+        return 1.0 - (points[:, 0] / half_w) ** 2 - ((points[:, 1] - centre_y) / half_h) ** 2
+
+    def depth_margin(self, points: np.ndarray, *, extra_mm: float = 0.0) -> np.ndarray:
+        """> 0 in front of the back limit."""
+        return points[:, 2] + self.depth_mm + extra_mm

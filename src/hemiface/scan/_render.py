@@ -1,0 +1,105 @@
+"""Frontal depth-map figure: an orthographic ray-cast render coloured by depth.
+
+Ray casting (open3d's BVH) gives a true z-buffered view without any OpenGL
+context, so it works on headless machines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ._distance import SurfaceQuery
+from ._mesh import face_normals
+
+
+def render_depth(vertices, faces, depth_mm, *, pixel_mm: float = 0.25):
+    """Render the patch (symmetry frame, looking along -z) into a depth image.
+
+    Returns (depth image with NaN where nothing was hit, shade in [0, 1], extent).
+    The image's column axis runs from the patient's right (x < 0) to left: as a
+    viewer facing the patient sees it.
+    """
+    lo = vertices[:, :2].min(axis=0) - 2.0
+    hi = vertices[:, :2].max(axis=0) + 2.0
+    nx, ny = (np.ceil((hi - lo) / pixel_mm).astype(int) + 1)
+    # A viewer facing the patient sees the patient's left (+x) on the image's right.
+    xs = lo[0] + pixel_mm * np.arange(nx)
+    ys = hi[1] - pixel_mm * np.arange(ny)
+    gx, gy = np.meshgrid(xs, ys)
+    z0 = vertices[:, 2].max() + 10.0
+    origins = np.stack([gx, gy, np.full_like(gx, z0)], axis=-1).reshape(-1, 3)
+    dirs = np.tile(np.array([0.0, 0.0, -1.0]), (len(origins), 1))
+    hits = SurfaceQuery(vertices, faces).cast(origins, dirs)
+    hit = np.isfinite(hits["t_hit"])
+    ids = np.where(hit, hits["face_ids"], 0)
+    u, v = hits["uv"][:, 0], hits["uv"][:, 1]
+    f = faces[ids]
+    d = (1 - u - v) * depth_mm[f[:, 0]] + u * depth_mm[f[:, 1]] + v * depth_mm[f[:, 2]]
+    n = face_normals(vertices, faces)[ids]
+    light = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
+    shade = np.clip(np.abs(n @ light), 0, 1)
+    depth_img = np.where(hit, d, np.nan).reshape(ny, nx)
+    shade_img = np.where(hit, shade, 1.0).reshape(ny, nx)
+    extent = (lo[0], lo[0] + pixel_mm * (nx - 1), hi[1] - pixel_mm * (ny - 1), hi[1])
+    return depth_img, shade_img, extent
+
+
+def defect_mask_image(depth_img, x_coords, affected_side: str, floor_mm: float) -> np.ndarray:
+    """Pixels of the affected side in connected depressed areas deeper than the floor somewhere."""
+    side = x_coords > 0 if affected_side == "left" else x_coords < 0
+    positive = np.nan_to_num(depth_img, nan=-1.0) > 0
+    positive &= side[None, :]
+    labels, n = ndimage.label(positive)
+    if n == 0:
+        return positive
+    deep = ndimage.maximum(np.nan_to_num(depth_img, nan=-1.0), labels, index=np.arange(1, n + 1))
+    keep = np.concatenate([[False], np.asarray(deep) > floor_mm])
+    return keep[labels]
+
+
+def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, threshold_mm, floor_mm, title):
+    """Write the frontal depth-map PNG: diverging colours, colour bar in mm, defect outline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    depth_img, shade_img, extent = render_depth(vertices, faces, depth_mm)
+    ny, nx = depth_img.shape
+    xs = np.linspace(extent[0], extent[1], nx)
+    limit = float(np.nanpercentile(np.abs(depth_img), 99.5)) if np.isfinite(depth_img).any() else 1.0
+    limit = max(limit, threshold_mm + 1.0)
+    norm = colors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
+    cmap = plt.get_cmap("RdBu_r")
+    rgba = cmap(norm(np.nan_to_num(depth_img)))
+    rgba[..., :3] *= (0.45 + 0.55 * shade_img)[..., None]
+    rgba[~np.isfinite(depth_img)] = (1, 1, 1, 1)
+
+    fig, ax = plt.subplots(figsize=(6.4, 7.2), dpi=120)
+    ax.imshow(rgba, extent=extent, origin="upper", interpolation="bilinear")
+    mask = defect_mask_image(depth_img, xs, affected_side, floor_mm)
+    ys = np.linspace(extent[3], extent[2], ny)
+    if mask.any():
+        ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.2)
+        deep = mask & (np.nan_to_num(depth_img) > threshold_mm)
+        if deep.any():
+            ax.contour(xs, ys, deep.astype(float), levels=[0.5], colors="black", linewidths=0.8, linestyles="--")
+    ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
+    ax.set_aspect("equal")
+    ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
+    ax.set_ylabel("mm")
+    ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
+    ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+    ax.set_title(title, fontsize=10)
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    bar = fig.colorbar(sm, ax=ax, shrink=0.8)
+    bar.set_label("depth (mm): > 0 affected side below mirrored unaffected side")
+    fig.text(
+        0.01, 0.01,
+        f"solid outline: defect (deeper than {floor_mm:g} mm somewhere); dashed: deeper than {threshold_mm:g} mm",
+        fontsize=7,
+    )
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
