@@ -32,7 +32,9 @@ def decimate(vertices, faces, fraction: float):
     from hemiface._open3d import open3d
 
     o3d = open3d()
-    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(faces))
+    mesh = o3d.geometry.TriangleMesh(
+        o3d.utility.Vector3dVector(np.array(vertices, dtype=float)), o3d.utility.Vector3iVector(np.array(faces, dtype=np.int32))
+    )
     out = mesh.simplify_quadric_decimation(int(len(faces) * fraction))
     return np.asarray(out.vertices), np.asarray(out.triangles)
 

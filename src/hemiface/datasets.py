@@ -149,7 +149,7 @@ def carve_defect(
         raise HemifaceError("give exactly one of depth_mm or volume_mm3")
     v = np.asarray(vertices_mm, dtype=float)
     f = np.asarray(faces, dtype=np.int64)
-    tip = find_pronasale(v)
+    tip = find_pronasale(v, f)
     sign = 1.0 if side == "left" else -1.0
     x, y = tip[0] + sign * centre_offset_mm[0], tip[1] + centre_offset_mm[1]
     hit = SurfaceQuery(v, f).cast(np.array([[x, y, v[:, 2].max() + 50]]), np.array([[0.0, 0.0, -1.0]]))

@@ -113,3 +113,17 @@ def test_source_is_never_modified(tmp_path, template):
 
     analyze_scan(path).save(tmp_path / "out")
     assert path.read_bytes() == before
+
+
+def test_absurdly_large_files_are_refused_before_reading(tmp_path, template, monkeypatch):
+    import hemiface.scan._io as io
+
+    path = tmp_path / "face.ply"
+    trimesh.Trimesh(template.vertices_mm, template.faces, process=False).export(path)
+    monkeypatch.setattr(io, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(InputFileError, match="larger than"):
+        load_scan(path)
+    monkeypatch.setattr(io, "MAX_FILE_BYTES", 2 * 1024**3)
+    monkeypatch.setattr(io, "MAX_VERTICES", 1000)
+    with pytest.raises(InputFileError, match="more than the 1,000 limit"):
+        load_scan(path)

@@ -63,6 +63,6 @@ def test_pronasale_found_on_a_face_tilted_back():
     from hemiface import datasets
 
     scan = datasets.load_sample("demoface")  # its chin is more anterior than its nose
-    tip = find_pronasale(scan.vertices_mm)
+    tip = find_pronasale(scan.vertices_mm, scan.faces)
     assert tip[2] < scan.vertices_mm[:, 2].max()
     assert abs(tip[0]) < 10 and 40 < tip[1] < 75

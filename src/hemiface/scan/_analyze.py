@@ -192,7 +192,7 @@ def analyze_scan(
 
     v_scan, faces = scan.vertices_mm, scan.faces
     n_scan = vertex_normals(v_scan, faces)
-    frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, n_scan) if landmarks else default_frame(v_scan)
+    frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, n_scan) if landmarks else default_frame(v_scan, faces)
     v = frame.to_canonical(v_scan)
     normals = n_scan @ frame.rotation.T
     faces, normals = _orient_outward(v, faces, normals)

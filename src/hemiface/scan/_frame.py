@@ -126,33 +126,50 @@ def frame_from_landmarks(landmarks: dict[str, np.ndarray], vertices_mm: np.ndarr
     return FaceFrame(rotation, pronasale.astype(float), "landmarks")
 
 
-def find_pronasale(vertices_mm: np.ndarray, *, cell_mm: float = 2.0, window_mm: float = 50.0) -> np.ndarray:
-    """Nose tip of a face seen along -z: the point that stands out most from its surroundings.
+def find_pronasale(
+    vertices_mm: np.ndarray, faces: np.ndarray, *, cell_mm: float = 1.0, reach_mm: tuple[float, ...] = (15.0, 25.0)
+) -> np.ndarray:
+    """Nose tip of a face looking toward +z: the surface point that drops away most in every direction.
 
-    The global maximum of z is not enough: a face tilted back puts its chin in
-    front of its nose. The surface is rasterised from the front (highest z per
-    ``cell_mm`` cell); pronasale is the cell that rises most above the mean of
-    its ``window_mm`` neighbourhood, and the highest vertex in it.
+    The surface is ray-cast from the front into a depth image (``cell_mm``
+    pixels, median-filtered against spikes). For each pixel, the drop to the
+    pixels ``reach_mm`` away to the left, right, above and below is taken, and
+    the smallest of those drops scores it. The nose tip scores highest: cheeks,
+    dorsum and upper lip all lie well behind it. The global maximum of z is not
+    used because a face tilted back puts its chin in front of its nose; the chin
+    scores low here (the lower lip above it is about as anterior), and so do
+    silhouette edges (a neighbour outside the face counts as no drop).
     """
     from scipy import ndimage
 
-    xy, z = vertices_mm[:, :2], vertices_mm[:, 2]
-    cells = np.floor((xy - xy.min(axis=0)) / cell_mm).astype(np.int64)
-    shape = tuple(cells.max(axis=0) + 1)
-    top = np.full(shape, -np.inf)
-    np.maximum.at(top, (cells[:, 0], cells[:, 1]), z)
-    seen = np.isfinite(top)
-    size = max(3, int(round(window_mm / cell_mm)) | 1)
-    weight = ndimage.uniform_filter(seen.astype(float), size, mode="constant")
-    total = ndimage.uniform_filter(np.where(seen, top, 0.0), size, mode="constant")
-    protrusion = np.where(seen & (weight > 0.6), top - total / np.maximum(weight, 1e-12), -np.inf)
-    if not np.isfinite(protrusion).any():
-        return vertices_mm[int(np.argmax(z))].astype(float)
-    best = np.unravel_index(int(np.argmax(protrusion)), shape)
-    in_cell = np.flatnonzero((cells[:, 0] == best[0]) & (cells[:, 1] == best[1]))
-    return vertices_mm[in_cell[np.argmax(z[in_cell])]].astype(float)
+    from ._distance import SurfaceQuery
+
+    lo = vertices_mm[:, :2].min(axis=0)
+    hi = vertices_mm[:, :2].max(axis=0)
+    nx, ny = (np.ceil((hi - lo) / cell_mm).astype(int) + 1)
+    gx, gy = np.meshgrid(lo[0] + cell_mm * np.arange(nx), lo[1] + cell_mm * np.arange(ny), indexing="ij")
+    z_top = float(vertices_mm[:, 2].max()) + 10.0
+    origins = np.stack([gx, gy, np.full_like(gx, z_top)], axis=-1).reshape(-1, 3)
+    hits = SurfaceQuery(vertices_mm, faces).cast(origins, np.tile([0.0, 0.0, -1.0], (len(origins), 1)))
+    depth = np.where(np.isfinite(hits["t_hit"]), z_top - hits["t_hit"], np.nan).reshape(nx, ny)
+    seen = np.isfinite(depth)
+    z = ndimage.median_filter(np.where(seen, depth, -1e9), size=3)
+    z = np.where(seen, z, np.nan)
+    score = np.full(z.shape, np.inf)
+    for reach in reach_mm:
+        k = max(1, int(round(reach / cell_mm)))
+        padded = np.pad(z, k, constant_values=np.nan)
+        for dx, dy in ((k, 0), (-k, 0), (0, k), (0, -k)):
+            neighbour = padded[k + dx : k + dx + nx, k + dy : k + dy + ny]
+            drop = np.where(np.isfinite(neighbour), z - neighbour, -np.inf)
+            score = np.minimum(score, drop)
+    score = np.where(np.isfinite(z), score, -np.inf)
+    if not np.isfinite(score).any() or score.max() <= 0:
+        return vertices_mm[int(np.argmax(vertices_mm[:, 2]))].astype(float)
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    return np.array([gx[i, j], gy[i, j], depth[i, j]])
 
 
-def default_frame(vertices_mm: np.ndarray) -> FaceFrame:
+def default_frame(vertices_mm: np.ndarray, faces: np.ndarray) -> FaceFrame:
     """The scan as given: face toward +z, head up along +y; origin at pronasale (see find_pronasale)."""
-    return FaceFrame(np.eye(3), find_pronasale(vertices_mm), "default")
+    return FaceFrame(np.eye(3), find_pronasale(vertices_mm, faces), "default")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ._defect import DEPTH_EPS_MM
 from ._distance import SurfaceQuery
 from ._mesh import face_normals
 
@@ -48,7 +49,7 @@ def render_depth(vertices, faces, depth_mm, *, pixel_mm: float = 0.25):
 def defect_mask_image(depth_img, x_coords, affected_side: str, floor_mm: float) -> np.ndarray:
     """Pixels of the affected side in connected depressed areas deeper than the floor somewhere."""
     side = x_coords > 0 if affected_side == "left" else x_coords < 0
-    positive = np.nan_to_num(depth_img, nan=-1.0) > 0
+    positive = np.nan_to_num(depth_img, nan=-1.0) > DEPTH_EPS_MM  # the defect's rim, as measured
     positive &= side[None, :]
     labels, n = ndimage.label(positive)
     if n == 0:
