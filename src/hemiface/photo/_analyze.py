@@ -1,0 +1,305 @@
+"""``analyze_photo``: facial symmetry ratios from one frontal photograph."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .. import logger
+from .._errors import LandmarkError
+from .._provenance import provenance, sha256_file
+from .._validate import check_option, check_positive
+from ._errors import PhotoError
+from ._geometry import (
+    CONTOUR_LEVELS, Frame, Midline, contour_levels, contour_widths, fit_pose, fitted_midline,
+    height_differences_px, hemiface_polygons, iris_diameter_px, pair_ratios, polygon_area, pupils_midline,
+)
+from ._io import Photo, read_photo
+from ._landmarks import FaceLandmarks, read_landmarks
+
+Side = Literal["left", "right"]
+#: Head turn beyond these angles is flagged: it alone fakes asymmetry.
+MAX_YAW_DEG = 5.0
+MAX_PITCH_DEG = 10.0
+#: Beyond this yaw the photo is a profile (or three-quarter) view and is refused.
+PROFILE_YAW_DEG = 30.0
+#: Faces narrower than this are flagged (too few pixels across the face to measure well).
+MIN_FACE_WIDTH_PX = 300.0
+#: Output files written by :meth:`PhotoAnalysis.save`; the last one is written last.
+OUTPUT_NAMES = ("landmarks.json", "overlay.png", "measurements.json")
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoAnalysis:
+    """Result of :func:`analyze_photo`. Sides are the patient's; lengths px and mm, areas px2 and mm2.
+
+    ``symmetry_ratio_percent`` = 100 x area of the affected hemiface / area of
+    the unaffected hemiface (outline split by the chosen midline): 100 is
+    perfect symmetry, < 100 a deficient affected side, > 100 overcorrection.
+    mm values are None when the landmarks carry no iris (no scale).
+    """
+
+    affected_side: Side
+    affected_side_chosen_by: Literal["user", "auto"]
+    midline_method: str
+    symmetry_ratio_percent: float
+    symmetry_ratio_percent_pupils_midline: float
+    symmetry_ratio_percent_fitted_midline: float | None
+    contour_ratio_percent: dict
+    contour_ratio_percent_mean: float
+    contour_widths_px: dict
+    landmark_ratio_percent: float | None
+    landmark_ratio_percent_by_pair: dict
+    height_difference_px: dict
+    hemiface_area_px2: dict
+    face_width_px: float
+    scale_mm_per_px: float | None
+    iris_diameter_px: float | None
+    iris_mm: float
+    pose: dict
+    flags: tuple
+    midlines: dict
+    landmarks: FaceLandmarks = field(repr=False)
+    frame: Frame = field(repr=False)
+    midline: Midline = field(repr=False)
+    contour_levels_v_px: dict = field(repr=False)
+    photo: Photo | None = field(repr=False, default=None)
+    provenance: dict = field(default_factory=dict, repr=False)
+
+    def _mm(self, px: float | None, power: int = 1):
+        if px is None or self.scale_mm_per_px is None:
+            return None
+        return float(px) * self.scale_mm_per_px ** power
+
+    def to_dict(self) -> dict:
+        """Flat, JSON-ready measurements with pose, flags, scale, midlines and provenance."""
+        aff = self.affected_side
+        unaff = "left" if aff == "right" else "right"
+        d = {
+            "affected_side": aff,
+            "affected_side_chosen_by": self.affected_side_chosen_by,
+            "midline": self.midline_method,
+            "symmetry_ratio_percent": self.symmetry_ratio_percent,
+            "symmetry_ratio_percent_pupils_midline": self.symmetry_ratio_percent_pupils_midline,
+            "symmetry_ratio_percent_fitted_midline": self.symmetry_ratio_percent_fitted_midline,
+        }
+        for level in CONTOUR_LEVELS:
+            d[f"contour_ratio_percent_{level}"] = self.contour_ratio_percent[level]
+        d["contour_ratio_percent_mean"] = self.contour_ratio_percent_mean
+        d["landmark_ratio_percent"] = self.landmark_ratio_percent
+        for pair, r in self.landmark_ratio_percent_by_pair.items():
+            d[f"landmark_ratio_percent_{pair}"] = r
+        for pair, h in self.height_difference_px.items():
+            d[f"{pair}_height_difference_px"] = h
+            d[f"{pair}_height_difference_mm"] = self._mm(h)
+        d["affected_hemiface_area_px2"] = self.hemiface_area_px2[aff]
+        d["unaffected_hemiface_area_px2"] = self.hemiface_area_px2[unaff]
+        d["affected_hemiface_area_mm2"] = self._mm(self.hemiface_area_px2[aff], 2)
+        d["unaffected_hemiface_area_mm2"] = self._mm(self.hemiface_area_px2[unaff], 2)
+        for level in CONTOUR_LEVELS:
+            w = self.contour_widths_px[level]
+            d[f"contour_{level}_affected_px"] = w[aff]
+            d[f"contour_{level}_unaffected_px"] = w[unaff]
+            d[f"contour_{level}_affected_mm"] = self._mm(w[aff])
+            d[f"contour_{level}_unaffected_mm"] = self._mm(w[unaff])
+        d["face_width_px"] = self.face_width_px
+        d["face_width_mm"] = self._mm(self.face_width_px)
+        d["pose"] = dict(self.pose)
+        d["flags"] = list(self.flags)
+        d["scale"] = {
+            "mm_per_px": self.scale_mm_per_px, "iris_diameter_px": self.iris_diameter_px, "iris_mm": self.iris_mm,
+            "source": "mean horizontal iris diameter" if self.scale_mm_per_px else "none (no iris landmarks)",
+        }
+        d["midlines"] = self.midlines
+        d["landmark_source"] = self.landmarks.source
+        d["sign_conventions"] = (
+            "ratios: 100 x affected / unaffected (100 = symmetric, < 100 = deficient affected side); "
+            "height differences > 0: the affected-side point lies higher (toward the forehead); "
+            "sides are the patient's (the patient's left is on the image's right)"
+        )
+        d["provenance"] = self.provenance
+        return d
+
+    def save(self, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write measurements.json, landmarks.json and overlay.png (all or nothing)."""
+        from ._outputs import write_outputs
+
+        return write_outputs(self, out_dir, overwrite=overwrite)
+
+
+def _ratio(a: float, b: float) -> float:
+    if b <= 0:
+        raise LandmarkError("the unaffected side has zero extent; check the face outline and midline")
+    return 100.0 * a / b
+
+
+def measure(
+    lm: FaceLandmarks, *, affected: str, midline: str = "pupils", iris_mm: float = 11.7, name: str = "photo"
+) -> dict:
+    """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`."""
+    frame = Frame.from_pupils(lm["pupil_right"], lm["pupil_left"])
+    outline_uv = frame.uv(lm.outline)
+    lines = {"pupils": pupils_midline()}
+    try:
+        lines["fitted"] = fitted_midline(lm, frame)
+    except LandmarkError:
+        if midline == "fitted":
+            raise
+        logger.info("%s: too few midline points for a fitted midline", name)
+    line = lines[midline]
+
+    areas = {m: {s: polygon_area(p) for s, p in hemiface_polygons(outline_uv, ln).items()} for m, ln in lines.items()}
+    if affected == "auto":
+        side = "left" if areas[midline]["left"] < areas[midline]["right"] else "right"
+        chosen_by = "auto"
+        logger.info("%s: affected side chosen automatically: %s (the smaller hemiface)", name, side)
+    else:
+        side, chosen_by = affected, "user"
+    other = "left" if side == "right" else "right"
+    ratios = {m: _ratio(a[side], a[other]) for m, a in areas.items()}
+
+    levels = contour_levels(lm, frame)
+    widths = {lv: contour_widths(outline_uv, line, v) for lv, v in levels.items()}
+    contour = {lv: _ratio(w[side], w[other]) for lv, w in widths.items()}
+    pairs = pair_ratios(lm, frame, line, side)
+    heights = height_differences_px(lm, frame, side)
+
+    pose = fit_pose(lm)
+    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
+    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
+        raise PhotoError(
+            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
+        )
+    flags = []
+    if abs(pose["yaw_deg"]) > MAX_YAW_DEG:
+        flags.append("yaw_exceeds_5_deg")
+    if abs(pose["pitch_deg"]) > MAX_PITCH_DEG:
+        flags.append("pitch_exceeds_10_deg")
+    face_width = float(outline_uv[:, 0].max() - outline_uv[:, 0].min())
+    if face_width < MIN_FACE_WIDTH_PX:
+        flags.append("face_narrower_than_300_px")
+    if pose["fit_rms_ipd"] > 0.15:
+        flags.append("landmarks_fit_face_template_poorly")
+    for flag in flags:
+        logger.warning("%s: %s (yaw %.1f deg, pitch %.1f deg, face width %.0f px)",
+                       name, flag, pose["yaw_deg"], pose["pitch_deg"], face_width)
+
+    iris_px = iris_diameter_px(lm)
+    scale = iris_mm / iris_px if iris_px else None
+    midlines = {}
+    for m, ln in lines.items():
+        top, bottom = frame.px([ln.u_at(-200.0), -200.0]), frame.px([ln.u_at(200.0), 200.0])
+        midlines[m] = {
+            "symmetry_ratio_percent": ratios[m],
+            "angle_to_pupil_perpendicular_deg": ln.angle_deg(),
+            "offset_at_pupils_px": ln.a,
+            "fit_rms_px": ln.rms_px,
+            "points_px": [top.tolist(), bottom.tolist()],
+        }
+    return dict(
+        affected_side=side,
+        affected_side_chosen_by=chosen_by,
+        midline_method=midline,
+        symmetry_ratio_percent=ratios[midline],
+        symmetry_ratio_percent_pupils_midline=ratios["pupils"],
+        symmetry_ratio_percent_fitted_midline=ratios.get("fitted"),
+        contour_ratio_percent=contour,
+        contour_ratio_percent_mean=float(np.mean(list(contour.values()))),
+        contour_widths_px=widths,
+        landmark_ratio_percent=float(np.mean(list(pairs.values()))) if pairs else None,
+        landmark_ratio_percent_by_pair=pairs,
+        height_difference_px=heights,
+        hemiface_area_px2=areas[midline],
+        face_width_px=face_width,
+        scale_mm_per_px=scale,
+        iris_diameter_px=iris_px,
+        iris_mm=iris_mm,
+        pose=pose,
+        flags=tuple(flags),
+        midlines=midlines,
+        landmarks=lm,
+        frame=frame,
+        midline=line,
+        contour_levels_v_px=levels,
+    )
+
+
+def auto_landmarks(photo: Photo) -> FaceLandmarks:
+    """Automatic, mirror-consistent landmarks with the image-refined outline (see :mod:`._locate`)."""
+    from ._landmarks import from_mesh
+    from ._locate import locate
+    from ._mediapipe import MODEL_NAME, model_version
+
+    auto = locate(photo.rgb, name=photo.name)
+    return from_mesh(auto.mesh, auto.outline, model=MODEL_NAME, model_version=model_version())
+
+
+def analyze_photo(
+    path: str | os.PathLike | Photo,
+    *,
+    affected: str,
+    landmarks: str | os.PathLike | FaceLandmarks | None = None,
+    midline: str = "pupils",
+    iris_mm: float = 11.7,
+) -> PhotoAnalysis:
+    """Facial symmetry of one frontal photograph.
+
+    Parameters
+    ----------
+    path : path or Photo
+        JPEG, PNG or TIFF (EXIF orientation honoured), or a :class:`Photo`.
+    affected : {"left", "right", "auto"}
+        The patient's affected side; "auto" takes the side with the smaller hemiface area.
+    landmarks : path or FaceLandmarks, optional
+        hemiface ``landmarks.json`` (for example a corrected one) or an iBUG 68-point
+        ``.pts``; replaces the automatic landmarks entirely.
+    midline : {"pupils", "fitted"}
+        Perpendicular bisector of the pupils, or a line fitted through the midline
+        landmarks. Both ratios are always reported.
+    iris_mm : float
+        Horizontal iris diameter that sets the mm scale.
+
+    Returns
+    -------
+    PhotoAnalysis
+
+    Raises
+    ------
+    InputFileError, PhotoError, LandmarkError
+        Unreadable file; no face, several faces or a profile view; bad landmarks.
+    """
+    check_option("affected", affected, ("left", "right", "auto"))
+    check_option("midline", midline, ("pupils", "fitted"))
+    iris_mm = check_positive("iris_mm", iris_mm)
+    photo = path if isinstance(path, Photo) else read_photo(path)
+    inputs = {"photo": {"file": photo.name, "sha256": photo.sha256}}
+    if landmarks is None:
+        lm = auto_landmarks(photo)
+    elif isinstance(landmarks, FaceLandmarks):
+        lm = landmarks
+    else:
+        lm = read_landmarks(landmarks)
+        inputs["landmarks"] = {"file": Path(landmarks).name, "sha256": sha256_file(landmarks)}
+    values = measure(lm, affected=affected, midline=midline, iris_mm=iris_mm, name=photo.name)
+    parameters = {
+        "affected": affected, "midline": midline, "iris_mm": iris_mm,
+        "landmark_source": lm.source, "landmark_model": lm.model, "landmark_model_version": lm.model_version,
+    }
+    prov = provenance(inputs, parameters)
+    prov["versions"]["mediapipe"] = _version("mediapipe")
+    prov["versions"]["opencv"] = _version("opencv-contrib-python")
+    prov["versions"]["pillow"] = _version("pillow")
+    return PhotoAnalysis(**values, photo=photo, provenance=prov)
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,232 @@
+"""Automatic landmarks: detect the subject, resample a canonical crop, mirror-consistent face mesh,
+and a face outline refined from the image's own edges.
+
+Pipeline (every step is equivariant under mirroring the photo, so a mirrored
+photo gives mirrored landmarks):
+
+1. The full-range face detector finds faces in the photo (small faces in wide
+   scenes included); the largest is the subject.
+2. A rough mesh on a square crop around that face gives the pupils.
+3. A canonical crop is resampled from the photo: upright (roll removed),
+   pupils' midpoint at a fixed place, interpupillary distance ``CANON_IPD_PX``.
+   Everything after this is independent of the photo's size, rotation, padding.
+4. The mesh is run on the canonical crop and on its mirror image; the mirror
+   image's landmarks are flipped back and relabelled through ``MIRROR_MAP``,
+   and the two estimates are averaged.
+5. The face outline (MediaPipe's face oval, densified to ``N_OUTLINE`` points)
+   is moved along its normals to the strongest colour edge nearby.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import logger
+from ._errors import PhotoError
+from ._mediapipe import FaceBox, detect_faces, face_mesh
+from ._mp_indices import FACE_OVAL, IRIS, MIRROR_MAP
+
+#: Canonical crop: side, pupils' midpoint position, interpupillary distance (px).
+CANON_SIZE_PX = 512
+CANON_CENTRE_PX = (256.0, 205.0)
+CANON_IPD_PX = 128.0
+#: Outline points after densifying the 36-point face oval (index j mirrors (N - j) % N).
+N_OUTLINE = 72
+#: Faces at least this wide relative to the subject's count as a second person in the photo.
+SECOND_FACE_WIDTH_FRACTION = 0.6
+#: Detector score below which a detection is ignored.
+MIN_DETECTION_SCORE = 0.5
+#: Outline refinement: search +- this many canonical px along the normal (0.14 IPD, about 9 mm).
+SEARCH_PX = 18.0
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Maps canonical-crop coordinates to photo coordinates: ``photo = crop @ A.T + b`` (continuous px)."""
+
+    A: np.ndarray
+    b: np.ndarray
+
+    def to_photo(self, pts):
+        return np.asarray(pts)[..., :2] @ self.A.T + self.b
+
+    @property
+    def photo_px_per_crop_px(self) -> float:
+        return float(np.sqrt(abs(np.linalg.det(self.A))))
+
+
+def _warp(rgb: np.ndarray, tf: CropTransform, size: int) -> np.ndarray:
+    """Resample the photo into a ``size`` x ``size`` crop (area-averaged first when shrinking)."""
+    import cv2
+
+    A, b = tf.A.astype(np.float64), tf.b.astype(np.float64)
+    src = rgb
+    shrink = tf.photo_px_per_crop_px
+    if shrink > 2.0:
+        # Cut the needed region, then area-average it down so the bilinear warp does not alias.
+        corners = tf.to_photo(np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        h, w = rgb.shape[:2]
+        x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1c - x0c < 4 or y1c - y0c < 4:
+            raise PhotoError("the face lies outside the photo")
+        cut = rgb[y0c:y1c, x0c:x1c]
+        k = 1.5 / shrink
+        small = cv2.resize(cut, (max(1, round(cut.shape[1] * k)), max(1, round(cut.shape[0] * k))), interpolation=cv2.INTER_AREA)
+        kx, ky = small.shape[1] / cut.shape[1], small.shape[0] / cut.shape[0]
+        # photo -> small: s = (p - (x0c, y0c)) * (kx, ky)
+        A = np.diag([kx, ky]) @ A
+        b = (b - np.array([x0c, y0c])) * np.array([kx, ky])
+        src = small
+    # Continuous -> pixel-centre index coordinates: idx = cont - 0.5 on both sides.
+    M = np.hstack([A, (A @ np.array([0.5, 0.5]) + b - 0.5)[:, None]])
+    return cv2.warpAffine(
+        np.ascontiguousarray(src), M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def _similarity(centre_photo, angle_rad: float, photo_px_per_crop_px: float, crop_centre) -> CropTransform:
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    A = photo_px_per_crop_px * np.array([[c, -s], [s, c]])
+    b = np.asarray(centre_photo, float) - A @ np.asarray(crop_centre, float)
+    return CropTransform(A, b)
+
+
+def mirror_consistent_mesh(crop: np.ndarray) -> np.ndarray | None:
+    """Mesh of ``crop`` averaged with the relabelled, flipped-back mesh of its mirror image (478, 3)."""
+    size = crop.shape[1]
+    direct = face_mesh(crop)
+    mirrored = face_mesh(np.ascontiguousarray(crop[:, ::-1]))
+    if mirrored is not None:
+        mirrored[:, 0] = size - mirrored[:, 0]
+        mirrored = mirrored[MIRROR_MAP]
+    if direct is None and mirrored is None:
+        return None
+    if direct is None or mirrored is None:
+        logger.warning("the face mesh found the face in only one of the photo and its mirror image")
+        return direct if direct is not None else mirrored
+    return 0.5 * (direct + mirrored)
+
+
+def choose_subject(rgb: np.ndarray, *, name: str = "photo") -> FaceBox:
+    """The largest clearly visible face; refuse when none, or when another face is nearly as large."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    k = min(1.0, 1024.0 / max(h, w))
+    small = rgb if k == 1.0 else cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+    boxes = [b for b in detect_faces(small) if b.score >= MIN_DETECTION_SCORE]
+    if not boxes:
+        raise PhotoError(f"{name}: no face found")
+    boxes = [FaceBox(b.x0 / k, b.y0 / k, b.width / k, b.height / k, b.score) for b in boxes]
+    subject, others = boxes[0], boxes[1:]
+    rivals = [b for b in others if b.width >= SECOND_FACE_WIDTH_FRACTION * subject.width]
+    if rivals:
+        raise PhotoError(
+            f"{name}: more than one face ({1 + len(rivals)} of similar size); crop the photo to the patient"
+        )
+    if others:
+        logger.info("%s: %d smaller face(s) ignored; the largest face is the subject", name, len(others))
+    return subject
+
+
+def _pupils(mesh: np.ndarray):
+    return mesh[IRIS["right"]["centre"], :2], mesh[IRIS["left"]["centre"], :2]
+
+
+def canonical_transform(rgb: np.ndarray, box: FaceBox, *, name: str = "photo") -> CropTransform:
+    """Transform of the canonical crop, from a rough mirror-consistent mesh in a crop around ``box``."""
+    rough_size = 256
+    side = 2.2 * max(box.width, box.height)
+    rough_tf = _similarity(box.centre, 0.0, side / rough_size, (rough_size / 2, rough_size / 2))
+    rough = mirror_consistent_mesh(_warp(rgb, rough_tf, rough_size))
+    if rough is None:
+        raise PhotoError(f"{name}: a face was detected but no face landmarks could be placed on it")
+    pr, pl = (rough_tf.to_photo(p) for p in _pupils(rough))
+    d = pl - pr  # patient's right pupil is on the image's left
+    ipd = float(np.hypot(*d))
+    if ipd < 4.0:
+        raise PhotoError(f"{name}: the face is too small to measure (pupils {ipd:.1f} px apart)")
+    return _similarity(0.5 * (pr + pl), float(np.arctan2(d[1], d[0])), ipd / CANON_IPD_PX, CANON_CENTRE_PX)
+
+
+def densify_oval(oval: np.ndarray) -> np.ndarray:
+    """36 oval points -> ``N_OUTLINE`` points: each point and the midpoint to the next."""
+    nxt = np.roll(oval, -1, axis=0)
+    out = np.empty((2 * len(oval), 2))
+    out[0::2] = oval
+    out[1::2] = 0.5 * (oval + nxt)
+    return out
+
+
+def outward_normals(outline: np.ndarray) -> np.ndarray:
+    tangent = np.roll(outline, -1, axis=0) - np.roll(outline, 1, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    outward = outline - outline.mean(axis=0)
+    normal *= np.sign((normal * outward).sum(axis=1))[:, None]
+    return normal
+
+
+def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = SEARCH_PX) -> tuple[np.ndarray, np.ndarray]:
+    """Move each outline point along its outward normal to the strongest colour edge within ``search_px``.
+
+    Returns the refined outline and each point's edge strength (colour gradient
+    magnitude, grey levels per px). The offsets are median-filtered along the
+    outline so one spurious edge (a collar, an earring) cannot pull a single point away.
+    """
+    import cv2
+    from scipy.ndimage import map_coordinates
+
+    img = cv2.GaussianBlur(crop.astype(np.float32), (0, 0), 1.5)
+    normals = outward_normals(outline)
+    step = 0.5
+    t = np.arange(-search_px, search_px + step / 2, step)
+    pts = outline[:, None, :] + t[None, :, None] * normals[:, None, :]  # (n, m, 2)
+    coords = [pts[..., 1] - 0.5, pts[..., 0] - 0.5]
+    samples = np.stack([map_coordinates(img[:, :, c], coords, order=1, mode="nearest") for c in range(3)], -1)
+    deriv = np.gradient(samples, step, axis=1)
+    strength = np.sqrt((deriv ** 2).sum(-1))
+    prior = np.exp(-0.5 * (t / (0.6 * search_px)) ** 2)
+    score = strength * prior[None, :]
+    best = np.clip(score.argmax(axis=1), 1, len(t) - 2)
+    rows = np.arange(len(outline))
+    s0, s1, s2 = score[rows, best - 1], score[rows, best], score[rows, best + 1]
+    denom = s0 - 2 * s1 + s2
+    frac = np.where(np.abs(denom) > 1e-9, 0.5 * (s0 - s2) / np.where(denom == 0, 1, denom), 0.0)
+    offset = t[best] + np.clip(frac, -0.5, 0.5) * step
+    # Circular median over 5 neighbours, then light smoothing.
+    n = len(offset)
+    idx = (np.arange(n)[:, None] + np.arange(-2, 3)[None, :]) % n
+    offset = np.median(offset[idx], axis=1)
+    offset = (offset[(np.arange(n) - 1) % n] + 2 * offset + offset[(np.arange(n) + 1) % n]) / 4
+    return outline + offset[:, None] * normals, strength[rows, best]
+
+
+@dataclass(frozen=True, eq=False)
+class AutoLandmarks:
+    """Automatic landmarks in photo px: the 478-point mesh (x, y, z) and the refined outline."""
+
+    mesh: np.ndarray
+    outline: np.ndarray
+    outline_unrefined: np.ndarray
+    transform: CropTransform
+    face_box: FaceBox
+
+
+def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> AutoLandmarks:
+    """Automatic, mirror-consistent landmarks and refined outline of the subject in ``rgb``."""
+    box = choose_subject(rgb, name=name)
+    tf = canonical_transform(rgb, box, name=name)
+    crop = _warp(rgb, tf, CANON_SIZE_PX)
+    mesh = mirror_consistent_mesh(crop)
+    if mesh is None:
+        raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
+    oval = densify_oval(mesh[list(FACE_OVAL), :2])
+    outline = refine_outline(crop, oval)[0] if refine else oval
+    mesh_photo = np.column_stack([tf.to_photo(mesh), mesh[:, 2] * tf.photo_px_per_crop_px])
+    return AutoLandmarks(mesh_photo, tf.to_photo(outline), tf.to_photo(oval), tf, box)
