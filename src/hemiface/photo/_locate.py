@@ -81,12 +81,19 @@ def _warp(rgb: np.ndarray, tf: CropTransform, size: int) -> np.ndarray:
         A = np.diag([kx, ky]) @ A
         b = (b - np.array([x0c, y0c])) * np.array([kx, ky])
         src = small
-    # Continuous -> pixel-centre index coordinates: idx = cont - 0.5 on both sides.
-    M = np.hstack([A, (A @ np.array([0.5, 0.5]) + b - 0.5)[:, None]])
-    return cv2.warpAffine(
-        np.ascontiguousarray(src), M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    # Bilinear resampling in double precision (cv2.warpAffine rounds coordinates to 1/32 px, which
+    # would break exact mirror symmetry). Pixel centres: crop index i -> continuous i + 0.5.
+    from scipy.ndimage import map_coordinates
+
+    g = np.arange(size, dtype=np.float64) + 0.5
+    gx, gy = np.meshgrid(g, g)
+    sx = A[0, 0] * gx + A[0, 1] * gy + b[0] - 0.5
+    sy = A[1, 0] * gx + A[1, 1] * gy + b[1] - 0.5
+    channels = [
+        map_coordinates(src[:, :, c].astype(np.float32), [sy, sx], order=1, mode="nearest")
+        for c in range(src.shape[2])
+    ]
+    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
 
 
 def _similarity(centre_photo, angle_rad: float, photo_px_per_crop_px: float, crop_centre) -> CropTransform:
@@ -112,6 +119,37 @@ def mirror_consistent_mesh(crop: np.ndarray) -> np.ndarray | None:
     return 0.5 * (direct + mirrored)
 
 
+def _detect(rgb: np.ndarray) -> list[FaceBox]:
+    """Detections on ``rgb`` averaged with the flipped-back detections on its mirror image.
+
+    Averaging makes the subject's box mirror-equivariant, so the whole pipeline is.
+    """
+    w = rgb.shape[1]
+    direct = [b for b in detect_faces(rgb) if b.score >= MIN_DETECTION_SCORE]
+    mirrored = [
+        FaceBox(w - b.x0 - b.width, b.y0, b.width, b.height, b.score)
+        for b in detect_faces(np.ascontiguousarray(rgb[:, ::-1])) if b.score >= MIN_DETECTION_SCORE
+    ]
+    out = []
+    for b in direct + mirrored:
+        # Pair each box with its best-overlapping box from the other pass (if any) and average.
+        others = mirrored if b in direct else direct
+        best = max(others, key=lambda o: _iou(b, o), default=None)
+        if best is not None and _iou(b, best) > 0.3:
+            b = FaceBox(*(0.5 * (np.array([b.x0, b.y0, b.width, b.height, b.score])
+                                 + np.array([best.x0, best.y0, best.width, best.height, best.score]))))
+        if not any(_iou(b, o) > 0.5 for o in out):
+            out.append(b)
+    return sorted(out, key=lambda b: (-round(b.width * b.height, 6), b.x0 + b.width / 2))
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    ix = max(0.0, min(a.x0 + a.width, b.x0 + b.width) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y0 + a.height, b.y0 + b.height) - max(a.y0, b.y0))
+    inter = ix * iy
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
 def choose_subject(rgb: np.ndarray, *, name: str = "photo") -> FaceBox:
     """The largest clearly visible face; refuse when none, or when another face is nearly as large."""
     import cv2
@@ -119,7 +157,7 @@ def choose_subject(rgb: np.ndarray, *, name: str = "photo") -> FaceBox:
     h, w = rgb.shape[:2]
     k = min(1.0, 1024.0 / max(h, w))
     small = rgb if k == 1.0 else cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
-    boxes = [b for b in detect_faces(small) if b.score >= MIN_DETECTION_SCORE]
+    boxes = _detect(small)
     if not boxes:
         raise PhotoError(f"{name}: no face found")
     boxes = [FaceBox(b.x0 / k, b.y0 / k, b.width / k, b.height / k, b.score) for b in boxes]
@@ -146,7 +184,10 @@ def canonical_transform(rgb: np.ndarray, box: FaceBox, *, name: str = "photo") -
     rough = mirror_consistent_mesh(_warp(rgb, rough_tf, rough_size))
     if rough is None:
         raise PhotoError(f"{name}: a face was detected but no face landmarks could be placed on it")
-    pr, pl = (rough_tf.to_photo(p) for p in _pupils(rough))
+    return _transform_from_pupils(*(rough_tf.to_photo(p) for p in _pupils(rough)), name=name)
+
+
+def _transform_from_pupils(pr, pl, *, name: str) -> CropTransform:
     d = pl - pr  # patient's right pupil is on the image's left
     ipd = float(np.hypot(*d))
     if ipd < 4.0:
@@ -173,22 +214,25 @@ def outward_normals(outline: np.ndarray) -> np.ndarray:
 
 
 def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = SEARCH_PX) -> tuple[np.ndarray, np.ndarray]:
-    """Move each outline point along its outward normal to the strongest colour edge within ``search_px``.
+    """Move each outline point along its outward normal to the strongest luminance edge within ``search_px``.
 
-    Returns the refined outline and each point's edge strength (colour gradient
+    Returns the refined outline and each point's edge strength (luminance gradient
     magnitude, grey levels per px). The offsets are median-filtered along the
     outline so one spurious edge (a collar, an earring) cannot pull a single point away.
     """
     import cv2
     from scipy.ndimage import map_coordinates
 
-    img = cv2.GaussianBlur(crop.astype(np.float32), (0, 0), 1.5)
+    # Luminance (ITU-R 601 weights, as Pillow's greyscale conversion): a greyscale copy of a photo
+    # gives the same edges as the colour photo.
+    lum = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    img = cv2.GaussianBlur(lum, (0, 0), 1.5)[:, :, None]
     normals = outward_normals(outline)
     step = 0.5
     t = np.arange(-search_px, search_px + step / 2, step)
     pts = outline[:, None, :] + t[None, :, None] * normals[:, None, :]  # (n, m, 2)
     coords = [pts[..., 1] - 0.5, pts[..., 0] - 0.5]
-    samples = np.stack([map_coordinates(img[:, :, c], coords, order=1, mode="nearest") for c in range(3)], -1)
+    samples = np.stack([map_coordinates(img[:, :, c], coords, order=1, mode="nearest") for c in range(img.shape[2])], -1)
     deriv = np.gradient(samples, step, axis=1)
     strength = np.sqrt((deriv ** 2).sum(-1))
     prior = np.exp(-0.5 * (t / (0.6 * search_px)) ** 2)
@@ -218,14 +262,58 @@ class AutoLandmarks:
     face_box: FaceBox
 
 
+#: Canonical-crop scale jitters whose meshes are averaged (reduces the mesh's own jitter).
+ENSEMBLE_SCALES = (0.96, 1.0, 1.04)
+
+
+def _ensemble_mesh(rgb: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror-consistent meshes on the canonical crop at a few scales, averaged; returns (mesh, crop)."""
+    meshes = []
+    crop = None
+    cx, cy = CANON_CENTRE_PX
+    for k in ENSEMBLE_SCALES:
+        # Zoom the crop by k about the pupils' midpoint: crop' = centre + k (crop - centre).
+        A = tf.A / k
+        b = tf.b + tf.A @ np.array([cx, cy]) * (1 - 1 / k)
+        tk = CropTransform(A, b)
+        ck = _warp(rgb, tk, CANON_SIZE_PX)
+        mesh = mirror_consistent_mesh(ck)
+        if k == 1.0:
+            crop = ck
+        if mesh is not None:
+            # back to the k = 1 crop's coordinates
+            mesh = mesh.copy()
+            mesh[:, :2] = np.array([cx, cy]) + (mesh[:, :2] - np.array([cx, cy])) / k
+            mesh[:, 2] /= k
+            meshes.append(mesh)
+    if not meshes:
+        raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
+    return np.mean(meshes, axis=0), crop
+
+
+def luminance_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Greyscale (Pillow's ITU-R 601 luminance) repeated in three channels.
+
+    The landmarks are found on luminance only, so a greyscale copy of a photo gives
+    the same landmarks as the colour photo, and colour balance does not matter.
+    """
+    from PIL import Image
+
+    grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> AutoLandmarks:
     """Automatic, mirror-consistent landmarks and refined outline of the subject in ``rgb``."""
+    rgb = luminance_rgb(rgb)
     box = choose_subject(rgb, name=name)
     tf = canonical_transform(rgb, box, name=name)
-    crop = _warp(rgb, tf, CANON_SIZE_PX)
-    mesh = mirror_consistent_mesh(crop)
-    if mesh is None:
+    # Re-centre once on the pupils found in the canonical crop, so the crop depends on the face only.
+    first = mirror_consistent_mesh(_warp(rgb, tf, CANON_SIZE_PX))
+    if first is None:
         raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
+    tf = _transform_from_pupils(*(tf.to_photo(p) for p in _pupils(first)), name=name)
+    mesh, crop = _ensemble_mesh(rgb, tf, name=name)
     oval = densify_oval(mesh[list(FACE_OVAL), :2])
     outline = refine_outline(crop, oval)[0] if refine else oval
     mesh_photo = np.column_stack([tf.to_photo(mesh), mesh[:, 2] * tf.photo_px_per_crop_px])
