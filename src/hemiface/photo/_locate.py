@@ -213,42 +213,70 @@ def outward_normals(outline: np.ndarray) -> np.ndarray:
     return normal
 
 
-def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = SEARCH_PX) -> tuple[np.ndarray, np.ndarray]:
-    """Move each outline point along its outward normal to the strongest luminance edge within ``search_px``.
+#: Outline points refined (an open chain from temple to temple through the chin; index j mirrors
+#: 72 - j). The forehead points above stay where the mesh put them: the hairline is not the face edge.
+REFINE_FIRST, REFINE_LAST = 6, 66
+#: Smoothness of the refined outline: cost per px of offset change between neighbouring points,
+#: in units of the typical edge strength.
+SMOOTHNESS_PER_PX = 0.08
 
-    Returns the refined outline and each point's edge strength (luminance gradient
-    magnitude, grey levels per px). The offsets are median-filtered along the
-    outline so one spurious edge (a collar, an earring) cannot pull a single point away.
+
+def _viterbi(unary: np.ndarray, t: np.ndarray, weight: float) -> np.ndarray:
+    """Minimum-cost state path through a chain: sum of unary[j, s_j] + weight * |t[s_j] - t[s_j-1]|."""
+    n, m = unary.shape
+    jump = weight * np.abs(t[:, None] - t[None, :])  # (previous, next)
+    cost = unary[0].copy()
+    back = np.zeros((n, m), dtype=np.intp)
+    for j in range(1, n):
+        total = cost[:, None] + jump
+        back[j] = total.argmin(axis=0)
+        cost = total[back[j], np.arange(m)] + unary[j]
+    path = np.empty(n, dtype=np.intp)
+    path[-1] = int(cost.argmin())
+    for j in range(n - 1, 0, -1):
+        path[j - 1] = back[j, path[j]]
+    return path
+
+
+def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = SEARCH_PX) -> tuple[np.ndarray, np.ndarray]:
+    """Move outline points along their outward normals onto the face's edge in the image.
+
+    For the chain of points from temple to temple through the chin, the offsets
+    along the normals (within +- ``search_px``) are chosen together to maximise
+    the luminance edge strength while changing smoothly from point to point
+    (a Viterbi path), so a stray edge (a collar, an earring, a beard's texture)
+    cannot pull one point away and small changes of the starting outline do not
+    flip points between edges. Returns the refined outline and each point's edge
+    strength (grey levels per px; 0 where not refined).
     """
     import cv2
     from scipy.ndimage import map_coordinates
 
-    # Luminance (ITU-R 601 weights, as Pillow's greyscale conversion): a greyscale copy of a photo
-    # gives the same edges as the colour photo.
+    # Luminance (ITU-R 601 weights, as Pillow's greyscale conversion): colour plays no part.
     lum = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    img = cv2.GaussianBlur(lum, (0, 0), 1.5)[:, :, None]
+    img = cv2.GaussianBlur(lum, (0, 0), 1.5)
     normals = outward_normals(outline)
+    chain = np.arange(REFINE_FIRST, REFINE_LAST + 1)
     step = 0.5
     t = np.arange(-search_px, search_px + step / 2, step)
-    pts = outline[:, None, :] + t[None, :, None] * normals[:, None, :]  # (n, m, 2)
-    coords = [pts[..., 1] - 0.5, pts[..., 0] - 0.5]
-    samples = np.stack([map_coordinates(img[:, :, c], coords, order=1, mode="nearest") for c in range(img.shape[2])], -1)
-    deriv = np.gradient(samples, step, axis=1)
-    strength = np.sqrt((deriv ** 2).sum(-1))
+    pts = outline[chain, None, :] + t[None, :, None] * normals[chain, None, :]  # (n, m, 2)
+    samples = map_coordinates(img, [pts[..., 1] - 0.5, pts[..., 0] - 0.5], order=1, mode="nearest")
+    strength = np.abs(np.gradient(samples, step, axis=1))
     prior = np.exp(-0.5 * (t / (0.6 * search_px)) ** 2)
     score = strength * prior[None, :]
-    best = np.clip(score.argmax(axis=1), 1, len(t) - 2)
-    rows = np.arange(len(outline))
+    typical = float(np.median(score.max(axis=1))) or 1.0
+    path = _viterbi(-score / typical, t, SMOOTHNESS_PER_PX)
+    rows = np.arange(len(chain))
+    best = np.clip(path, 1, len(t) - 2)
     s0, s1, s2 = score[rows, best - 1], score[rows, best], score[rows, best + 1]
     denom = s0 - 2 * s1 + s2
-    frac = np.where(np.abs(denom) > 1e-9, 0.5 * (s0 - s2) / np.where(denom == 0, 1, denom), 0.0)
+    frac = np.where(denom < -1e-9, 0.5 * (s0 - s2) / np.where(denom == 0, -1, denom), 0.0)
     offset = t[best] + np.clip(frac, -0.5, 0.5) * step
-    # Circular median over 5 neighbours, then light smoothing.
-    n = len(offset)
-    idx = (np.arange(n)[:, None] + np.arange(-2, 3)[None, :]) % n
-    offset = np.median(offset[idx], axis=1)
-    offset = (offset[(np.arange(n) - 1) % n] + 2 * offset + offset[(np.arange(n) + 1) % n]) / 4
-    return outline + offset[:, None] * normals, strength[rows, best]
+    refined = outline.copy()
+    refined[chain] = outline[chain] + offset[:, None] * normals[chain]
+    edge = np.zeros(len(outline))
+    edge[chain] = strength[rows, best]
+    return refined, edge
 
 
 @dataclass(frozen=True, eq=False)
