@@ -28,6 +28,8 @@ scan_app = typer.Typer(help="3D surface scans.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Bundled sample scans and phantoms with known truth.", no_args_is_help=True)
 app.add_typer(scan_app, name="scan")
 app.add_typer(datasets_app, name="datasets")
+photo_app = typer.Typer(help="2D frontal photographs.", no_args_is_help=True)
+app.add_typer(photo_app, name="photo")
 
 
 class AffectedSide(str, enum.Enum):
@@ -39,6 +41,11 @@ class AffectedSide(str, enum.Enum):
 class Side(str, enum.Enum):
     left = "left"
     right = "right"
+
+
+class MidlineMethod(str, enum.Enum):
+    pupils = "pupils"
+    fitted = "fitted"
 
 
 class Units(str, enum.Enum):
@@ -144,6 +151,57 @@ def scan_analyze(
     typer.echo(f"  symmetry plane fit RMS   {result.plane_fit_rms_mm:10.2f} mm")
     if not result.plane_fit_converged:
         typer.echo("  warning: the symmetry plane fit did not converge; check the scan's orientation", err=True)
+    typer.echo(f"results in {out}")
+
+
+@photo_app.command("analyze")
+def photo_analyze(
+    photo: Path = typer.Argument(..., help="Frontal photograph: JPEG, PNG or TIFF (EXIF orientation honoured).", dir_okay=False),
+    affected: AffectedSide = typer.Option(..., "--affected", help="Patient's affected side, or auto (smaller hemiface)."),
+    landmarks: Optional[Path] = typer.Option(
+        None, "--landmarks", dir_okay=False,
+        help="landmarks.json written by a previous run (edited or not) or an iBUG 68-point .pts; replaces the automatic landmarks.",
+    ),
+    midline: MidlineMethod = typer.Option(MidlineMethod.pupils, "--midline", help="Midline: pupils' perpendicular bisector, or fitted through midline points."),
+    iris_mm: float = typer.Option(11.7, "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<photo name>_hemiface]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Measure facial symmetry on one frontal photograph.
+
+    Writes measurements.json, landmarks.json (editable; pass it back with
+    --landmarks) and overlay.png into the output folder.
+    """
+    from ._outputs import check_writable
+    from .photo import OUTPUT_NAMES, analyze_photo
+
+    out = out or Path.cwd() / f"{photo.stem}_hemiface"
+    try:
+        check_writable(out, OUTPUT_NAMES, overwrite=overwrite)
+        result = analyze_photo(
+            photo, affected=affected.value, landmarks=landmarks, midline=midline.value, iris_mm=iris_mm
+        )
+        result.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    how = " (chosen automatically: the side with the smaller hemiface area)" if affected == AffectedSide.auto else ""
+    typer.echo(f"{photo.name}: affected side {result.affected_side}{how}")
+    fitted = result.symmetry_ratio_percent_fitted_midline
+    typer.echo(
+        f"  symmetry ratio           {result.symmetry_ratio_percent:8.1f} %  ({result.midline_method} midline; "
+        f"pupils {result.symmetry_ratio_percent_pupils_midline:.1f} %"
+        + (f", fitted {fitted:.1f} %)" if fitted is not None else ")")
+    )
+    levels = ", ".join(f"{k} {v:.1f}" if v is not None else f"{k} n/a" for k, v in result.contour_ratio_percent.items())
+    typer.echo(f"  contour ratio (mean)     {result.contour_ratio_percent_mean:8.1f} %  ({levels})")
+    if result.landmark_ratio_percent is not None:
+        typer.echo(f"  landmark ratio           {result.landmark_ratio_percent:8.1f} %")
+    pose = result.pose
+    typer.echo(f"  pose                     roll {pose['roll_deg']:.1f}, yaw {pose['yaw_deg']:.1f}, pitch {pose['pitch_deg']:.1f} deg")
+    if result.scale_mm_per_px is not None:
+        typer.echo(f"  scale                    {result.scale_mm_per_px:8.4f} mm/px (iris {result.iris_mm:g} mm)")
+    if result.flags:
+        typer.echo(f"  flags                    {', '.join(result.flags)}")
     typer.echo(f"results in {out}")
 
 

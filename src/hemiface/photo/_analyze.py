@@ -70,7 +70,7 @@ class PhotoAnalysis:
     photo: Photo | None = field(repr=False, default=None)
     provenance: dict = field(default_factory=dict, repr=False)
 
-    def _mm(self, px: float | None, power: int = 1):
+    def _mm(self, px: float | None, power: int = 1) -> float | None:
         if px is None or self.scale_mm_per_px is None:
             return None
         return float(px) * self.scale_mm_per_px ** power
@@ -163,8 +163,17 @@ def measure(
     ratios = {m: _ratio(a[side], a[other]) for m, a in areas.items()}
 
     levels = contour_levels(lm, frame)
-    widths = {lv: contour_widths(outline_uv, line, v) for lv, v in levels.items()}
-    contour = {lv: _ratio(w[side], w[other]) for lv, w in widths.items()}
+    widths, contour = {}, {}
+    for lv, v in levels.items():
+        try:
+            widths[lv] = contour_widths(outline_uv, line, v)
+            contour[lv] = _ratio(widths[lv][side], widths[lv][other])
+        except LandmarkError as exc:  # e.g. a 68-point jawline does not reach up to the eyes
+            logger.warning("%s: contour level %s not measured: %s", name, lv, exc)
+            widths[lv], contour[lv] = {"left": None, "right": None}, None
+    measured = [r for r in contour.values() if r is not None]
+    if not measured:
+        raise LandmarkError(f"{name}: the face outline does not cross any contour level on both sides of the midline")
     pairs = pair_ratios(lm, frame, line, side)
     heights = height_differences_px(lm, frame, side)
 
@@ -208,7 +217,7 @@ def measure(
         symmetry_ratio_percent_pupils_midline=ratios["pupils"],
         symmetry_ratio_percent_fitted_midline=ratios.get("fitted"),
         contour_ratio_percent=contour,
-        contour_ratio_percent_mean=float(np.mean(list(contour.values()))),
+        contour_ratio_percent_mean=float(np.mean(measured)),
         contour_widths_px=widths,
         landmark_ratio_percent=float(np.mean(list(pairs.values()))) if pairs else None,
         landmark_ratio_percent_by_pair=pairs,

@@ -24,13 +24,13 @@ CONTOUR_LEVELS = ("eyes", "cheekbones", "mouth", "jaw")
 #: left, y down, z away from the camera; the plane of eye corners and mouth corners faces the camera).
 #: Built from the mirror-symmetrized MediaPipe meshes of six frontal photos in shared data.
 POSE_TEMPLATE = {
-    "exocanthion_right": (-0.692, -0.4683, 0.2012), "endocanthion_right": (-0.2781, -0.4382, 0.1254),
-    "endocanthion_left": (0.2781, -0.4382, 0.1254), "exocanthion_left": (0.692, -0.4683, 0.2012),
-    "brow_peak_right": (-0.6299, -0.7787, -0.032), "brow_peak_left": (0.6299, -0.7787, -0.032),
-    "alar_base_right": (-0.3482, 0.1733, -0.1534), "alar_base_left": (0.3482, 0.1733, -0.1534),
-    "cheilion_right": (-0.5155, 0.5327, 0.2012), "cheilion_left": (0.5155, 0.5327, 0.2012),
-    "nasion": (0.0, -0.4931, -0.1476), "pronasale": (0.0, 0.2133, -0.4505),
-    "subnasale": (0.0, 0.2874, -0.2037), "stomion": (0.0, 0.5475, -0.084), "menton": (0.0, 1.4032, 0.2013),
+    "exocanthion_right": (-0.6975, -0.4619, 0.2049), "endocanthion_right": (-0.279, -0.4342, 0.129),
+    "endocanthion_left": (0.279, -0.4342, 0.129), "exocanthion_left": (0.6975, -0.4619, 0.2049),
+    "brow_peak_right": (-0.6376, -0.7787, -0.03), "brow_peak_left": (0.6376, -0.7787, -0.03),
+    "alar_base_right": (-0.3505, 0.1799, -0.1517), "alar_base_left": (0.3505, 0.1799, -0.1517),
+    "cheilion_right": (-0.5186, 0.5474, 0.2049), "cheilion_left": (0.5186, 0.5474, 0.2049),
+    "nasion": (0.0, -0.49, -0.146), "pronasale": (0.0, 0.1136, -0.4892),
+    "subnasale": (0.0, 0.2941, -0.2024), "stomion": (0.0, 0.5589, -0.0817), "menton": (0.0, 1.4184, 0.205),
 }
 
 

@@ -29,7 +29,9 @@ MESH_POINTS = {
     "brow_lateral_left": 300, "brow_peak_left": 334, "brow_medial_left": 336,
     "alar_base_right": 64, "alar_base_left": 294,
     "cheilion_right": 61, "cheilion_left": 291,
-    "glabella": 9, "nasion": 168, "pronasale": 1, "subnasale": 2,
+    "glabella": 9, "nasion": 168, "subnasale": 2,
+    # Pronasale: vertex 4, the mesh's most anterior point on frontal faces (vertex 1 lies below the tip).
+    "pronasale": 4,
     "labrale_superius": 0, "stomion": 13, "labrale_inferius": 17,
 }
 #: Named points taken from the refined outline (index into the 72-point outline; j mirrors 72 - j).

@@ -29,6 +29,11 @@ def model_version() -> str:
 def _get(kind: str):
     with _lock:
         if kind not in _models:
+            import os
+
+            # Quiet the C++ logging that mediapipe writes straight to stderr.
+            os.environ.setdefault("GLOG_minloglevel", "2")
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             import mediapipe as mp
 
             if kind == "mesh":

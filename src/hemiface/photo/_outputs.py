@@ -45,6 +45,8 @@ def render_overlay(result) -> "Image.Image":
         v = result.contour_levels_v_px[level]
         um = float(result.midline.u_at(v))
         w = result.contour_widths_px[level]
+        if w["left"] is None:
+            continue
         draw.line([tuple(frame.px([um - w["right"], v])), tuple(frame.px([um + w["left"], v]))],
                   fill=LEVEL_RGB + (255,), width=width)
     r = 1.5 * scale
