@@ -294,29 +294,35 @@ class AutoLandmarks:
 ENSEMBLE_SCALES = (0.96, 1.0, 1.04)
 
 
-def _ensemble_mesh(rgb: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror-consistent meshes on the canonical crop at a few scales, averaged; returns (mesh, crop)."""
-    meshes = []
-    crop = None
-    cx, cy = CANON_CENTRE_PX
+def _ensemble_mesh(rgb: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np.ndarray, list]:
+    """Mirror-consistent meshes on the canonical crop zoomed by each of ``ENSEMBLE_SCALES``, averaged.
+
+    Returns the mean mesh (in the unzoomed crop's coordinates) and the list of
+    (zoom, crop) pairs for the outline refinement.
+    """
+    meshes, crops = [], []
+    centre = np.array(CANON_CENTRE_PX)
     for k in ENSEMBLE_SCALES:
-        # Zoom the crop by k about the pupils' midpoint: crop' = centre + k (crop - centre).
-        A = tf.A / k
-        b = tf.b + tf.A @ np.array([cx, cy]) * (1 - 1 / k)
-        tk = CropTransform(A, b)
+        # Zoom the crop by k about the pupils' midpoint: zoomed = centre + k (crop - centre).
+        tk = CropTransform(tf.A / k, tf.b + tf.A @ centre * (1 - 1 / k))
         ck = _warp(rgb, tk, CANON_SIZE_PX)
+        crops.append((k, ck))
         mesh = mirror_consistent_mesh(ck)
-        if k == 1.0:
-            crop = ck
         if mesh is not None:
-            # back to the k = 1 crop's coordinates
             mesh = mesh.copy()
-            mesh[:, :2] = np.array([cx, cy]) + (mesh[:, :2] - np.array([cx, cy])) / k
+            mesh[:, :2] = centre + (mesh[:, :2] - centre) / k
             mesh[:, 2] /= k
             meshes.append(mesh)
     if not meshes:
         raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
-    return np.mean(meshes, axis=0), crop
+    return np.mean(meshes, axis=0), crops
+
+
+def _ensemble_refine(crops: list, oval: np.ndarray) -> np.ndarray:
+    """The outline refined in each zoomed crop, mapped back and averaged (damps edge switching)."""
+    centre = np.array(CANON_CENTRE_PX)
+    refined = [centre + (refine_outline(ck, centre + k * (oval - centre))[0] - centre) / k for k, ck in crops]
+    return np.mean(refined, axis=0)
 
 
 def luminance_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -341,8 +347,8 @@ def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> Auto
     if first is None:
         raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
     tf = _transform_from_pupils(*(tf.to_photo(p) for p in _pupils(first)), name=name)
-    mesh, crop = _ensemble_mesh(rgb, tf, name=name)
+    mesh, crops = _ensemble_mesh(rgb, tf, name=name)
     oval = densify_oval(mesh[list(FACE_OVAL), :2])
-    outline = refine_outline(crop, oval)[0] if refine else oval
+    outline = _ensemble_refine(crops, oval) if refine else oval
     mesh_photo = np.column_stack([tf.to_photo(mesh), mesh[:, 2] * tf.photo_px_per_crop_px])
     return AutoLandmarks(mesh_photo, tf.to_photo(outline), tf.to_photo(oval), tf, box)
