@@ -1,0 +1,86 @@
+"""Simulated atrophy: one hemiface of a real photo warped toward the midline by a known factor.
+
+A thin-plate-spline warp moves the detected outline of the patient's left
+hemiface to (1 - f) times its distance from the pupils midline, keeps the right
+hemiface's outline, the midline points and the image border fixed, and bends
+everything in between smoothly. Truth is the area ratio of the warped outline
+(the control points themselves) about the midline through the warped pupils.
+Spec: the measured ratio falls monotonically with f and agrees with the truth
+within 2 points.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+from photo_helpers import analysis, photo_rgb
+
+from hemiface.photo import analyze_photo, photo_from_array
+from hemiface.photo._geometry import Frame, hemiface_polygons, polygon_area, pupils_midline
+
+log = logging.getLogger(__name__)
+FACTORS = (0.05, 0.10, 0.15)
+TOLERANCE_POINTS = 2.0
+
+
+def _tps(src, dst):
+    from scipy.interpolate import RBFInterpolator
+
+    return RBFInterpolator(np.asarray(src, float), np.asarray(dst, float), kernel="thin_plate_spline")
+
+
+def _border_points(w, h, step=80):
+    xs, ys = np.arange(0, w + 1, step), np.arange(step, h, step)  # corners once only
+    return np.vstack([np.column_stack([xs, np.zeros_like(xs)]), np.column_stack([xs, np.full_like(xs, h)]),
+                      np.column_stack([np.zeros_like(ys), ys]), np.column_stack([np.full_like(ys, w), ys])]).astype(float)
+
+
+def simulate_atrophy(rgb, base, factor):
+    """Warped image, warped outline and warped pupils for a compression ``factor`` of the left hemiface."""
+    import cv2
+
+    lm, frame = base.landmarks, base.frame
+    uv = frame.uv(lm.outline)
+    moved_uv = uv.copy()
+    left = uv[:, 0] > 0
+    moved_uv[left, 0] *= 1.0 - factor
+    h, w = rgb.shape[:2]
+    fixed = np.vstack([_border_points(w, h)] + [lm[n][None] for n in ("nasion", "subnasale", "stomion")])
+    src = np.vstack([lm.outline, fixed])
+    dst = np.vstack([frame.px(moved_uv), fixed])
+    forward, inverse = _tps(src, dst), _tps(dst, src)
+    # Inverse map on a coarse grid (the field is smooth), upsampled to every pixel.
+    step = 8
+    gx, gy = np.meshgrid(np.arange(0, w + step, step) + 0.5, np.arange(0, h + step, step) + 0.5)
+    coarse = inverse(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape + (2,))
+    # Coarse sample k sits at pixel centre k * step + 0.5, i.e. at fine index k * step.
+    from scipy.ndimage import map_coordinates
+
+    fy, fx = np.meshgrid(np.arange(h) / step, np.arange(w) / step, indexing="ij")
+    mx = map_coordinates(coarse[..., 0], [fy, fx], order=1, mode="nearest").astype(np.float32)
+    my = map_coordinates(coarse[..., 1], [fy, fx], order=1, mode="nearest").astype(np.float32)
+    warped = cv2.remap(rgb, mx - 0.5, my - 0.5, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    pupils = forward(np.vstack([lm["pupil_right"], lm["pupil_left"]]))
+    return warped, frame.px(moved_uv), pupils
+
+
+def true_ratio(outline_px, pupils):
+    frame = Frame.from_pupils(pupils[0], pupils[1])
+    parts = hemiface_polygons(frame.uv(outline_px), pupils_midline())
+    return 100.0 * polygon_area(parts["left"]) / polygon_area(parts["right"])
+
+
+@pytest.mark.parametrize("name", ["face_recognition_obama.jpg", "face_recognition_biden2.jpg"])
+def test_ratio_tracks_simulated_atrophy(name):
+    base = analysis(name, "left")
+    rgb = photo_rgb(name)
+    measured, truth = [base.symmetry_ratio_percent], [base.symmetry_ratio_percent]
+    for f in FACTORS:
+        warped, outline, pupils = simulate_atrophy(rgb, base, f)
+        r = analyze_photo(photo_from_array(warped, name=f"{name}-atrophy{f}"), affected="left")
+        measured.append(r.symmetry_ratio_percent)
+        truth.append(true_ratio(outline, pupils))
+        log.info("atrophy %s f=%.2f: measured %.2f %%, truth %.2f %% (difference %+.2f points)",
+                 name, f, measured[-1], truth[-1], measured[-1] - truth[-1])
+    assert all(a > b for a, b in zip(measured, measured[1:])), measured
+    assert np.max(np.abs(np.array(measured) - np.array(truth))) <= TOLERANCE_POINTS
