@@ -81,6 +81,6 @@ def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False
     with staged_outputs(out_dir, OUTPUT_NAMES, overwrite=overwrite) as stage:
         (stage / "landmarks.json").write_text(json.dumps(to_json_dict(result.landmarks, image=image), indent=1))
         # A fresh image carries no EXIF, ICC or text chunks: nothing from the camera is written.
-        render_overlay(result).save(stage / "overlay.png", format="PNG")
+        render_overlay(result).save(stage / "overlay.png", format="PNG", compress_level=3)
         (stage / "measurements.json").write_text(json.dumps(result.to_dict(), indent=2))
     return out_dir
