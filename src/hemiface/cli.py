@@ -205,6 +205,44 @@ def photo_analyze(
     typer.echo(f"results in {out}")
 
 
+@photo_app.command("compare")
+def photo_compare(
+    pre: Path = typer.Argument(..., help="Photo of the earlier visit.", dir_okay=False),
+    post: Path = typer.Argument(..., help="Photo of the later visit.", dir_okay=False),
+    affected: Side = typer.Option(..., "--affected", help="Patient's affected side (the same for both visits)."),
+    pre_landmarks: Optional[Path] = typer.Option(None, "--pre-landmarks", dir_okay=False, help="Landmark file for PRE."),
+    post_landmarks: Optional[Path] = typer.Option(None, "--post-landmarks", dir_okay=False, help="Landmark file for POST."),
+    midline: MidlineMethod = typer.Option(MidlineMethod.pupils, "--midline", help="Midline for both visits."),
+    iris_mm: float = typer.Option(11.7, "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Change in each symmetry ratio between two visits (post minus pre).
+
+    Writes comparison.json (both visits' measurements and the changes) and
+    side_by_side.png (both overlays) into the output folder.
+    """
+    from ._outputs import check_writable
+    from .photo import COMPARE_OUTPUT_NAMES, compare_photos
+
+    out = out or Path.cwd() / f"{pre.stem}_vs_{post.stem}_hemiface"
+    try:
+        check_writable(out, COMPARE_OUTPUT_NAMES, overwrite=overwrite)
+        result = compare_photos(
+            pre, post, affected=affected.value, pre_landmarks=pre_landmarks, post_landmarks=post_landmarks,
+            midline=midline.value, iris_mm=iris_mm,
+        )
+        result.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{pre.name} -> {post.name}: affected side {affected.value}, {midline.value} midline")
+    for key in ("symmetry_ratio_percent", "contour_ratio_percent_mean", "landmark_ratio_percent"):
+        a, b = result.pre.to_dict()[key], result.post.to_dict()[key]
+        if a is not None and b is not None:
+            typer.echo(f"  {key:28s} {a:7.1f} -> {b:7.1f}  ({b - a:+.1f} points)")
+    typer.echo(f"results in {out}")
+
+
 @datasets_app.command("list")
 def datasets_list():
     """List the bundled sample scans."""

@@ -84,3 +84,37 @@ def test_ratio_tracks_simulated_atrophy(name):
                  name, f, measured[-1], truth[-1], measured[-1] - truth[-1])
     assert all(a > b for a, b in zip(measured, measured[1:])), measured
     assert np.max(np.abs(np.array(measured) - np.array(truth))) <= TOLERANCE_POINTS
+
+
+def test_compare_reports_the_change_between_visits(tmp_path):
+    """Pre: a simulated 15% atrophy of the left hemiface; post: the untouched photo (full correction)."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.photo import COMPARE_OUTPUT_NAMES, compare_photos
+
+    name = "face_recognition_obama.jpg"
+    base = analysis(name, "left")
+    warped, outline, pupils = simulate_atrophy(photo_rgb(name), base, 0.15)
+    pre = tmp_path / "pre.png"
+    Image.fromarray(warped).save(pre)
+    post = tmp_path / "post.png"
+    Image.fromarray(photo_rgb(name)).save(post)
+    result = compare_photos(pre, post, affected="left")
+    truth_change = base.symmetry_ratio_percent - true_ratio(outline, pupils)
+    log.info("compare: symmetry ratio change %+.2f points (truth %+.2f)", result.change["symmetry_ratio_percent"], truth_change)
+    assert result.change["symmetry_ratio_percent"] == pytest.approx(truth_change, abs=TOLERANCE_POINTS)
+    assert result.change["symmetry_ratio_percent"] == pytest.approx(
+        result.post.symmetry_ratio_percent - result.pre.symmetry_ratio_percent)
+    logging.getLogger("hemiface").propagate = False  # see test_photo_outputs._Runner
+    try:
+        cli = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                       "--out", str(tmp_path / "cmp")])
+    finally:
+        logging.getLogger("hemiface").propagate = True
+    assert cli.exit_code == 0, cli.output
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == sorted(COMPARE_OUTPUT_NAMES)
+    assert "symmetry_ratio_percent" in cli.output
+    auto = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "auto"])
+    assert auto.exit_code == 2  # a comparison needs the side stated
