@@ -40,6 +40,8 @@ SECOND_FACE_WIDTH_FRACTION = 0.6
 MIN_DETECTION_SCORE = 0.5
 #: Outline refinement: search +- this many canonical px along the normal (0.14 IPD, about 9 mm).
 SEARCH_PX = 18.0
+#: Gaussian blur (canonical px) before the edge search: suppresses skin and hair texture.
+EDGE_BLUR_PX = 1.5
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = 
 
     # Luminance (ITU-R 601 weights, as Pillow's greyscale conversion): colour plays no part.
     lum = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    img = cv2.GaussianBlur(lum, (0, 0), 1.5)
+    img = cv2.GaussianBlur(lum, (0, 0), EDGE_BLUR_PX)
     normals = outward_normals(outline)
     chain = np.arange(REFINE_FIRST, REFINE_LAST + 1)
     step = 0.5
