@@ -339,9 +339,7 @@ def luminance_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> AutoLandmarks:
-    """Automatic, mirror-consistent landmarks and refined outline of the subject in ``rgb``."""
-    rgb = luminance_rgb(rgb)
+def _locate_once(rgb: np.ndarray, *, name: str, refine: bool) -> AutoLandmarks:
     box = choose_subject(rgb, name=name)
     tf = canonical_transform(rgb, box, name=name)
     # Re-centre once on the pupils found in the canonical crop, so the crop depends on the face only.
@@ -354,3 +352,36 @@ def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> Auto
     outline = _ensemble_refine(crops, oval) if refine else oval
     mesh_photo = np.column_stack([tf.to_photo(mesh), mesh[:, 2] * tf.photo_px_per_crop_px])
     return AutoLandmarks(mesh_photo, tf.to_photo(outline), tf.to_photo(oval), tf, box)
+
+
+def _unmirror(auto: AutoLandmarks, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks found on the mirror image, flipped back and relabelled to the photo's anatomy."""
+    mesh = auto.mesh.copy()
+    mesh[:, 0] = width - mesh[:, 0]
+    n = len(auto.outline)
+    relabel = (n - np.arange(n)) % n
+
+    def flip(p):
+        q = p.copy()
+        q[:, 0] = width - q[:, 0]
+        return q[relabel]
+
+    return mesh[MIRROR_MAP], flip(auto.outline), flip(auto.outline_unrefined)
+
+
+def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> AutoLandmarks:
+    """Automatic, mirror-consistent landmarks and refined outline of the subject in ``rgb``.
+
+    The whole pipeline runs on the photo and on its mirror image; the mirror
+    image's landmarks and outline are flipped back, relabelled and averaged with
+    the photo's. A mirrored photo therefore gives exactly the mirrored landmarks,
+    however sensitive the steps inside are to tiny differences in resampling.
+    """
+    rgb = luminance_rgb(rgb)
+    direct = _locate_once(rgb, name=name, refine=refine)
+    mirrored = _locate_once(np.ascontiguousarray(rgb[:, ::-1]), name=name, refine=refine)
+    mesh_m, outline_m, oval_m = _unmirror(mirrored, rgb.shape[1])
+    return AutoLandmarks(
+        0.5 * (direct.mesh + mesh_m), 0.5 * (direct.outline + outline_m), 0.5 * (direct.outline_unrefined + oval_m),
+        direct.transform, direct.face_box,
+    )
