@@ -6,6 +6,9 @@ nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +21,37 @@ MODEL_NAME = "mediapipe face_mesh (refine_landmarks=True, 478 points) + face_det
 
 _lock = threading.RLock()
 _models: dict = {}
+_warmed: set = set()
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what mediapipe's C++ side writes straight to file descriptor 2 (TFLite and absl
+    start-up notices) while a model is created and first run. Python-level stderr is untouched."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _run(kind: str, rgb: np.ndarray):
+    model = _get(kind)
+    if kind in _warmed:
+        return model.process(rgb)
+    with _quiet_native_stderr():
+        result = model.process(rgb)
+    _warmed.add(kind)
+    return result
 
 
 def model_version() -> str:
@@ -29,21 +63,17 @@ def model_version() -> str:
 def _get(kind: str):
     with _lock:
         if kind not in _models:
-            import os
+            with _quiet_native_stderr():
+                import mediapipe as mp
 
-            # Quiet the C++ logging that mediapipe writes straight to stderr.
-            os.environ.setdefault("GLOG_minloglevel", "2")
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            import mediapipe as mp
-
-            if kind == "mesh":
-                _models[kind] = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
-                )
-            else:
-                _models[kind] = mp.solutions.face_detection.FaceDetection(
-                    model_selection=1, min_detection_confidence=0.3
-                )
+                if kind == "mesh":
+                    _models[kind] = mp.solutions.face_mesh.FaceMesh(
+                        static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
+                    )
+                else:
+                    _models[kind] = mp.solutions.face_detection.FaceDetection(
+                        model_selection=1, min_detection_confidence=0.3
+                    )
             logger.info("loaded mediapipe %s model", kind)
         return _models[kind]
 
@@ -73,7 +103,7 @@ def detect_faces(rgb: np.ndarray) -> list[FaceBox]:
     """All faces the full-range detector finds, largest first (boxes in ``rgb``'s px)."""
     h, w = rgb.shape[:2]
     with _lock:
-        result = _get("detector").process(np.ascontiguousarray(rgb))
+        result = _run("detector", np.ascontiguousarray(rgb))
     boxes = []
     for det in result.detections or []:
         b = det.location_data.relative_bounding_box
@@ -85,7 +115,7 @@ def face_mesh(rgb: np.ndarray) -> np.ndarray | None:
     """(478, 3) landmarks in ``rgb``'s px (z in px, smaller is nearer the camera), or None."""
     h, w = rgb.shape[:2]
     with _lock:
-        result = _get("mesh").process(np.ascontiguousarray(rgb))
+        result = _run("mesh", np.ascontiguousarray(rgb))
     if not result.multi_face_landmarks:
         return None
     lm = result.multi_face_landmarks[0].landmark
