@@ -3,7 +3,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 PHOTOS = Path(__file__).parents[1] / "data" / "photos"
 #: Every photograph in the test data (landmarks must be found on all of them).
 ALL_PHOTOS = (
@@ -24,6 +23,8 @@ def analysis(name: str, affected: str = "left"):
 def photo_rgb(name: str) -> np.ndarray:
     from hemiface.photo import read_photo
 
-    return read_photo(PHOTOS / name).rgb
+    rgb = read_photo(PHOTOS / name).rgb
+    rgb.setflags(write=False)  # shared between tests: nobody may modify it
+    return rgb
 
 

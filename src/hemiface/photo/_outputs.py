@@ -20,8 +20,8 @@ LEVEL_RGB = (0, 230, 120)
 POINT_RGB = (255, 40, 40)
 
 
-def render_overlay(result) -> "Image.Image":
-    """The photo with both hemifaces shaded, the midline, contour levels, landmarks and the ratio."""
+def render_overlay(result):
+    """The photo with both hemifaces shaded, the midline, contour levels, landmarks and the ratio (a PIL image)."""
     from PIL import Image, ImageDraw, ImageFont
 
     from ._geometry import hemiface_polygons
