@@ -18,16 +18,22 @@ from ._defect import DefectMeasure, Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, default_frame, frame_from_landmarks, read_landmarks
 from ._io import SurfaceScan, load_scan
-from ._mesh import boundary_points, column_volume_mm3, smooth_vertex_field, submesh, vertex_components, vertex_normals
+from ._mesh import (
+    boundary_points, column_volume_mm3, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components,
+    vertex_normals,
+)
 from ._region import FaceRegion
 from ._solid import defect_solid
-from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, grid_sample
+from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, sample_surface
 
 Side = Literal["left", "right"]
 #: Mirror pairs farther apart than this are not the same skin (hair, gross scan error).
 MAX_PAIR_DEPTH_MM = 30.0
 #: Spacing of the surface points registered to find the symmetry plane.
 SAMPLE_CELL_MM = 2.0
+#: Coarser scans are subdivided (linearly: the surface is unchanged) until no mean edge
+#: exceeds this, so that depth is sampled finely enough to integrate.
+MAX_EDGE_MM = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,13 +142,13 @@ def _largest_component_faces(n_vertices, faces, seed_vertex=None) -> np.ndarray:
     return face_label == keep
 
 
-def _orient_outward(vertices, faces, normals):
+def _orient_outward(vertices, faces):
     """Flip the winding when normals point into the head (anterior must be +z near pronasale)."""
     near = np.linalg.norm(vertices, axis=1) < 60.0
-    if near.any() and normals[near, 2].sum() < 0:
+    if near.any() and vertex_normals(vertices, faces)[near, 2].sum() < 0:
         logger.info("scan normals point inward; flipped the triangle winding")
-        return faces[:, ::-1].copy(), -normals
-    return faces, normals
+        return faces[:, ::-1].copy()
+    return faces
 
 
 def analyze_scan(
@@ -191,22 +197,23 @@ def analyze_scan(
         landmarks = read_landmarks(landmark_file, units=scan.units)
 
     v_scan, faces = scan.vertices_mm, scan.faces
-    n_scan = vertex_normals(v_scan, faces)
-    frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, n_scan) if landmarks else default_frame(v_scan, faces)
+    if landmarks:
+        frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
+    else:
+        frame = default_frame(v_scan, faces)
     v = frame.to_canonical(v_scan)
-    normals = n_scan @ frame.rotation.T
-    faces, normals = _orient_outward(v, faces, normals)
+    faces = _orient_outward(v, faces)
 
     # Working surface: a generous crop around the face, its piece holding pronasale.
-    crop = (region.ellipse_margin(v, scale=1.3) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
+    crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
     face_in_crop = crop[faces].all(axis=1)
     if not face_in_crop.any():
         raise RegionError(f"{scan.source_name}: no surface near the face region; check orientation or --landmarks")
-    v, faces, attrs, _ = submesh(v, faces, face_in_crop, {"n": normals})
-    normals = attrs["n"]
+    v, faces, _, _ = submesh(v, faces, face_in_crop)
     tip = int(np.argmin(np.linalg.norm(v, axis=1)))
     keep = _largest_component_faces(len(v), faces, seed_vertex=tip)
-    v, faces, attrs, _ = submesh(v, faces, keep, {"n": normals})
+    v, faces, _, _ = submesh(v, faces, keep)
+    v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
 
     border_tree = None
     border = boundary_points(v, faces)
@@ -218,11 +225,12 @@ def analyze_scan(
         else np.ones(len(v), bool)
     )
 
-    # Symmetry plane, registering the region (trial frame: the canonical one).
-    inside = np.flatnonzero((region.ellipse_margin(v) > 0) & (region.depth_margin(v) > 0) & away_from_border)
-    sample = inside[grid_sample(v[inside], cell_mm=SAMPLE_CELL_MM)]
+    # Symmetry plane, registering the enlarged region (trial frame: the canonical one).
+    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
+    inside &= away_from_border
     query = SurfaceQuery(v, faces)
-    plane, _ = fit_symmetry_plane_masked(query, v[sample], normals[sample], robust_scale_mm=robust_scale_mm)
+    points, point_normals = sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
+    plane, _ = fit_symmetry_plane_masked(query, points, point_normals, robust_scale_mm=robust_scale_mm)
 
     # Everything below happens in the symmetry frame: the plane is x = 0.
     sym = _SymmetryFrame.from_plane(plane)

@@ -71,11 +71,44 @@ def _rodrigues(omega: np.ndarray) -> np.ndarray:
     return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
 
 
-def grid_sample(points: np.ndarray, *, cell_mm: float = 2.0) -> np.ndarray:
-    """Indices of one point per ``cell_mm`` voxel: deterministic and independent of mesh density."""
-    cells = np.floor((points - points.min(axis=0)) / cell_mm).astype(np.int64)
-    _, first = np.unique(cells, axis=0, return_index=True)
-    return np.sort(first)
+def sample_surface(
+    vertices: np.ndarray, faces: np.ndarray, face_mask: np.ndarray, *, cell_mm: float = 2.0, per_cell: float = 16.0,
+    seed: int = 0, query: SurfaceQuery | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One point per ``cell_mm`` voxel of the masked surface, with its unit normal.
+
+    Each voxel's point is the centroid of many area-uniform random points in it
+    (``per_cell`` per voxel area on average, fixed seed), projected back onto
+    the surface, and its normal their mean normal. The sample thus depends on
+    the surface, hardly on how it is triangulated or on the random draw.
+    """
+    f = faces[face_mask]
+    if len(f) == 0:
+        raise RegistrationError("symmetry plane: the face region is empty")
+    a = face_area_vectors(vertices, f)
+    areas = np.linalg.norm(a, axis=1)
+    n_points = int(np.ceil(per_cell * areas.sum() / cell_mm**2))
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(f), size=n_points, p=areas / areas.sum())
+    r1, r2 = rng.random(n_points), rng.random(n_points)
+    flip = r1 + r2 > 1
+    r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
+    v0, v1, v2 = (vertices[f[pick, k]] for k in range(3))
+    points = v0 + r1[:, None] * (v1 - v0) + r2[:, None] * (v2 - v0)
+    normals = a[pick] / areas[pick, None]
+    cells = np.floor((points - vertices.min(axis=0)) / cell_mm).astype(np.int64)
+    _, cell_of, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    cell_of = cell_of.reshape(-1)
+    keep = counts >= max(2, per_cell / 4)  # voxels the surface only grazes give unstable centroids
+    sums_p = np.zeros((len(counts), 3))
+    sums_n = np.zeros((len(counts), 3))
+    np.add.at(sums_p, cell_of, points)
+    np.add.at(sums_n, cell_of, normals)
+    centroids = sums_p[keep] / counts[keep, None]
+    mean_n = sums_n[keep]
+    mean_n /= np.maximum(np.linalg.norm(mean_n, axis=1, keepdims=True), 1e-12)
+    on_surface = (query or SurfaceQuery(vertices, faces)).closest(centroids).points
+    return on_surface, mean_n
 
 
 #: Convergence: plane steps below these are at the noise floor of closest-point
