@@ -1,7 +1,6 @@
 """The command line as a user meets it: outputs, messages and exit codes."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -151,6 +151,59 @@ def _orient_outward(vertices, faces):
     return faces
 
 
+def _working_surface(v, faces, region: FaceRegion, source_name: str):
+    """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
+
+    Returns the surface, a KD-tree of its open borders (or None) and the mask
+    of vertices at least ``region.border_margin_mm`` from them.
+    """
+    crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
+    face_in_crop = crop[faces].all(axis=1)
+    if not face_in_crop.any():
+        raise RegionError(f"{source_name}: no surface near the face region; check orientation or --landmarks")
+    v, faces, _, _ = submesh(v, faces, face_in_crop)
+    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
+    v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
+    v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
+    border = boundary_points(v, faces)
+    border_tree = cKDTree(border) if len(border) else None
+    away_from_border = np.ones(len(v), bool)
+    if border_tree is not None and region.border_margin_mm > 0:
+        away_from_border = border_tree.query(v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+    return v, faces, border_tree, away_from_border
+
+
+def _depth_patch(p, faces, sym: _SymmetryFrame, border_tree, away_from_border, region: FaceRegion, smoothing_mm, source_name):
+    """The face region (symmetry frame) with each point's depth below the mirrored surface.
+
+    depth > 0 when the point lies inside (below) the mirror image of the face.
+    A point counts only when it and its mirror partner lie on measured skin,
+    away from the scan's borders.
+    """
+    mirror = np.array([-1.0, 1.0, 1.0])
+    cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)
+    depth = -cp.signed_distance_mm
+    valid = away_from_border & (np.abs(depth) < MAX_PAIR_DEPTH_MM)
+    if border_tree is not None and region.border_margin_mm > 0:
+        # The mirrored surface's border is the reflection of the original's (canonical frame in the tree).
+        partner = sym.inverse(cp.points * mirror)
+        valid &= border_tree.query(partner, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+    pv, pf, attrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
+    if len(pf) == 0:
+        raise RegionError(f"{source_name}: no part of the face has a measurable mirror partner; check orientation or --landmarks")
+    # Scanner noise: smooth depth and the offset to the mirrored surface together.
+    field = smooth_vertex_field(pv, pf, np.column_stack([attrs["depth"], attrs["top"] - pv]), smoothing_mm)
+    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
+    patch = patch.clip(region.ellipse_margin(patch.vertices))
+    patch = patch.clip(region.depth_margin(patch.vertices))
+    if len(patch.faces):
+        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
+        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
+        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
+        patch = Patch(v2, f2, a2["d"], a2["t"])
+    return patch
+
+
 def analyze_scan(
     scan: str | os.PathLike | SurfaceScan,
     *,
@@ -204,26 +257,7 @@ def analyze_scan(
     v = frame.to_canonical(v_scan)
     faces = _orient_outward(v, faces)
 
-    # Working surface: a generous crop around the face, its piece holding pronasale.
-    crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
-    face_in_crop = crop[faces].all(axis=1)
-    if not face_in_crop.any():
-        raise RegionError(f"{scan.source_name}: no surface near the face region; check orientation or --landmarks")
-    v, faces, _, _ = submesh(v, faces, face_in_crop)
-    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
-    keep = _largest_component_faces(len(v), faces, seed_vertex=tip)
-    v, faces, _, _ = submesh(v, faces, keep)
-    v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
-
-    border_tree = None
-    border = boundary_points(v, faces)
-    if len(border):
-        border_tree = cKDTree(border)
-    away_from_border = (
-        border_tree.query(v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
-        if border_tree is not None and region.border_margin_mm > 0
-        else np.ones(len(v), bool)
-    )
+    v, faces, border_tree, away_from_border = _working_surface(v, faces, region, scan.source_name)
 
     # Symmetry plane, registering the enlarged region (trial frame: the canonical one).
     inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
@@ -234,31 +268,7 @@ def analyze_scan(
 
     # Everything below happens in the symmetry frame: the plane is x = 0.
     sym = _SymmetryFrame.from_plane(plane)
-    p = sym.forward(v)
-    mirrored = p * np.array([-1.0, 1.0, 1.0])
-    mirror_query = SurfaceQuery(mirrored, faces[:, ::-1])
-    cp = mirror_query.closest(p)
-    # depth > 0 when p lies inside (below) the mirrored surface.
-    depth = -cp.signed_distance_mm
-    mirror_border_ok = np.ones(len(p), bool)
-    if border_tree is not None and region.border_margin_mm > 0:
-        # The mirrored surface's border is the reflection of the original's.
-        mirror_of_closest = sym.inverse(cp.points * np.array([-1.0, 1.0, 1.0]))
-        mirror_border_ok = border_tree.query(mirror_of_closest, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
-    valid = away_from_border & mirror_border_ok & (np.abs(depth) < MAX_PAIR_DEPTH_MM)
-    pv, pf, pattrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
-    if len(pf) == 0:
-        raise RegionError(f"{scan.source_name}: no part of the face has a measurable mirror partner")
-    # Scanner noise: smooth depth and the offset to the mirrored surface together.
-    field = smooth_vertex_field(pv, pf, np.column_stack([pattrs["depth"], pattrs["top"] - pv]), smoothing_mm)
-    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
-    patch = patch.clip(region.ellipse_margin(patch.vertices))
-    patch = patch.clip(region.depth_margin(patch.vertices))
-    if len(patch.faces):
-        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
-        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
-        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
-        patch = Patch(v2, f2, a2["d"], a2["t"])
+    patch = _depth_patch(sym.forward(v), faces, sym, border_tree, away_from_border, region, smoothing_mm, scan.source_name)
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(
@@ -278,6 +288,11 @@ def analyze_scan(
     else:
         side = affected
     other: Side = "right" if side == "left" else "left"
+    if side_volume[other] > max(2.0 * side_volume[side], 1000.0):
+        logger.warning(
+            "the %s side (given as affected) shows %.0f mm3 of defect, the %s side %.0f mm3: check the side",
+            side, side_volume[side], other, side_volume[other],
+        )
     chosen = defects[side]
 
     base_z = float(patch.vertices[:, 2].min())
