@@ -32,6 +32,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
+	$(BIN)/python benchmarks/bench_scan_compare.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,7 +1,6 @@
 """Point-to-surface distances against an independent implementation (trimesh) and analytic signs."""
 
 import numpy as np
-import pytest
 import trimesh
 
 from hemiface import datasets

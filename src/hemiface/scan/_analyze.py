@@ -112,14 +112,14 @@ class ScanAnalysis:
 
 
 @dataclass(frozen=True)
-class _SymmetryFrame:
-    """Canonical frame -> symmetry frame (x across the plane toward the left, origin on the plane)."""
+class SymmetryFrame:
+    """Canonical frame -> symmetry frame (x across the plane toward the left, y up, origin on the plane)."""
 
     rotation: np.ndarray
     origin: np.ndarray
 
     @classmethod
-    def from_plane(cls, plane: SymmetryPlane) -> "_SymmetryFrame":
+    def from_plane(cls, plane: SymmetryPlane) -> "SymmetryFrame":
         x = plane.normal
         y = np.array([0.0, 1.0, 0.0]) - x[1] * x
         y /= np.linalg.norm(y)
@@ -173,7 +173,7 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     return v, faces, border_tree, away_from_border
 
 
-def _depth_patch(p, faces, sym: _SymmetryFrame, border_tree, away_from_border, region: FaceRegion, smoothing_mm, source_name):
+def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away_from_border, region: FaceRegion, smoothing_mm, source_name):
     """The face region (symmetry frame) with each point's depth below the mirrored surface.
 
     depth > 0 when the point lies inside (below) the mirror image of the face.
@@ -202,6 +202,53 @@ def _depth_patch(p, faces, sym: _SymmetryFrame, border_tree, away_from_border, r
         v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
         patch = Patch(v2, f2, a2["d"], a2["t"])
     return patch
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSurface:
+    """A scan's working surface in its canonical face frame (mm), with its borders."""
+
+    scan: SurfaceScan
+    frame: FaceFrame
+    vertices: np.ndarray
+    faces: np.ndarray
+    border_tree: object  # cKDTree of border points, or None
+    away_from_border: np.ndarray
+
+
+def load_inputs(scan, units, landmarks):
+    """Load the scan (unless given) and the landmarks (mm). Returns (scan, landmarks, landmark file)."""
+    if not isinstance(scan, SurfaceScan):
+        scan = load_scan(scan, units=units)
+    landmark_file = None
+    if landmarks is not None and not isinstance(landmarks, Mapping):
+        landmark_file = Path(landmarks)
+        landmarks = read_landmarks(landmark_file, units=scan.units)
+    return scan, landmarks, landmark_file
+
+
+def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion) -> PreparedSurface:
+    """Frame (landmarks or default), outward winding, and the cropped, refined working surface."""
+    v_scan, faces = scan.vertices_mm, scan.faces
+    if landmarks:
+        frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
+    else:
+        frame = default_frame(v_scan, faces)
+    v = frame.to_canonical(v_scan)
+    faces = _orient_outward(v, faces)
+    v, faces, border_tree, away = _working_surface(v, faces, region, scan.source_name)
+    return PreparedSurface(scan, frame, v, faces, border_tree, away)
+
+
+def fit_plane(prepared: PreparedSurface, region: FaceRegion, robust_scale_mm: float):
+    """Symmetry plane of a prepared surface, registering the enlarged region. Returns (plane, frame)."""
+    v, faces = prepared.vertices, prepared.faces
+    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
+    inside &= prepared.away_from_border
+    query = SurfaceQuery(v, faces)
+    points, point_normals = sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
+    plane, _ = fit_symmetry_plane_masked(query, points, point_normals, robust_scale_mm=robust_scale_mm)
+    return plane, SymmetryFrame.from_plane(plane)
 
 
 def analyze_scan(
@@ -242,33 +289,15 @@ def analyze_scan(
     robust_scale_mm = check_positive("robust_scale_mm", robust_scale_mm)
     smoothing_mm = check_positive("smoothing_mm", smoothing_mm, allow_zero=True)
     region = region or FaceRegion()
-    if not isinstance(scan, SurfaceScan):
-        scan = load_scan(scan, units=units)
-    landmark_file = None
-    if landmarks is not None and not isinstance(landmarks, Mapping):
-        landmark_file = Path(landmarks)
-        landmarks = read_landmarks(landmark_file, units=scan.units)
+    scan, landmarks, landmark_file = load_inputs(scan, units, landmarks)
 
-    v_scan, faces = scan.vertices_mm, scan.faces
-    if landmarks:
-        frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
-    else:
-        frame = default_frame(v_scan, faces)
-    v = frame.to_canonical(v_scan)
-    faces = _orient_outward(v, faces)
-
-    v, faces, border_tree, away_from_border = _working_surface(v, faces, region, scan.source_name)
-
-    # Symmetry plane, registering the enlarged region (trial frame: the canonical one).
-    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
-    inside &= away_from_border
-    query = SurfaceQuery(v, faces)
-    points, point_normals = sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
-    plane, _ = fit_symmetry_plane_masked(query, points, point_normals, robust_scale_mm=robust_scale_mm)
-
-    # Everything below happens in the symmetry frame: the plane is x = 0.
-    sym = _SymmetryFrame.from_plane(plane)
-    patch = _depth_patch(sym.forward(v), faces, sym, border_tree, away_from_border, region, smoothing_mm, scan.source_name)
+    prepared = prepare_surface(scan, landmarks, region)
+    frame, v, faces = prepared.frame, prepared.vertices, prepared.faces
+    plane, sym = fit_plane(prepared, region, robust_scale_mm)
+    patch = _depth_patch(
+        sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
+        scan.source_name,
+    )
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(

@@ -20,6 +20,7 @@ import numpy as np
 from .. import logger
 from .._errors import RegistrationError
 from ._distance import SurfaceQuery
+from ._registration import ANGLE_TOL_RAD, OFFSET_TOL_MM, annealing_scales, robust_rigid_step
 from ._mesh import face_area_vectors
 
 
@@ -62,15 +63,6 @@ def plane_from_improper(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float
     return normal, float(normal @ b) / 2.0
 
 
-def _rodrigues(omega: np.ndarray) -> np.ndarray:
-    theta = float(np.linalg.norm(omega))
-    if theta < 1e-15:
-        return np.eye(3)
-    k = omega / theta
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
-
-
 def sample_surface(
     vertices: np.ndarray, faces: np.ndarray, face_mask: np.ndarray, *, cell_mm: float = 2.0, per_cell: float = 16.0,
     seed: int = 0, query: SurfaceQuery | None = None,
@@ -111,22 +103,6 @@ def sample_surface(
     return on_surface, mean_n
 
 
-#: Convergence: plane steps below these are at the noise floor of closest-point
-#: switching between triangles (a 2e-4 mm offset moves a hemiface volume by ~3 mm3).
-ANGLE_TOL_RAD = 2e-5
-OFFSET_TOL_MM = 2e-4
-
-
-def _tukey(residual: np.ndarray, scale_mm: float) -> np.ndarray:
-    u = residual / scale_mm
-    return np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
-
-
-def _scales(start_mm: float, final_mm: float, steps: int = 8) -> np.ndarray:
-    """Annealing schedule of the robust scale: wide first (captures a rough start), then tight."""
-    return np.geomspace(start_mm, final_mm, steps) if start_mm > final_mm else np.array([final_mm])
-
-
 def fit_symmetry_plane(
     query: SurfaceQuery,
     points: np.ndarray,
@@ -160,24 +136,16 @@ def fit_symmetry_plane(
     offset = float(initial_offset_mm)
     iterations = 0
     converged = False
-    schedule = list(_scales(initial_scale_mm, robust_scale_mm))
+    schedule = annealing_scales(initial_scale_mm, robust_scale_mm)
     scale = schedule.pop(0)
     while iterations < max_iterations:
         iterations += 1
         h, hb = reflection(normal, offset)
-        p = src @ h.T + hb
-        pn = src_n @ h.T
-        cp = query.closest(p)
-        m = query.face_normals[cp.face_ids]
-        residual = np.einsum("ij,ij->i", p - cp.points, m)
-        w = _tukey(cp.signed_distance_mm, scale) * (np.einsum("ij,ij->i", pn, m) > 0.5)
-        if np.count_nonzero(w) < 50:
-            raise RegistrationError("symmetry plane: too few matching points between the face and its mirror image")
-        jac = np.hstack([np.cross(p, m), m])
-        lhs = (jac * w[:, None]).T @ jac + 1e-9 * np.eye(6)
-        x = np.linalg.solve(lhs, -(jac * w[:, None]).T @ residual)
-        d_rot = _rodrigues(x[:3])
-        new_normal, new_offset = plane_from_improper(d_rot @ h, d_rot @ hb + x[3:])
+        try:
+            d_rot, d_trans, _ = robust_rigid_step(query, src @ h.T + hb, src_n @ h.T, scale)
+        except RegistrationError:
+            raise RegistrationError("symmetry plane: too few matching points between the face and its mirror image") from None
+        new_normal, new_offset = plane_from_improper(d_rot @ h, d_rot @ hb + d_trans)
         angle_change = float(np.arccos(np.clip(new_normal @ normal, -1, 1)))
         offset_change = abs(new_offset - offset)
         normal, offset = new_normal, new_offset
