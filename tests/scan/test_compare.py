@@ -183,3 +183,22 @@ def test_cli_compare_writes_outputs(series, tmp_path):
     assert c["volume_gain_mm3"] == pytest.approx(pre.true_volume_mm3 - post.true_volume_mm3, rel=0.03)
     assert c["provenance"]["inputs"]["pre"]["file"] == "p01_pre.ply"
     assert c["provenance"]["inputs"]["post"]["file"] == "p01_6m.ply"
+
+
+def test_user_stable_mask(series, tmp_path):
+    import trimesh
+
+    base, pre, post = series
+    natural = analyze_scan(base, affected="left")
+    n, point = np.asarray(natural.symmetry_plane_normal), np.asarray(natural.symmetry_plane_point_mm)
+    v, f = np.asarray(pre.vertices_mm), np.asarray(pre.faces)
+    lateral = (v[f].mean(axis=1) - point) @ n
+    height = v[f].mean(axis=1)[:, 1] - point[1]
+    keep = (lateral < -10) | (height > 40)  # the user's mask: the right (unaffected) side and the forehead
+    mask = tmp_path / "stable.ply"
+    trimesh.Trimesh(v, f[keep], process=False).export(mask)
+    result = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
+                           affected="left", stable=mask)
+    assert result.gain.volume_mm3 == pytest.approx(pre.true_volume_mm3 - post.true_volume_mm3, rel=0.03)
+    assert result.provenance["inputs"]["stable"]["file"] == "stable.ply"
+    assert result.provenance["parameters"]["stable"] == "stable.ply"
