@@ -151,6 +151,34 @@ def _orient_outward(vertices, faces):
     return faces
 
 
+def away_from_border(border_tree, points: np.ndarray, margin_mm: float) -> np.ndarray:
+    """True for points at least ``margin_mm`` from the border points in ``border_tree`` (all, without a border)."""
+    if border_tree is None or margin_mm <= 0:
+        return np.ones(len(points), bool)
+    return border_tree.query(points, distance_upper_bound=margin_mm)[0] > margin_mm
+
+
+def border_tree_of(vertices: np.ndarray, faces: np.ndarray):
+    """KD-tree of points along a surface's open borders and holes, or None for a closed surface."""
+    border = boundary_points(vertices, faces)
+    return cKDTree(border) if len(border) else None
+
+
+def measure_sides(patch: Patch, *, floor_mm: float, threshold_mm: float):
+    """Both hemifaces of a depth patch (symmetry frame), their defects and defect volumes."""
+    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
+    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
+    volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
+    return halves, defects, volume
+
+
+def choose_side(affected: str, defect_volume: Mapping[str, float]) -> Side:
+    """The given side, or for "auto" the side with the larger defect volume."""
+    if affected != "auto":
+        return affected
+    return "left" if defect_volume["left"] >= defect_volume["right"] else "right"
+
+
 def _working_surface(v, faces, region: FaceRegion, source_name: str):
     """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
 
@@ -165,15 +193,11 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     tip = int(np.argmin(np.linalg.norm(v, axis=1)))
     v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
     v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
-    border = boundary_points(v, faces)
-    border_tree = cKDTree(border) if len(border) else None
-    away_from_border = np.ones(len(v), bool)
-    if border_tree is not None and region.border_margin_mm > 0:
-        away_from_border = border_tree.query(v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
-    return v, faces, border_tree, away_from_border
+    tree = border_tree_of(v, faces)
+    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm)
 
 
-def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away_from_border, region: FaceRegion, smoothing_mm, source_name):
+def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away, region: FaceRegion, smoothing_mm, source_name):
     """The face region (symmetry frame) with each point's depth below the mirrored surface.
 
     depth > 0 when the point lies inside (below) the mirror image of the face.
@@ -183,11 +207,9 @@ def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away_from_border, re
     mirror = np.array([-1.0, 1.0, 1.0])
     cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)
     depth = -cp.signed_distance_mm
-    valid = away_from_border & (np.abs(depth) < MAX_PAIR_DEPTH_MM)
-    if border_tree is not None and region.border_margin_mm > 0:
-        # The mirrored surface's border is the reflection of the original's (canonical frame in the tree).
-        partner = sym.inverse(cp.points * mirror)
-        valid &= border_tree.query(partner, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+    # The mirrored surface's border is the reflection of the original's (the tree is in the canonical frame).
+    partner = sym.inverse(cp.points * mirror)
+    valid = away & (np.abs(depth) < MAX_PAIR_DEPTH_MM) & away_from_border(border_tree, partner, region.border_margin_mm)
     pv, pf, attrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
     if len(pf) == 0:
         raise RegionError(f"{source_name}: no part of the face has a measurable mirror partner; check orientation or --landmarks")
@@ -305,17 +327,13 @@ def analyze_scan(
             "check orientation, units, --landmarks or the --region-* limits"
         )
 
-    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
-    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
-    side_volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
+    halves, defects, side_volume = measure_sides(patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
+    side = choose_side(affected, side_volume)
     if affected == "auto":
-        side: Side = "left" if side_volume["left"] >= side_volume["right"] else "right"
         logger.info(
             "affected side chosen automatically: %s (defect volume left %.0f mm3, right %.0f mm3)",
             side, side_volume["left"], side_volume["right"],
         )
-    else:
-        side = affected
     other: Side = "right" if side == "left" else "left"
     if side_volume[other] > max(2.0 * side_volume[side], 1000.0):
         logger.warning(

@@ -36,12 +36,13 @@ from .._errors import RegistrationError
 from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
 from ._analyze import (
-    MAX_PAIR_DEPTH_MM, PreparedSurface, SymmetryFrame, _depth_patch, fit_plane, load_inputs, prepare_surface,
+    MAX_PAIR_DEPTH_MM, PreparedSurface, SymmetryFrame, _depth_patch, away_from_border, border_tree_of, choose_side,
+    fit_plane, load_inputs, measure_sides, prepare_surface,
 )
 from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
 from ._io import SurfaceScan, load_scan
-from ._mesh import boundary_points, face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
+from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
 from ._region import FaceRegion
 from ._registration import RigidFit, register_rigid
 from ._symmetry import sample_surface
@@ -212,10 +213,8 @@ def compare_scans(
     plane, sym = fit_plane(pre_s, region, robust_scale_mm)
     pre_patch = _depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
                              pre_s.away_from_border, region, smoothing_mm, pre_scan.source_name)
-    pre_halves = {"left": pre_patch.clip(pre_patch.vertices[:, 0]), "right": pre_patch.clip(-pre_patch.vertices[:, 0])}
-    pre_defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in pre_halves.items()}
-    pre_volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in pre_defects.items()}
-    side = affected if affected != "auto" else ("left" if pre_volume["left"] >= pre_volume["right"] else "right")
+    pre_halves, pre_defects, pre_volume = measure_sides(pre_patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
+    side = choose_side(affected, pre_volume)
 
     # Register POST onto PRE (both in PRE's canonical frame after the fit).
     post_s = prepare_surface(post_scan, lm_post, region)
@@ -242,12 +241,9 @@ def compare_scans(
     # Gain map over PRE's face region.
     post_sym = sym.forward(post_v)
     post_query = SurfaceQuery(post_sym, post_s.faces)
-    post_border = boundary_points(post_v, post_s.faces)
+    post_tree = border_tree_of(post_v, post_s.faces)
     gain, top = _signed_gain(pre_patch.vertices, post_query)
-    valid = np.abs(gain) < MAX_PAIR_DEPTH_MM
-    if len(post_border) and region.border_margin_mm > 0:
-        near = cKDTree(post_border).query(sym.inverse(top), distance_upper_bound=region.border_margin_mm)[0]
-        valid &= near > region.border_margin_mm
+    valid = (np.abs(gain) < MAX_PAIR_DEPTH_MM) & away_from_border(post_tree, sym.inverse(top), region.border_margin_mm)
     gv, gf, ga, _ = submesh(pre_patch.vertices, pre_patch.faces, valid[pre_patch.faces].all(axis=1),
                             {"g": gain, "t": top})
     field_ = smooth_vertex_field(gv, gf, np.column_stack([ga["g"], ga["t"] - gv]), smoothing_mm)
@@ -263,10 +259,7 @@ def compare_scans(
     lost = find_defects(lost_half, floor_mm=floor_mm, threshold_mm=threshold_mm, rim_mm=rim_mm)
 
     # Symmetry of POST in PRE's frame (the shared plane).
-    post_tree = cKDTree(post_border) if len(post_border) else None
-    post_away = np.ones(len(post_v), bool)
-    if post_tree is not None and region.border_margin_mm > 0:
-        post_away = post_tree.query(post_v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
+    post_away = away_from_border(post_tree, post_v, region.border_margin_mm)
     post_patch = _depth_patch(post_sym, post_s.faces, sym, post_tree, post_away, region, smoothing_mm,
                               post_scan.source_name)
     post_half = post_patch.clip(post_patch.vertices[:, 0] if side == "left" else -post_patch.vertices[:, 0])
@@ -351,10 +344,7 @@ def _stable_rms(pre_query: SurfaceQuery, registered_points: np.ndarray, pre_bord
     """
     cp = pre_query.closest(registered_points)
     d = np.abs(cp.signed_distance_mm)
-    keep = d < RMS_CAP_MM
-    if pre_border_tree is not None:
-        keep &= pre_border_tree.query(cp.points, distance_upper_bound=margin_mm)[0] > margin_mm
-    d = d[keep]
+    d = d[(d < RMS_CAP_MM) & away_from_border(pre_border_tree, cp.points, margin_mm)]
     return float(np.sqrt(np.mean(d**2))) if len(d) else float("inf")
 
 
