@@ -21,17 +21,23 @@ demo: setup
 	$(BIN)/hemiface scan analyze $(DEMO)/phantom_5000mm3.ply --affected auto --out $(DEMO)/phantom_5000mm3 --overwrite
 	$(BIN)/hemiface scan analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_path; print(sample_path("demoface"))')" \
 		--affected auto --out $(DEMO)/demoface_natural_asymmetry --overwrite
+	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_followup_2000mm3.ply --volume-mm3 2000 --side left --overwrite
+	$(BIN)/hemiface scan compare $(DEMO)/phantom_5000mm3.ply $(DEMO)/phantom_followup_2000mm3.ply --affected left \
+		--plan $(DEMO)/phantom_5000mm3/defect.stl --out $(DEMO)/followup_vs_baseline --overwrite
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
-	@echo "Each holds measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl."
+	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
+	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
+	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
 test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
+	$(BIN)/python benchmarks/bench_scan_compare.py
 	$(BIN)/python benchmarks/bench_photo.py
 
 clean:

@@ -41,3 +41,47 @@ def decimate(vertices, faces, fraction: float):
 
 def add_noise(vertices, sigma_mm: float, seed: int = 0):
     return np.asarray(vertices) + np.random.default_rng(seed).normal(0.0, sigma_mm, np.shape(vertices))
+
+
+def surface_point(vertices, faces, x_mm, y_mm):
+    """The surface point seen from the front at (x, y) (face looking toward +z)."""
+    from hemiface.scan._distance import SurfaceQuery
+
+    top = np.asarray(vertices)[:, 2].max() + 50
+    hit = SurfaceQuery(np.asarray(vertices), np.asarray(faces)).cast(np.array([[x_mm, y_mm, top]]), np.array([[0, 0, -1.0]]))
+    return np.array([x_mm, y_mm, top - hit["t_hit"][0]])
+
+
+def pseudo_landmarks(vertices, faces):
+    """Points a user could click (eye corners, nose tip, mouth corners) on a face looking toward +z."""
+    from hemiface.scan._frame import find_pronasale
+
+    tip = find_pronasale(np.asarray(vertices), np.asarray(faces))
+    at = lambda dx, dy: surface_point(vertices, faces, tip[0] + dx, tip[1] + dy)  # noqa: E731
+    return {
+        "pronasale": tip, "endocanthion_left": at(16, 32), "endocanthion_right": at(-16, 32),
+        "cheilion_left": at(24, -32), "cheilion_right": at(-24, -32),
+    }
+
+
+def expression_change(vertices, faces, plane_point, plane_normal, amplitude_mm: float = 3.0):
+    """A smile-like change around the mouth, mirror-symmetric about the face's symmetry plane.
+
+    Lips and mouth corners move forward and upward with a smooth falloff over
+    about 40 x 25 mm, centred 35 mm below pronasale (``plane_point``: the
+    plane's point at pronasale, as ``scan analyze`` reports it). The
+    displacement field is itself mirror-symmetric (it lies in the plane's
+    directions), so it is an expression, not a one-sided change.
+    """
+    v = np.asarray(vertices, float)
+    n = np.asarray(plane_normal, float) / np.linalg.norm(plane_normal)
+    centre = np.asarray(plane_point, float) + np.array([0.0, -35.0, -15.0])
+    d = v - centre
+    lateral = d @ n
+    rest = d - lateral[:, None] * n
+    r = np.sqrt((0.6 * lateral) ** 2 + np.sum(rest**2, axis=1))
+    weight = np.where(r < 25.0, 0.5 * (1 + np.cos(np.pi * r / 25.0)), 0.0)
+    up = np.array([0.0, 1.0, 0.0]) - n[1] * n
+    up /= np.linalg.norm(up)
+    forward = np.cross(n, up)
+    return v + amplitude_mm * weight[:, None] * (forward + 0.5 * up)[None, :]

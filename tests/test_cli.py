@@ -1,7 +1,6 @@
 """The command line as a user meets it: outputs, messages and exit codes."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +148,19 @@ def test_installed_entry_point_runs():
         pytest.skip("hemiface is not installed as a console script in this environment")
     done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_region_options_bound_the_measured_area(phantom_file, tmp_path):
+    out = tmp_path / "narrow"
+    result = runner.invoke(app, ["scan", "analyze", str(phantom_file), "--affected", "right", "--out", str(out),
+                                 "--region-width-mm", "90", "--region-above-mm", "40"])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "measurements.json").read_text())
+    assert m["provenance"]["parameters"]["region"]["width_mm"] == 90.0
+    ply = trimesh.load(out / "depth_map.ply", process=False)
+    normal, point = np.array(m["symmetry_plane"]["normal"]), np.array(m["symmetry_plane"]["point"])
+    lateral = (np.asarray(ply.vertices) - point) @ normal
+    assert np.abs(lateral).max() <= 45.0 + 1e-3
+    wide = json.loads(runner.invoke(app, ["scan", "analyze", str(phantom_file), "--affected", "right", "--out",
+                                          str(tmp_path / "wide")]).output and (tmp_path / "wide" / "measurements.json").read_text())
+    assert m["region_area_mm2"] < 0.8 * wide["region_area_mm2"]

@@ -154,6 +154,56 @@ def scan_analyze(
     typer.echo(f"results in {out}")
 
 
+@scan_app.command("compare")
+def scan_compare(
+    pre: Path = typer.Argument(..., help="Preoperative (baseline) scan.", dir_okay=False),
+    post: Path = typer.Argument(..., help="Follow-up scan.", dir_okay=False),
+    affected: AffectedSide = typer.Option(..., "--affected", help="Patient's affected side, or auto (PRE's larger defect)."),
+    plan: Optional[Path] = typer.Option(None, "--plan", dir_okay=False, help="The defect.stl that `scan analyze` wrote for PRE."),
+    stable: Optional[Path] = typer.Option(
+        None, "--stable", dir_okay=False,
+        help="Mesh (PRE's frame and units) of the areas to register on [default: forehead, nasal dorsum, unaffected side].",
+    ),
+    units: Units = typer.Option(Units.mm, "--units", help="Units of both scan files."),
+    landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
+    landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
+    floor_mm: float = typer.Option(1.0, "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
+    max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Tissue gained between two visits, and the change in hemiface symmetry.
+
+    Registers POST onto PRE on stable areas, then writes comparison.json,
+    gain_map.ply, gain_map.png and before_after.png.
+    """
+    from ._outputs import check_writable
+    from .scan import COMPARE_OUTPUT_NAMES, compare_scans
+
+    out = out or Path.cwd() / f"{pre.stem}_vs_{post.stem}_hemiface"
+    try:
+        check_writable(out, COMPARE_OUTPUT_NAMES, overwrite=overwrite)
+        result = compare_scans(
+            pre, post, affected=affected.value, units=units.value, landmarks_pre=landmarks_pre,
+            landmarks_post=landmarks_post, plan=plan, stable=stable, floor_mm=floor_mm,
+            max_registration_rms_mm=max_rms_mm,
+        )
+        result.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{pre.name} -> {post.name}: affected side {result.affected_side}")
+    typer.echo(f"  registration RMS (stable areas)  {result.registration_rms_mm:8.2f} mm")
+    typer.echo(f"  volume gained                    {result.gain.volume_mm3:8.0f} mm3 (max {result.gain.max_mm:.1f} mm)")
+    typer.echo(f"  volume lost                      {result.loss.volume_mm3:8.0f} mm3")
+    typer.echo(f"  discrepancy before / after       {result.discrepancy_pre_mm3:8.0f} / {result.discrepancy_post_mm3:.0f} mm3")
+    typer.echo(f"  discrepancy change               {result.discrepancy_change_mm3:8.0f} mm3 ({result.discrepancy_change_percent:.1f} %)")
+    typer.echo(f"  defect corrected                 {result.defect_corrected_percent:8.1f} %")
+    if result.plan is not None:
+        typer.echo(f"  plan vs result: Dice {result.plan['plan_dice']:.2f}, mean thickness difference "
+                   f"{result.plan['plan_thickness_difference_mean_mm']:.2f} mm")
+    typer.echo(f"results in {out}")
+
+
 @photo_app.command("analyze")
 def photo_analyze(
     photo: Path = typer.Argument(..., help="Frontal photograph: JPEG, PNG or TIFF (EXIF orientation honoured).", dir_okay=False),

@@ -175,8 +175,7 @@ def carve_defect(
         depth = check_positive("depth_mm", depth_mm)
     carved, d = carve(depth)
     volume = _closed_solid_volume(v, carved, f, d)
-    _, deep_faces, _, _ = clip_by_scalar(carved, f, d, level=threshold_mm)
-    deep_vertices, _, _, _ = clip_by_scalar(carved, f, d, level=threshold_mm)
+    deep_vertices, deep_faces, _, _ = clip_by_scalar(carved, f, d, level=threshold_mm)
     area = float(face_areas_mm2(deep_vertices, deep_faces).sum()) if len(deep_faces) else 0.0
     return Phantom(
         vertices_mm=carved, faces=f, side=side, centre_mm=tuple(float(c) for c in centre), radius_mm=float(radius_mm),

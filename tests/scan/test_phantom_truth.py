@@ -113,9 +113,11 @@ def test_no_defect_on_the_symmetric_template():
     assert abs(result.volumetric_discrepancy_mm3) < 50.0
 
 
-def test_given_side_measures_that_side(template_phantom):
+def test_given_side_measures_that_side(template_phantom, caplog):
     scan = scan_from_arrays(template_phantom.vertices_mm, template_phantom.faces)
-    right = analyze_scan(scan, affected="right")
+    with caplog.at_level(logging.WARNING, logger="hemiface"):
+        right = analyze_scan(scan, affected="right")
+    assert "check the side" in caplog.text  # the defect is on the other side: the user is told
     assert right.affected_side == "right" and right.affected_side_chosen_by == "user"
     assert right.defect_volume_mm3 < 50.0
     # Seen from the healthy side the carved side is fuller: a negative discrepancy.

@@ -5,18 +5,17 @@ between the carved and the unmodified scan, each analysed from scratch (the
 symmetry plane is re-estimated on the carved scan, so this also tests that a
 defect does not tilt the plane). A real face's own asymmetry (1,000 to 5,000
 mm3 of natural "defects" here) would otherwise be counted into the carved one.
+Every site must be recovered within 10%.
 
-What holds, and is asserted, on humface and james: no bias (the median over
-five sites is within 10% of 5,000 mm3) and bounded scatter (every site within
-20%). Per site, recovery is within 10% at 8 of 9 sites; the exception (+17%)
-comes from the plane moving 0.13 degrees. On a naturally asymmetric face the
-mirror plane is only defined to about 0.05-0.3 degrees, and a whole-hemiface
-integral moves by roughly 3,000-7,000 mm3 per degree.
-
-meshmonk's demoface is logged but not asserted: its natural asymmetry (plane
-fit RMS 0.64 mm, a 3 mm brow difference, probably expression) lets the plane
-move 0.16-0.34 degrees when a defect is masked, so 5,000 mm3 comes back as
-5,900 to 7,000 mm3 there.
+Why this is hard on a real face: the mirror plane of a naturally asymmetric
+face is defined only to a fraction of a degree, and a whole-hemiface integral
+moves by roughly 3,000-7,000 mm3 per degree. Registering just the measured
+region let a masked cheek defect turn the plane by up to 0.13 degrees (+17% on
+james, +40% on demoface); registering the 1.3x larger area keeps humface and
+james within 7%. meshmonk's demoface is the exception we know of: the most
+asymmetric face here (plane fit RMS 0.63 mm, a 3 mm brow difference, probably
+expression; its file is also pitched back about 20 degrees, which tilts the
+default region), it gives +2.5% to +10.1%, so it is held to 12%.
 """
 
 import logging
@@ -32,7 +31,6 @@ from hemiface.scan import analyze_scan, load_scan, scan_from_arrays
 log = logging.getLogger(__name__)
 DATA = Path(__file__).parents[1] / "data"
 SITES = [(35.0, -5.0, 22.0), (30.0, -20.0, 25.0), (38.0, 10.0, 22.0), (40.0, -10.0, 20.0), (32.0, 5.0, 25.0)]
-ASSERTED = ("humface", "james")
 
 
 def real_scan(name):
@@ -80,11 +78,9 @@ def test_natural_asymmetry_and_carved_defect_recovery(name):
     ratios = np.array(ratios)
     log.info("%s: recovered/truth median %.3f, range %.3f-%.3f over %d sites", name, np.median(ratios),
              ratios.min(), ratios.max(), len(ratios))
-    if name not in ASSERTED:
-        return
     assert len(ratios) >= 4
-    assert np.median(ratios) == pytest.approx(1.0, abs=0.10)
-    assert np.all(np.abs(ratios - 1.0) < 0.20)
+    tolerance = 0.12 if name == "demoface" else 0.10  # see the module docstring
+    assert np.all(np.abs(ratios - 1.0) < tolerance)
 
 
 @pytest.mark.parametrize("name", ["humface", "james", "demoface"])
@@ -99,8 +95,8 @@ def test_real_face_remeshing_keeps_the_numbers(name):
                  decimate(phantom.vertices_mm, phantom.faces, 0.5)]:
         volumes.append(analyze_scan(scan_from_arrays(v, f), affected="left").defect_volume_mm3)
     log.info("%s defect volume original / subdivided / decimated: %.0f / %.0f / %.0f mm3", name, *volumes)
-    assert volumes[1] == pytest.approx(volumes[0], rel=0.10)
-    assert volumes[2] == pytest.approx(volumes[0], rel=0.10)
+    assert volumes[1] == pytest.approx(volumes[0], rel=0.05)
+    assert volumes[2] == pytest.approx(volumes[0], rel=0.05)
 
 
 @pytest.mark.parametrize("name", ["humface", "james", "demoface", "template"])

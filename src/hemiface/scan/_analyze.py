@@ -18,16 +18,22 @@ from ._defect import DefectMeasure, Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, default_frame, frame_from_landmarks, read_landmarks
 from ._io import SurfaceScan, load_scan
-from ._mesh import boundary_points, column_volume_mm3, smooth_vertex_field, submesh, vertex_components, vertex_normals
+from ._mesh import (
+    boundary_points, column_volume_mm3, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components,
+    vertex_normals,
+)
 from ._region import FaceRegion
 from ._solid import defect_solid
-from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, grid_sample
+from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, sample_surface
 
 Side = Literal["left", "right"]
 #: Mirror pairs farther apart than this are not the same skin (hair, gross scan error).
 MAX_PAIR_DEPTH_MM = 30.0
 #: Spacing of the surface points registered to find the symmetry plane.
 SAMPLE_CELL_MM = 2.0
+#: Coarser scans are subdivided (linearly: the surface is unchanged) until no mean edge
+#: exceeds this, so that depth is sampled finely enough to integrate.
+MAX_EDGE_MM = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,14 +112,14 @@ class ScanAnalysis:
 
 
 @dataclass(frozen=True)
-class _SymmetryFrame:
-    """Canonical frame -> symmetry frame (x across the plane toward the left, origin on the plane)."""
+class SymmetryFrame:
+    """Canonical frame -> symmetry frame (x across the plane toward the left, y up, origin on the plane)."""
 
     rotation: np.ndarray
     origin: np.ndarray
 
     @classmethod
-    def from_plane(cls, plane: SymmetryPlane) -> "_SymmetryFrame":
+    def from_plane(cls, plane: SymmetryPlane) -> "SymmetryFrame":
         x = plane.normal
         y = np.array([0.0, 1.0, 0.0]) - x[1] * x
         y /= np.linalg.norm(y)
@@ -136,13 +142,135 @@ def _largest_component_faces(n_vertices, faces, seed_vertex=None) -> np.ndarray:
     return face_label == keep
 
 
-def _orient_outward(vertices, faces, normals):
+def _orient_outward(vertices, faces):
     """Flip the winding when normals point into the head (anterior must be +z near pronasale)."""
     near = np.linalg.norm(vertices, axis=1) < 60.0
-    if near.any() and normals[near, 2].sum() < 0:
+    if near.any() and vertex_normals(vertices, faces)[near, 2].sum() < 0:
         logger.info("scan normals point inward; flipped the triangle winding")
-        return faces[:, ::-1].copy(), -normals
-    return faces, normals
+        return faces[:, ::-1].copy()
+    return faces
+
+
+def away_from_border(border_tree, points: np.ndarray, margin_mm: float) -> np.ndarray:
+    """True for points at least ``margin_mm`` from the border points in ``border_tree`` (all, without a border)."""
+    if border_tree is None or margin_mm <= 0:
+        return np.ones(len(points), bool)
+    return border_tree.query(points, distance_upper_bound=margin_mm)[0] > margin_mm
+
+
+def border_tree_of(vertices: np.ndarray, faces: np.ndarray):
+    """KD-tree of points along a surface's open borders and holes, or None for a closed surface."""
+    border = boundary_points(vertices, faces)
+    return cKDTree(border) if len(border) else None
+
+
+def measure_sides(patch: Patch, *, floor_mm: float, threshold_mm: float):
+    """Both hemifaces of a depth patch (symmetry frame), their defects and defect volumes."""
+    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
+    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
+    volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
+    return halves, defects, volume
+
+
+def choose_side(affected: str, defect_volume: Mapping[str, float]) -> Side:
+    """The given side, or for "auto" the side with the larger defect volume."""
+    if affected != "auto":
+        return affected
+    return "left" if defect_volume["left"] >= defect_volume["right"] else "right"
+
+
+def _working_surface(v, faces, region: FaceRegion, source_name: str):
+    """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
+
+    Returns the surface, a KD-tree of its open borders (or None) and the mask
+    of vertices at least ``region.border_margin_mm`` from them.
+    """
+    crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
+    face_in_crop = crop[faces].all(axis=1)
+    if not face_in_crop.any():
+        raise RegionError(f"{source_name}: no surface near the face region; check orientation or --landmarks")
+    v, faces, _, _ = submesh(v, faces, face_in_crop)
+    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
+    v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
+    v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
+    tree = border_tree_of(v, faces)
+    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm)
+
+
+def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away, region: FaceRegion, smoothing_mm, source_name):
+    """The face region (symmetry frame) with each point's depth below the mirrored surface.
+
+    depth > 0 when the point lies inside (below) the mirror image of the face.
+    A point counts only when it and its mirror partner lie on measured skin,
+    away from the scan's borders.
+    """
+    mirror = np.array([-1.0, 1.0, 1.0])
+    cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)
+    depth = -cp.signed_distance_mm
+    # The mirrored surface's border is the reflection of the original's (the tree is in the canonical frame).
+    partner = sym.inverse(cp.points * mirror)
+    valid = away & (np.abs(depth) < MAX_PAIR_DEPTH_MM) & away_from_border(border_tree, partner, region.border_margin_mm)
+    pv, pf, attrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
+    if len(pf) == 0:
+        raise RegionError(f"{source_name}: no part of the face has a measurable mirror partner; check orientation or --landmarks")
+    # Scanner noise: smooth depth and the offset to the mirrored surface together.
+    field = smooth_vertex_field(pv, pf, np.column_stack([attrs["depth"], attrs["top"] - pv]), smoothing_mm)
+    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
+    patch = patch.clip(region.ellipse_margin(patch.vertices))
+    patch = patch.clip(region.depth_margin(patch.vertices))
+    if len(patch.faces):
+        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
+        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
+        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
+        patch = Patch(v2, f2, a2["d"], a2["t"])
+    return patch
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSurface:
+    """A scan's working surface in its canonical face frame (mm), with its borders."""
+
+    scan: SurfaceScan
+    frame: FaceFrame
+    vertices: np.ndarray
+    faces: np.ndarray
+    border_tree: object  # cKDTree of border points, or None
+    away_from_border: np.ndarray
+
+
+def load_inputs(scan, units, landmarks):
+    """Load the scan (unless given) and the landmarks (mm). Returns (scan, landmarks, landmark file)."""
+    if not isinstance(scan, SurfaceScan):
+        scan = load_scan(scan, units=units)
+    landmark_file = None
+    if landmarks is not None and not isinstance(landmarks, Mapping):
+        landmark_file = Path(landmarks)
+        landmarks = read_landmarks(landmark_file, units=scan.units)
+    return scan, landmarks, landmark_file
+
+
+def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion) -> PreparedSurface:
+    """Frame (landmarks or default), outward winding, and the cropped, refined working surface."""
+    v_scan, faces = scan.vertices_mm, scan.faces
+    if landmarks:
+        frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
+    else:
+        frame = default_frame(v_scan, faces)
+    v = frame.to_canonical(v_scan)
+    faces = _orient_outward(v, faces)
+    v, faces, border_tree, away = _working_surface(v, faces, region, scan.source_name)
+    return PreparedSurface(scan, frame, v, faces, border_tree, away)
+
+
+def fit_plane(prepared: PreparedSurface, region: FaceRegion, robust_scale_mm: float):
+    """Symmetry plane of a prepared surface, registering the enlarged region. Returns (plane, frame)."""
+    v, faces = prepared.vertices, prepared.faces
+    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
+    inside &= prepared.away_from_border
+    query = SurfaceQuery(v, faces)
+    points, point_normals = sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
+    plane, _ = fit_symmetry_plane_masked(query, points, point_normals, robust_scale_mm=robust_scale_mm)
+    return plane, SymmetryFrame.from_plane(plane)
 
 
 def analyze_scan(
@@ -183,74 +311,15 @@ def analyze_scan(
     robust_scale_mm = check_positive("robust_scale_mm", robust_scale_mm)
     smoothing_mm = check_positive("smoothing_mm", smoothing_mm, allow_zero=True)
     region = region or FaceRegion()
-    if not isinstance(scan, SurfaceScan):
-        scan = load_scan(scan, units=units)
-    landmark_file = None
-    if landmarks is not None and not isinstance(landmarks, Mapping):
-        landmark_file = Path(landmarks)
-        landmarks = read_landmarks(landmark_file, units=scan.units)
+    scan, landmarks, landmark_file = load_inputs(scan, units, landmarks)
 
-    v_scan, faces = scan.vertices_mm, scan.faces
-    n_scan = vertex_normals(v_scan, faces)
-    frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, n_scan) if landmarks else default_frame(v_scan, faces)
-    v = frame.to_canonical(v_scan)
-    normals = n_scan @ frame.rotation.T
-    faces, normals = _orient_outward(v, faces, normals)
-
-    # Working surface: a generous crop around the face, its piece holding pronasale.
-    crop = (region.ellipse_margin(v, scale=1.3) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
-    face_in_crop = crop[faces].all(axis=1)
-    if not face_in_crop.any():
-        raise RegionError(f"{scan.source_name}: no surface near the face region; check orientation or --landmarks")
-    v, faces, attrs, _ = submesh(v, faces, face_in_crop, {"n": normals})
-    normals = attrs["n"]
-    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
-    keep = _largest_component_faces(len(v), faces, seed_vertex=tip)
-    v, faces, attrs, _ = submesh(v, faces, keep, {"n": normals})
-
-    border_tree = None
-    border = boundary_points(v, faces)
-    if len(border):
-        border_tree = cKDTree(border)
-    away_from_border = (
-        border_tree.query(v, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
-        if border_tree is not None and region.border_margin_mm > 0
-        else np.ones(len(v), bool)
+    prepared = prepare_surface(scan, landmarks, region)
+    frame, v, faces = prepared.frame, prepared.vertices, prepared.faces
+    plane, sym = fit_plane(prepared, region, robust_scale_mm)
+    patch = _depth_patch(
+        sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
+        scan.source_name,
     )
-
-    # Symmetry plane, registering the region (trial frame: the canonical one).
-    inside = np.flatnonzero((region.ellipse_margin(v) > 0) & (region.depth_margin(v) > 0) & away_from_border)
-    sample = inside[grid_sample(v[inside], cell_mm=SAMPLE_CELL_MM)]
-    query = SurfaceQuery(v, faces)
-    plane, _ = fit_symmetry_plane_masked(query, v[sample], normals[sample], robust_scale_mm=robust_scale_mm)
-
-    # Everything below happens in the symmetry frame: the plane is x = 0.
-    sym = _SymmetryFrame.from_plane(plane)
-    p = sym.forward(v)
-    mirrored = p * np.array([-1.0, 1.0, 1.0])
-    mirror_query = SurfaceQuery(mirrored, faces[:, ::-1])
-    cp = mirror_query.closest(p)
-    # depth > 0 when p lies inside (below) the mirrored surface.
-    depth = -cp.signed_distance_mm
-    mirror_border_ok = np.ones(len(p), bool)
-    if border_tree is not None and region.border_margin_mm > 0:
-        # The mirrored surface's border is the reflection of the original's.
-        mirror_of_closest = sym.inverse(cp.points * np.array([-1.0, 1.0, 1.0]))
-        mirror_border_ok = border_tree.query(mirror_of_closest, distance_upper_bound=region.border_margin_mm)[0] > region.border_margin_mm
-    valid = away_from_border & mirror_border_ok & (np.abs(depth) < MAX_PAIR_DEPTH_MM)
-    pv, pf, pattrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
-    if len(pf) == 0:
-        raise RegionError(f"{scan.source_name}: no part of the face has a measurable mirror partner")
-    # Scanner noise: smooth depth and the offset to the mirrored surface together.
-    field = smooth_vertex_field(pv, pf, np.column_stack([pattrs["depth"], pattrs["top"] - pv]), smoothing_mm)
-    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
-    patch = patch.clip(region.ellipse_margin(patch.vertices))
-    patch = patch.clip(region.depth_margin(patch.vertices))
-    if len(patch.faces):
-        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
-        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
-        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
-        patch = Patch(v2, f2, a2["d"], a2["t"])
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(
@@ -258,18 +327,19 @@ def analyze_scan(
             "check orientation, units, --landmarks or the --region-* limits"
         )
 
-    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
-    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
-    side_volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
+    halves, defects, side_volume = measure_sides(patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
+    side = choose_side(affected, side_volume)
     if affected == "auto":
-        side: Side = "left" if side_volume["left"] >= side_volume["right"] else "right"
         logger.info(
             "affected side chosen automatically: %s (defect volume left %.0f mm3, right %.0f mm3)",
             side, side_volume["left"], side_volume["right"],
         )
-    else:
-        side = affected
     other: Side = "right" if side == "left" else "left"
+    if side_volume[other] > max(2.0 * side_volume[side], 1000.0):
+        logger.warning(
+            "the %s side (given as affected) shows %.0f mm3 of defect, the %s side %.0f mm3: check the side",
+            side, side_volume[side], other, side_volume[other],
+        )
     chosen = defects[side]
 
     base_z = float(patch.vertices[:, 2].min())

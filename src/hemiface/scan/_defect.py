@@ -29,6 +29,17 @@ class Patch:
     depth_mm: np.ndarray
     top: np.ndarray
 
+    def sample(self, points: np.ndarray) -> np.ndarray:
+        """Depth at arbitrary points: linear on the closest triangle (0 where the patch is empty)."""
+        from ._distance import SurfaceQuery
+
+        if not len(self.faces):
+            return np.zeros(len(points))
+        cp = SurfaceQuery(self.vertices, self.faces).closest(points)
+        tri = self.faces[cp.face_ids]
+        a, b, c = (self.vertices[tri[:, k]] for k in range(3))
+        return np.einsum("ij,ij->i", barycentric(cp.points, a, b, c), self.depth_mm[tri])
+
     def clip(self, scalar: np.ndarray, level: float = 0.0, *, pin_top: bool = False) -> "Patch":
         v, f, attrs, on_cut = clip_by_scalar(
             self.vertices, self.faces, scalar, {"depth_mm": self.depth_mm, "top": self.top}, level=level
@@ -65,6 +76,18 @@ class Patch:
         return out
 
 
+def barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(k, 3) barycentric coordinates of points p in triangles (a, b, c)."""
+    v0, v1, v2 = b - a, c - a, p - a
+    d00, d01, d11 = (np.einsum("ij,ij->i", x, y) for x, y in ((v0, v0), (v0, v1), (v1, v1)))
+    d20, d21 = np.einsum("ij,ij->i", v2, v0), np.einsum("ij,ij->i", v2, v1)
+    det = d00 * d11 - d01 * d01
+    det = np.where(np.abs(det) > 1e-18, det, 1.0)
+    w1 = (d11 * d20 - d01 * d21) / det
+    w2 = (d00 * d21 - d01 * d20) / det
+    return np.column_stack([1 - w1 - w2, w1, w2])
+
+
 @dataclass(frozen=True)
 class DefectMeasure:
     """One connected defect (mm, mm2, mm3)."""
@@ -79,12 +102,15 @@ class DefectMeasure:
         return asdict(self)
 
 
-def find_defects(hemiface: Patch, *, floor_mm: float, threshold_mm: float) -> list[tuple[Patch, DefectMeasure]]:
-    """Connected areas with depth > 0 that hold a point deeper than ``floor_mm``, largest volume first.
+def find_defects(
+    hemiface: Patch, *, floor_mm: float, threshold_mm: float, rim_mm: float = DEPTH_EPS_MM
+) -> list[tuple[Patch, DefectMeasure]]:
+    """Connected areas with depth > ``rim_mm`` (numerically 0) that hold a point deeper than ``floor_mm``.
 
-    Centroids are left in the patch's frame; the caller maps them to the scan frame.
+    Largest volume first. Centroids are left in the patch's frame; the caller
+    maps them to the scan frame.
     """
-    positive = hemiface.clip(hemiface.depth_mm, DEPTH_EPS_MM, pin_top=True)
+    positive = hemiface.clip(hemiface.depth_mm, rim_mm, pin_top=True)
     defects = []
     for comp in positive.components():
         if comp.depth_mm.max() <= floor_mm:

@@ -98,9 +98,14 @@ def drop_unused_vertices(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.nd
 
 
 def scan_from_arrays(
-    vertices, faces, *, units: str = "mm", source_name: str = "<memory>", sha256: str = "", has_texture: bool = False
+    vertices, faces, *, units: str = "mm", source_name: str = "<memory>", sha256: str = "", has_texture: bool = False,
+    face_sized: bool = True,
 ) -> SurfaceScan:
-    """Build a SurfaceScan from arrays, with the same checks and repairs as :func:`load_scan`."""
+    """Build a SurfaceScan from arrays, with the same checks and repairs as :func:`load_scan`.
+
+    ``face_sized=False`` skips the face-size plausibility check (for meshes that are
+    not faces: a printed defect solid, a mask of stable areas).
+    """
     check_option("units", units, MM_PER_UNIT)
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -114,7 +119,8 @@ def scan_from_arrays(
         raise InputFileError(f"{source_name}: has non-finite vertex coordinates (NaN or infinity)")
     if f.min() < 0 or f.max() >= len(v):
         raise InputFileError(f"{source_name}: has faces that refer to vertices that do not exist")
-    check_units(v, units, source_name)
+    if face_sized:
+        check_units(v, units, source_name)
     repairs = []
     v, f, merged = merge_coincident_vertices(v, f)
     if merged:
@@ -135,7 +141,7 @@ def scan_from_arrays(
     return SurfaceScan(v, f, source_name, sha256, units, has_texture, tuple(repairs))
 
 
-def load_scan(path: str | os.PathLike, *, units: str = "mm") -> SurfaceScan:
+def load_scan(path: str | os.PathLike, *, units: str = "mm", face_sized: bool = True) -> SurfaceScan:
     """Read a surface scan (OBJ, PLY, STL, OFF, GLB) and convert it to millimetres.
 
     Raises
@@ -193,5 +199,6 @@ def load_scan(path: str | os.PathLike, *, units: str = "mm") -> SurfaceScan:
         raise InputFileError(f"{path}: is a point cloud without faces; hemiface needs a surface mesh")
     has_texture = getattr(mesh.visual, "kind", None) in ("texture", "vertex")
     return scan_from_arrays(
-        vertices, faces, units=units, source_name=name, sha256=sha256_file(path), has_texture=has_texture
+        vertices, faces, units=units, source_name=name, sha256=sha256_file(path), has_texture=has_texture,
+        face_sized=face_sized,
     )

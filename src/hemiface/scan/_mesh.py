@@ -189,3 +189,20 @@ def smooth_vertex_field(vertices: np.ndarray, faces: np.ndarray, values: np.ndar
     for _ in range(steps):
         x = 0.5 * x + 0.5 * (mean_of_ring @ x)
     return x
+
+
+def refine_to_edge_length(vertices: np.ndarray, faces: np.ndarray, max_edge_mm: float):
+    """Midpoint-subdivide until the RMS edge length is at most ``max_edge_mm``.
+
+    Linear subdivision leaves the surface exactly as it was; it only adds
+    vertices, where depth is evaluated and integrated.
+    """
+    import trimesh
+
+    def rms_edge(v, f):
+        e = v[f[:, [1, 2, 0]]] - v[f]
+        return float(np.sqrt(np.mean(np.sum(e**2, axis=2))))
+
+    while len(faces) and rms_edge(vertices, faces) > max_edge_mm:
+        vertices, faces = trimesh.remesh.subdivide(vertices, faces)
+    return vertices, faces

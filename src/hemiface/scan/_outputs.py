@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from .._outputs import staged_outputs
-from ._render import save_depth_figure
+from ._render import save_before_after_figure, save_depth_figure, save_gain_figure, symmetric_limit
 
 OUTPUT_NAMES = ("depth_map.ply", "depth_map.png", "defect.stl", "measurements.json")
+COMPARE_OUTPUT_NAMES = ("gain_map.ply", "gain_map.png", "before_after.png", "comparison.json")
 
 
 def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rgb=None) -> None:
@@ -36,21 +37,27 @@ def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rg
         fh.write(fdata.tobytes())
 
 
+def _colours(values: np.ndarray, at_least: float) -> np.ndarray:
+    """8-bit RGB of a diverging colour map, symmetric about 0 (as in the PNG figures)."""
+    import matplotlib
+    from matplotlib import colors
+
+    limit = symmetric_limit(values, at_least)
+    rgba = matplotlib.colormaps["RdBu_r"](colors.TwoSlopeNorm(vmin=-limit, vcenter=0, vmax=limit)(values))
+    return (rgba[:, :3] * 255).round().astype(np.uint8)
+
+
 def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write the analysis outputs into ``out_dir`` (see the module docstring of the CLI for the list)."""
     import trimesh
-    import matplotlib
-    from matplotlib import colors
 
     out_dir = Path(out_dir)
     has_defect = len(result.defect_solid_faces) > 0
     names = [n for n in OUTPUT_NAMES if has_defect or n != "defect.stl"]
     with staged_outputs(out_dir, names, overwrite=overwrite) as stage:
-        limit = max(float(np.percentile(np.abs(result.depth_values_mm), 99.5)), result.threshold_mm + 1.0)
-        rgba = matplotlib.colormaps["RdBu_r"](colors.TwoSlopeNorm(vmin=-limit, vcenter=0, vmax=limit)(result.depth_values_mm))
         write_ply_with_scalar(
             stage / "depth_map.ply", result.depth_vertices_mm, result.depth_faces, result.depth_values_mm,
-            scalar_name="depth_mm", rgb=(rgba[:, :3] * 255).round().astype(np.uint8),
+            scalar_name="depth_mm", rgb=_colours(result.depth_values_mm, result.threshold_mm + 1.0),
         )
         side = result.affected_side
         save_depth_figure(
@@ -71,4 +78,28 @@ def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False
         else:
             measurements["defect_solid"] = None
         (stage / "measurements.json").write_text(json.dumps(measurements, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def write_comparison(result, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write comparison.json, gain_map.ply, gain_map.png and before_after.png into ``out_dir``."""
+    out_dir = Path(out_dir)
+    with staged_outputs(out_dir, COMPARE_OUTPUT_NAMES, overwrite=overwrite) as stage:
+        write_ply_with_scalar(
+            stage / "gain_map.ply", result.gain_vertices_mm, result.gain_faces, result.gain_values_mm,
+            scalar_name="gain_mm", rgb=_colours(result.gain_values_mm, 1.0),
+        )
+        names = result.provenance["inputs"]
+        save_gain_figure(
+            stage / "gain_map.png", result.render_vertices, result.gain_faces, result.gain_values_mm,
+            title=(f"{names['pre']['file']} \u2192 {names['post']['file']}: affected side {result.affected_side}\n"
+                   f"gained {result.gain.volume_mm3:,.0f} mm\u00b3 (max {result.gain.max_mm:.1f} mm), "
+                   f"defect corrected {result.defect_corrected_percent:.0f} %"),
+        )
+        save_before_after_figure(
+            stage / "before_after.png", result.pre_depth, result.post_depth, threshold_mm=4.0,
+            titles=(f"before: {names['pre']['file']}\ndiscrepancy {result.discrepancy_pre_mm3:,.0f} mm\u00b3",
+                    f"after: {names['post']['file']}\ndiscrepancy {result.discrepancy_post_mm3:,.0f} mm\u00b3"),
+        )
+        (stage / "comparison.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     return out_dir

@@ -16,6 +16,13 @@ pronasale projected onto the plane):
 
 Every limit is a parameter of :class:`FaceRegion` (and a ``--region-*``
 option on the command line).
+
+The symmetry plane is registered over a larger area, the ellipse enlarged by
+``registration_scale`` (1.3: 169 x 201 mm by default), within the same depth
+limit. Temples, upper forehead and jaw angles hold the plane's rotation about
+the vertical axis: on real faces, registering only the measured region let a
+masked cheek defect turn the plane by up to 0.13 degrees (17% of a 5,000 mm3
+defect); with the enlarged area the same tests stay within 7%.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._validate import check_positive
+from .._validate import OptionError, check_positive
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,14 @@ class FaceRegion:
     below_mm: float = 80.0
     depth_mm: float = 80.0
     border_margin_mm: float = 3.0
+    registration_scale: float = 1.3
 
     def __post_init__(self):
         for name in ("width_mm", "above_mm", "below_mm", "depth_mm"):
             check_positive(f"region {name}", getattr(self, name))
         check_positive("region border_margin_mm", self.border_margin_mm, allow_zero=True)
+        if self.registration_scale < 1.0:
+            raise OptionError(f"region registration_scale must be >= 1; got {self.registration_scale!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

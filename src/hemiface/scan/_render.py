@@ -59,48 +59,95 @@ def defect_mask_image(depth_img, x_coords, affected_side: str, floor_mm: float) 
     return keep[labels]
 
 
-def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, threshold_mm, floor_mm, title):
-    """Write the frontal depth-map PNG: diverging colours, colour bar in mm, defect outline."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import colors
 
-    depth_img, shade_img, extent = render_depth(vertices, faces, depth_mm)
-    ny, nx = depth_img.shape
-    xs = np.linspace(extent[0], extent[1], nx)
-    limit = float(np.nanpercentile(np.abs(depth_img), 99.5)) if np.isfinite(depth_img).any() else 1.0
-    limit = max(limit, threshold_mm + 1.0)
-    norm = colors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
-    cmap = plt.get_cmap("RdBu_r")
-    rgba = cmap(norm(np.nan_to_num(depth_img)))
-    rgba[..., :3] *= (0.45 + 0.55 * shade_img)[..., None]
-    rgba[~np.isfinite(depth_img)] = (1, 1, 1, 1)
+    return plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 7.2), dpi=120)
+
+def symmetric_limit(values: np.ndarray, at_least: float) -> float:
+    """Colour-scale half-range: the 99.5th percentile of |values|, at least ``at_least``."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return max(float(np.percentile(np.abs(finite), 99.5)) if len(finite) else 0.0, at_least)
+
+
+def _draw_map(ax, vertices, faces, values, norm, cmap):
+    """Frontal shaded render of per-vertex values on ``ax``; returns (image, x coords, y coords)."""
+    img, shade, extent = render_depth(vertices, faces, values)
+    rgba = cmap(norm(np.nan_to_num(img)))
+    rgba[..., :3] *= (0.45 + 0.55 * shade)[..., None]
+    rgba[~np.isfinite(img)] = (1, 1, 1, 1)
     ax.imshow(rgba, extent=extent, origin="upper", interpolation="bilinear")
-    mask = defect_mask_image(depth_img, xs, affected_side, floor_mm)
-    ys = np.linspace(extent[3], extent[2], ny)
-    if mask.any():
-        ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.2)
-        deep = mask & (np.nan_to_num(depth_img) > threshold_mm)
-        if deep.any():
-            ax.contour(xs, ys, deep.astype(float), levels=[0.5], colors="black", linewidths=0.8, linestyles="--")
     ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
     ax.set_aspect("equal")
     ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
-    ax.set_ylabel("mm")
     ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
     ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+    ny, nx = img.shape
+    return img, np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
+
+
+def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, threshold_mm, floor_mm, title):
+    """Write the frontal depth-map PNG: diverging colours, colour bar in mm, defect outline."""
+    plt = _pyplot()
+    from matplotlib import colors
+
+    limit = symmetric_limit(depth_mm, threshold_mm + 1.0)
+    norm, cmap = colors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit), plt.get_cmap("RdBu_r")
+    fig, ax = plt.subplots(figsize=(6.4, 7.2), dpi=120)
+    img, xs, ys = _draw_map(ax, vertices, faces, depth_mm, norm, cmap)
+    mask = defect_mask_image(img, xs, affected_side, floor_mm)
+    if mask.any():
+        ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.2)
+        deep = mask & (np.nan_to_num(img) > threshold_mm)
+        if deep.any():
+            ax.contour(xs, ys, deep.astype(float), levels=[0.5], colors="black", linewidths=0.8, linestyles="--")
+    ax.set_ylabel("mm")
     ax.set_title(title, fontsize=10)
-    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    bar = fig.colorbar(sm, ax=ax, shrink=0.8)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8)
     bar.set_label("depth (mm): > 0 affected side below mirrored unaffected side")
     fig.text(
         0.01, 0.01,
         f"solid outline: defect (deeper than {floor_mm:g} mm somewhere); dashed: deeper than {threshold_mm:g} mm",
         fontsize=7,
     )
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def save_gain_figure(path, vertices, faces, gain_mm, *, title):
+    """Frontal gain map: red where tissue was gained, blue where lost, colour bar in mm."""
+    plt = _pyplot()
+    from matplotlib import colors
+
+    limit = symmetric_limit(gain_mm, 1.0)
+    norm, cmap = colors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit), plt.get_cmap("RdBu_r")
+    fig, ax = plt.subplots(figsize=(6.4, 7.2), dpi=120)
+    _draw_map(ax, vertices, faces, gain_mm, norm, cmap)
+    ax.set_ylabel("mm")
+    ax.set_title(title, fontsize=10)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8)
+    bar.set_label("thickness change (mm): > 0 tissue gained, < 0 lost")
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def save_before_after_figure(path, before, after, *, titles, threshold_mm):
+    """Two depth maps side by side on one colour scale. ``before``/``after`` = (vertices, faces, depth)."""
+    plt = _pyplot()
+    from matplotlib import colors
+
+    limit = symmetric_limit(np.concatenate([before[2], after[2]]), threshold_mm + 1.0)
+    norm, cmap = colors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit), plt.get_cmap("RdBu_r")
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 6.4), dpi=120)
+    for ax, (v, f, d), title in zip(axes, (before, after), titles):
+        _draw_map(ax, v, f, d, norm, cmap)
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel("mm")
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8)
+    bar.set_label("depth (mm): > 0 affected side below mirrored unaffected side")
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)

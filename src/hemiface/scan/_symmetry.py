@@ -20,6 +20,7 @@ import numpy as np
 from .. import logger
 from .._errors import RegistrationError
 from ._distance import SurfaceQuery
+from ._registration import ANGLE_TOL_RAD, OFFSET_TOL_MM, annealing_scales, robust_rigid_step
 from ._mesh import face_area_vectors
 
 
@@ -62,36 +63,44 @@ def plane_from_improper(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float
     return normal, float(normal @ b) / 2.0
 
 
-def _rodrigues(omega: np.ndarray) -> np.ndarray:
-    theta = float(np.linalg.norm(omega))
-    if theta < 1e-15:
-        return np.eye(3)
-    k = omega / theta
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
+def sample_surface(
+    vertices: np.ndarray, faces: np.ndarray, face_mask: np.ndarray, *, cell_mm: float = 2.0, per_cell: float = 16.0,
+    seed: int = 0, query: SurfaceQuery | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One point per ``cell_mm`` voxel of the masked surface, with its unit normal.
 
-
-def grid_sample(points: np.ndarray, *, cell_mm: float = 2.0) -> np.ndarray:
-    """Indices of one point per ``cell_mm`` voxel: deterministic and independent of mesh density."""
-    cells = np.floor((points - points.min(axis=0)) / cell_mm).astype(np.int64)
-    _, first = np.unique(cells, axis=0, return_index=True)
-    return np.sort(first)
-
-
-#: Convergence: plane steps below these are at the noise floor of closest-point
-#: switching between triangles (a 2e-4 mm offset moves a hemiface volume by ~3 mm3).
-ANGLE_TOL_RAD = 2e-5
-OFFSET_TOL_MM = 2e-4
-
-
-def _tukey(residual: np.ndarray, scale_mm: float) -> np.ndarray:
-    u = residual / scale_mm
-    return np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
-
-
-def _scales(start_mm: float, final_mm: float, steps: int = 8) -> np.ndarray:
-    """Annealing schedule of the robust scale: wide first (captures a rough start), then tight."""
-    return np.geomspace(start_mm, final_mm, steps) if start_mm > final_mm else np.array([final_mm])
+    Each voxel's point is the centroid of many area-uniform random points in it
+    (``per_cell`` per voxel area on average, fixed seed), projected back onto
+    the surface, and its normal their mean normal. The sample thus depends on
+    the surface, hardly on how it is triangulated or on the random draw.
+    """
+    f = faces[face_mask]
+    if len(f) == 0:
+        raise RegistrationError("symmetry plane: the face region is empty")
+    a = face_area_vectors(vertices, f)
+    areas = np.linalg.norm(a, axis=1)
+    n_points = int(np.ceil(per_cell * areas.sum() / cell_mm**2))
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(f), size=n_points, p=areas / areas.sum())
+    r1, r2 = rng.random(n_points), rng.random(n_points)
+    flip = r1 + r2 > 1
+    r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
+    v0, v1, v2 = (vertices[f[pick, k]] for k in range(3))
+    points = v0 + r1[:, None] * (v1 - v0) + r2[:, None] * (v2 - v0)
+    normals = a[pick] / areas[pick, None]
+    cells = np.floor((points - vertices.min(axis=0)) / cell_mm).astype(np.int64)
+    _, cell_of, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    cell_of = cell_of.reshape(-1)
+    keep = counts >= max(2, per_cell / 4)  # voxels the surface only grazes give unstable centroids
+    sums_p = np.zeros((len(counts), 3))
+    sums_n = np.zeros((len(counts), 3))
+    np.add.at(sums_p, cell_of, points)
+    np.add.at(sums_n, cell_of, normals)
+    centroids = sums_p[keep] / counts[keep, None]
+    mean_n = sums_n[keep]
+    mean_n /= np.maximum(np.linalg.norm(mean_n, axis=1, keepdims=True), 1e-12)
+    on_surface = (query or SurfaceQuery(vertices, faces)).closest(centroids).points
+    return on_surface, mean_n
 
 
 def fit_symmetry_plane(
@@ -127,24 +136,16 @@ def fit_symmetry_plane(
     offset = float(initial_offset_mm)
     iterations = 0
     converged = False
-    schedule = list(_scales(initial_scale_mm, robust_scale_mm))
+    schedule = annealing_scales(initial_scale_mm, robust_scale_mm)
     scale = schedule.pop(0)
     while iterations < max_iterations:
         iterations += 1
         h, hb = reflection(normal, offset)
-        p = src @ h.T + hb
-        pn = src_n @ h.T
-        cp = query.closest(p)
-        m = query.face_normals[cp.face_ids]
-        residual = np.einsum("ij,ij->i", p - cp.points, m)
-        w = _tukey(cp.signed_distance_mm, scale) * (np.einsum("ij,ij->i", pn, m) > 0.5)
-        if np.count_nonzero(w) < 50:
-            raise RegistrationError("symmetry plane: too few matching points between the face and its mirror image")
-        jac = np.hstack([np.cross(p, m), m])
-        lhs = (jac * w[:, None]).T @ jac + 1e-9 * np.eye(6)
-        x = np.linalg.solve(lhs, -(jac * w[:, None]).T @ residual)
-        d_rot = _rodrigues(x[:3])
-        new_normal, new_offset = plane_from_improper(d_rot @ h, d_rot @ hb + x[3:])
+        try:
+            d_rot, d_trans, _ = robust_rigid_step(query, src @ h.T + hb, src_n @ h.T, scale)
+        except RegistrationError:
+            raise RegistrationError("symmetry plane: too few matching points between the face and its mirror image") from None
+        new_normal, new_offset = plane_from_improper(d_rot @ h, d_rot @ hb + d_trans)
         angle_change = float(np.arccos(np.clip(new_normal @ normal, -1, 1)))
         offset_change = abs(new_offset - offset)
         normal, offset = new_normal, new_offset

@@ -1,0 +1,401 @@
+"""``compare_scans``: tissue gained or lost between two visits, and the change in symmetry.
+
+POST is registered onto PRE rigidly over stable regions only (forehead, nasal
+dorsum, the unaffected side; never the mouth, whose expression changes, nor the
+treated side), with the robust ICP of :mod:`._registration`. Both visits are
+then measured in PRE's symmetry frame (one shared plane), so the plane's own
+uncertainty cancels from the change.
+
+Gain is measured net of the other side: the gain at each point less the gain
+at its mirror image, so changes that reach both sides alike (an expression,
+swelling, weight) cancel, and the rim of a gained area sits at twice the
+change map's noise level on the stable areas. The discrepancy after surgery
+is the discrepancy before less the net gain integrated over the affected
+hemiface (to first order POST's own mirror comparison in the shared plane).
+
+Sign conventions: ``gain_mm`` > 0 where POST lies outside PRE (tissue gained).
+``discrepancy_change_mm3`` = POST - PRE: negative when the affected side
+became fuller. ``defect_corrected_percent`` = the net gain integrated over the
+preoperative defect's footprint, as a share of the preoperative defect volume
+(above 100 when the defect was overfilled).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+import trimesh
+
+from .. import logger
+from .._errors import RegistrationError
+from .._provenance import provenance, sha256_file
+from .._validate import check_option, check_positive
+from ._analyze import (
+    MAX_PAIR_DEPTH_MM, PreparedSurface, SymmetryFrame, _depth_patch, away_from_border, border_tree_of, choose_side,
+    fit_plane, load_inputs, measure_sides, prepare_surface,
+)
+from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
+from ._distance import SurfaceQuery
+from ._io import SurfaceScan, load_scan
+from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
+from ._region import FaceRegion
+from ._registration import RigidFit, register_rigid
+from ._symmetry import sample_surface
+
+#: Registration worse than this on the stable region is refused (mm).
+MAX_REGISTRATION_RMS_MM = 1.0
+#: Pairs farther apart than this are holes or gross change, not registration error (mm).
+RMS_CAP_MM = 5.0
+
+
+@dataclass(frozen=True)
+class ChangeMeasure:
+    volume_mm3: float
+    max_mm: float
+    mean_mm: float
+    area_mm2: float
+
+
+@dataclass(frozen=True, eq=False)
+class ScanComparison:
+    """Result of :func:`compare_scans` (mm, mm2, mm3; patient's sides)."""
+
+    affected_side: str
+    gain: ChangeMeasure
+    loss: ChangeMeasure
+    discrepancy_pre_mm3: float
+    discrepancy_post_mm3: float
+    defect_volume_pre_mm3: float
+    defect_volume_post_mm3: float
+    defect_corrected_percent: float
+    registration: RigidFit
+    registration_rms_mm: float
+    stable_area_points: int
+    plan: Mapping[str, float] | None
+    provenance: dict
+    gain_vertices_mm: np.ndarray = field(repr=False)
+    gain_faces: np.ndarray = field(repr=False)
+    gain_values_mm: np.ndarray = field(repr=False)
+    render_vertices: np.ndarray = field(repr=False)
+    pre_depth: tuple = field(repr=False)
+    post_depth: tuple = field(repr=False)
+
+    @property
+    def discrepancy_change_mm3(self) -> float:
+        return self.discrepancy_post_mm3 - self.discrepancy_pre_mm3
+
+    @property
+    def discrepancy_change_percent(self) -> float:
+        return 100.0 * self.discrepancy_change_mm3 / self.discrepancy_pre_mm3 if self.discrepancy_pre_mm3 else float("nan")
+
+    def to_dict(self) -> dict:
+        d = {
+            "affected_side": self.affected_side,
+            "volume_gain_mm3": self.gain.volume_mm3, "max_gain_mm": self.gain.max_mm,
+            "mean_gain_mm": self.gain.mean_mm, "gain_area_mm2": self.gain.area_mm2,
+            "volume_loss_mm3": self.loss.volume_mm3, "max_loss_mm": self.loss.max_mm,
+            "mean_loss_mm": self.loss.mean_mm, "loss_area_mm2": self.loss.area_mm2,
+            "discrepancy_pre_mm3": self.discrepancy_pre_mm3, "discrepancy_post_mm3": self.discrepancy_post_mm3,
+            "discrepancy_change_mm3": self.discrepancy_change_mm3,
+            "discrepancy_change_percent": self.discrepancy_change_percent,
+            "defect_volume_pre_mm3": self.defect_volume_pre_mm3, "defect_volume_post_mm3": self.defect_volume_post_mm3,
+            "defect_corrected_percent": self.defect_corrected_percent,
+            "registration_rms_mm": self.registration_rms_mm,
+            "registration_inlier_fraction": self.registration.inlier_fraction,
+            "registration_converged": self.registration.converged,
+            "registration_rotation": self.registration.rotation.tolist(),
+            "registration_translation_mm": self.registration.translation.tolist(),
+            "coordinates": "PRE scan's own frame, millimetres",
+            "provenance": self.provenance,
+        }
+        if self.plan is not None:
+            d.update(self.plan)
+        return d
+
+    def save(self, out_dir, *, overwrite: bool = False):
+        from ._outputs import write_comparison
+
+        return write_comparison(self, out_dir, overwrite=overwrite)
+
+
+def stable_mask(points_sym: np.ndarray, affected_side: str) -> np.ndarray:
+    """Stable areas in PRE's symmetry frame: forehead, nasal dorsum and the unaffected side, not the mouth.
+
+    x across the plane (toward the patient's left), y up, z anterior; origin
+    on the plane at pronasale's height.
+    """
+    x, y = points_sym[:, 0], points_sym[:, 1]
+    unaffected = (x < -8.0) if affected_side == "left" else (x > 8.0)
+    forehead = y > 35.0
+    dorsum = (np.abs(x) < 10.0) & (y > 5.0) & (y < 45.0)
+    mouth = ((x / 45.0) ** 2 + ((y + 35.0) / 30.0) ** 2) < 1.0
+    return (unaffected | forehead | dorsum) & ~mouth
+
+
+def _change_measure(patch_parts: list) -> ChangeMeasure:
+    merged = merge_patches([p for p, _ in patch_parts])
+    if not len(merged.faces):
+        return ChangeMeasure(0.0, 0.0, 0.0, 0.0)
+    area = merged.area_mm2()
+    volume = float(sum(m.volume_mm3 for _, m in patch_parts))
+    return ChangeMeasure(volume, float(max(m.max_depth_mm for _, m in patch_parts)), volume / area, area)
+
+
+def with_thickness(patch: Patch, thickness_mm: np.ndarray) -> Patch:
+    """The patch with a new thickness field; the offset keeps each vertex's direction (normal where none)."""
+    v = patch.vertices
+    offset = patch.top - v
+    length = np.linalg.norm(offset, axis=1)
+    direction = vertex_normals(v, patch.faces) if len(patch.faces) else np.zeros_like(v)
+    has = length > 1e-9
+    direction[has] = offset[has] / length[has, None] * np.sign(patch.depth_mm[has])[:, None]
+    return Patch(v, patch.faces, thickness_mm, v + direction * thickness_mm[:, None])
+
+
+def net_of_control_side(gain_patch: Patch) -> Patch:
+    """Gain less the gain at each point's mirror image across the plane x = 0 (the other side as control).
+
+    Changes that reach both sides alike (an expression, swelling, weight change)
+    cancel; a graft on one side stays.
+    """
+    control = gain_patch.sample(gain_patch.vertices * np.array([-1.0, 1.0, 1.0]))
+    return with_thickness(gain_patch, gain_patch.depth_mm - control)
+
+
+def _signed_gain(points: np.ndarray, post_query: SurfaceQuery):
+    """Gain at points of PRE: > 0 where POST lies outside. Returns (gain, closest POST points)."""
+    cp = post_query.closest(points)
+    return -cp.signed_distance_mm, cp.points
+
+
+def compare_scans(
+    pre: str | os.PathLike | SurfaceScan,
+    post: str | os.PathLike | SurfaceScan,
+    *,
+    affected: Literal["left", "right", "auto"] = "auto",
+    units: str = "mm",
+    landmarks_pre=None,
+    landmarks_post=None,
+    plan: str | os.PathLike | None = None,
+    stable: str | os.PathLike | None = None,
+    floor_mm: float = 1.0,
+    threshold_mm: float = 4.0,
+    region: FaceRegion | None = None,
+    robust_scale_mm: float = 1.5,
+    smoothing_mm: float = 1.5,
+    max_registration_rms_mm: float = MAX_REGISTRATION_RMS_MM,
+) -> ScanComparison:
+    """Compare a follow-up scan (POST) with the preoperative one (PRE).
+
+    Parameters
+    ----------
+    pre, post : scan paths or loaded scans.
+    affected : the patient's affected side, or "auto" (PRE's side with the larger defect).
+    landmarks_pre, landmarks_post : optional landmark CSVs (or dicts in mm) fixing each scan's frame.
+    plan : the ``defect.stl`` that ``scan analyze`` wrote for PRE (PRE's frame, mm).
+    stable : a mesh (PRE's frame and units) covering the areas to register on, instead of the
+        automatic forehead + nasal dorsum + unaffected side.
+    max_registration_rms_mm : refuse to report change when registration is worse than this.
+    """
+    check_option("affected", affected, ("left", "right", "auto"))
+    floor_mm = check_positive("floor_mm", floor_mm, allow_zero=True)
+    threshold_mm = check_positive("threshold_mm", threshold_mm)
+    region = region or FaceRegion()
+    pre_scan, lm_pre, lm_pre_file = load_inputs(pre, units, landmarks_pre)
+    post_scan, lm_post, lm_post_file = load_inputs(post, units, landmarks_post)
+
+    pre_s = prepare_surface(pre_scan, lm_pre, region)
+    plane, sym = fit_plane(pre_s, region, robust_scale_mm)
+    pre_patch = _depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
+                             pre_s.away_from_border, region, smoothing_mm, pre_scan.source_name)
+    pre_halves, pre_defects, pre_volume = measure_sides(pre_patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
+    side = choose_side(affected, pre_volume)
+
+    # Register POST onto PRE (both in PRE's canonical frame after the fit).
+    post_s = prepare_surface(post_scan, lm_post, region)
+    pre_query = SurfaceQuery(pre_s.vertices, pre_s.faces)
+    candidates, candidate_normals = _registration_samples(post_s, region)
+    fit = None
+    for _pass in range(2):  # select stable areas where POST lands in PRE's frame, register, select again
+        placed = candidates if fit is None else fit.apply(candidates)
+        keep = _stable_selection(placed, pre_s, sym, side, stable, units)
+        stable_points, stable_normals = candidates[keep], candidate_normals[keep]
+        n_stable = len(stable_points)
+        if n_stable < 200:
+            raise RegistrationError(f"{post_scan.source_name}: only {n_stable} points in the stable regions to register")
+        fit = register_rigid(pre_query, stable_points, stable_normals, robust_scale_mm=robust_scale_mm)
+    post_v = fit.apply(post_s.vertices)  # PRE canonical
+    rms = _stable_rms(pre_query, fit.apply(stable_points), pre_s.border_tree, region.border_margin_mm)
+    logger.info("registration of POST onto PRE: RMS %.3f mm over %d stable points", rms, n_stable)
+    if rms > max_registration_rms_mm:
+        raise RegistrationError(
+            f"{post_scan.source_name}: registration onto {pre_scan.source_name} has an RMS of {rms:.2f} mm on the "
+            f"stable regions (limit {max_registration_rms_mm:g} mm); refusing to report change"
+        )
+
+    # Gain map over PRE's face region.
+    post_sym = sym.forward(post_v)
+    post_query = SurfaceQuery(post_sym, post_s.faces)
+    post_tree = border_tree_of(post_v, post_s.faces)
+    gain, top = _signed_gain(pre_patch.vertices, post_query)
+    valid = (np.abs(gain) < MAX_PAIR_DEPTH_MM) & away_from_border(post_tree, sym.inverse(top), region.border_margin_mm)
+    gv, gf, ga, _ = submesh(pre_patch.vertices, pre_patch.faces, valid[pre_patch.faces].all(axis=1),
+                            {"g": gain, "t": top})
+    field_ = smooth_vertex_field(gv, gf, np.column_stack([ga["g"], ga["t"] - gv]), smoothing_mm)
+    gain_patch = Patch(gv, gf, field_[:, 0], gv + field_[:, 1:])
+    net_patch = net_of_control_side(gain_patch)
+    # Noise level of the change map where nothing changed: the rim of a gained area sits above it.
+    still = stable_mask(net_patch.vertices, side)
+    noise_mm = 1.4826 * float(np.median(np.abs(net_patch.depth_mm[still]))) if still.any() else 0.0
+    rim_mm = max(DEPTH_EPS_MM, 2.0 * noise_mm)
+    affected_half = net_patch.clip(net_patch.vertices[:, 0] if side == "left" else -net_patch.vertices[:, 0])
+    gained = find_defects(affected_half, floor_mm=floor_mm, threshold_mm=threshold_mm, rim_mm=rim_mm)
+    lost_half = Patch(affected_half.top, affected_half.faces, -affected_half.depth_mm, affected_half.vertices)
+    lost = find_defects(lost_half, floor_mm=floor_mm, threshold_mm=threshold_mm, rim_mm=rim_mm)
+
+    # Symmetry of POST in PRE's frame (the shared plane).
+    post_away = away_from_border(post_tree, post_v, region.border_margin_mm)
+    post_patch = _depth_patch(post_sym, post_s.faces, sym, post_tree, post_away, region, smoothing_mm,
+                              post_scan.source_name)
+    post_half = post_patch.clip(post_patch.vertices[:, 0] if side == "left" else -post_patch.vertices[:, 0])
+    post_defects = find_defects(post_half, floor_mm=floor_mm, threshold_mm=threshold_mm)
+
+    # Restored share: gain integrated over PRE's defect footprint.
+    footprint = merge_patches([p for p, _ in pre_defects[side]])
+    if len(footprint.faces) and pre_volume[side] > 0:
+        raw, top_there = _signed_gain(footprint.vertices, post_query)
+        restored = with_thickness(Patch(footprint.vertices, footprint.faces, raw, top_there),
+                                  net_patch.sample(footprint.vertices)).volume_mm3()
+        corrected = 100.0 * restored / pre_volume[side]
+    else:
+        corrected = float("nan")
+    discrepancy_pre = pre_halves[side].volume_mm3()
+    # After = before less the net gain over the affected hemiface (signed, unclipped): to first order
+    # POST's own mirror comparison in the shared plane, without compounding two noisy surfaces.
+    discrepancy_post = discrepancy_pre - affected_half.volume_mm3()
+
+    gain_measure = _change_measure(gained)
+    plan_result = _plan_vs_result(plan, pre_s, sym, affected_half, gain_measure.volume_mm3) if plan is not None else None
+
+    params = {
+        "affected": affected, "units": units, "floor_mm": floor_mm, "threshold_mm": threshold_mm,
+        "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
+        "max_registration_rms_mm": max_registration_rms_mm, "stable": "auto" if stable is None else os.path.basename(stable),
+    }
+    inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
+              "post": {"file": post_scan.source_name, "sha256": post_scan.sha256}}
+    for role, f in (("plan", plan), ("stable", stable), ("landmarks_pre", lm_pre_file), ("landmarks_post", lm_post_file)):
+        if f is not None:
+            inputs[role] = {"file": os.path.basename(f), "sha256": sha256_file(f)}
+
+    def to_pre_scan(points):
+        return pre_s.frame.to_scan(sym.inverse(points))
+
+    return ScanComparison(
+        affected_side=side,
+        gain=gain_measure,
+        loss=_change_measure(lost),
+        discrepancy_pre_mm3=discrepancy_pre,
+        discrepancy_post_mm3=discrepancy_post,
+        defect_volume_pre_mm3=pre_volume[side],
+        defect_volume_post_mm3=float(sum(m.volume_mm3 for _, m in post_defects)),
+        defect_corrected_percent=corrected,
+        registration=fit,
+        registration_rms_mm=rms,
+        stable_area_points=n_stable,
+        plan=plan_result,
+        provenance=provenance(inputs, params),
+        gain_vertices_mm=to_pre_scan(gain_patch.vertices),
+        gain_faces=gain_patch.faces,
+        gain_values_mm=gain_patch.depth_mm,
+        render_vertices=gain_patch.vertices,
+        pre_depth=(pre_patch.vertices, pre_patch.faces, pre_patch.depth_mm),
+        post_depth=(post_patch.vertices, post_patch.faces, post_patch.depth_mm),
+    )
+
+
+def _registration_samples(post_s: PreparedSurface, region: FaceRegion):
+    """Evenly spread POST surface points (POST's canonical frame) over the enlarged face region."""
+    v, f = post_s.vertices, post_s.faces
+    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
+    inside &= post_s.away_from_border
+    return sample_surface(v, f, inside[f].all(axis=1))
+
+
+def _stable_selection(points_pre_canonical, pre_s: PreparedSurface, sym, side, stable, units) -> np.ndarray:
+    """Which points (placed in PRE's canonical frame) lie on the stable areas."""
+    if stable is None:
+        return stable_mask(sym.forward(points_pre_canonical), side)
+    mask_scan = load_scan(stable, units=units, face_sized=False)
+    mask_points = pre_s.frame.to_canonical(mask_scan.vertices_mm)
+    return cKDTree(mask_points).query(points_pre_canonical, distance_upper_bound=5.0)[0] <= 5.0
+
+
+def _stable_rms(pre_query: SurfaceQuery, registered_points: np.ndarray, pre_border_tree, margin_mm: float) -> float:
+    """RMS distance (mm) from registered stable POST points to PRE.
+
+    Pairs that land on PRE's border (skin PRE does not cover) or lie farther
+    apart than RMS_CAP_MM (holes) are not registration error and are left out.
+    """
+    cp = pre_query.closest(registered_points)
+    d = np.abs(cp.signed_distance_mm)
+    d = d[(d < RMS_CAP_MM) & away_from_border(pre_border_tree, cp.points, margin_mm)]
+    return float(np.sqrt(np.mean(d**2))) if len(d) else float("inf")
+
+
+def _plan_vs_result(plan, pre_s: PreparedSurface, sym: SymmetryFrame, affected_half: Patch, achieved_volume_mm3):
+    """Planned (the defect.stl of PRE) vs achieved thickness over PRE's affected side.
+
+    Both thicknesses are closest-point distances from the PRE skin: to the plan
+    solid's outer (mirrored-skin) surface where the PRE point lies under the
+    plan, and to POST's skin (the gain). Areas are where each exceeds
+    PLAN_THICKNESS_MM; Dice compares them, area-weighted.
+    """
+    plan_scan = load_scan(plan, units="mm", face_sized=False)  # defect.stl is written in mm
+    plan_sym = sym.forward(pre_s.frame.to_canonical(plan_scan.vertices_mm))
+    solid = trimesh.Trimesh(plan_sym, plan_scan.faces, process=False)
+    planned_volume = float(abs(solid.volume)) if solid.is_watertight else float("nan")
+    p, f = affected_half.vertices, affected_half.faces
+    n = vertex_normals(p, f)
+    hits = SurfaceQuery(plan_sym, plan_scan.faces).cast(p + 0.01 * n, n)
+    hit = np.isfinite(hits["t_hit"])
+    leaving = np.einsum("ij,ij->i", face_normals(plan_sym, plan_scan.faces)[np.where(hit, hits["face_ids"], 0)], n) > 0
+    under_plan = hit & leaving  # a ray leaving the solid started inside it
+    # The solid's outer surface: its faces off the PRE skin (the bottom faces lie on it).
+    centroids = plan_sym[plan_scan.faces].mean(axis=1)
+    on_skin = np.abs(SurfaceQuery(p, f).closest(centroids).signed_distance_mm) < 0.05
+    outer = plan_scan.faces[~on_skin]
+    planned = np.zeros(len(p))
+    if len(outer) and under_plan.any():
+        planned[under_plan] = np.abs(SurfaceQuery(plan_sym, outer).closest(p[under_plan]).signed_distance_mm)
+    achieved = affected_half.depth_mm
+    area = np.zeros(len(p))
+    for k in range(3):
+        np.add.at(area, f[:, k], face_areas_mm2(p, f) / 3)
+    in_plan, in_result = planned > PLAN_THICKNESS_MM, achieved > PLAN_THICKNESS_MM
+    dice = 2 * area[in_plan & in_result].sum() / max(area[in_plan].sum() + area[in_result].sum(), 1e-12)
+    diff, w = np.abs(achieved - planned)[in_plan], area[in_plan]
+    has_plan = w.sum() > 0
+    return {
+        "planned_volume_mm3": planned_volume,
+        "achieved_volume_mm3": achieved_volume_mm3,
+        "plan_thickness_difference_mean_mm": float(np.sum(diff * w) / w.sum()) if has_plan else float("nan"),
+        "plan_thickness_difference_p95_mm": float(_weighted_quantile(diff, w, 0.95)) if has_plan else float("nan"),
+        "plan_dice": float(dice),
+        "plan_thickness_threshold_mm": PLAN_THICKNESS_MM,
+    }
+
+
+#: Planned and achieved areas are where the thickness exceeds this (mm).
+PLAN_THICKNESS_MM = 0.5
+
+
+def _weighted_quantile(values, weights, q):
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return values[order][np.searchsorted(cum, q * cum[-1])]

@@ -1,0 +1,204 @@
+"""scan compare against a phantom series built from a real face (humface).
+
+PRE carries a carved defect of known volume; POST has it partly filled (known
+remaining volume): the gain's truth is the difference of the two closed-solid
+volumes, computed by the phantom generator, not by the code under test.
+"""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from hemiface import datasets
+from hemiface._errors import RegistrationError
+from hemiface.scan import analyze_scan, compare_scans, load_scan, scan_from_arrays
+from helpers import add_noise, expression_change, move, pseudo_landmarks, random_rigid, subdivide
+
+log = logging.getLogger(__name__)
+SITE = dict(side="left", centre_offset_mm=(38.0, 8.0), radius_mm=22.0)  # malar: clear of the mouth
+
+
+@pytest.fixture(scope="module")
+def series():
+    from pathlib import Path
+
+    base = load_scan(Path(__file__).parents[1] / "data" / "humface.ply")
+    pre = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=5000.0, **SITE)
+    post = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=2000.0, **SITE)
+    return base, pre, post
+
+
+@pytest.fixture(scope="module")
+def smile(series):
+    """A symmetric expression for this face: centred on its symmetry plane."""
+    base = series[0]
+    natural = analyze_scan(base, affected="left")
+    return lambda v, f: expression_change(v, f, natural.symmetry_plane_point_mm, natural.symmetry_plane_normal)
+
+
+def expression_discrepancy_change(before, after, faces, plane_point, plane_normal):
+    """Truth: how much a displacement changes the left (affected) hemiface's discrepancy.
+
+    Even a mirror-symmetric expression adds different volumes to two sides of
+    unequal shape. Volume added per side = swept volume of the known
+    displacement (exact for the triangulated surfaces), split at the plane;
+    discrepancy = unaffected - affected, so it changes by right - left.
+    """
+    from hemiface.scan._mesh import swept_volumes_mm3
+
+    swept = swept_volumes_mm3(np.asarray(before), np.asarray(after), np.asarray(faces))
+    side = (np.asarray(before)[faces].mean(axis=1) - plane_point) @ np.asarray(plane_normal)
+    return swept[side < 0].sum() - swept[side > 0].sum()
+
+
+@pytest.fixture(scope="module")
+def template_series():
+    """The exactly symmetric template: clean truth for shares of the defect and for plans."""
+    base = datasets.load_sample("template")
+    pre = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=5000.0, **SITE)
+    return base, pre
+
+
+def as_scan(v, f, name):
+    return scan_from_arrays(v, f, source_name=name)
+
+
+def test_partial_fill_moved_remeshed_noisy_with_expression(series, smile):
+    base, pre, post = series
+    truth_gain = pre.true_volume_mm3 - post.true_volume_mm3
+    v = smile(post.vertices_mm, post.faces)
+    natural = analyze_scan(base, affected="left")
+    truth_change = -truth_gain + expression_discrepancy_change(
+        post.vertices_mm, v, post.faces, natural.symmetry_plane_point_mm, natural.symmetry_plane_normal)
+    v, f = subdivide(v, post.faces)
+    v = add_noise(v, 0.1, seed=3)
+    landmarks = pseudo_landmarks(post.vertices_mm, post.faces)
+    rot, trans = random_rigid(11)
+    moved = move(v, rot, trans)
+    moved_landmarks = {k: move(p[None], rot, trans)[0] for k, p in landmarks.items()}
+    result = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(moved, f, "post"),
+                           affected="left", landmarks_post=moved_landmarks)
+    log.info("gain %.0f mm3 (truth %.0f), discrepancy change %.0f mm3 (truth %.0f, of which the expression %.0f), "
+             "registration RMS %.3f mm", result.gain.volume_mm3, truth_gain, result.discrepancy_change_mm3,
+             truth_change, truth_change + truth_gain, result.registration_rms_mm)
+    assert result.gain.volume_mm3 == pytest.approx(truth_gain, rel=0.03)
+    assert result.discrepancy_change_mm3 == pytest.approx(truth_change, rel=0.03)
+    assert result.registration_rms_mm < 0.3  # 0.1 mm noise on both sides of each pair: about 0.07 mm
+    assert result.registration.converged
+
+
+def test_mouth_expression_does_not_move_the_registration(series, smile):
+    base, pre, post = series
+    plain = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
+                          affected="left")
+    smiling = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"),
+                            as_scan(smile(post.vertices_mm, post.faces), post.faces, "post"),
+                            affected="left")
+    probe = np.random.default_rng(0).uniform(-60, 60, (100, 3))
+    shift = np.linalg.norm(plain.registration.apply(probe) - smiling.registration.apply(probe), axis=1).max()
+    log.info("registration moved by %.3f mm (max over the face) when the mouth changed", shift)
+    assert shift < 0.1
+    truth = pre.true_volume_mm3 - post.true_volume_mm3
+    natural = analyze_scan(base, affected="left")
+    expression = expression_discrepancy_change(post.vertices_mm, smile(post.vertices_mm, post.faces), post.faces,
+                                               natural.symmetry_plane_point_mm, natural.symmetry_plane_normal)
+    log.info("the expression alone changes the discrepancy by %.0f mm3 (the two sides differ in shape)", expression)
+    assert smiling.gain.volume_mm3 == pytest.approx(truth, rel=0.03)
+    assert smiling.discrepancy_change_mm3 == pytest.approx(-truth + expression, rel=0.03)
+
+
+def test_share_of_the_defect_corrected(template_series):
+    base, pre = template_series
+    partial = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=2000.0, **SITE)
+    result = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(partial.vertices_mm, partial.faces, "post"),
+                           affected="left")
+    assert result.defect_corrected_percent == pytest.approx(60.0, abs=2.0)
+    assert result.defect_volume_post_mm3 == pytest.approx(partial.true_volume_mm3, rel=0.03)
+
+
+def test_overcorrection(template_series):
+    base, pre = template_series
+    bulge = np.asarray(base.vertices_mm) + 0.3 * (np.asarray(base.vertices_mm) - pre.vertices_mm)
+    result = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(bulge, base.faces, "post"),
+                           affected="left")
+    assert result.discrepancy_post_mm3 < 0
+    assert result.discrepancy_post_mm3 == pytest.approx(-0.3 * pre.true_volume_mm3, rel=0.1)
+    assert result.defect_corrected_percent > 100
+    assert result.defect_corrected_percent == pytest.approx(130.0, abs=4.0)
+
+
+def test_identical_scans_show_no_change(series):
+    _, pre, _ = series
+    scan = as_scan(pre.vertices_mm, pre.faces, "pre")
+    result = compare_scans(scan, scan, affected="left")
+    assert result.gain.volume_mm3 < 20 and result.loss.volume_mm3 < 20
+    assert abs(result.discrepancy_change_mm3) < 20
+    assert result.registration_rms_mm < 0.01
+
+
+def test_plan_vs_result(template_series, tmp_path):
+    base, pre = template_series
+    pre_scan = as_scan(pre.vertices_mm, pre.faces, "pre")
+    analyze_scan(pre_scan, affected="left").save(tmp_path / "pre")
+    plan = tmp_path / "pre" / "defect.stl"
+    exact = compare_scans(pre_scan, as_scan(base.vertices_mm, base.faces, "post"), affected="left", plan=plan)
+    shifted_carve = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=5000.0, side="left",
+                                          centre_offset_mm=(38.0, 18.0), radius_mm=22.0)  # 10 mm higher
+    shifted_fill = pre.vertices_mm + (np.asarray(base.vertices_mm) - shifted_carve.vertices_mm)
+    shifted = compare_scans(pre_scan, as_scan(shifted_fill, base.faces, "post"), affected="left", plan=plan)
+    log.info("plan exact: %s", exact.plan)
+    log.info("plan shifted 10 mm: %s", shifted.plan)
+    assert exact.plan["plan_dice"] > 0.95
+    assert exact.plan["plan_thickness_difference_mean_mm"] < 0.2
+    assert exact.plan["achieved_volume_mm3"] == pytest.approx(exact.plan["planned_volume_mm3"], rel=0.05)
+    assert shifted.plan["plan_dice"] < exact.plan["plan_dice"] - 0.1
+    assert shifted.plan["plan_thickness_difference_mean_mm"] > 5 * exact.plan["plan_thickness_difference_mean_mm"]
+
+
+def test_poor_registration_is_refused():
+    humface = load_scan(__import__("pathlib").Path(__file__).parents[1] / "data" / "humface.ply")
+    with pytest.raises(RegistrationError, match="refusing to report change|stable regions"):
+        compare_scans(humface, datasets.load_sample("demoface"), affected="left")
+
+
+def test_cli_compare_writes_outputs(series, tmp_path):
+    import trimesh
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.scan import COMPARE_OUTPUT_NAMES
+
+    _, pre, post = series
+    pre_path, post_path = tmp_path / "p01_pre.ply", tmp_path / "p01_6m.ply"
+    trimesh.Trimesh(pre.vertices_mm, pre.faces, process=False).export(pre_path)
+    trimesh.Trimesh(post.vertices_mm, post.faces, process=False).export(post_path)
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, ["scan", "compare", str(pre_path), str(post_path), "--affected", "left",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(COMPARE_OUTPUT_NAMES)
+    c = json.loads((out / "comparison.json").read_text())
+    assert c["volume_gain_mm3"] == pytest.approx(pre.true_volume_mm3 - post.true_volume_mm3, rel=0.03)
+    assert c["provenance"]["inputs"]["pre"]["file"] == "p01_pre.ply"
+    assert c["provenance"]["inputs"]["post"]["file"] == "p01_6m.ply"
+
+
+def test_user_stable_mask(series, tmp_path):
+    import trimesh
+
+    base, pre, post = series
+    natural = analyze_scan(base, affected="left")
+    n, point = np.asarray(natural.symmetry_plane_normal), np.asarray(natural.symmetry_plane_point_mm)
+    v, f = np.asarray(pre.vertices_mm), np.asarray(pre.faces)
+    lateral = (v[f].mean(axis=1) - point) @ n
+    height = v[f].mean(axis=1)[:, 1] - point[1]
+    keep = (lateral < -10) | (height > 40)  # the user's mask: the right (unaffected) side and the forehead
+    mask = tmp_path / "stable.ply"
+    trimesh.Trimesh(v, f[keep], process=False).export(mask)
+    result = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
+                           affected="left", stable=mask)
+    assert result.gain.volume_mm3 == pytest.approx(pre.true_volume_mm3 - post.true_volume_mm3, rel=0.03)
+    assert result.provenance["inputs"]["stable"]["file"] == "stable.ply"
+    assert result.provenance["parameters"]["stable"] == "stable.ply"
