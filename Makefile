@@ -24,11 +24,14 @@ demo: setup
 	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_followup_2000mm3.ply --volume-mm3 2000 --side left --overwrite
 	$(BIN)/hemiface scan compare $(DEMO)/phantom_5000mm3.ply $(DEMO)/phantom_followup_2000mm3.ply --affected left \
 		--plan $(DEMO)/phantom_5000mm3/defect.stl --out $(DEMO)/followup_vs_baseline --overwrite
+	$(BIN)/hemiface photo analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_photo_path; print(sample_photo_path("astronaut"))')" \
+		--affected auto --out $(DEMO)/photo_astronaut --overwrite
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
 	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
+	@echo "  $(DEMO)/photo_astronaut/             a frontal photograph: symmetry ratio, landmarks.json (editable), overlay.png"
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 

@@ -49,3 +49,8 @@ def test_defect_crossing_the_midline_is_refused():
 def test_unknown_sample_name():
     with pytest.raises(ValueError, match="sample name"):
         datasets.sample_path("nobody")
+
+
+def test_sample_photo_is_bundled():
+    path = datasets.sample_photo_path("astronaut")
+    assert path.is_file() and path.stat().st_size > 100_000

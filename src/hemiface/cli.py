@@ -296,10 +296,12 @@ def photo_compare(
 @datasets_app.command("list")
 def datasets_list():
     """List the bundled sample scans."""
-    from .datasets import SAMPLES, sample_path
+    from .datasets import SAMPLE_PHOTOS, SAMPLES, sample_path, sample_photo_path
 
     for name, (_, description) in SAMPLES.items():
-        typer.echo(f"{name:10s} {description}\n{'':10s} {sample_path(name)}")
+        typer.echo(f"{name:10s} scan   {description}\n{'':17s} {sample_path(name)}")
+    for name, (_, description) in SAMPLE_PHOTOS.items():
+        typer.echo(f"{name:10s} photo  {description}\n{'':17s} {sample_photo_path(name)}")
 
 
 @datasets_app.command("phantom")

