@@ -53,21 +53,33 @@ def render_overlay(result):
     for p in lm.points.values():
         draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=POINT_RGB + (255,))
     out = Image.alpha_composite(base, layer).convert("RGB")
-    text = (
+    parts = [
         f"symmetry ratio {result.symmetry_ratio_percent:.1f}% (affected {result.affected_side}, "
-        f"{result.midline_method} midline)  contour mean {result.contour_ratio_percent_mean:.1f}%"
-    )
+        f"{result.midline_method} midline)",
+        f"contour mean {result.contour_ratio_percent_mean:.1f}%",
+    ]
     if result.flags:
-        text += "  flags: " + ", ".join(result.flags)
+        parts.append("flags: " + ", ".join(result.flags))
     size = max(12, out.width // 60)
     try:
         font = ImageFont.load_default(size=size)
     except TypeError:  # pragma: no cover - old Pillow
         font = ImageFont.load_default()
     d = ImageDraw.Draw(out)
-    box = d.textbbox((0, 0), text, font=font)
+    # Wrap at part boundaries so the header stays inside narrow photos.
+    lines, current = [], ""
+    for part in parts:
+        trial = f"{current}  {part}" if current else part
+        if current and d.textlength(trial, font=font) > out.width - size:
+            lines.append(current)
+            current = part
+        else:
+            current = trial
+    lines.append(current)
+    text = "\n".join(lines)
+    box = d.multiline_textbbox((0, 0), text, font=font)
     d.rectangle([0, 0, box[2] + 2 * size // 3, box[3] + 2 * size // 3], fill=(0, 0, 0))
-    d.text((size // 3, size // 3), text, fill=(255, 255, 255), font=font)
+    d.multiline_text((size // 3, size // 3), text, fill=(255, 255, 255), font=font)
     return out
 
 
