@@ -134,3 +134,24 @@ def test_head_scan_region_leaves_out_ears_neck_and_hair():
     whole = (scan.vertices_mm - np.asarray(result.symmetry_plane_point_mm)) @ np.stack([x, y, z]).T
     assert whole[:, 2].min() < -150 and whole[:, 1].min() < -120  # the scan itself has all of those
     assert 15_000 < result.region_area_mm2 < 40_000
+
+
+def test_raw_head_and_shoulders_scan_with_holes():
+    """A raw scan as it comes off a scanner: head turned, shoulders, open eye holes."""
+    from hemiface.scan._mesh import boundary_points
+    from scipy.spatial import cKDTree
+
+    scan = load_scan(DATA / "demoface_raw_10k.obj")
+    result = analyze_scan(scan, affected="auto")
+    log.info("raw demoface scan: discrepancy %.0f mm3 (%.2f %%), defect L/R %.0f / %.0f mm3, plane RMS %.2f mm",
+             result.volumetric_discrepancy_mm3, result.volumetric_discrepancy_percent,
+             result.defect_volume_by_side_mm3["left"], result.defect_volume_by_side_mm3["right"],
+             result.plane_fit_rms_mm)
+    assert result.plane_fit_converged and result.plane_fit_rms_mm < 1.0
+    assert abs(result.volumetric_discrepancy_percent) < 3.0
+    # No measured point near a hole or the scan's edge, nor with its mirror partner there.
+    border = cKDTree(boundary_points(np.asarray(scan.vertices_mm), np.asarray(scan.faces)))
+    assert border.query(result.depth_vertices_mm)[0].min() >= 3.0 - 1e-6
+    n, p = np.asarray(result.symmetry_plane_normal), np.asarray(result.symmetry_plane_point_mm)
+    mirrored = result.depth_vertices_mm - 2 * ((result.depth_vertices_mm - p) @ n)[:, None] * n
+    assert np.quantile(border.query(mirrored)[0], 0.01) > 1.0  # mirror partners land on skin, not in the holes
