@@ -14,6 +14,7 @@ column, so that each problem can be reported where a person can find it.
 from __future__ import annotations
 
 import csv
+import io
 import datetime as _dt
 import getpass
 import json
@@ -145,7 +146,7 @@ def _read_csv(path: Path, problems: _Problems) -> tuple[list[str], list[tuple[in
     except OSError as exc:
         problems.add(name, None, None, f"cannot read: {exc.strerror or exc}")
         return None
-    rows = list(csv.reader(text.splitlines()))
+    rows = list(csv.reader(io.StringIO(text, newline="")))  # a quoted cell may hold line breaks
     if not rows or not any(cell.strip() for cell in rows[0]):
         problems.add(name, None, None, "empty file: the first row must name the columns")
         return None
@@ -449,7 +450,10 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if existing is None:
                     return True
                 diff = {k: v for k, v in values.items() if getattr(existing, k) != v}
-                if diff:
+                if diff and rec.table == "media":
+                    problems.at(rec, "file", f"{what}: the file changed since it was imported (its SHA-256 "
+                                "differs); hemiface never overwrites: give the new file a new name")
+                elif diff:
                     was = {k: getattr(existing, k) for k in diff}
                     problems.at(rec, next(iter(diff)) if len(diff) == 1 else None,
                                 f"{what} is already in the study with {_describe(was)}; this row says "
@@ -462,6 +466,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
             birth_year: dict[str, int | None] = {p: patients[p].birth_year for p in patients}
             age_at_surgery: dict[str, int | None] = {p: patients[p].age_at_surgery_years for p in patients}
             for rec in by_table["patients"]:
+                start = len(problems.items)
                 pid = _pid(rec, problems)
                 values = dict(
                     sex=_choice(rec, "sex", problems, SEXES, "sex", _SEX_ALIASES),
@@ -487,6 +492,8 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if pid is None or not once(("patients", pid), rec, f"patient_id {pid}", "patient_id"):
                     continue
                 birth_year[pid], age_at_surgery[pid] = by, values["age_at_surgery_years"]
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(patients.get(pid), values, rec, f"patient {pid}"):
                     new["patients"].append((rec, pid, values))
 
@@ -506,6 +513,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
 
             # surgeries -----------------------------------------------------------
             for rec in by_table["surgeries"]:
+                start = len(problems.items)
                 pid = patient_ref(rec)
                 d = _date(rec, "surgery_date", problems, today)
                 technique = _required(rec, "technique", problems)
@@ -537,12 +545,15 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if not once(("surgeries", pid, d, technique), rec, f"surgery of {pid} on {d} ({technique})"):
                     continue
                 values = dict(is_initial=is_initial, notes=rec.values.get("notes") or None)
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(surgeries.get((pid, d, technique)), values, rec, f"the surgery of {pid} on {d}"):
                     new["surgeries"].append((rec, pid, dict(date=d, technique=technique, **values)))
 
             # visits --------------------------------------------------------------
             new_visits = set()
             for rec in by_table["visits"]:
+                start = len(problems.items)
                 pid = patient_ref(rec)
                 d = _date(rec, "visit_date", problems, today)
                 kind = _choice(rec, "visit_kind", problems, VISIT_KINDS, "visit kind",
@@ -552,6 +563,8 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 after_birth(rec, "visit_date", pid, d)
                 if kind is None or not once(("visits", pid, d), rec, f"visit of {pid} on {d}", "visit_date"):
                     continue
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(visits.get((pid, d)), dict(kind=kind), rec, f"the visit of {pid} on {d}"):
                     new["visits"].append((rec, pid, dict(date=d, kind=kind)))
                     new_visits.add((pid, d))
@@ -569,6 +582,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
 
             # media ---------------------------------------------------------------
             for rec in by_table["media"]:
+                start = len(problems.items)
                 key = visit_ref(rec)
                 kind = _choice(rec, "media_kind", problems, MEDIA_KINDS, "media kind")
                 raw = _required(rec, "file", problems)
@@ -587,11 +601,14 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     continue
                 if not once(("media", *key, kind, stored), rec, f"{kind} {raw!r} of {key[0]} on {key[1]}"):
                     continue
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(media.get((*key, kind, stored)), dict(sha256=sha), rec, f"{kind} {raw!r}"):
                     new["media"].append((rec, key, dict(kind=kind, path=stored, sha256=sha)))
 
             # complications -------------------------------------------------------
             for rec in by_table["complications"]:
+                start = len(problems.items)
                 key = visit_ref(rec)
                 ctype = _name(rec, "complication_type", problems, "complication type")
                 severity = _choice(rec, "severity", problems, SEVERITIES, "severity")
@@ -599,11 +616,14 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     continue
                 if not once(("complications", *key, ctype), rec, f"complication {ctype} of {key[0]} on {key[1]}"):
                     continue
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(complications.get((*key, ctype)), dict(severity=severity), rec, f"complication {ctype}"):
                     new["complications"].append((rec, key, dict(type=ctype, severity=severity)))
 
             # FACE-Q --------------------------------------------------------------
             for rec in by_table["faceq"]:
+                start = len(problems.items)
                 key = visit_ref(rec)
                 scale = _name(rec, "faceq_scale", problems, "FACE-Q scale")
                 raw = _required(rec, "score", problems)
@@ -621,11 +641,15 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     continue
                 if not once(("faceq", *key, scale), rec, f"FACE-Q {scale} of {key[0]} on {key[1]}"):
                     continue
+                if len(problems.items) > start:
+                    continue  # compare with the database only rows that are valid
                 if against_db(faceq.get((*key, scale)), dict(score=score), rec, f"FACE-Q {scale}"):
                     new["faceq"].append((rec, key, dict(scale=scale, score=score)))
 
             if problems.items:
-                raise StudyImportError(problems.items)  # rolls the transaction back; nothing was written
+                order = {f.name: i for i, f in enumerate(files)}
+                items = sorted(problems.items, key=lambda p: (order.get(p.file, len(order)), p.row or 0))
+                raise StudyImportError(items)  # rolls the transaction back; nothing was written
 
             # write ---------------------------------------------------------------
             for _rec, pid, values in new["patients"]:
