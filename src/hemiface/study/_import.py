@@ -465,6 +465,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
             # patients ------------------------------------------------------------
             birth_year: dict[str, int | None] = {p: patients[p].birth_year for p in patients}
             age_at_surgery: dict[str, int | None] = {p: patients[p].age_at_surgery_years for p in patients}
+            declared: set[str] = set()
             for rec in by_table["patients"]:
                 start = len(problems.items)
                 pid = _pid(rec, problems)
@@ -489,7 +490,10 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if by is not None and onset is not None and by + onset > today.year:
                     problems.at(rec, "age_at_onset_years", f"onset at {onset} years of age is after this year for "
                                 f"birth year {by}")
-                if pid is None or not once(("patients", pid), rec, f"patient_id {pid}", "patient_id"):
+                if pid is None:
+                    continue
+                declared.add(pid)  # a patient whose row has problems is still known: no cascade of "unknown patient"
+                if not once(("patients", pid), rec, f"patient_id {pid}", "patient_id"):
                     continue
                 birth_year[pid], age_at_surgery[pid] = by, values["age_at_surgery_years"]
                 if len(problems.items) > start:
@@ -497,7 +501,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if against_db(patients.get(pid), values, rec, f"patient {pid}"):
                     new["patients"].append((rec, pid, values))
 
-            known_patients = set(patients) | {pid for _r, pid, _v in new["patients"]}
+            known_patients = set(patients) | declared
 
             def patient_ref(rec) -> str | None:
                 pid = _pid(rec, problems)
@@ -560,6 +564,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                                {"preop": "preoperative", "followup": "follow-up", "follow_up": "follow-up"})
                 if pid is None or d is None:
                     continue
+                new_visits.add((pid, d))  # known even if the row has problems: no cascade of "no visit"
                 after_birth(rec, "visit_date", pid, d)
                 if kind is None or not once(("visits", pid, d), rec, f"visit of {pid} on {d}", "visit_date"):
                     continue
@@ -567,7 +572,6 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     continue  # compare with the database only rows that are valid
                 if against_db(visits.get((pid, d)), dict(kind=kind), rec, f"the visit of {pid} on {d}"):
                     new["visits"].append((rec, pid, dict(date=d, kind=kind)))
-                    new_visits.add((pid, d))
 
             def visit_ref(rec) -> tuple[str, _dt.date] | None:
                 pid = patient_ref(rec)
