@@ -402,6 +402,44 @@ def study_import(
     typer.echo(f"imported {summary}")
 
 
+@study_app.command("status")
+def study_status(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    out: Optional[Path] = typer.Option(
+        None, "--out", dir_okay=False, help="Also write the per-patient table as CSV (and the rules beside it, <out>.rules.json)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+):
+    """Apply the visit rules: study flow counts and every excluded patient with the reason."""
+    from .study import EXCLUSION_REASONS, eligibility, flow_counts, open_study
+
+    try:
+        with open_study(folder) as study:
+            table = eligibility(study)
+            rules = study.settings
+        if out is not None:
+            from ._outputs import staged_outputs
+
+            names = [out.name + ".rules.json", out.name]
+            with staged_outputs(out.parent, names, overwrite=overwrite) as stage:
+                (stage / names[0]).write_text(json.dumps(table.attrs["rules"], indent=2) + "\n")
+                table.to_csv(stage / out.name, index=False)
+    except HemifaceError as exc:
+        _fail(exc)
+    window = f"{rules.inclusion_from or 'open'} to {rules.inclusion_to or 'open'}"
+    typer.echo(f"rules: initial surgery {window}; baseline: last preoperative visit 0-{rules.baseline_window_days} "
+               f"days before it; follow-up: first follow-up visit >= {rules.followup_months} calendar months after it")
+    for key, n in flow_counts(table).items():
+        typer.echo(f"  {key.replace('_', ' '):22s} {n:5d}")
+    excluded = table[~table["eligible"]]
+    if len(excluded):
+        typer.echo("excluded:")
+        for row in excluded.itertuples():
+            typer.echo(f"  {row.patient_id:12s} {row.exclusion_reason}: {EXCLUSION_REASONS[row.exclusion_reason]}")
+    if out is not None:
+        typer.echo(f"wrote {out} and {out.name}.rules.json")
+
+
 def main() -> None:
     app()
 

@@ -2,9 +2,19 @@
 
 Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_files`,
 :class:`StudySettings`, :func:`baseline_visit`, :func:`followup_visit`,
-:func:`add_calendar_months`. The database models are in :mod:`hemiface.study.models`.
+:func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
+the rules to every patient of a study. The database models are in :mod:`hemiface.study.models`.
 """
 
+from ._eligibility import (
+    ELIGIBILITY_COLUMNS,
+    EXCLUSION_REASONS,
+    FLOW_KEYS,
+    PatientEligibility,
+    eligibility,
+    flow_counts,
+    patient_eligibility,
+)
 from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
@@ -13,6 +23,10 @@ from ._visits import VisitRuleError, add_calendar_months, baseline_visit, follow
 
 __all__ = [
     "DEFAULT_TECHNIQUES",
+    "ELIGIBILITY_COLUMNS",
+    "EXCLUSION_REASONS",
+    "FLOW_KEYS",
+    "PatientEligibility",
     "ImportSummary",
     "Problem",
     "SETTINGS_NAME",
@@ -25,9 +39,12 @@ __all__ = [
     "VisitRuleError",
     "add_calendar_months",
     "baseline_visit",
+    "eligibility",
+    "flow_counts",
     "followup_visit",
     "import_files",
     "init_study",
     "open_study",
+    "patient_eligibility",
     "read_settings",
 ]
