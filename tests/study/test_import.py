@@ -276,3 +276,16 @@ def test_a_cell_with_line_breaks_is_one_spreadsheet_row(study, example):
     with study.session() as s:
         notes = s.scalars(select(Surgery.notes).where(Surgery.technique == "free_flap", Surgery.date == dt.date(2020, 6, 3))).one()
     assert notes == "parascapular flap\nrevised donor site"
+
+
+def test_a_file_without_an_optional_column_does_not_conflict(study, example):
+    study.import_files(csvs(example))
+    lean = example.parent / "lean"
+    lean.mkdir()
+    (lean / "patients.csv").write_text("patient_id,sex,birth_year,affected_side\nP001,female,1994,left\n")
+    (lean / "surgeries.csv").write_text("patient_id,surgery_date,technique,is_initial\nP002,2020-06-03,free_flap,yes\n")
+    summary = study.import_files(csvs(lean))
+    assert not summary.changed and summary.unchanged["patients"] == 1 and summary.unchanged["surgeries"] == 1
+    (lean / "patients.csv").write_text("patient_id,sex,birth_year,affected_side,guerrerosantos_stage\nP001,female,1994,left,\n")
+    with pytest.raises(StudyImportError, match="guerrerosantos_stage=2; this row says guerrerosantos_stage=None"):
+        study.import_files([lean / "patients.csv"])

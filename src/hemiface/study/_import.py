@@ -58,6 +58,8 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "faceq": (("patient_id", "visit_date", "faceq_scale", "score"), ()),
 }
 
+_OPTIONAL_FIELDS = {c for _req, opt in TABLE_COLUMNS.values() for c in opt}
+
 #: The order in which tables are imported (foreign keys first).
 TABLE_ORDER = tuple(TABLE_COLUMNS)
 
@@ -449,6 +451,8 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 """True when ``existing`` is None (a new row); counts it unchanged or reports a difference."""
                 if existing is None:
                     return True
+                # an optional column the file does not have says nothing about what the study holds
+                values = {k: v for k, v in values.items() if k not in _OPTIONAL_FIELDS or k in rec.columns}
                 diff = {k: v for k, v in values.items() if getattr(existing, k) != v}
                 if diff and rec.table == "media":
                     problems.at(rec, "file", f"{what}: the file changed since it was imported (its SHA-256 "
