@@ -289,3 +289,18 @@ def test_a_file_without_an_optional_column_does_not_conflict(study, example):
     (lean / "patients.csv").write_text("patient_id,sex,birth_year,affected_side,guerrerosantos_stage\nP001,female,1994,left,\n")
     with pytest.raises(StudyImportError, match="guerrerosantos_stage=2; this row says guerrerosantos_stage=None"):
         study.import_files([lean / "patients.csv"])
+
+
+def test_only_one_initial_surgery_even_on_the_same_day(study, example):
+    add_row(example / "surgeries.csv", "P004,2023-01-16,fat_grafting,yes,")
+    with pytest.raises(StudyImportError, match=r"surgeries.csv, row 7, column is_initial: patient P004 already has "
+                       r"an initial surgery \(2023-01-16 adm, in surgeries.csv row 6\)"):
+        study.import_files(csvs(example))
+
+
+def test_a_second_initial_surgery_conflicts_with_the_study(study, example):
+    study.import_files(csvs(example))
+    extra = example.parent / "extra.csv"
+    extra.write_text("patient_id,surgery_date,technique,is_initial\nP001,2022-01-10,free_flap,yes\n")
+    with pytest.raises(StudyImportError, match=r"extra.csv, row 2, column is_initial: .*\(2021-02-15 fat_grafting, in the study\)"):
+        study.import_files([extra])

@@ -430,7 +430,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
             patients = {p.pseudonym: p for p in session.scalars(select(Patient))}
             visits = {(v.patient.pseudonym, v.date): v for v in session.scalars(select(Visit))}
             surgeries = {(s.patient.pseudonym, s.date, s.technique): s for s in session.scalars(select(Surgery))}
-            initial = {s.patient.pseudonym: ("database", s.date) for s in surgeries.values() if s.is_initial}
+            initial = {s.patient.pseudonym: ("the study", s.date, s.technique) for s in surgeries.values() if s.is_initial}
             media = {(m.visit.patient.pseudonym, m.visit.date, m.kind, m.path): m for m in session.scalars(select(Media))}
             complications = {(c.visit.patient.pseudonym, c.visit.date, c.type): c
                               for c in session.scalars(select(Complication))}
@@ -539,12 +539,13 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 if d is None or technique is None or is_initial is None:
                     continue
                 if is_initial:
-                    if pid in initial and initial[pid][1] != d:
-                        src = initial[pid][0]
+                    if pid in initial and initial[pid][1:] != (d, technique):
+                        src, first_date, first_technique = initial[pid]
                         problems.at(rec, "is_initial", f"patient {pid} already has an initial surgery "
-                                    f"({initial[pid][1].isoformat()}, {src}); only one surgery can be the initial one")
+                                    f"({first_date.isoformat()} {first_technique}, in {src}); only one surgery can "
+                                    "be the initial one")
                     else:
-                        initial[pid] = (f"{rec.file} row {rec.row}", d)
+                        initial[pid] = (f"{rec.file} row {rec.row}", d, technique)
                 age = age_at_surgery.get(pid)
                 by = birth_year.get(pid)
                 if is_initial and age is not None and by is not None and abs((d.year - by) - age) > 1:
