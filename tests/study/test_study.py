@@ -138,3 +138,24 @@ def test_open_refuses_a_foreign_database(tmp_path):
     sqlite3.connect(db).execute("create table something (x)").connection.close()
     with pytest.raises(StudyError, match="not a hemiface study database"):
         open_study(tmp_path / "s")
+
+
+def test_a_database_url_of_ones_choice(tmp_path):
+    from conftest import EXAMPLE, csvs
+
+    db = tmp_path / "databases" / "cohort.db"
+    init_study(tmp_path / "s", database_url=f"sqlite:///{db}").close()
+    assert db.is_file() and not (tmp_path / "s" / "study.sqlite").exists()
+    with open_study(tmp_path / "s") as study:
+        assert study.settings.database_url == f"sqlite:///{db}"
+        study.import_files(csvs(EXAMPLE))
+        assert study.counts()["patients"] == 6
+    init_study(tmp_path / "t", database_url="sqlite:///data/cohort.sqlite").close()
+    assert (tmp_path / "t" / "data" / "cohort.sqlite").is_file()
+
+
+def test_in_memory_and_malformed_urls_are_refused(tmp_path):
+    with pytest.raises(StudyError, match="in-memory"):
+        init_study(tmp_path / "s", database_url="sqlite://")
+    with pytest.raises(StudyError, match="SQLAlchemy URL"):
+        init_study(tmp_path / "s", database_url="not a url")

@@ -119,6 +119,8 @@ def init_study(
     if url.get_backend_name() == "sqlite" and Path(url.database).exists():
         raise StudyExistsError(f"{url.database}: a database file already exists; refusing to write over it")
     folder.mkdir(parents=True, exist_ok=True)
+    if url.get_backend_name() == "sqlite":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = _make_engine(url)
     try:
         existing = inspect(engine).get_table_names()
