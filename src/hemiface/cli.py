@@ -349,18 +349,18 @@ def study_init(
     folder: Path = typer.Argument(..., help="New (or empty) study folder.", file_okay=False),
     name: str = typer.Option("hemiface study", "--name", help="Short title of the study."),
     inclusion_from: Optional[str] = typer.Option(
-        None, "--from", help="Include patients whose initial surgery is on or after this date (YYYY-MM-DD) [default: open]."
+        None, "--from", help="Include patients whose initial surgery is on or after this date (YYYY-MM-DD) (default: open)."
     ),
     inclusion_to: Optional[str] = typer.Option(
-        None, "--to", help="... and on or before this date (YYYY-MM-DD) [default: open]."
+        None, "--to", help="... and on or before this date (YYYY-MM-DD) (default: open)."
     ),
     baseline_window_days: int = typer.Option(90, "--baseline-window-days", min=0, help="Baseline: at most this many days before the initial surgery."),
     followup_months: int = typer.Option(6, "--followup-months", min=0, help="Follow-up: at or after this many calendar months after it."),
     technique: Optional[list[str]] = typer.Option(
-        None, "--technique", help="A surgical technique spreadsheets may name; repeat for each [default: fat_grafting, free_flap, adm]."
+        None, "--technique", help="A surgical technique spreadsheets may name; repeat for each (default: fat_grafting, free_flap, adm)."
     ),
     database_url: Optional[str] = typer.Option(
-        None, "--database-url", help="SQLAlchemy URL [default: sqlite:///study.sqlite in the folder]."
+        None, "--database-url", help="SQLAlchemy URL (default: sqlite:///study.sqlite in the folder)."
     ),
 ):
     """Create a study: the folder, its settings (study.toml) and an empty database."""
@@ -384,7 +384,7 @@ def study_init(
 def study_import(
     folder: Path = typer.Argument(..., help="Study folder (made by `hemiface study init`).", file_okay=False),
     files: list[Path] = typer.Argument(..., help="CSV files: per-table sheets and/or REDCap exports.", dir_okay=False),
-    user: Optional[str] = typer.Option(None, "--user", help="Who imports, for the audit table [default: login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who imports, for the audit table (default: login name)."),
 ):
     """Validate spreadsheets and import them, all or nothing.
 
