@@ -304,3 +304,15 @@ def test_a_second_initial_surgery_conflicts_with_the_study(study, example):
     extra.write_text("patient_id,surgery_date,technique,is_initial\nP001,2022-01-10,free_flap,yes\n")
     with pytest.raises(StudyImportError, match=r"extra.csv, row 2, column is_initial: .*\(2021-02-15 fat_grafting, in the study\)"):
         study.import_files([extra])
+
+
+def test_error_types():
+    from hemiface import HemifaceError
+    from hemiface.study import Problem
+
+    assert issubclass(StudyImportError, HemifaceError) and issubclass(StudyImportError, ValueError)
+    assert issubclass(StudyError, HemifaceError) and issubclass(StudyError, ValueError)
+    err = StudyImportError([Problem("a.csv", 3, "sex", "unknown sex 'x'"), Problem("b.csv", None, None, "empty file")])
+    assert str(err).splitlines() == ["2 problems found; nothing was imported",
+                                     "  a.csv, row 3, column sex: unknown sex 'x'", "  b.csv: empty file"]
+    assert err.problems[0].to_dict() == {"file": "a.csv", "row": 3, "column": "sex", "message": "unknown sex 'x'"}
