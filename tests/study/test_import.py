@@ -87,7 +87,7 @@ def test_audit_records_who_when_what_without_identifiers(study):
     with study.session() as s:
         (entry,) = s.scalars(select(AuditEntry)).all()
     assert entry.user == "research.nurse" and entry.action == "import"
-    assert abs((dt.datetime.utcnow() - entry.at_utc).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - entry.at_utc).total_seconds()) < 60
     details = json.loads(entry.details_json)
     assert details["added"]["patients"] == 6
     assert sorted(f["file"] for f in details["files"]) == sorted(p.name for p in csvs(EXAMPLE))
