@@ -387,6 +387,264 @@ def _stored_path(study_dir: Path, file: Path) -> str:
         return file.as_posix()
 
 
+class _Import:
+    """One import: what the study holds, what the files add, and every problem found on the way.
+
+    Tables are checked in foreign-key order (patients, surgeries, visits, then what
+    hangs off visits), each method adding the rows that are new to ``self.new`` and
+    every problem to ``self.problems``. A row is compared with the database only
+    when the row itself has no problem, and a patient or visit whose row has a
+    problem still counts as known, so that one mistake gives one message, not a
+    cascade of "unknown patient".
+    """
+
+    def __init__(self, study, session, problems: _Problems, today: _dt.date):
+        self.study, self.session, self.problems, self.today = study, session, problems, today
+        self.patients = {p.pseudonym: p for p in session.scalars(select(Patient))}
+        self.visits = {(v.patient.pseudonym, v.date): v for v in session.scalars(select(Visit))}
+        self.surgeries = {(s.patient.pseudonym, s.date, s.technique): s for s in session.scalars(select(Surgery))}
+        self.media = {(m.visit.patient.pseudonym, m.visit.date, m.kind, m.path): m for m in session.scalars(select(Media))}
+        self.complications = {(c.visit.patient.pseudonym, c.visit.date, c.type): c
+                              for c in session.scalars(select(Complication))}
+        self.faceq = {(q.visit.patient.pseudonym, q.visit.date, q.scale): q for q in session.scalars(select(FaceQScore))}
+        self.initial = {s.patient.pseudonym: ("the study", s.date, s.technique)
+                        for s in self.surgeries.values() if s.is_initial}
+        self.birth_year = {pid: p.birth_year for pid, p in self.patients.items()}
+        self.age_at_surgery = {pid: p.age_at_surgery_years for pid, p in self.patients.items()}
+        self.known_patients = set(self.patients)
+        self.known_visits = set(self.visits)
+        self.new: dict[str, list] = defaultdict(list)
+        self.unchanged = {t: 0 for t in TABLE_ORDER}
+        self._seen: dict[tuple, _Record] = {}
+
+    # helpers ------------------------------------------------------------------
+
+    def _once(self, key, rec, what, fld=None) -> bool:
+        """False (and a problem) when the import already had a row with this key."""
+        if key in self._seen:
+            first = self._seen[key]
+            self.problems.at(rec, fld, f"duplicate {what}: already given in {first.file} row {first.row}")
+            return False
+        self._seen[key] = rec
+        return True
+
+    def _is_new(self, existing, values: dict, rec, what, start: int) -> bool:
+        """True for a valid row the study does not hold yet; an identical row is counted unchanged."""
+        if len(self.problems.items) > start:
+            return False  # compare with the database only rows that are valid
+        if existing is None:
+            return True
+        # an optional column the file does not have says nothing about what the study holds
+        values = {k: v for k, v in values.items() if k not in _OPTIONAL_FIELDS or k in rec.columns}
+        diff = {k: v for k, v in values.items() if getattr(existing, k) != v}
+        if diff and rec.table == "media":
+            self.problems.at(rec, "file", f"{what}: the file changed since it was imported (its SHA-256 "
+                             "differs); hemiface never overwrites: give the new file a new name")
+        elif diff:
+            was = {k: getattr(existing, k) for k in diff}
+            self.problems.at(rec, next(iter(diff)) if len(diff) == 1 else None,
+                             f"{what} is already in the study with {_describe(was)}; this row says "
+                             f"{_describe(diff)} (hemiface never overwrites: correct the spreadsheet)")
+        else:
+            self.unchanged[rec.table] += 1
+        return False
+
+    def _patient_ref(self, rec) -> str | None:
+        pid = _pid(rec, self.problems)
+        if pid is not None and pid not in self.known_patients:
+            self.problems.at(rec, "patient_id", f"unknown patient {pid}: not in the patients table nor the study")
+            return None
+        return pid
+
+    def _visit_ref(self, rec) -> tuple[str, _dt.date] | None:
+        pid = self._patient_ref(rec)
+        d = _date(rec, "visit_date", self.problems, self.today)
+        if pid is None or d is None:
+            return None
+        if (pid, d) not in self.known_visits:
+            self.problems.at(rec, "visit_date", f"patient {pid} has no visit on {d.isoformat()}; "
+                             "add it to the visits table")
+            return None
+        return pid, d
+
+    def _after_birth(self, rec, fld, pid, d) -> None:
+        by = self.birth_year.get(pid)
+        if d is not None and by is not None and d.year < by:
+            self.problems.at(rec, fld, f"{d.isoformat()} is before the patient's birth year {by}")
+
+    # tables -------------------------------------------------------------------
+
+    def check_patients(self, records) -> None:
+        problems, today = self.problems, self.today
+        for rec in records:
+            start = len(problems.items)
+            pid = _pid(rec, problems)
+            values = dict(
+                sex=_choice(rec, "sex", problems, SEXES, "sex", _SEX_ALIASES),
+                birth_year=_int(rec, "birth_year", problems, 1900, today.year),
+                age_at_surgery_years=_int(rec, "age_at_surgery_years", problems, 0, 120),
+                affected_side=_choice(rec, "affected_side", problems, SIDES, "side"),
+                guerrerosantos_stage=None,
+                age_at_onset_years=_int(rec, "age_at_onset_years", problems, 0, 120),
+            )
+            raw_stage = rec.values.get("guerrerosantos_stage", "")
+            if raw_stage:
+                stage = _STAGES.get(raw_stage.lower())
+                if stage is None:
+                    problems.at(rec, "guerrerosantos_stage",
+                                f"unknown Guerrerosantos stage {raw_stage!r}; use I, II, III or IV (or 1-4)")
+                values["guerrerosantos_stage"] = stage
+            if not rec.values.get("birth_year") and not rec.values.get("age_at_surgery_years"):
+                problems.at(rec, "birth_year", "give the birth year or the age at surgery (age_at_surgery_years)")
+            by, onset = values["birth_year"], values["age_at_onset_years"]
+            if by is not None and onset is not None and by + onset > today.year:
+                problems.at(rec, "age_at_onset_years", f"onset at {onset} years of age is after this year for "
+                            f"birth year {by}")
+            if pid is None:
+                continue
+            self.known_patients.add(pid)
+            if not self._once(("patients", pid), rec, f"patient_id {pid}", "patient_id"):
+                continue
+            self.birth_year[pid], self.age_at_surgery[pid] = by, values["age_at_surgery_years"]
+            if self._is_new(self.patients.get(pid), values, rec, f"patient {pid}", start):
+                self.new["patients"].append((pid, values))
+
+    def check_surgeries(self, records) -> None:
+        problems, techniques = self.problems, self.study.settings.techniques
+        for rec in records:
+            start = len(problems.items)
+            pid = self._patient_ref(rec)
+            d = _date(rec, "surgery_date", problems, self.today)
+            technique = _required(rec, "technique", problems)
+            if technique is not None and technique not in techniques:
+                problems.at(rec, "technique", f"unknown technique {technique!r}; this study's techniques "
+                            f"(study.toml) are {', '.join(techniques)}")
+                technique = None
+            raw_init = _required(rec, "is_initial", problems)
+            is_initial = None if raw_init is None else _BOOLS.get(raw_init.lower())
+            if raw_init is not None and is_initial is None:
+                problems.at(rec, "is_initial", f"{raw_init!r} is not yes or no")
+            if pid is None:
+                continue
+            self._after_birth(rec, "surgery_date", pid, d)
+            if d is None or technique is None or is_initial is None:
+                continue
+            if is_initial:
+                if pid in self.initial and self.initial[pid][1:] != (d, technique):
+                    src, first_date, first_technique = self.initial[pid]
+                    problems.at(rec, "is_initial", f"patient {pid} already has an initial surgery "
+                                f"({first_date.isoformat()} {first_technique}, in {src}); only one surgery can "
+                                "be the initial one")
+                else:
+                    self.initial[pid] = (f"{rec.file} row {rec.row}", d, technique)
+                age, by = self.age_at_surgery.get(pid), self.birth_year.get(pid)
+                if age is not None and by is not None and abs((d.year - by) - age) > 1:
+                    problems.at(rec, "surgery_date", f"patient {pid}: birth year {by} and age at surgery {age} "
+                                f"do not agree with an initial surgery in {d.year}")
+            if not self._once(("surgeries", pid, d, technique), rec, f"surgery of {pid} on {d} ({technique})"):
+                continue
+            values = dict(is_initial=is_initial, notes=rec.values.get("notes") or None)
+            if self._is_new(self.surgeries.get((pid, d, technique)), values, rec, f"the surgery of {pid} on {d}", start):
+                self.new["surgeries"].append((pid, dict(date=d, technique=technique, **values)))
+
+    def check_visits(self, records) -> None:
+        problems = self.problems
+        for rec in records:
+            start = len(problems.items)
+            pid = self._patient_ref(rec)
+            d = _date(rec, "visit_date", problems, self.today)
+            kind = _choice(rec, "visit_kind", problems, VISIT_KINDS, "visit kind",
+                           {"preop": "preoperative", "followup": "follow-up", "follow_up": "follow-up"})
+            if pid is None or d is None:
+                continue
+            self.known_visits.add((pid, d))
+            self._after_birth(rec, "visit_date", pid, d)
+            if kind is None or not self._once(("visits", pid, d), rec, f"visit of {pid} on {d}", "visit_date"):
+                continue
+            if self._is_new(self.visits.get((pid, d)), dict(kind=kind), rec, f"the visit of {pid} on {d}", start):
+                self.new["visits"].append((pid, dict(date=d, kind=kind)))
+
+    def check_media(self, records) -> None:
+        problems = self.problems
+        for rec in records:
+            start = len(problems.items)
+            key = self._visit_ref(rec)
+            kind = _choice(rec, "media_kind", problems, MEDIA_KINDS, "media kind")
+            raw = _required(rec, "file", problems)
+            sha = stored = None
+            if raw is not None:
+                path = (rec.base_dir / raw).resolve()
+                if not path.is_file():
+                    problems.at(rec, "file", f"missing file {raw!r} (looked for {path})")
+                else:
+                    try:
+                        sha = sha256_file(path)
+                    except OSError as exc:
+                        problems.at(rec, "file", f"cannot read {raw!r}: {exc.strerror or exc}")
+                    stored = _stored_path(self.study.path, path)
+            if key is None or kind is None or sha is None:
+                continue
+            if not self._once(("media", *key, kind, stored), rec, f"{kind} {raw!r} of {key[0]} on {key[1]}"):
+                continue
+            if self._is_new(self.media.get((*key, kind, stored)), dict(sha256=sha), rec, f"{kind} {raw!r}", start):
+                self.new["media"].append((key, dict(kind=kind, path=stored, sha256=sha)))
+
+    def check_complications(self, records) -> None:
+        problems = self.problems
+        for rec in records:
+            start = len(problems.items)
+            key = self._visit_ref(rec)
+            ctype = _name(rec, "complication_type", problems, "complication type")
+            severity = _choice(rec, "severity", problems, SEVERITIES, "severity")
+            if key is None or ctype is None or severity is None:
+                continue
+            if not self._once(("complications", *key, ctype), rec, f"complication {ctype} of {key[0]} on {key[1]}"):
+                continue
+            if self._is_new(self.complications.get((*key, ctype)), dict(severity=severity), rec,
+                            f"complication {ctype}", start):
+                self.new["complications"].append((key, dict(type=ctype, severity=severity)))
+
+    def check_faceq(self, records) -> None:
+        problems = self.problems
+        for rec in records:
+            start = len(problems.items)
+            key = self._visit_ref(rec)
+            scale = _name(rec, "faceq_scale", problems, "FACE-Q scale")
+            raw = _required(rec, "score", problems)
+            score = None
+            if raw is not None:
+                try:
+                    score = float(raw)
+                    if not 0.0 <= score <= 100.0:  # also refuses nan
+                        raise ValueError
+                except ValueError:
+                    problems.at(rec, "score", f"FACE-Q score {raw!r} is not a number from 0 to 100 "
+                                "(give the converted 0-100 score, not raw answers)")
+                    score = None
+            if key is None or scale is None or score is None:
+                continue
+            if not self._once(("faceq", *key, scale), rec, f"FACE-Q {scale} of {key[0]} on {key[1]}"):
+                continue
+            if self._is_new(self.faceq.get((*key, scale)), dict(score=score), rec, f"FACE-Q {scale}", start):
+                self.new["faceq"].append((key, dict(scale=scale, score=score)))
+
+    def write(self) -> dict[str, int]:
+        """Add the new rows to the session; returns how many per table."""
+        session, patients, visits = self.session, self.patients, self.visits
+        for pid, values in self.new["patients"]:
+            patients[pid] = Patient(pseudonym=pid, **values)
+            session.add(patients[pid])
+        for pid, values in self.new["surgeries"]:
+            session.add(Surgery(patient=patients[pid], **values))
+        for pid, values in self.new["visits"]:
+            visits[(pid, values["date"])] = Visit(patient=patients[pid], **values)
+            session.add(visits[(pid, values["date"])])
+        for table, model in (("media", Media), ("complications", Complication), ("faceq", FaceQScore)):
+            for key, values in self.new[table]:
+                session.add(model(visit=visits[key], **values))
+        return {t: len(self.new[t]) for t in TABLE_ORDER}
+
+
 def import_files(study, files, *, user: str | None = None, today: _dt.date | None = None) -> ImportSummary:
     """Validate spreadsheets and import them into ``study`` in one transaction.
 
@@ -417,264 +675,20 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
         raise StudyError("no files to import; name one or more CSV files")
     today = today or _dt.date.today()
     problems = _Problems()
-    records = read_records(files, problems)
     by_table: dict[str, list[_Record]] = defaultdict(list)
-    for r in records:
-        by_table[r.table].append(r)
-    added = {t: 0 for t in TABLE_ORDER}
-    unchanged = {t: 0 for t in TABLE_ORDER}
-    techniques = study.settings.techniques
-
+    for rec in read_records(files, problems):
+        by_table[rec.table].append(rec)
     try:
         with study.session() as session, session.begin():
-            patients = {p.pseudonym: p for p in session.scalars(select(Patient))}
-            visits = {(v.patient.pseudonym, v.date): v for v in session.scalars(select(Visit))}
-            surgeries = {(s.patient.pseudonym, s.date, s.technique): s for s in session.scalars(select(Surgery))}
-            initial = {s.patient.pseudonym: ("the study", s.date, s.technique) for s in surgeries.values() if s.is_initial}
-            media = {(m.visit.patient.pseudonym, m.visit.date, m.kind, m.path): m for m in session.scalars(select(Media))}
-            complications = {(c.visit.patient.pseudonym, c.visit.date, c.type): c
-                              for c in session.scalars(select(Complication))}
-            faceq = {(q.visit.patient.pseudonym, q.visit.date, q.scale): q for q in session.scalars(select(FaceQScore))}
-
-            new: dict[str, list] = defaultdict(list)
-            seen: dict[tuple, _Record] = {}
-
-            def once(key, rec, what, fld=None) -> bool:
-                if key in seen:
-                    first = seen[key]
-                    problems.at(rec, fld, f"duplicate {what}: already given in {first.file} row {first.row}")
-                    return False
-                seen[key] = rec
-                return True
-
-            def against_db(existing, values: dict, rec, what) -> bool:
-                """True when ``existing`` is None (a new row); counts it unchanged or reports a difference."""
-                if existing is None:
-                    return True
-                # an optional column the file does not have says nothing about what the study holds
-                values = {k: v for k, v in values.items() if k not in _OPTIONAL_FIELDS or k in rec.columns}
-                diff = {k: v for k, v in values.items() if getattr(existing, k) != v}
-                if diff and rec.table == "media":
-                    problems.at(rec, "file", f"{what}: the file changed since it was imported (its SHA-256 "
-                                "differs); hemiface never overwrites: give the new file a new name")
-                elif diff:
-                    was = {k: getattr(existing, k) for k in diff}
-                    problems.at(rec, next(iter(diff)) if len(diff) == 1 else None,
-                                f"{what} is already in the study with {_describe(was)}; this row says "
-                                f"{_describe(diff)} (hemiface never overwrites: correct the spreadsheet)")
-                else:
-                    unchanged[rec.table] += 1
-                return False
-
-            # patients ------------------------------------------------------------
-            birth_year: dict[str, int | None] = {p: patients[p].birth_year for p in patients}
-            age_at_surgery: dict[str, int | None] = {p: patients[p].age_at_surgery_years for p in patients}
-            declared: set[str] = set()
-            for rec in by_table["patients"]:
-                start = len(problems.items)
-                pid = _pid(rec, problems)
-                values = dict(
-                    sex=_choice(rec, "sex", problems, SEXES, "sex", _SEX_ALIASES),
-                    birth_year=_int(rec, "birth_year", problems, 1900, today.year),
-                    age_at_surgery_years=_int(rec, "age_at_surgery_years", problems, 0, 120),
-                    affected_side=_choice(rec, "affected_side", problems, SIDES, "side"),
-                    guerrerosantos_stage=None,
-                    age_at_onset_years=_int(rec, "age_at_onset_years", problems, 0, 120),
-                )
-                raw_stage = rec.values.get("guerrerosantos_stage", "")
-                if raw_stage:
-                    stage = _STAGES.get(raw_stage.lower())
-                    if stage is None:
-                        problems.at(rec, "guerrerosantos_stage",
-                                    f"unknown Guerrerosantos stage {raw_stage!r}; use I, II, III or IV (or 1-4)")
-                    values["guerrerosantos_stage"] = stage
-                if not rec.values.get("birth_year") and not rec.values.get("age_at_surgery_years"):
-                    problems.at(rec, "birth_year", "give the birth year or the age at surgery (age_at_surgery_years)")
-                by, onset = values["birth_year"], values["age_at_onset_years"]
-                if by is not None and onset is not None and by + onset > today.year:
-                    problems.at(rec, "age_at_onset_years", f"onset at {onset} years of age is after this year for "
-                                f"birth year {by}")
-                if pid is None:
-                    continue
-                declared.add(pid)  # a patient whose row has problems is still known: no cascade of "unknown patient"
-                if not once(("patients", pid), rec, f"patient_id {pid}", "patient_id"):
-                    continue
-                birth_year[pid], age_at_surgery[pid] = by, values["age_at_surgery_years"]
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(patients.get(pid), values, rec, f"patient {pid}"):
-                    new["patients"].append((rec, pid, values))
-
-            known_patients = set(patients) | declared
-
-            def patient_ref(rec) -> str | None:
-                pid = _pid(rec, problems)
-                if pid is not None and pid not in known_patients:
-                    problems.at(rec, "patient_id", f"unknown patient {pid}: not in the patients table nor the study")
-                    return None
-                return pid
-
-            def after_birth(rec, fld, pid, d) -> None:
-                by = birth_year.get(pid)
-                if d is not None and by is not None and d.year < by:
-                    problems.at(rec, fld, f"{d.isoformat()} is before the patient's birth year {by}")
-
-            # surgeries -----------------------------------------------------------
-            for rec in by_table["surgeries"]:
-                start = len(problems.items)
-                pid = patient_ref(rec)
-                d = _date(rec, "surgery_date", problems, today)
-                technique = _required(rec, "technique", problems)
-                if technique is not None and technique not in techniques:
-                    problems.at(rec, "technique", f"unknown technique {technique!r}; this study's techniques "
-                                f"(study.toml) are {', '.join(techniques)}")
-                    technique = None
-                raw_init = _required(rec, "is_initial", problems)
-                is_initial = None if raw_init is None else _BOOLS.get(raw_init.lower())
-                if raw_init is not None and is_initial is None:
-                    problems.at(rec, "is_initial", f"{raw_init!r} is not yes or no")
-                if pid is None:
-                    continue
-                after_birth(rec, "surgery_date", pid, d)
-                if d is None or technique is None or is_initial is None:
-                    continue
-                if is_initial:
-                    if pid in initial and initial[pid][1:] != (d, technique):
-                        src, first_date, first_technique = initial[pid]
-                        problems.at(rec, "is_initial", f"patient {pid} already has an initial surgery "
-                                    f"({first_date.isoformat()} {first_technique}, in {src}); only one surgery can "
-                                    "be the initial one")
-                    else:
-                        initial[pid] = (f"{rec.file} row {rec.row}", d, technique)
-                age = age_at_surgery.get(pid)
-                by = birth_year.get(pid)
-                if is_initial and age is not None and by is not None and abs((d.year - by) - age) > 1:
-                    problems.at(rec, "surgery_date", f"patient {pid}: birth year {by} and age at surgery {age} "
-                                f"do not agree with an initial surgery in {d.year}")
-                if not once(("surgeries", pid, d, technique), rec, f"surgery of {pid} on {d} ({technique})"):
-                    continue
-                values = dict(is_initial=is_initial, notes=rec.values.get("notes") or None)
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(surgeries.get((pid, d, technique)), values, rec, f"the surgery of {pid} on {d}"):
-                    new["surgeries"].append((rec, pid, dict(date=d, technique=technique, **values)))
-
-            # visits --------------------------------------------------------------
-            new_visits = set()
-            for rec in by_table["visits"]:
-                start = len(problems.items)
-                pid = patient_ref(rec)
-                d = _date(rec, "visit_date", problems, today)
-                kind = _choice(rec, "visit_kind", problems, VISIT_KINDS, "visit kind",
-                               {"preop": "preoperative", "followup": "follow-up", "follow_up": "follow-up"})
-                if pid is None or d is None:
-                    continue
-                new_visits.add((pid, d))  # known even if the row has problems: no cascade of "no visit"
-                after_birth(rec, "visit_date", pid, d)
-                if kind is None or not once(("visits", pid, d), rec, f"visit of {pid} on {d}", "visit_date"):
-                    continue
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(visits.get((pid, d)), dict(kind=kind), rec, f"the visit of {pid} on {d}"):
-                    new["visits"].append((rec, pid, dict(date=d, kind=kind)))
-
-            def visit_ref(rec) -> tuple[str, _dt.date] | None:
-                pid = patient_ref(rec)
-                d = _date(rec, "visit_date", problems, today)
-                if pid is None or d is None:
-                    return None
-                if (pid, d) not in visits and (pid, d) not in new_visits:
-                    problems.at(rec, "visit_date", f"patient {pid} has no visit on {d.isoformat()}; "
-                                "add it to the visits table")
-                    return None
-                return pid, d
-
-            # media ---------------------------------------------------------------
-            for rec in by_table["media"]:
-                start = len(problems.items)
-                key = visit_ref(rec)
-                kind = _choice(rec, "media_kind", problems, MEDIA_KINDS, "media kind")
-                raw = _required(rec, "file", problems)
-                sha = stored = None
-                if raw is not None:
-                    path = (rec.base_dir / raw).resolve()
-                    if not path.is_file():
-                        problems.at(rec, "file", f"missing file {raw!r} (looked for {path})")
-                    else:
-                        try:
-                            sha = sha256_file(path)
-                        except OSError as exc:
-                            problems.at(rec, "file", f"cannot read {raw!r}: {exc.strerror or exc}")
-                        stored = _stored_path(study.path, path)
-                if key is None or kind is None or sha is None:
-                    continue
-                if not once(("media", *key, kind, stored), rec, f"{kind} {raw!r} of {key[0]} on {key[1]}"):
-                    continue
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(media.get((*key, kind, stored)), dict(sha256=sha), rec, f"{kind} {raw!r}"):
-                    new["media"].append((rec, key, dict(kind=kind, path=stored, sha256=sha)))
-
-            # complications -------------------------------------------------------
-            for rec in by_table["complications"]:
-                start = len(problems.items)
-                key = visit_ref(rec)
-                ctype = _name(rec, "complication_type", problems, "complication type")
-                severity = _choice(rec, "severity", problems, SEVERITIES, "severity")
-                if key is None or ctype is None or severity is None:
-                    continue
-                if not once(("complications", *key, ctype), rec, f"complication {ctype} of {key[0]} on {key[1]}"):
-                    continue
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(complications.get((*key, ctype)), dict(severity=severity), rec, f"complication {ctype}"):
-                    new["complications"].append((rec, key, dict(type=ctype, severity=severity)))
-
-            # FACE-Q --------------------------------------------------------------
-            for rec in by_table["faceq"]:
-                start = len(problems.items)
-                key = visit_ref(rec)
-                scale = _name(rec, "faceq_scale", problems, "FACE-Q scale")
-                raw = _required(rec, "score", problems)
-                score = None
-                if raw is not None:
-                    try:
-                        score = float(raw)
-                        if not 0.0 <= score <= 100.0:  # also refuses nan
-                            raise ValueError
-                    except ValueError:
-                        problems.at(rec, "score", f"FACE-Q score {raw!r} is not a number from 0 to 100 "
-                                    "(give the converted 0-100 score, not raw answers)")
-                        score = None
-                if key is None or scale is None or score is None:
-                    continue
-                if not once(("faceq", *key, scale), rec, f"FACE-Q {scale} of {key[0]} on {key[1]}"):
-                    continue
-                if len(problems.items) > start:
-                    continue  # compare with the database only rows that are valid
-                if against_db(faceq.get((*key, scale)), dict(score=score), rec, f"FACE-Q {scale}"):
-                    new["faceq"].append((rec, key, dict(scale=scale, score=score)))
-
+            run = _Import(study, session, problems, today)
+            for table in TABLE_ORDER:  # foreign keys first
+                getattr(run, f"check_{table}")(by_table[table])
             if problems.items:
                 order = {f.name: i for i, f in enumerate(files)}
                 items = sorted(problems.items, key=lambda p: (order.get(p.file, len(order)), p.row or 0))
                 raise StudyImportError(items)  # rolls the transaction back; nothing was written
-
-            # write ---------------------------------------------------------------
-            for _rec, pid, values in new["patients"]:
-                patients[pid] = Patient(pseudonym=pid, **values)
-                session.add(patients[pid])
-            for _rec, pid, values in new["surgeries"]:
-                session.add(Surgery(patient=patients[pid], **values))
-            for _rec, pid, values in new["visits"]:
-                visits[(pid, values["date"])] = Visit(patient=patients[pid], **values)
-                session.add(visits[(pid, values["date"])])
-            for table, model in (("media", Media), ("complications", Complication), ("faceq", FaceQScore)):
-                for _rec, key, values in new[table]:
-                    session.add(model(visit=visits[key], **values))
-            for table in TABLE_ORDER:
-                added[table] = len(new[table])
-            summary = ImportSummary(files=tuple(f.name for f in files), added=added, unchanged=unchanged)
+            added = run.write()
+            summary = ImportSummary(files=tuple(f.name for f in files), added=added, unchanged=run.unchanged)
             if summary.changed:
                 session.add(AuditEntry(
                     at_utc=_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None),
