@@ -30,6 +30,8 @@ app.add_typer(scan_app, name="scan")
 app.add_typer(datasets_app, name="datasets")
 photo_app = typer.Typer(help="2D frontal photographs.", no_args_is_help=True)
 app.add_typer(photo_app, name="photo")
+study_app = typer.Typer(help="Study cohorts: database, spreadsheet import, visit rules.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
 
 
 class AffectedSide(str, enum.Enum):
@@ -327,6 +329,115 @@ def datasets_phantom(
         _fail(exc)
     typer.echo(json.dumps(phantom.truth(), indent=2))
     typer.echo(f"wrote {out} and {out.name}.truth.json")
+
+
+def _parse_day(value: Optional[str], option: str):
+    import datetime as _dt
+
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD", param_hint=option) from None
+
+
+@study_app.command("init")
+def study_init(
+    folder: Path = typer.Argument(..., help="New (or empty) study folder.", file_okay=False),
+    name: str = typer.Option("hemiface study", "--name", help="Short title of the study."),
+    inclusion_from: Optional[str] = typer.Option(
+        None, "--from", help="Include patients whose initial surgery is on or after this date (YYYY-MM-DD) (default: open)."
+    ),
+    inclusion_to: Optional[str] = typer.Option(
+        None, "--to", help="... and on or before this date (YYYY-MM-DD) (default: open)."
+    ),
+    baseline_window_days: int = typer.Option(90, "--baseline-window-days", min=0, help="Baseline: at most this many days before the initial surgery."),
+    followup_months: int = typer.Option(6, "--followup-months", min=0, help="Follow-up: at or after this many calendar months after it."),
+    technique: Optional[list[str]] = typer.Option(
+        None, "--technique", help="A surgical technique spreadsheets may name; repeat for each (default: fat_grafting, free_flap, adm)."
+    ),
+    database_url: Optional[str] = typer.Option(
+        None, "--database-url", help="SQLAlchemy URL (default: sqlite:///study.sqlite in the folder)."
+    ),
+):
+    """Create a study: the folder, its settings (study.toml) and an empty database."""
+    from .study import DEFAULT_TECHNIQUES, init_study
+
+    start = _parse_day(inclusion_from, "--from")
+    end = _parse_day(inclusion_to, "--to")
+    try:
+        study = init_study(
+            folder, name=name, inclusion_from=start, inclusion_to=end, baseline_window_days=baseline_window_days,
+            followup_months=followup_months, techniques=tuple(technique) if technique else DEFAULT_TECHNIQUES,
+            database_url=database_url,
+        )
+        study.close()
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"created study {study.path} (settings: {study.path / 'study.toml'})")
+
+
+@study_app.command("import")
+def study_import(
+    folder: Path = typer.Argument(..., help="Study folder (made by `hemiface study init`).", file_okay=False),
+    files: list[Path] = typer.Argument(..., help="CSV files: per-table sheets and/or REDCap exports.", dir_okay=False),
+    user: Optional[str] = typer.Option(None, "--user", help="Who imports, for the audit table (default: login name)."),
+):
+    """Validate spreadsheets and import them, all or nothing.
+
+    Every problem is listed with its file, row and column; if there is any,
+    nothing is imported. Rows already in the study are left unchanged, so
+    importing the same files again changes nothing.
+    """
+    from .study import open_study
+
+    try:
+        with open_study(folder) as study:
+            summary = study.import_files(files, user=user)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"imported {summary}")
+
+
+@study_app.command("status")
+def study_status(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    out: Optional[Path] = typer.Option(
+        None, "--out", dir_okay=False, help="Also write the per-patient table as CSV (and the rules beside it, <out>.rules.json)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+):
+    """Apply the visit rules: study flow counts and every excluded patient with the reason."""
+    from .study import EXCLUSION_REASONS, eligibility, flow_counts, open_study
+
+    try:
+        with open_study(folder) as study:
+            table = eligibility(study)
+            rules = study.settings
+        if out is not None:
+            from ._outputs import staged_outputs
+
+            names = [out.name + ".rules.json", out.name]
+            with staged_outputs(out.parent, names, overwrite=overwrite) as stage:
+                (stage / names[0]).write_text(json.dumps(table.attrs["rules"], indent=2) + "\n")
+                table.to_csv(stage / out.name, index=False)
+    except HemifaceError as exc:
+        _fail(exc)
+    window = f"{rules.inclusion_from or 'open'} to {rules.inclusion_to or 'open'}"
+    typer.echo(f"rules: initial surgery {window}; baseline: last preoperative visit 0-{rules.baseline_window_days} "
+               f"days before it; follow-up: first follow-up visit >= {rules.followup_months} calendar months after it")
+    for key, n in flow_counts(table).items():
+        typer.echo(f"  {key.replace('_', ' '):22s} {n:5d}")
+    excluded = table[~table["eligible"]]
+    if len(excluded):
+        typer.echo("excluded:")
+        for row in excluded.itertuples():
+            typer.echo(f"  {row.patient_id:12s} {row.exclusion_reason}: {EXCLUSION_REASONS[row.exclusion_reason]}")
+    if out is not None:
+        typer.echo(f"wrote {out} and {out.name}.rules.json")
 
 
 def main() -> None:

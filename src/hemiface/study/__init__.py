@@ -1,8 +1,50 @@
-"""Study cohorts: visit-window rules (the database, import and endpoint table come next).
+"""Study cohorts: the study folder and database, spreadsheet import, and the visit-window rules.
 
-Public: :func:`baseline_visit`, :func:`followup_visit`, :func:`add_calendar_months`.
+Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_files`,
+:class:`StudySettings`, :func:`baseline_visit`, :func:`followup_visit`,
+:func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
+the rules to every patient of a study. The database models are in :mod:`hemiface.study.models`.
 """
 
+from ._eligibility import (
+    ELIGIBILITY_COLUMNS,
+    EXCLUSION_REASONS,
+    FLOW_KEYS,
+    PatientEligibility,
+    eligibility,
+    flow_counts,
+    patient_eligibility,
+)
+from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
+from ._import import TABLE_COLUMNS, ImportSummary, import_files
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
-__all__ = ["VisitRuleError", "add_calendar_months", "baseline_visit", "followup_visit"]
+__all__ = [
+    "DEFAULT_TECHNIQUES",
+    "ELIGIBILITY_COLUMNS",
+    "EXCLUSION_REASONS",
+    "FLOW_KEYS",
+    "PatientEligibility",
+    "ImportSummary",
+    "Problem",
+    "SETTINGS_NAME",
+    "Study",
+    "StudyError",
+    "StudyExistsError",
+    "StudyImportError",
+    "StudySettings",
+    "TABLE_COLUMNS",
+    "VisitRuleError",
+    "add_calendar_months",
+    "baseline_visit",
+    "eligibility",
+    "flow_counts",
+    "followup_visit",
+    "import_files",
+    "init_study",
+    "open_study",
+    "patient_eligibility",
+    "read_settings",
+]

@@ -1,0 +1,194 @@
+"""The study database: SQLAlchemy 2.0 ORM models.
+
+Only portable column types are used, so the same schema works in SQLite (the
+default, one file in the study folder) and PostgreSQL (a URL in ``study.toml``).
+Patients are known only by their pseudonymous id; the database holds no names,
+no dates of birth (a birth year at most) and media paths, never media content.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = "1"
+
+SEXES = ("female", "male", "other")
+SIDES = ("left", "right")
+VISIT_KINDS = ("preoperative", "follow-up")
+MEDIA_KINDS = ("photo", "scan")
+SEVERITIES = ("minor", "major")
+GUERREROSANTOS_STAGES = (1, 2, 3, 4)
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StudyMeta(Base):
+    """Key/value facts about the database itself (schema version)."""
+
+    __tablename__ = "study_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        CheckConstraint(_in("sex", SEXES), name="ck_patients_sex"),
+        CheckConstraint(_in("affected_side", SIDES), name="ck_patients_side"),
+        CheckConstraint(
+            "guerrerosantos_stage IS NULL OR guerrerosantos_stage BETWEEN 1 AND 4", name="ck_patients_stage"
+        ),
+        CheckConstraint("birth_year IS NOT NULL OR age_at_surgery_years IS NOT NULL", name="ck_patients_age"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    age_at_surgery_years: Mapped[int | None] = mapped_column(Integer)
+    affected_side: Mapped[str] = mapped_column(String(8))
+    guerrerosantos_stage: Mapped[int | None] = mapped_column(Integer)
+    age_at_onset_years: Mapped[int | None] = mapped_column(Integer)
+
+    surgeries: Mapped[list["Surgery"]] = relationship(back_populates="patient", cascade="all, delete-orphan")
+    visits: Mapped[list["Visit"]] = relationship(back_populates="patient", cascade="all, delete-orphan")
+
+
+class Surgery(Base):
+    __tablename__ = "surgeries"
+    __table_args__ = (UniqueConstraint("patient_id", "date", "technique", name="uq_surgeries"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    date: Mapped[_dt.date] = mapped_column(Date)
+    technique: Mapped[str] = mapped_column(String(40))
+    is_initial: Mapped[bool] = mapped_column(Boolean)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    patient: Mapped[Patient] = relationship(back_populates="surgeries")
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "date", name="uq_visits"),
+        CheckConstraint(_in("kind", VISIT_KINDS), name="ck_visits_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    date: Mapped[_dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")
+    media: Mapped[list["Media"]] = relationship(back_populates="visit", cascade="all, delete-orphan")
+    complications: Mapped[list["Complication"]] = relationship(back_populates="visit", cascade="all, delete-orphan")
+    faceq_scores: Mapped[list["FaceQScore"]] = relationship(back_populates="visit", cascade="all, delete-orphan")
+
+
+class Media(Base):
+    """A photo or scan taken at a visit. ``path`` is relative to the study folder when inside it, else absolute."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "kind", "path", name="uq_media"),
+        CheckConstraint(_in("kind", MEDIA_KINDS), name="ck_media_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    visit: Mapped[Visit] = relationship(back_populates="media")
+
+
+class Complication(Base):
+    __tablename__ = "complications"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "type", name="uq_complications"),
+        CheckConstraint(_in("severity", SEVERITIES), name="ck_complications_severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+
+    visit: Mapped[Visit] = relationship(back_populates="complications")
+
+
+class FaceQScore(Base):
+    """A FACE-Q scale score, already converted to 0-100 (the conversion tables are licensed, not shipped)."""
+
+    __tablename__ = "faceq_scores"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "scale", name="uq_faceq"),
+        CheckConstraint("score BETWEEN 0 AND 100", name="ck_faceq_score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    scale: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+
+    visit: Mapped[Visit] = relationship(back_populates="faceq_scores")
+
+
+class AnalysisResult(Base):
+    """One analysis (photo analyze, scan analyze, scan compare) of a visit's media, with its provenance."""
+
+    __tablename__ = "analysis_results"
+    __table_args__ = (UniqueConstraint("analysis", "inputs_sha256", "parameters_sha256", name="uq_analysis"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analysis: Mapped[str] = mapped_column(String(32))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"), index=True)
+    inputs_sha256: Mapped[str] = mapped_column(String(64))
+    parameters_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    result_json: Mapped[str | None] = mapped_column(Text)
+    provenance_json: Mapped[str] = mapped_column(Text)
+    created_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """Who changed the study, when, and what (details as JSON; never identifiers beyond pseudonyms)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+    user: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    details_json: Mapped[str] = mapped_column(Text)
+
+
+#: Table name -> model, in an order that respects foreign keys.
+TABLES = {
+    m.__tablename__: m
+    for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, AuditEntry)
+}

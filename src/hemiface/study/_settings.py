@@ -1,0 +1,163 @@
+"""A study's settings: the ``study.toml`` file at the top of its folder.
+
+The visit rules and the inclusion window live here, so every output can quote
+exactly the rules it was computed with.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ._errors import StudyError
+
+SETTINGS_NAME = "study.toml"
+DEFAULT_DATABASE_URL = "sqlite:///study.sqlite"
+DEFAULT_TECHNIQUES = ("fat_grafting", "free_flap", "adm")
+_TECHNIQUE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Rules and options of one study.
+
+    Parameters
+    ----------
+    name : str
+        A short title for reports.
+    inclusion_from, inclusion_to : datetime.date or None
+        Patients are included when their initial surgery falls in this window
+        (both ends inclusive). None leaves that end open.
+    baseline_window_days : int
+        Baseline = the last preoperative visit on or before the initial surgery,
+        at most this many days before it.
+    followup_months : int
+        Follow-up = the first follow-up visit at or after this many calendar
+        months after the initial surgery.
+    techniques : tuple of str
+        The surgical techniques a spreadsheet may name (lower-case snake_case).
+    database_url : str
+        SQLAlchemy URL. A relative SQLite path is relative to the study folder.
+    """
+
+    name: str = "hemiface study"
+    inclusion_from: _dt.date | None = None
+    inclusion_to: _dt.date | None = None
+    baseline_window_days: int = 90
+    followup_months: int = 6
+    techniques: tuple[str, ...] = field(default=DEFAULT_TECHNIQUES)
+    database_url: str = DEFAULT_DATABASE_URL
+
+    def __post_init__(self):
+        for end in ("inclusion_from", "inclusion_to"):
+            value = getattr(self, end)
+            if value is not None and (not isinstance(value, _dt.date) or isinstance(value, _dt.datetime)):
+                raise StudyError(f"{end} must be a date (YYYY-MM-DD); got {value!r}")
+        if self.inclusion_from and self.inclusion_to and self.inclusion_from > self.inclusion_to:
+            raise StudyError(
+                f"the inclusion window starts ({self.inclusion_from}) after it ends ({self.inclusion_to})"
+            )
+        for name in ("baseline_window_days", "followup_months"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise StudyError(f"{name} must be a whole number >= 0; got {value!r}")
+        techniques = tuple(self.techniques)
+        if not techniques:
+            raise StudyError("techniques must name at least one surgical technique")
+        bad = [t for t in techniques if not isinstance(t, str) or not _TECHNIQUE_RE.match(t)]
+        if bad:
+            raise StudyError(
+                f"techniques must be lower-case snake_case names like 'fat_grafting'; got {', '.join(map(repr, bad))}"
+            )
+        if len(set(techniques)) != len(techniques):
+            raise StudyError(f"techniques lists a name twice: {list(techniques)}")
+        object.__setattr__(self, "techniques", techniques)
+        if not isinstance(self.database_url, str) or "://" not in self.database_url:
+            raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {self.database_url!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["inclusion_from"] = self.inclusion_from.isoformat() if self.inclusion_from else None
+        d["inclusion_to"] = self.inclusion_to.isoformat() if self.inclusion_to else None
+        d["techniques"] = list(self.techniques)
+        return d
+
+    def to_toml(self) -> str:
+        def q(s: str) -> str:
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        def when(d, key):
+            if d is None:
+                return f"# {key} = YYYY-MM-DD   (not set: this end of the window is open)"
+            return f"{key} = {d.isoformat()}"
+
+        return "\n".join([
+            "# hemiface study settings. Every output quotes the rules it was computed with.",
+            "",
+            "[study]",
+            f"name = {q(self.name)}",
+            "# SQLAlchemy URL; a relative SQLite path is relative to this folder.",
+            f"database_url = {q(self.database_url)}",
+            "",
+            "[inclusion]",
+            "# Patients whose initial surgery falls in this window (inclusive) are included.",
+            when(self.inclusion_from, "initial_surgery_from"),
+            when(self.inclusion_to, "initial_surgery_to"),
+            "",
+            "[visits]",
+            "# Baseline: the last preoperative visit on or before the initial surgery, at most this many days before.",
+            f"baseline_window_days = {self.baseline_window_days}",
+            "# Follow-up: the first follow-up visit at or after this many calendar months after the initial surgery.",
+            f"followup_months = {self.followup_months}",
+            "",
+            "[techniques]",
+            "# The surgical techniques a spreadsheet may name.",
+            f"allowed = [{', '.join(q(t) for t in self.techniques)}]",
+            "",
+        ])
+
+
+_KNOWN = {
+    "study": {"name", "database_url"},
+    "inclusion": {"initial_surgery_from", "initial_surgery_to"},
+    "visits": {"baseline_window_days", "followup_months"},
+    "techniques": {"allowed"},
+}
+
+
+def read_settings(path: str | Path) -> StudySettings:
+    """Read ``study.toml``; unknown sections or keys are an error (a typo must not change a rule silently)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no study settings here; create a study with `hemiface study init`") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StudyError(f"{path}: cannot read the study settings: {exc}") from None
+    for section, value in data.items():
+        if section not in _KNOWN or not isinstance(value, dict):
+            raise StudyError(f"{path}: unknown section [{section}]; known: {', '.join(sorted(_KNOWN))}")
+        unknown = set(value) - _KNOWN[section]
+        if unknown:
+            raise StudyError(
+                f"{path}: unknown key(s) {', '.join(sorted(unknown))} in [{section}]; "
+                f"known: {', '.join(sorted(_KNOWN[section]))}"
+            )
+    study, inclusion = data.get("study", {}), data.get("inclusion", {})
+    visits, techniques = data.get("visits", {}), data.get("techniques", {})
+    defaults = StudySettings()
+    try:
+        return StudySettings(
+            name=study.get("name", defaults.name),
+            database_url=study.get("database_url", defaults.database_url),
+            inclusion_from=inclusion.get("initial_surgery_from"),
+            inclusion_to=inclusion.get("initial_surgery_to"),
+            baseline_window_days=visits.get("baseline_window_days", defaults.baseline_window_days),
+            followup_months=visits.get("followup_months", defaults.followup_months),
+            techniques=tuple(techniques.get("allowed", defaults.techniques)),
+        )
+    except StudyError as exc:
+        raise StudyError(f"{path}: {exc}") from None
