@@ -26,12 +26,17 @@ demo: setup
 		--plan $(DEMO)/phantom_5000mm3/defect.stl --out $(DEMO)/followup_vs_baseline --overwrite
 	$(BIN)/hemiface photo analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_photo_path; print(sample_photo_path("astronaut"))')" \
 		--affected auto --out $(DEMO)/photo_astronaut --overwrite
+	rm -rf $(DEMO)/example_study
+	$(BIN)/hemiface study init $(DEMO)/example_study --from 2020-01-01 --to 2023-12-31
+	$(BIN)/hemiface study import $(DEMO)/example_study examples/study_minimal/*.csv
+	$(BIN)/hemiface study status $(DEMO)/example_study --out $(DEMO)/example_study/eligibility.csv
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
 	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
 	@echo "  $(DEMO)/photo_astronaut/             a frontal photograph: symmetry ratio, landmarks.json (editable), overlay.png"
+	@echo "  $(DEMO)/example_study/               a six-patient synthetic study: database, eligibility.csv (visit rules, reasons)"
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
