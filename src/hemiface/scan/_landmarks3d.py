@@ -1,0 +1,335 @@
+"""Automatic 3D facial landmarks and the canonical face frame, from a scan in any orientation.
+
+Method
+------
+1. Candidate views: the six directions along the principal axes of the
+   vertices (both signs), each at four in-plane rolls. Each direction is
+   rendered once by orthographic ray casting (open3d's BVH, no OpenGL) with
+   Lambert shading; rolls are 90-degree rotations of that image.
+2. MediaPipe's face detector scores every candidate; the best view above
+   :data:`MIN_FACE_SCORE` is kept. No view above it: :class:`FaceNotFoundError`
+   (a sphere, a box or a blob has no face, and hemiface does not guess one).
+3. MediaPipe's 478-point face mesh on that view; named points are cast back onto
+   the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame.
+4. The face is re-rendered straight from the front of that frame, cropped to the
+   face (about :data:`FACE_PX` pixels across the outer eye corners), and the
+   face mesh is run again (twice per round, :data:`REFINE_ROUNDS` rounds).
+5. Stability: the frontal render is repeated from directions turned
+   :data:`JITTER_DEG` degrees left, right, up and down; each landmark's spread
+   over those five views (RMS distance from their mean, mm) is its uncertainty,
+   and ``confidence = face_score * clip(1 - spread_mm / 4, 0, 1)``.
+6. Pronasale is refined to the most anterior surface point (canonical z) within
+   :data:`PRONASALE_SEARCH_MM` of the detected nose tip; the frame's origin is set there.
+
+All coordinates are millimetres in the scan's own frame unless a name says
+``canonical``. Renders are never mirrored: a render's right-hand direction is
+``cross(forward, up)``, so a frontal render shows the patient's left on the
+image's right, as a viewer facing the patient sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import logger
+from .._errors import LandmarkError
+from ._distance import SurfaceQuery
+from ._frame import FaceFrame, frame_from_landmarks
+from ._io import SurfaceScan
+from ._mesh import face_normals, vertex_normals
+
+#: Detector score a view must reach to count as showing a face.
+MIN_FACE_SCORE = 0.5
+#: Side of the square candidate renders, px.
+SEARCH_PX = 384
+#: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
+FACE_PX = 640
+REFINE_ROUNDS = 2
+JITTER_DEG = 8.0
+PRONASALE_SEARCH_MM = 8.0
+
+#: MediaPipe face-mesh vertex of each named landmark (patient's sides).
+MEDIAPIPE_POINTS = {
+    "endocanthion_right": 133, "endocanthion_left": 362, "exocanthion_right": 33, "exocanthion_left": 263,
+    "pronasale": 4, "subnasale": 2, "nasion": 168, "menton": 152,
+    "cheilion_right": 61, "cheilion_left": 291,
+    "glabella": 9, "alar_base_right": 64, "alar_base_left": 294,
+    "labrale_superius": 0, "labrale_inferius": 17,
+}
+#: Landmarks written by :func:`detect_landmarks`, in output order.
+DETECTED_NAMES = tuple(MEDIAPIPE_POINTS) + ("pogonion",)
+
+
+class FaceNotFoundError(LandmarkError):
+    """No view of the mesh shows a face the landmark model recognises."""
+
+
+@dataclass(frozen=True, eq=False)
+class DetectedLandmarks:
+    """Landmarks found on a scan, and the canonical frame they define.
+
+    Attributes
+    ----------
+    points_mm : dict name -> (3,) array, mm, in the scan's own frame
+    spread_mm : dict name -> float, RMS spread over five slightly different views (mm)
+    confidence : dict name -> float in [0, 1]
+    frame : :class:`FaceFrame` mapping scan coordinates (mm) to the canonical face frame
+    face_score : detector score of the final frontal render, in [0, 1]
+    method : ``"face_mesh"``
+    views_tried : number of candidate views scored
+    """
+
+    points_mm: dict = field(repr=False)
+    spread_mm: dict = field(repr=False)
+    confidence: dict = field(repr=False)
+    frame: FaceFrame
+    face_score: float
+    method: str
+    views_tried: int
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "face_score": round(float(self.face_score), 4),
+            "views_tried": self.views_tried,
+            "landmarks": {
+                n: {"xyz_mm": [round(float(c), 4) for c in p], "spread_mm": round(float(self.spread_mm[n]), 3),
+                    "confidence": round(float(self.confidence[n]), 3)}
+                for n, p in self.points_mm.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class _View:
+    forward: np.ndarray  # rays travel along this (from the camera into the scene)
+    up: np.ndarray
+    centre: np.ndarray  # image centre, in the plane through the scene centre
+    pixel_mm: float
+    size_px: int
+    reach_mm: float  # ray origins lie this far behind the centre, toward the camera
+
+    @property
+    def right(self) -> np.ndarray:
+        return np.cross(self.forward, self.up)
+
+    def origins(self, xy_px: np.ndarray) -> np.ndarray:
+        """Ray origins for continuous pixel coordinates (x right, y down, origin top-left corner)."""
+        half = self.size_px / 2
+        a = (xy_px[:, 0] - half) * self.pixel_mm
+        b = (half - xy_px[:, 1]) * self.pixel_mm
+        return self.centre + a[:, None] * self.right + b[:, None] * self.up - self.reach_mm * self.forward
+
+    def rolled(self, k: int) -> "_View":
+        """The view whose render is ``np.rot90(render, k)`` (k quarter turns counter-clockwise)."""
+        up, right = self.up, self.right
+        for _ in range(k % 4):
+            up, right = right, -up
+        return _View(self.forward, up, self.centre, self.pixel_mm, self.size_px, self.reach_mm)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def _make_view(forward, up, centre, width_mm, size_px, reach_mm) -> _View:
+    f = _unit(np.asarray(forward, float))
+    u = np.asarray(up, float) - (np.asarray(up, float) @ f) * f
+    return _View(f, _unit(u), np.asarray(centre, float), width_mm / size_px, size_px, reach_mm)
+
+
+class _Renderer:
+    """Shaded orthographic renders and back-projection of pixels onto one mesh."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+        self.vertices, self.faces = vertices, faces
+        self.query = SurfaceQuery(vertices, faces)
+        self.normals = face_normals(vertices, faces)
+        self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+        self.radius = float(np.linalg.norm(vertices - self.centre, axis=1).max())
+
+    def render(self, view: _View) -> np.ndarray:
+        """(size, size, 3) uint8 grey render: headlight Lambert shading, black background."""
+        n = view.size_px
+        j, i = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+        xy = np.stack([j.ravel(), i.ravel()], axis=1)
+        hits = self.query.cast(view.origins(xy), np.tile(view.forward, (len(xy), 1)))
+        hit = np.isfinite(hits["t_hit"])
+        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right)
+        shade = np.abs(self.normals[np.where(hit, hits["face_ids"], 0)] @ light)
+        grey = np.where(hit, 40 + 200 * shade, 0).reshape(n, n)
+        return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
+
+    def back_project(self, view: _View, xy_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Surface points under pixels (NaN where a ray misses) and a hit mask."""
+        hits = self.query.cast(view.origins(xy_px), np.tile(view.forward, (len(xy_px), 1)))
+        t = hits["t_hit"].astype(float)
+        hit = np.isfinite(t)
+        points = view.origins(xy_px) + np.where(hit, t, np.nan)[:, None] * view.forward
+        return points, hit
+
+
+def _mediapipe():
+    from ..photo import _mediapipe
+
+    return _mediapipe
+
+
+def _face_score(rgb: np.ndarray) -> float:
+    boxes = _mediapipe().detect_faces(rgb)
+    return max((b.score for b in boxes), default=0.0)
+
+
+def _search_views(renderer: _Renderer) -> tuple[_View, float, int]:
+    """The best-scoring candidate view (principal axes, both signs, four rolls)."""
+    v = renderer.vertices
+    _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
+    width = 2.05 * renderer.radius
+    best, best_score, tried = None, -1.0, 0
+    for k in range(3):
+        for sign in (1.0, -1.0):
+            forward = sign * axes[k]
+            view = _make_view(forward, axes[(k + 1) % 3], renderer.centre, width, SEARCH_PX, 2 * renderer.radius)
+            img = renderer.render(view)
+            for roll in range(4):
+                score = _face_score(np.ascontiguousarray(np.rot90(img, roll)))
+                tried += 1
+                if score > best_score:
+                    best, best_score = view.rolled(roll), score
+    return best, best_score, tried
+
+
+def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
+    """Named surface points from the face mesh on one render (None if no face; misses dropped)."""
+    img = renderer.render(view)
+    mesh = _mediapipe().face_mesh(img)
+    if mesh is None:
+        return None
+    names = list(MEDIAPIPE_POINTS)
+    points, hit = renderer.back_project(view, mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
+    return {n: p for n, p, h in zip(names, points, hit) if h}
+
+
+def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
+    return frame_from_landmarks(points, renderer.vertices, vertex_normals(renderer.vertices, renderer.faces))
+
+
+def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_deg=0.0, pitch_deg=0.0) -> _View:
+    x, y, z = frame.rotation
+    eyes = (points["exocanthion_left"] + points["exocanthion_right"]) / 2 if "exocanthion_left" in points and \
+        "exocanthion_right" in points else frame.origin_mm
+    span = float(np.linalg.norm(points.get("exocanthion_left", eyes) - points.get("exocanthion_right", eyes)))
+    width = 2.6 * span if span > 30 else 2.6 * 90.0
+    yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
+    facing = np.cos(yaw) * np.cos(pitch) * z + np.sin(yaw) * x + np.sin(pitch) * y
+    centre = eyes - 0.25 * width * y  # eyes sit a quarter of the image above its centre
+    return _make_view(-facing, y, centre, width, FACE_PX, 2 * renderer.radius)
+
+
+def _refine_pronasale(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarray:
+    tip = points["pronasale"]
+    near = np.linalg.norm(vertices - tip, axis=1) < PRONASALE_SEARCH_MM
+    if not near.any():
+        return tip
+    candidates = vertices[near]
+    return candidates[int(np.argmax(frame.to_canonical(candidates)[:, 2]))]
+
+
+def _pogonion(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarray | None:
+    """Chin prominence: along the midline profile from labrale inferius down to menton (canonical
+    frame, 1 mm bins), the most anterior point below the mentolabial sulcus (the profile's deepest point)."""
+    if "labrale_inferius" not in points or "menton" not in points:
+        return None
+    c = frame.to_canonical(vertices)
+    li, me = frame.to_canonical(points["labrale_inferius"]), frame.to_canonical(points["menton"])
+    band = (np.abs(c[:, 0] - (li[0] + me[0]) / 2) < 2.0) & (c[:, 1] < li[1]) & (c[:, 1] > me[1])
+    if band.sum() < 10:
+        return None
+    bins = np.floor(c[band, 1] - me[1]).astype(int)
+    idx = np.flatnonzero(band)
+    top = np.full(bins.max() + 1, -1)
+    for b in np.unique(bins):
+        members = idx[bins == b]
+        top[b] = members[int(np.argmax(c[members, 2]))]
+    top = top[top >= 0]
+    profile = c[top, 2]
+    sulcus = int(np.argmin(profile))
+    if sulcus == 0:
+        return None
+    return vertices[top[int(np.argmax(profile[:sulcus]))]]
+
+
+def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
+    """Find the face, its landmarks and its canonical frame on a scan in any orientation.
+
+    Parameters
+    ----------
+    scan : SurfaceScan
+        Vertices in mm, in whatever frame the scanner chose; textures are not used
+        (renders are shaded geometry, so textured and untextured scans are treated alike).
+
+    Returns
+    -------
+    DetectedLandmarks
+        Points in mm in the scan's own frame, per-landmark spread and confidence, and
+        the :class:`FaceFrame` (+z anterior, +y up, +x patient's left, origin pronasale).
+
+    Raises
+    ------
+    FaceNotFoundError
+        No candidate view shows a face with detector score >= :data:`MIN_FACE_SCORE`,
+        or the face mesh cannot place the eyes and nose on the surface.
+    """
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    view, score, tried = _search_views(renderer)
+    logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
+    if score < MIN_FACE_SCORE:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: no face found in {tried} views of the mesh (best detector score {score:.2f}, "
+            f"needs {MIN_FACE_SCORE}); if this is a face scan, give its landmarks with --landmarks"
+        )
+    points = _landmarks_in_view(renderer, view)
+    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
+    if points is None or any(n not in points for n in needed):
+        raise FaceNotFoundError(f"{scan.source_name}: a face was detected but its eyes and nose could not be placed on the surface")
+    frame = _frame(points, renderer)
+    for _ in range(REFINE_ROUNDS):
+        frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
+        if frontal is None or any(n not in frontal for n in needed):
+            break
+        points = frontal
+        frame = _frame(points, renderer)
+    samples = [points]
+    for yaw, pitch in ((JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
+        jittered = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
+        if jittered is not None:
+            samples.append(jittered)
+    final_img = renderer.render(_frontal_view(frame, points, renderer))
+    face_score = _face_score(final_img)
+    averaged, spread = {}, {}
+    for name in points:
+        stack = np.array([s[name] for s in samples if name in s])
+        averaged[name] = stack.mean(axis=0)
+        spread[name] = float(np.sqrt(((stack - averaged[name]) ** 2).sum(axis=1).mean())) if len(stack) > 1 else np.inf
+    frame = _frame(averaged, renderer)
+    averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer.vertices)
+    frame = FaceFrame(frame.rotation, averaged["pronasale"].astype(float), "detected")
+    pog = _pogonion(averaged, frame, renderer.vertices)
+    if pog is not None:
+        averaged["pogonion"] = pog
+        spread["pogonion"] = max(spread.get("menton", 0.0), spread.get("labrale_inferius", 0.0))
+    confidence = {n: float(face_score * np.clip(1 - spread[n] / 4.0, 0, 1)) for n in averaged}
+    ordered = [n for n in DETECTED_NAMES if n in averaged]
+    for n in ordered:
+        logger.info("%s: %s spread %.2f mm, confidence %.2f", scan.source_name, n, spread[n], confidence[n])
+    return DetectedLandmarks(
+        {n: averaged[n] for n in ordered}, {n: spread[n] for n in ordered}, {n: confidence[n] for n in ordered},
+        frame, float(face_score), "face_mesh", tried,
+    )
+
+
+def canonical_frame(scan: SurfaceScan) -> FaceFrame:
+    """The scan's canonical face frame (see :func:`detect_landmarks`)."""
+    return detect_landmarks(scan).frame
