@@ -150,14 +150,19 @@ class _Renderer:
         self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
         self.radius = float(np.linalg.norm(vertices - self.centre, axis=1).max())
 
-    def render(self, view: _View) -> np.ndarray:
-        """(size, size, 3) uint8 grey render: headlight Lambert shading, black background."""
+    def render(self, view: _View, *, from_above: bool = True) -> np.ndarray:
+        """(size, size, 3) uint8 grey render: Lambert shading, black background.
+
+        The light sits at the camera, raised toward the view's up and left when ``from_above``
+        (as faces are usually lit); a face lit from below is often not recognised, so renders whose
+        up is not yet known (the candidate search, rolled afterwards) use the plain headlight.
+        """
         n = view.size_px
         j, i = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
         xy = np.stack([j.ravel(), i.ravel()], axis=1)
         hits = self.query.cast(view.origins(xy), np.tile(view.forward, (len(xy), 1)))
         hit = np.isfinite(hits["t_hit"])
-        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right)
+        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right) if from_above else -view.forward
         shade = np.abs(self.normals[np.where(hit, hits["face_ids"], 0)] @ light)
         grey = np.where(hit, 40 + 200 * shade, 0).reshape(n, n)
         return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
@@ -182,23 +187,21 @@ def _face_score(rgb: np.ndarray) -> float:
     return max((b.score for b in boxes), default=0.0)
 
 
-def _search_views(renderer: _Renderer) -> tuple[_View, float, int]:
-    """The best-scoring candidate view (principal axes, both signs, four rolls)."""
+def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
+    """Candidate views (principal axes, both signs, four rolls) with their face scores, best first."""
     v = renderer.vertices
     _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
     width = 2.05 * renderer.radius
-    best, best_score, tried = None, -1.0, 0
+    scored = []
     for k in range(3):
         for sign in (1.0, -1.0):
             forward = sign * axes[k]
             view = _make_view(forward, axes[(k + 1) % 3], renderer.centre, width, SEARCH_PX, 2 * renderer.radius)
-            img = renderer.render(view)
+            img = renderer.render(view, from_above=False)
             for roll in range(4):
-                score = _face_score(np.ascontiguousarray(np.rot90(img, roll)))
-                tried += 1
-                if score > best_score:
-                    best, best_score = view.rolled(roll), score
-    return best, best_score, tried
+                scored.append((_face_score(np.ascontiguousarray(np.rot90(img, roll))), view.rolled(roll)))
+    scored.sort(key=lambda sv: -sv[0])
+    return scored, len(scored)
 
 
 def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
@@ -239,7 +242,8 @@ def _refine_pronasale(points: dict, frame: FaceFrame, vertices: np.ndarray) -> n
 
 def _pogonion(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarray | None:
     """Chin prominence: along the midline profile from labrale inferius down to menton (canonical
-    frame, 1 mm bins), the most anterior point below the mentolabial sulcus (the profile's deepest point)."""
+    frame, 1 mm bins), the most anterior point below the mentolabial sulcus (the profile's deepest point in
+    the upper three fifths)."""
     if "labrale_inferius" not in points or "menton" not in points:
         return None
     c = frame.to_canonical(vertices)
@@ -255,7 +259,8 @@ def _pogonion(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarra
         top[b] = members[int(np.argmax(c[members, 2]))]
     top = top[top >= 0]
     profile = c[top, 2]
-    sulcus = int(np.argmin(profile))
+    lower = len(profile) * 2 // 5  # the sulcus lies in the upper three fifths, nearer the lip
+    sulcus = lower + int(np.argmin(profile[lower:]))
     if sulcus == 0:
         return None
     return vertices[top[int(np.argmax(profile[:sulcus]))]]
@@ -283,18 +288,34 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         or the face mesh cannot place the eyes and nose on the surface.
     """
     renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
-    view, score, tried = _search_views(renderer)
+    scored, tried = _search_views(renderer)
+    score = scored[0][0]
     logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
     if score < MIN_FACE_SCORE:
         raise FaceNotFoundError(
             f"{scan.source_name}: no face found in {tried} views of the mesh (best detector score {score:.2f}, "
             f"needs {MIN_FACE_SCORE}); if this is a face scan, give its landmarks with --landmarks"
         )
-    points = _landmarks_in_view(renderer, view)
     needed = ("exocanthion_left", "exocanthion_right", "pronasale")
-    if points is None or any(n not in points for n in needed):
-        raise FaceNotFoundError(f"{scan.source_name}: a face was detected but its eyes and nose could not be placed on the surface")
-    frame = _frame(points, renderer)
+    points = frame = None
+    # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
+    # the nose pointing away): such views fail frame_from_landmarks' nose-in-front check and are skipped.
+    for score, view in (sv for sv in scored if sv[0] >= MIN_FACE_SCORE):
+        found = _landmarks_in_view(renderer, view)
+        if found is None or any(n not in found for n in needed):
+            continue
+        try:
+            frame = _frame(found, renderer)
+        except LandmarkError as exc:
+            logger.info("%s: view with face score %.2f rejected (%s)", scan.source_name, score, exc)
+            continue
+        points = found
+        break
+    if points is None:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: faces were detected but no view placed the eyes and nose consistently on the "
+            "surface; give the landmarks with --landmarks"
+        )
     for _ in range(REFINE_ROUNDS):
         frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
         if frontal is None or any(n not in frontal for n in needed):
