@@ -1,0 +1,157 @@
+"""Automatic 3D landmarks and frame on real scans moved to random poses, against published landmarks.
+
+Truth is what the scans' authors published, not what hemiface produced:
+- meshmonk template: ``template_landmarks.csv`` (5 points, renamed from meshmonk's TemplateLandmarks.csv);
+- Rvcg humface: ``tests/data/humface_lm.csv``, 7 unnamed points. By position on the mesh (face toward
+  +z, patient's left toward +x) they are, in order: exocanthion_right, endocanthion_right,
+  endocanthion_left, exocanthion_left, pronasale, cheilion_right, cheilion_left;
+- menpo3d james: ``james.ljson``, menpo's 68-point iBUG-style set whose groups are named from the
+  viewer's side ("leye" is the patient's RIGHT eye, x < 0): 17 exocanthion_right, 20
+  endocanthion_right, 23 endocanthion_left, 26 exocanthion_left, 37 nose tip (pronasale),
+  40 subnasale, 48 cheilion_right, 54 cheilion_left, 51 labrale_superius, 57 labrale_inferius.
+  (34, the top of the nasal bridge in that scheme, is not nasion and is not compared.)
+
+The reference frame is :func:`frame_from_landmarks` on the published points (it needs no detection),
+carried through the same random rotation. Each scan is rotated uniformly at random (seeded),
+translated by up to 500 mm, and for some given in cm or m.
+"""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from hemiface import datasets
+from hemiface.scan import load_scan, scan_from_arrays
+from hemiface.scan._frame import frame_from_landmarks
+from hemiface.scan._io import MM_PER_UNIT
+from hemiface.scan._landmarks3d import FaceNotFoundError, canonical_frame, detect_landmarks
+from hemiface.scan._mesh import vertex_normals
+
+log = logging.getLogger(__name__)
+DATA = Path(__file__).parents[1] / "data"
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "scans"
+HUMFACE_NAMES = ("exocanthion_right", "endocanthion_right", "endocanthion_left", "exocanthion_left", "pronasale",
+                 "cheilion_right", "cheilion_left")
+JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_left": 23, "exocanthion_left": 26,
+               "pronasale": 37, "subnasale": 40, "cheilion_right": 48, "cheilion_left": 54,
+               "labrale_superius": 51, "labrale_inferius": 57}
+#: Published points further than 4 mm from the detected ones, with the measured error pinned.
+#: template endocanthion_left: the published point is itself 5 mm off the exactly symmetric template's
+#: mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection is symmetric.
+KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0}
+TOLERANCE_MM = 4.0
+
+
+def _published(name):
+    if name == "template":
+        from hemiface.scan import read_landmarks
+
+        scan = datasets.load_sample("template")
+        return scan, read_landmarks(datasets.sample_landmarks_path("template"))
+    if name == "humface":
+        scan = load_scan(DATA / "humface.ply")
+        rows = [r for r in csv.reader(open(DATA / "humface_lm.csv")) if r and not r[0].startswith("#")]
+        return scan, {n: np.array([float(c) for c in r]) for n, r in zip(HUMFACE_NAMES, rows)}
+    scan = datasets.load_sample("james")
+    ljson = SHARED / "menpo3d_james" / "james.ljson"
+    if not ljson.is_file():
+        pytest.skip(f"{ljson} not present")
+    points = np.array(json.loads(ljson.read_text())["groups"]["LJSON"]["landmarks"]["points"])
+    return scan, {n: points[i] for n, i in JAMES_INDEX.items()}
+
+
+def _moved(scan, seed, units):
+    rng = np.random.default_rng(seed)
+    rot = Rotation.random(random_state=seed).as_matrix()
+    shift = rng.uniform(-500, 500, 3)
+    v = (scan.vertices_mm @ rot.T + shift) / MM_PER_UNIT[units]
+    return scan_from_arrays(v, scan.faces, units=units, source_name=f"moved-{seed}"), rot, shift
+
+
+def _angle_deg(a, b):
+    return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
+
+
+CASES = [("template", 11, "mm"), ("humface", 12, "mm"), ("humface", 13, "cm"), ("james", 14, "m"), ("james", 15, "mm")]
+_cache = {}
+
+
+def _detect(name, seed, units):
+    if (name, seed, units) not in _cache:
+        scan, published = _published(name)
+        moved, rot, shift = _moved(scan, seed, units)
+        found = detect_landmarks(moved)
+        back = {n: (p - shift) @ rot for n, p in found.points_mm.items()}  # into the original frame, mm
+        _cache[(name, seed, units)] = (scan, published, moved, rot, found, back)
+    return _cache[(name, seed, units)]
+
+
+@pytest.mark.parametrize("name,seed,units", CASES)
+def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
+    scan, published, moved, rot, found, back = _detect(name, seed, units)
+    reference = frame_from_landmarks(published, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
+    angle = _angle_deg(found.frame.rotation, reference.rotation @ rot.T)
+    log.info("%s seed %d (%s): frame angle error %.2f deg, face score %.2f", name, seed, units, angle, found.face_score)
+    assert angle < 5.0
+    errors = {n: float(np.linalg.norm(back[n] - p)) for n, p in published.items() if n in back}
+    for n, e in errors.items():
+        log.info("%s seed %d: %-20s error %.2f mm (spread %.2f mm, confidence %.2f)", name, seed, n, e,
+                 found.spread_mm[n], found.confidence[n])
+    assert set(errors) == set(published)
+    for n, e in errors.items():
+        assert e < KNOWN_GAPS_MM.get((name, n), TOLERANCE_MM), (n, e)
+    # The frame's origin is the detected pronasale, and canonical +x points to the patient's left.
+    assert np.allclose(found.frame.origin_mm, found.points_mm["pronasale"])
+    canon = found.frame.to_canonical(np.array([found.points_mm["exocanthion_left"], found.points_mm["exocanthion_right"]]))
+    assert canon[0, 0] > 25 and canon[1, 0] < -25 and (canon[:, 2] < 0).all() and (canon[:, 1] > 0).all()
+
+
+@pytest.mark.parametrize("name,seeds", [("humface", (12, 13)), ("james", (14, 15))])
+def test_random_poses_agree(name, seeds):
+    a = _detect(name, seeds[0], CASES[[c[:2] for c in CASES].index((name, seeds[0]))][2])[5]
+    b = _detect(name, seeds[1], CASES[[c[:2] for c in CASES].index((name, seeds[1]))][2])[5]
+    diffs = {n: float(np.linalg.norm(a[n] - b[n])) for n in a if n in b}
+    for n, d in diffs.items():
+        log.info("%s seeds %s: %-20s poses differ by %.2f mm", name, seeds, n, d)
+    assert len(diffs) >= 10
+    assert max(diffs.values()) < 1.0, diffs
+
+
+def test_mirrored_scan_swaps_sides():
+    scan = datasets.load_sample("template")
+    mirrored = scan_from_arrays(scan.vertices_mm * [-1, 1, 1], scan.faces[:, ::-1])
+    a, b = detect_landmarks(scan).points_mm, detect_landmarks(mirrored).points_mm
+    for n in ("exocanthion", "endocanthion", "cheilion"):
+        assert np.linalg.norm(a[f"{n}_left"] - b[f"{n}_right"] * [-1, 1, 1]) < 1.5
+        assert a[f"{n}_left"][0] > 0 and b[f"{n}_left"][0] > 0  # patient's left is +x on both faces
+
+
+def _sphere():
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=4, radius=80.0)
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
+def test_mesh_without_a_face_is_an_error(shape):
+    import trimesh
+
+    if shape == "sphere":
+        v, f = _sphere()
+    elif shape == "box":
+        m = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()
+        v, f = np.asarray(m.vertices), np.asarray(m.faces)
+    else:
+        v, f = _sphere()
+        rng = np.random.default_rng(0)
+        bumps = rng.normal(size=(6, 3))
+        d = v / np.linalg.norm(v, axis=1, keepdims=True)
+        v = v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6)
+    with pytest.raises(FaceNotFoundError, match="no face found"):
+        canonical_frame(scan_from_arrays(v, f, source_name=shape))
