@@ -231,21 +231,34 @@ def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_de
     return _make_view(-facing, y, centre, width, FACE_PX, 2 * renderer.radius)
 
 
-def _refine_pronasale(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarray:
+#: Softness of "most anterior" (mm): a flat nose tip or chin has no single most anterior vertex, and
+#: a hard maximum jumps by millimetres when the frame turns by a degree.
+ANTERIOR_SOFTNESS_MM = 1.0
+
+
+def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery) -> np.ndarray:
+    """Weighted mean of points (weights exp((z - z_max) / softness)), put back on the surface."""
+    w = np.exp((z_canonical - z_canonical.max()) / ANTERIOR_SOFTNESS_MM)
+    mean = (w[:, None] * points_scan).sum(axis=0) / w.sum()
+    return query.closest(mean[None]).points[0]
+
+
+def _refine_pronasale(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarray:
     tip = points["pronasale"]
-    near = np.linalg.norm(vertices - tip, axis=1) < PRONASALE_SEARCH_MM
-    if not near.any():
+    near = np.linalg.norm(renderer.vertices - tip, axis=1) < PRONASALE_SEARCH_MM
+    if near.sum() < 3:
         return tip
-    candidates = vertices[near]
-    return candidates[int(np.argmax(frame.to_canonical(candidates)[:, 2]))]
+    candidates = renderer.vertices[near]
+    return _soft_most_anterior(candidates, frame.to_canonical(candidates)[:, 2], renderer.query)
 
 
-def _pogonion(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarray | None:
+def _pogonion(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarray | None:
     """Chin prominence: along the midline profile from labrale inferius down to menton (canonical
     frame, 1 mm bins), the most anterior point below the mentolabial sulcus (the profile's deepest point in
     the upper three fifths)."""
     if "labrale_inferius" not in points or "menton" not in points:
         return None
+    vertices = renderer.vertices
     c = frame.to_canonical(vertices)
     li, me = frame.to_canonical(points["labrale_inferius"]), frame.to_canonical(points["menton"])
     band = (np.abs(c[:, 0] - (li[0] + me[0]) / 2) < 2.0) & (c[:, 1] < li[1]) & (c[:, 1] > me[1])
@@ -263,7 +276,8 @@ def _pogonion(points: dict, frame: FaceFrame, vertices: np.ndarray) -> np.ndarra
     sulcus = lower + int(np.argmin(profile[lower:]))
     if sulcus == 0:
         return None
-    return vertices[top[int(np.argmax(profile[:sulcus]))]]
+    chin = top[:sulcus]
+    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query)
 
 
 def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
@@ -335,9 +349,9 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         averaged[name] = stack.mean(axis=0)
         spread[name] = float(np.sqrt(((stack - averaged[name]) ** 2).sum(axis=1).mean())) if len(stack) > 1 else np.inf
     frame = _frame(averaged, renderer)
-    averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer.vertices)
+    averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer)
     frame = FaceFrame(frame.rotation, averaged["pronasale"].astype(float), "detected")
-    pog = _pogonion(averaged, frame, renderer.vertices)
+    pog = _pogonion(averaged, frame, renderer)
     if pog is not None:
         averaged["pogonion"] = pog
         spread["pogonion"] = max(spread.get("menton", 0.0), spread.get("labrale_inferius", 0.0))
