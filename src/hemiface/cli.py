@@ -154,6 +154,36 @@ def scan_analyze(
     typer.echo(f"results in {out}")
 
 
+@scan_app.command("landmarks")
+def scan_landmarks(
+    scan: Path = typer.Argument(..., help="Face scan in any orientation: OBJ, PLY, STL, OFF or GLB.", dir_okay=False),
+    units: Units = typer.Option(Units.mm, "--units", help="Units of the scan file."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_landmarks]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Find the face, its landmarks and its canonical frame automatically.
+
+    Writes landmarks.csv (name,x,y,z in the scan's frame and units; usable as
+    --landmarks), frame.json (scan -> canonical rotation and translation,
+    per-landmark confidence) and landmarks.png (front and profile views).
+    """
+    from ._outputs import check_writable
+    from .scan import LANDMARK_OUTPUT_NAMES, detect_landmarks, load_scan, write_landmarks
+
+    out = out or Path.cwd() / f"{scan.stem}_landmarks"
+    try:
+        check_writable(out, LANDMARK_OUTPUT_NAMES, overwrite=overwrite)
+        surface = load_scan(scan, units=units.value)
+        found = detect_landmarks(surface)
+        write_landmarks(found, surface, out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{scan.name}: face found (score {found.face_score:.2f}); {len(found.points_mm)} landmarks")
+    for name, conf in found.confidence.items():
+        typer.echo(f"  {name:20s} confidence {conf:4.2f}  (spread {found.spread_mm[name]:.2f} mm)")
+    typer.echo(f"results in {out}")
+
+
 @scan_app.command("compare")
 def scan_compare(
     pre: Path = typer.Argument(..., help="Preoperative (baseline) scan.", dir_okay=False),
