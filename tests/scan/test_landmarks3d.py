@@ -175,3 +175,57 @@ def test_mesh_without_a_face_is_an_error(shape):
         v = v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6)
     with pytest.raises(FaceNotFoundError, match="no face found"):
         canonical_frame(scan_from_arrays(v, f, source_name=shape))
+
+
+def test_analyze_orient_auto_is_pose_invariant():
+    """A carved template phantom analysed with orient="auto" in a random pose (given in cm) gives the
+    same numbers as the phantom as given, in the canonical frame with the published landmarks."""
+    from hemiface.scan import analyze_scan
+
+    scan, published = _published("template")
+    phantom = datasets.carve_defect(scan.vertices_mm, scan.faces, side="left", volume_mm3=5000.0)
+    original = scan_from_arrays(phantom.vertices_mm, phantom.faces)
+    moved, rot, shift = _moved(original, 21, "cm")
+    given = analyze_scan(original, affected="auto", landmarks=published)
+    auto = analyze_scan(moved, affected="auto", orient="auto")
+    log.info("orient auto: defect %.0f vs %.0f mm3 (truth %.0f), discrepancy %.0f vs %.0f mm3, max depth %.2f vs %.2f mm",
+             auto.defect_volume_mm3, given.defect_volume_mm3, phantom.true_volume_mm3, auto.volumetric_discrepancy_mm3,
+             given.volumetric_discrepancy_mm3, auto.max_depth_mm, given.max_depth_mm)
+    assert auto.frame_source == "detected" and auto.affected_side == given.affected_side == "left"
+    assert auto.defect_volume_mm3 == pytest.approx(given.defect_volume_mm3, rel=0.03)
+    assert auto.volumetric_discrepancy_mm3 == pytest.approx(given.volumetric_discrepancy_mm3, rel=0.03)
+    assert auto.max_depth_mm == pytest.approx(given.max_depth_mm, abs=0.1)
+    normal_back = np.array(auto.symmetry_plane_normal) @ rot  # into the original frame
+    assert abs(normal_back @ np.array(given.symmetry_plane_normal)) > np.cos(np.radians(0.5))
+
+
+def test_cli_scan_landmarks(tmp_path):
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.scan import read_landmarks
+
+    scan, _ = _published("humface")
+    moved, rot, shift = _moved(scan, 31, "cm")
+    import trimesh
+
+    src = tmp_path / "moved.stl"  # STL: no texture, no colours
+    trimesh.Trimesh(moved.vertices_mm / 10.0, moved.faces, process=False).export(src)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["scan", "landmarks", str(src), "--units", "cm", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["frame.json", "landmarks.csv", "landmarks.png"]
+    points = read_landmarks(out / "landmarks.csv", units="cm")  # readable back as --landmarks (mm)
+    record = json.loads((out / "frame.json").read_text())
+    r, t = np.array(record["rotation"]), np.array(record["translation_mm"])
+    canon = r @ points["pronasale"] + t
+    assert np.allclose(canon, 0, atol=1e-3) and record["scan_units"] == "cm"
+    for name, entry in record["landmarks"].items():
+        assert 0 <= entry["confidence"] <= 1 and np.allclose(entry["xyz_mm"], points[name], atol=1e-3)
+    # Rerunning without --overwrite refuses (exit 1, one line); a sphere is a clear error too.
+    again = CliRunner().invoke(app, ["scan", "landmarks", str(src), "--units", "cm", "--out", str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    v, f = _sphere()
+    trimesh.Trimesh(v, f, process=False).export(tmp_path / "sphere.ply")
+    bad = CliRunner().invoke(app, ["scan", "landmarks", str(tmp_path / "sphere.ply"), "--out", str(tmp_path / "s")])
+    assert bad.exit_code == 1 and "no face found" in bad.output
