@@ -5,6 +5,9 @@ Truth is what the scans' authors published, not what hemiface produced:
 - Rvcg humface: ``tests/data/humface_lm.csv``, 7 unnamed points. By position on the mesh (face toward
   +z, patient's left toward +x) they are, in order: exocanthion_right, endocanthion_right,
   endocanthion_left, exocanthion_left, pronasale, cheilion_right, cheilion_left;
+- meshmonk demoface, the raw head-and-shoulders scan (10,000 vertices, with artefacts):
+  ``DemoFaceLandmarks.csv``, 5 unnamed points; by position: endocanthion_right, endocanthion_left,
+  pronasale, cheilion_right, cheilion_left;
 - menpo3d james: ``james.ljson``, menpo's 68-point iBUG-style set whose groups are named from the
   viewer's side ("leye" is the patient's RIGHT eye, x < 0): 17 exocanthion_right, 20
   endocanthion_right, 23 endocanthion_left, 26 exocanthion_left, 37 nose tip (pronasale),
@@ -37,6 +40,7 @@ DATA = Path(__file__).parents[1] / "data"
 SHARED = Path(__file__).parents[3] / "shared" / "data" / "scans"
 HUMFACE_NAMES = ("exocanthion_right", "endocanthion_right", "endocanthion_left", "exocanthion_left", "pronasale",
                  "cheilion_right", "cheilion_left")
+DEMOFACE_NAMES = ("endocanthion_right", "endocanthion_left", "pronasale", "cheilion_right", "cheilion_left")
 JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_left": 23, "exocanthion_left": 26,
                "pronasale": 37, "subnasale": 40, "cheilion_right": 48, "cheilion_left": 54,
                "labrale_superius": 51, "labrale_inferius": 57}
@@ -46,8 +50,14 @@ JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_
 #: humface exocanthion_right (4.0-4.3 mm) and james exocanthion_right (3.7-4.1 mm): MediaPipe's outer
 #: eye corner (vertex 33) sits about 4 mm from where these annotators put exocanthion.
 #: james labrale_inferius (4.3-4.8 mm): menpo's point 57 is the lower lip's outer contour, below the
-#: vermilion border MediaPipe's vertex 17 marks. These are the measured misses, not met targets.
-KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0, ("humface", "exocanthion_right"): 4.6,
+#: vermilion border MediaPipe's vertex 17 marks.
+#: demoface_raw (meshmonk's annotations, like the template's): the published left-side points sit 3-7 mm
+#: further left than the mirror images of the right-side ones (endocanthions at -16.6 / +24.9 mm,
+#: cheilions at -22.8 / +32.7 mm from pronasale in the detected frame), the same bias as on the exactly
+#: symmetric template; cheilion_left 8.0 mm, endocanthion_left 4.5 mm, endocanthion_right 4.3 mm (4 mm
+#: lower than published). These are the measured misses, not met targets.
+KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0, ("demoface_raw", "cheilion_left"): 8.5,
+                 ("demoface_raw", "endocanthion_left"): 5.0, ("demoface_raw", "endocanthion_right"): 4.8, ("humface", "exocanthion_right"): 4.6,
                  ("james", "exocanthion_right"): 4.4, ("james", "labrale_inferius"): 5.2}
 TOLERANCE_MM = 4.0
 #: Landmarks whose position moves more than 1 mm between two random poses (measured: james lips
@@ -66,6 +76,13 @@ def _published(name):
         scan = load_scan(DATA / "humface.ply")
         rows = [r for r in csv.reader(open(DATA / "humface_lm.csv")) if r and not r[0].startswith("#")]
         return scan, {n: np.array([float(c) for c in r]) for n, r in zip(HUMFACE_NAMES, rows)}
+    if name == "demoface_raw":
+        folder = SHARED / "meshmonk_demoface"
+        if not folder.is_dir():
+            pytest.skip(f"{folder} not present")
+        scan = load_scan(folder / "DemoFace_10K_raw_upstream_decimated.obj")
+        rows = np.loadtxt(folder / "DemoFaceLandmarks.csv", delimiter=",")
+        return scan, dict(zip(DEMOFACE_NAMES, rows))
     scan = datasets.load_sample("james")
     ljson = SHARED / "menpo3d_james" / "james.ljson"
     if not ljson.is_file():
@@ -86,7 +103,7 @@ def _angle_deg(a, b):
     return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
 
 
-CASES = [("template", 11, "mm"), ("humface", 12, "mm"), ("humface", 13, "cm"), ("james", 14, "m"), ("james", 15, "mm")]
+CASES = [("demoface_raw", 16, "mm"), ("template", 11, "mm"), ("humface", 12, "mm"), ("humface", 13, "cm"), ("james", 14, "m"), ("james", 15, "mm")]
 _cache = {}
 
 
