@@ -47,6 +47,8 @@ SEARCH_PX = 384
 #: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
 FACE_PX = 640
 REFINE_ROUNDS = 2
+#: A face box narrower than this in a candidate render is zoomed onto before the face mesh runs.
+ZOOM_BELOW_PX = 120
 JITTER_DEG = 8.0
 PRONASALE_SEARCH_MM = 8.0
 
@@ -183,12 +185,30 @@ def _mediapipe():
 
 
 def _face_score(rgb: np.ndarray) -> float:
+    return _best_face(rgb)[0]
+
+
+def _best_face(rgb: np.ndarray):
+    """(score, box) of the most confident face the detector finds, or (0.0, None)."""
     boxes = _mediapipe().detect_faces(rgb)
-    return max((b.score for b in boxes), default=0.0)
+    if not boxes:
+        return 0.0, None
+    best = max(boxes, key=lambda b: b.score)
+    return float(best.score), best
+
+
+def _zoomed(view: _View, box) -> _View:
+    """A FACE_PX render centred on a detected face box, the box filling about 40% of it: a face
+    that is small in a whole-scan render (head and shoulders, far spikes) gets enough pixels."""
+    centre_px = np.array([[box.x0 + box.width / 2, box.y0 + box.height / 2]])
+    centre = view.origins(centre_px)[0] + view.reach_mm * view.forward
+    width_mm = 2.5 * max(box.width, box.height) * view.pixel_mm
+    return _View(view.forward, view.up, centre, width_mm / FACE_PX, FACE_PX, view.reach_mm)
 
 
 def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
-    """Candidate views (principal axes, both signs, four rolls) with their face scores, best first."""
+    """Candidate views (principal axes, both signs, four rolls) with their face scores, best first;
+    views with a small face are returned zoomed onto it (see :func:`_zoomed`)."""
     v = renderer.vertices
     _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
     width = 2.05 * renderer.radius
@@ -199,7 +219,10 @@ def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
             view = _make_view(forward, axes[(k + 1) % 3], renderer.centre, width, SEARCH_PX, 2 * renderer.radius)
             img = renderer.render(view, from_above=False)
             for roll in range(4):
-                scored.append((_face_score(np.ascontiguousarray(np.rot90(img, roll))), view.rolled(roll)))
+                rolled = view.rolled(roll)
+                score, box = _best_face(np.ascontiguousarray(np.rot90(img, roll)))
+                small = box is not None and max(box.width, box.height) < ZOOM_BELOW_PX
+                scored.append((score, _zoomed(rolled, box) if small else rolled))
     scored.sort(key=lambda sv: -sv[0])
     return scored, len(scored)
 
