@@ -75,10 +75,12 @@ class DetectedLandmarks:
     Attributes
     ----------
     points_mm : dict name -> (3,) array, mm, in the scan's own frame
-    spread_mm : dict name -> float, RMS spread over five slightly different views (mm)
+    spread_mm : dict name -> float, RMS spread over five slightly different views (mm; inf when
+        only one view placed it)
     confidence : dict name -> float in [0, 1]
     frame : :class:`FaceFrame` mapping scan coordinates (mm) to the canonical face frame
-    face_score : detector score of the final frontal render, in [0, 1]
+    face_score : detector score, in [0, 1], of the final frontal render or, if higher, of the
+        candidate view the face was found in
     method : ``"face_mesh"``
     views_tried : number of candidate views scored
     """
@@ -97,7 +99,8 @@ class DetectedLandmarks:
             "face_score": round(float(self.face_score), 4),
             "views_tried": self.views_tried,
             "landmarks": {
-                n: {"xyz_mm": [round(float(c), 4) for c in p], "spread_mm": round(float(self.spread_mm[n]), 3),
+                n: {"xyz_mm": [round(float(c), 4) for c in p],
+                    "spread_mm": round(float(self.spread_mm[n]), 3) if np.isfinite(self.spread_mm[n]) else None,
                     "confidence": round(float(self.confidence[n]), 3)}
                 for n, p in self.points_mm.items()
             },
@@ -364,8 +367,9 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         jittered = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
         if jittered is not None:
             samples.append(jittered)
-    final_img = renderer.render(_frontal_view(frame, points, renderer))
-    face_score = _face_score(final_img)
+    # The full-range detector can miss a face that fills the frontal render; the candidate view's
+    # score stands in then.
+    face_score = max(_face_score(renderer.render(_frontal_view(frame, points, renderer))), score)
     averaged, spread = {}, {}
     for name in points:
         stack = np.array([s[name] for s in samples if name in s])
