@@ -263,3 +263,17 @@ def test_face_small_in_a_large_scan():
     log.info("cluttered humface: %s", {n: round(e, 2) for n, e in errors.items()})
     for n, e in errors.items():
         assert e < KNOWN_GAPS_MM.get(("humface", n), TOLERANCE_MM), (n, e)
+
+
+def test_clustered_plane_fit_for_dense_scans(monkeypatch):
+    """Dense scans fit the symmetry plane on a 1 mm vertex-clustered copy: the midline points match
+    the full-resolution fit's (the threshold is lowered here so that the template takes that path)."""
+    from hemiface.scan import _landmarks3d
+
+    scan = datasets.load_sample("template")
+    full = detect_landmarks(scan)
+    monkeypatch.setattr(_landmarks3d, "PLANE_MAX_VERTICES", 1000)
+    clustered = detect_landmarks(scan)
+    assert clustered.symmetry_plane_rms_mm is not None
+    for n in ("pronasale", "subnasale", "nasion", "menton"):
+        assert np.linalg.norm(full.points_mm[n] - clustered.points_mm[n]) < 0.5, n

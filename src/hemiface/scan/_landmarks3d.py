@@ -31,6 +31,7 @@ image's right, as a viewer facing the patient sees it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +163,10 @@ class _Renderer:
         self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
         self.radius = float(np.linalg.norm(vertices - self.centre, axis=1).max())
 
+    @functools.cached_property
+    def vertex_normals(self) -> np.ndarray:
+        return vertex_normals(self.vertices, self.faces)
+
     def render(self, view: _View, *, from_above: bool = True) -> np.ndarray:
         """(size, size, 3) uint8 grey render: Lambert shading, black background.
 
@@ -249,7 +254,7 @@ def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray
 
 
 def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
-    return frame_from_landmarks(points, renderer.vertices, vertex_normals(renderer.vertices, renderer.faces))
+    return frame_from_landmarks(points, renderer.vertices, renderer.vertex_normals)
 
 
 def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_deg=0.0, pitch_deg=0.0) -> _View:
@@ -318,6 +323,26 @@ MIDLINE_NAMES = ("glabella", "nasion", "pronasale", "subnasale", "labrale_superi
                  "pogonion", "menton")
 
 
+#: Above this many vertices the plane is fitted on a copy simplified by vertex clustering.
+PLANE_MAX_VERTICES = 150_000
+PLANE_CLUSTER_MM = 1.0
+
+
+def _clustered(scan: SurfaceScan, voxel_mm: float) -> SurfaceScan:
+    """A copy of the scan simplified by vertex clustering (one vertex per ``voxel_mm`` cube)."""
+    from .._open3d import open3d
+    from ._io import scan_from_arrays
+
+    o3d = open3d()
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.array(scan.vertices_mm, dtype=np.float64)),
+                                     o3d.utility.Vector3iVector(np.array(scan.faces, dtype=np.int32)))
+    simple = mesh.simplify_vertex_clustering(voxel_size=voxel_mm)
+    logger.info("%s: symmetry plane fitted on a copy clustered to %g mm (%d of %d vertices)", scan.source_name,
+                voxel_mm, len(simple.vertices), len(scan.vertices_mm))
+    return scan_from_arrays(np.asarray(simple.vertices), np.asarray(simple.triangles), source_name=scan.source_name,
+                            face_sized=False)
+
+
 def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer") -> tuple[dict, float | None]:
     """Midline points projected onto the mirror-registration symmetry plane (hemiface's own fit, in
     the frame the points give) and put back on the surface at the closest point.
@@ -330,6 +355,8 @@ def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer")
     from ._region import FaceRegion
 
     region = FaceRegion()
+    if len(scan.vertices_mm) > PLANE_MAX_VERTICES:
+        scan = _clustered(scan, PLANE_CLUSTER_MM)
     try:
         prepared = prepare_surface(scan, points, region)
         plane, _ = fit_plane(prepared, region, 1.5)
