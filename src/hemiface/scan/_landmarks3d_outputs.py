@@ -46,7 +46,8 @@ def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
     width = 2.6 * span
     centre = pts.mean(axis=0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.8), dpi=110)
-    for ax, (forward, title) in zip(axes, ((-z, "front (patient's left on the right)"), (-x, "profile (patient's left side)"))):
+    profile = -x
+    for ax, (forward, title) in zip(axes, ((-z, "front (patient's left on the right)"), (profile, "profile (patient's left side)"))):
         view = _make_view(forward, y, centre, width, 640, 2 * renderer.radius)
         ax.imshow(renderer.render(view), extent=(-width / 2, width / 2, -width / 2, width / 2))
         ax.set_xlim(-width / 2, width / 2)
@@ -55,7 +56,9 @@ def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
         u, v = rel @ view.right, rel @ view.up
         ax.scatter(u, v, s=14, c="red")
         for name, a, b in zip(found.points_mm, u, v):
-            ax.annotate(name, (a, b), xytext=(3, 2), textcoords="offset points", fontsize=6, color="yellow")
+            to_left = name.endswith("_right") and forward is not profile  # patient's right: label on the image's left
+            ax.annotate(name, (a, b), xytext=(-3 if to_left else 3, 2), textcoords="offset points", fontsize=6,
+                        color="yellow", ha="right" if to_left else "left")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"mm (scan in {scan.units}, converted)")
     fig.suptitle(f"{scan.source_name}: automatic landmarks (face score {found.face_score:.2f})", fontsize=10)
