@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
 	$(BIN)/python benchmarks/bench_scan_compare.py
 	$(BIN)/python benchmarks/bench_photo.py
+	$(BIN)/python benchmarks/bench_scan_landmarks.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

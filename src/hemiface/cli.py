@@ -50,6 +50,15 @@ class MidlineMethod(str, enum.Enum):
     fitted = "fitted"
 
 
+class Orient(str, enum.Enum):
+    canonical = "canonical"
+    auto = "auto"
+
+
+_ORIENT_HELP = ("Without --landmarks: canonical takes the scan as looking toward +z with the head up +y; "
+                "auto finds the face and its frame (as `scan landmarks` does).")
+
+
 class Units(str, enum.Enum):
     mm = "mm"
     cm = "cm"
@@ -110,6 +119,7 @@ def scan_analyze(
         None, "--landmarks", dir_okay=False,
         help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
     ),
+    orient: Orient = typer.Option(Orient.canonical, "--orient", help=_ORIENT_HELP),
     threshold_mm: float = typer.Option(4.0, "--threshold-mm", help="Report the area deeper than this (mm)."),
     floor_mm: float = typer.Option(1.0, "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
     region_width_mm: float = typer.Option(130.0, "--region-width-mm", help="Face region: width of the frontal ellipse."),
@@ -135,7 +145,7 @@ def scan_analyze(
         )
         result = analyze_scan(
             scan, affected=affected.value, units=units.value, landmarks=landmarks,
-            threshold_mm=threshold_mm, floor_mm=floor_mm, region=region,
+            threshold_mm=threshold_mm, floor_mm=floor_mm, region=region, orient=orient.value,
         )
         result.save(out, overwrite=overwrite)
     except HemifaceError as exc:
@@ -156,6 +166,36 @@ def scan_analyze(
     typer.echo(f"results in {out}")
 
 
+@scan_app.command("landmarks")
+def scan_landmarks(
+    scan: Path = typer.Argument(..., help="Face scan in any orientation: OBJ, PLY, STL, OFF or GLB.", dir_okay=False),
+    units: Units = typer.Option(Units.mm, "--units", help="Units of the scan file."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_landmarks]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Find the face, its landmarks and its canonical frame automatically.
+
+    Writes landmarks.csv (name,x,y,z in the scan's frame and units; usable as
+    --landmarks), frame.json (scan -> canonical rotation and translation,
+    per-landmark confidence) and landmarks.png (front and profile views).
+    """
+    from ._outputs import check_writable
+    from .scan import LANDMARK_OUTPUT_NAMES, detect_landmarks, load_scan, write_landmarks
+
+    out = out or Path.cwd() / f"{scan.stem}_landmarks"
+    try:
+        check_writable(out, LANDMARK_OUTPUT_NAMES, overwrite=overwrite)
+        surface = load_scan(scan, units=units.value)
+        found = detect_landmarks(surface)
+        write_landmarks(found, surface, out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{scan.name}: face found (score {found.face_score:.2f}); {len(found.points_mm)} landmarks")
+    for name, conf in found.confidence.items():
+        typer.echo(f"  {name:20s} confidence {conf:4.2f}  (spread {found.spread_mm[name]:.2f} mm)")
+    typer.echo(f"results in {out}")
+
+
 @scan_app.command("compare")
 def scan_compare(
     pre: Path = typer.Argument(..., help="Preoperative (baseline) scan.", dir_okay=False),
@@ -169,6 +209,7 @@ def scan_compare(
     units: Units = typer.Option(Units.mm, "--units", help="Units of both scan files."),
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
     landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
+    orient: Orient = typer.Option(Orient.canonical, "--orient", help=_ORIENT_HELP),
     floor_mm: float = typer.Option(1.0, "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
     max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
@@ -187,7 +228,7 @@ def scan_compare(
         check_writable(out, COMPARE_OUTPUT_NAMES, overwrite=overwrite)
         result = compare_scans(
             pre, post, affected=affected.value, units=units.value, landmarks_pre=landmarks_pre,
-            landmarks_post=landmarks_post, plan=plan, stable=stable, floor_mm=floor_mm,
+            landmarks_post=landmarks_post, orient=orient.value, plan=plan, stable=stable, floor_mm=floor_mm,
             max_registration_rms_mm=max_rms_mm,
         )
         result.save(out, overwrite=overwrite)

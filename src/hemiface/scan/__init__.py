@@ -2,7 +2,8 @@
 
 Public entry points: :func:`analyze_scan` (returns a frozen :class:`ScanAnalysis`),
 :func:`compare_scans` (a frozen :class:`ScanComparison`),
-:func:`load_scan`, :func:`read_landmarks`, :class:`FaceRegion`.
+:func:`load_scan`, :func:`read_landmarks`, :class:`FaceRegion`,
+:func:`detect_landmarks` and :func:`canonical_frame` (automatic landmarks and frame).
 """
 
 from ._analyze import ScanAnalysis, analyze_scan
@@ -10,11 +11,13 @@ from ._compare import ScanComparison, compare_scans
 from ._defect import DefectMeasure
 from ._frame import LANDMARK_NAMES, FaceFrame, read_landmarks
 from ._io import SurfaceScan, load_scan, scan_from_arrays
+from ._landmarks3d import DetectedLandmarks, FaceNotFoundError, canonical_frame, detect_landmarks
+from ._landmarks3d_outputs import LANDMARK_OUTPUT_NAMES, write_landmarks
 from ._outputs import COMPARE_OUTPUT_NAMES, OUTPUT_NAMES, write_comparison, write_outputs
 from ._region import FaceRegion
 
 __all__ = [
-    "COMPARE_OUTPUT_NAMES", "DefectMeasure", "FaceFrame", "FaceRegion", "LANDMARK_NAMES", "OUTPUT_NAMES",
-    "ScanAnalysis", "ScanComparison", "SurfaceScan", "analyze_scan", "compare_scans", "load_scan",
-    "read_landmarks", "scan_from_arrays", "write_comparison", "write_outputs",
+    "COMPARE_OUTPUT_NAMES", "DefectMeasure", "DetectedLandmarks", "FaceNotFoundError", "LANDMARK_OUTPUT_NAMES", "FaceFrame", "FaceRegion", "LANDMARK_NAMES", "OUTPUT_NAMES",
+    "ScanAnalysis", "ScanComparison", "SurfaceScan", "analyze_scan", "canonical_frame", "compare_scans", "detect_landmarks", "load_scan",
+    "read_landmarks", "scan_from_arrays", "write_comparison", "write_landmarks", "write_outputs",
 ]

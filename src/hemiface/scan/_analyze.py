@@ -249,11 +249,18 @@ def load_inputs(scan, units, landmarks):
     return scan, landmarks, landmark_file
 
 
-def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion) -> PreparedSurface:
-    """Frame (landmarks or default), outward winding, and the cropped, refined working surface."""
+def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion, orient: str = "canonical") -> PreparedSurface:
+    """Frame (landmarks, detected landmarks when ``orient == "auto"``, or default), outward winding,
+    and the cropped, refined working surface."""
     v_scan, faces = scan.vertices_mm, scan.faces
     if landmarks:
         frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
+    elif orient == "auto":
+        from ._landmarks3d import detect_landmarks
+
+        found = detect_landmarks(scan)
+        frame = frame_from_landmarks(found.points_mm, v_scan, vertex_normals(v_scan, faces))
+        frame = FaceFrame(frame.rotation, frame.origin_mm, "detected")
     else:
         frame = default_frame(v_scan, faces)
     v = frame.to_canonical(v_scan)
@@ -284,6 +291,7 @@ def analyze_scan(
     region: FaceRegion | None = None,
     robust_scale_mm: float = 1.5,
     smoothing_mm: float = 1.5,
+    orient: Literal["canonical", "auto"] = "canonical",
 ) -> ScanAnalysis:
     """Measure the soft-tissue defect and the hemiface volumetric discrepancy of one face scan.
 
@@ -300,6 +308,8 @@ def analyze_scan(
     robust_scale_mm : mirror pairs farther apart than this have no influence on the symmetry plane.
     smoothing_mm : the depth map is smoothed over the surface with a Gaussian of this size
         (mm) against scanner noise; 0 turns smoothing off.
+    orient : without ``landmarks``: "canonical" takes the scan as looking toward +z with the head up
+        +y; "auto" finds the face and its frame with :func:`hemiface.scan.detect_landmarks`.
 
     Returns
     -------
@@ -311,9 +321,10 @@ def analyze_scan(
     robust_scale_mm = check_positive("robust_scale_mm", robust_scale_mm)
     smoothing_mm = check_positive("smoothing_mm", smoothing_mm, allow_zero=True)
     region = region or FaceRegion()
+    check_option("orient", orient, ("canonical", "auto"))
     scan, landmarks, landmark_file = load_inputs(scan, units, landmarks)
 
-    prepared = prepare_surface(scan, landmarks, region)
+    prepared = prepare_surface(scan, landmarks, region, orient)
     frame, v, faces = prepared.frame, prepared.vertices, prepared.faces
     plane, sym = fit_plane(prepared, region, robust_scale_mm)
     patch = _depth_patch(
@@ -367,6 +378,7 @@ def analyze_scan(
         "affected": affected, "units": scan.units, "threshold_mm": threshold_mm, "floor_mm": floor_mm,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "landmarks": landmark_file.name if landmark_file else ("given" if landmarks else None),
+        "orient": orient,
     }
     inputs = {"scan": {"file": scan.source_name, "sha256": scan.sha256}}
     if landmark_file is not None:

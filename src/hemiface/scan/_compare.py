@@ -189,6 +189,7 @@ def compare_scans(
     robust_scale_mm: float = 1.5,
     smoothing_mm: float = 1.5,
     max_registration_rms_mm: float = MAX_REGISTRATION_RMS_MM,
+    orient: Literal["canonical", "auto"] = "canonical",
 ) -> ScanComparison:
     """Compare a follow-up scan (POST) with the preoperative one (PRE).
 
@@ -201,15 +202,18 @@ def compare_scans(
     stable : a mesh (PRE's frame and units) covering the areas to register on, instead of the
         automatic forehead + nasal dorsum + unaffected side.
     max_registration_rms_mm : refuse to report change when registration is worse than this.
+    orient : for a scan without landmarks: "canonical" (as given: face toward +z, head up +y) or
+        "auto" (frame found by :func:`hemiface.scan.detect_landmarks`).
     """
     check_option("affected", affected, ("left", "right", "auto"))
+    check_option("orient", orient, ("canonical", "auto"))
     floor_mm = check_positive("floor_mm", floor_mm, allow_zero=True)
     threshold_mm = check_positive("threshold_mm", threshold_mm)
     region = region or FaceRegion()
     pre_scan, lm_pre, lm_pre_file = load_inputs(pre, units, landmarks_pre)
     post_scan, lm_post, lm_post_file = load_inputs(post, units, landmarks_post)
 
-    pre_s = prepare_surface(pre_scan, lm_pre, region)
+    pre_s = prepare_surface(pre_scan, lm_pre, region, orient)
     plane, sym = fit_plane(pre_s, region, robust_scale_mm)
     pre_patch = _depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
                              pre_s.away_from_border, region, smoothing_mm, pre_scan.source_name)
@@ -217,7 +221,7 @@ def compare_scans(
     side = choose_side(affected, pre_volume)
 
     # Register POST onto PRE (both in PRE's canonical frame after the fit).
-    post_s = prepare_surface(post_scan, lm_post, region)
+    post_s = prepare_surface(post_scan, lm_post, region, orient)
     pre_query = SurfaceQuery(pre_s.vertices, pre_s.faces)
     candidates, candidate_normals = _registration_samples(post_s, region)
     fit = None
@@ -286,6 +290,7 @@ def compare_scans(
         "affected": affected, "units": units, "floor_mm": floor_mm, "threshold_mm": threshold_mm,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "max_registration_rms_mm": max_registration_rms_mm, "stable": "auto" if stable is None else os.path.basename(stable),
+        "orient": orient,
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
               "post": {"file": post_scan.source_name, "sha256": post_scan.sha256}}

@@ -1,0 +1,471 @@
+"""Automatic 3D facial landmarks and the canonical face frame, from a scan in any orientation.
+
+Method
+------
+1. Candidate views: the six directions along the principal axes of the
+   vertices (both signs), each at four in-plane rolls. Each direction is
+   rendered once by orthographic ray casting (open3d's BVH, no OpenGL) with
+   Lambert shading; rolls are 90-degree rotations of that image.
+2. MediaPipe's face detector scores every candidate; the best view above
+   :data:`MIN_FACE_SCORE` is kept. No view above it: :class:`FaceNotFoundError`
+   (a sphere, a box or a blob has no face, and hemiface does not guess one).
+3. MediaPipe's 478-point face mesh on that view; named points are cast back onto
+   the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame.
+4. The face is re-rendered straight from the front of that frame, cropped to the
+   face (about :data:`FACE_PX` pixels across the outer eye corners), and the
+   face mesh is run again (twice per round, :data:`REFINE_ROUNDS` rounds).
+5. Stability: the frontal render is repeated from directions turned
+   :data:`JITTER_DEG` degrees left, right, up and down; each landmark's spread
+   over those five views (RMS distance from their mean, mm) is its uncertainty,
+   and ``confidence = face_score * clip(1 - spread_mm / 4, 0, 1)``.
+6. Pronasale is refined to the most anterior surface point (canonical z, softly weighted) within
+   :data:`PRONASALE_SEARCH_MM` of the detected nose tip; pogonion is found on the midline profile.
+7. The midline points are moved onto hemiface's mirror-registration symmetry plane (fitted in the
+   frame the landmarks give) and back onto the surface; the frame's origin is the final pronasale.
+
+All coordinates are millimetres in the scan's own frame unless a name says
+``canonical``. Renders are never mirrored: a render's right-hand direction is
+``cross(forward, up)``, so a frontal render shows the patient's left on the
+image's right, as a viewer facing the patient sees it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import logger
+from .._errors import LandmarkError
+from ._distance import SurfaceQuery
+from ._frame import FaceFrame, frame_from_landmarks
+from ._io import SurfaceScan
+from ._mesh import face_normals, vertex_normals
+
+#: Detector score a view must reach to count as showing a face.
+MIN_FACE_SCORE = 0.5
+#: Side of the square candidate renders, px.
+SEARCH_PX = 384
+#: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
+FACE_PX = 640
+REFINE_ROUNDS = 2
+#: A face box narrower than this in a candidate render is zoomed onto before the face mesh runs.
+ZOOM_BELOW_PX = 120
+JITTER_DEG = 8.0
+PRONASALE_SEARCH_MM = 8.0
+
+#: MediaPipe face-mesh vertex of each named landmark (patient's sides).
+MEDIAPIPE_POINTS = {
+    "endocanthion_right": 133, "endocanthion_left": 362, "exocanthion_right": 33, "exocanthion_left": 263,
+    "pronasale": 4, "subnasale": 2, "nasion": 168, "menton": 152,
+    "cheilion_right": 61, "cheilion_left": 291,
+    "glabella": 9, "alar_base_right": 64, "alar_base_left": 294,
+    "labrale_superius": 0, "labrale_inferius": 17,
+}
+#: Landmarks written by :func:`detect_landmarks`, in output order.
+DETECTED_NAMES = tuple(MEDIAPIPE_POINTS) + ("pogonion",)
+
+
+class FaceNotFoundError(LandmarkError):
+    """No view of the mesh shows a face the landmark model recognises."""
+
+
+@dataclass(frozen=True, eq=False)
+class DetectedLandmarks:
+    """Landmarks found on a scan, and the canonical frame they define.
+
+    Attributes
+    ----------
+    points_mm : dict name -> (3,) array, mm, in the scan's own frame
+    spread_mm : dict name -> float, RMS spread over five slightly different views (mm; inf when
+        only one view placed it)
+    confidence : dict name -> float in [0, 1]
+    frame : :class:`FaceFrame` mapping scan coordinates (mm) to the canonical face frame
+    face_score : detector score, in [0, 1], of the final frontal render or, if higher, of the
+        candidate view the face was found in
+    method : ``"face_mesh"``
+    views_tried : number of candidate views scored
+    symmetry_plane_rms_mm : RMS of the symmetry-plane fit the midline points were moved onto
+        (None: not refined, the fit failed)
+    """
+
+    points_mm: dict = field(repr=False)
+    spread_mm: dict = field(repr=False)
+    confidence: dict = field(repr=False)
+    frame: FaceFrame
+    face_score: float
+    method: str
+    views_tried: int
+    symmetry_plane_rms_mm: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "face_score": round(float(self.face_score), 4),
+            "views_tried": self.views_tried,
+            "midline_on_symmetry_plane": self.symmetry_plane_rms_mm is not None,
+            "symmetry_plane_rms_mm": None if self.symmetry_plane_rms_mm is None else round(self.symmetry_plane_rms_mm, 3),
+            "landmarks": {
+                n: {"xyz_mm": [round(float(c), 4) for c in p],
+                    "spread_mm": round(float(self.spread_mm[n]), 3) if np.isfinite(self.spread_mm[n]) else None,
+                    "confidence": round(float(self.confidence[n]), 3)}
+                for n, p in self.points_mm.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class _View:
+    forward: np.ndarray  # rays travel along this (from the camera into the scene)
+    up: np.ndarray
+    centre: np.ndarray  # image centre, in the plane through the scene centre
+    pixel_mm: float
+    size_px: int
+    reach_mm: float  # ray origins lie this far behind the centre, toward the camera
+
+    @property
+    def right(self) -> np.ndarray:
+        return np.cross(self.forward, self.up)
+
+    def origins(self, xy_px: np.ndarray) -> np.ndarray:
+        """Ray origins for continuous pixel coordinates (x right, y down, origin top-left corner)."""
+        half = self.size_px / 2
+        a = (xy_px[:, 0] - half) * self.pixel_mm
+        b = (half - xy_px[:, 1]) * self.pixel_mm
+        return self.centre + a[:, None] * self.right + b[:, None] * self.up - self.reach_mm * self.forward
+
+    def rolled(self, k: int) -> "_View":
+        """The view whose render is ``np.rot90(render, k)`` (k quarter turns counter-clockwise)."""
+        up, right = self.up, self.right
+        for _ in range(k % 4):
+            up, right = right, -up
+        return _View(self.forward, up, self.centre, self.pixel_mm, self.size_px, self.reach_mm)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def _make_view(forward, up, centre, width_mm, size_px, reach_mm) -> _View:
+    f = _unit(np.asarray(forward, float))
+    u = np.asarray(up, float) - (np.asarray(up, float) @ f) * f
+    return _View(f, _unit(u), np.asarray(centre, float), width_mm / size_px, size_px, reach_mm)
+
+
+class _Renderer:
+    """Shaded orthographic renders and back-projection of pixels onto one mesh."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+        self.vertices, self.faces = vertices, faces
+        self.query = SurfaceQuery(vertices, faces)
+        self.normals = face_normals(vertices, faces)
+        self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+        self.radius = float(np.linalg.norm(vertices - self.centre, axis=1).max())
+
+    @functools.cached_property
+    def vertex_normals(self) -> np.ndarray:
+        return vertex_normals(self.vertices, self.faces)
+
+    def render(self, view: _View, *, from_above: bool = True) -> np.ndarray:
+        """(size, size, 3) uint8 grey render: Lambert shading, black background.
+
+        The light sits at the camera, raised toward the view's up and left when ``from_above``
+        (as faces are usually lit); a face lit from below is often not recognised, so renders whose
+        up is not yet known (the candidate search, rolled afterwards) use the plain headlight.
+        """
+        n = view.size_px
+        j, i = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+        xy = np.stack([j.ravel(), i.ravel()], axis=1)
+        hits = self.query.cast(view.origins(xy), np.tile(view.forward, (len(xy), 1)))
+        hit = np.isfinite(hits["t_hit"])
+        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right) if from_above else -view.forward
+        shade = np.abs(self.normals[np.where(hit, hits["face_ids"], 0)] @ light)
+        grey = np.where(hit, 40 + 200 * shade, 0).reshape(n, n)
+        return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
+
+    def back_project(self, view: _View, xy_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Surface points under pixels (NaN where a ray misses) and a hit mask."""
+        hits = self.query.cast(view.origins(xy_px), np.tile(view.forward, (len(xy_px), 1)))
+        t = hits["t_hit"].astype(float)
+        hit = np.isfinite(t)
+        points = view.origins(xy_px) + np.where(hit, t, np.nan)[:, None] * view.forward
+        return points, hit
+
+
+def _mediapipe():
+    from ..photo import _mediapipe
+
+    return _mediapipe
+
+
+def _face_score(rgb: np.ndarray) -> float:
+    return _best_face(rgb)[0]
+
+
+def _best_face(rgb: np.ndarray):
+    """(score, box) of the most confident face the detector finds, or (0.0, None)."""
+    boxes = _mediapipe().detect_faces(rgb)
+    if not boxes:
+        return 0.0, None
+    best = max(boxes, key=lambda b: b.score)
+    return float(best.score), best
+
+
+def _zoomed(view: _View, box) -> _View:
+    """A FACE_PX render centred on a detected face box, the box filling about 40% of it: a face
+    that is small in a whole-scan render (head and shoulders, far spikes) gets enough pixels."""
+    centre_px = np.array([[box.x0 + box.width / 2, box.y0 + box.height / 2]])
+    centre = view.origins(centre_px)[0] + view.reach_mm * view.forward
+    width_mm = 2.5 * max(box.width, box.height) * view.pixel_mm
+    return _View(view.forward, view.up, centre, width_mm / FACE_PX, FACE_PX, view.reach_mm)
+
+
+def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
+    """Candidate views (principal axes, both signs, four rolls) with their face scores, best first;
+    views with a small face are returned zoomed onto it (see :func:`_zoomed`)."""
+    v = renderer.vertices
+    _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
+    width = 2.05 * renderer.radius
+    scored = []
+    for k in range(3):
+        for sign in (1.0, -1.0):
+            forward = sign * axes[k]
+            view = _make_view(forward, axes[(k + 1) % 3], renderer.centre, width, SEARCH_PX, 2 * renderer.radius)
+            img = renderer.render(view, from_above=False)
+            for roll in range(4):
+                rolled = view.rolled(roll)
+                score, box = _best_face(np.ascontiguousarray(np.rot90(img, roll)))
+                small = box is not None and max(box.width, box.height) < ZOOM_BELOW_PX
+                scored.append((score, _zoomed(rolled, box) if small else rolled))
+    scored.sort(key=lambda sv: -sv[0])
+    return scored, len(scored)
+
+
+def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
+    """Named surface points from the face mesh on one render (None if no face; misses dropped)."""
+    img = renderer.render(view)
+    mesh = _mediapipe().face_mesh(img)
+    if mesh is None:
+        return None
+    names = list(MEDIAPIPE_POINTS)
+    points, hit = renderer.back_project(view, mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
+    return {n: p for n, p, h in zip(names, points, hit) if h}
+
+
+def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
+    return frame_from_landmarks(points, renderer.vertices, renderer.vertex_normals)
+
+
+def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_deg=0.0, pitch_deg=0.0) -> _View:
+    x, y, z = frame.rotation
+    eyes = (points["exocanthion_left"] + points["exocanthion_right"]) / 2 if "exocanthion_left" in points and \
+        "exocanthion_right" in points else frame.origin_mm
+    span = float(np.linalg.norm(points.get("exocanthion_left", eyes) - points.get("exocanthion_right", eyes)))
+    width = 2.6 * span if span > 30 else 2.6 * 90.0
+    yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
+    facing = np.cos(yaw) * np.cos(pitch) * z + np.sin(yaw) * x + np.sin(pitch) * y
+    centre = eyes - 0.25 * width * y  # eyes sit a quarter of the image above its centre
+    return _make_view(-facing, y, centre, width, FACE_PX, 2 * renderer.radius)
+
+
+#: Softness of "most anterior" (mm): a flat nose tip or chin has no single most anterior vertex, and
+#: a hard maximum jumps by millimetres when the frame turns by a degree.
+ANTERIOR_SOFTNESS_MM = 1.0
+
+
+def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery) -> np.ndarray:
+    """Weighted mean of points (weights exp((z - z_max) / softness)), put back on the surface."""
+    w = np.exp((z_canonical - z_canonical.max()) / ANTERIOR_SOFTNESS_MM)
+    mean = (w[:, None] * points_scan).sum(axis=0) / w.sum()
+    return query.closest(mean[None]).points[0]
+
+
+def _refine_pronasale(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarray:
+    tip = points["pronasale"]
+    near = np.linalg.norm(renderer.vertices - tip, axis=1) < PRONASALE_SEARCH_MM
+    if near.sum() < 3:
+        return tip
+    candidates = renderer.vertices[near]
+    return _soft_most_anterior(candidates, frame.to_canonical(candidates)[:, 2], renderer.query)
+
+
+def _pogonion(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarray | None:
+    """Chin prominence: along the midline profile from labrale inferius down to menton (canonical
+    frame, 1 mm bins), the most anterior point below the mentolabial sulcus (the profile's deepest point in
+    the upper three fifths)."""
+    if "labrale_inferius" not in points or "menton" not in points:
+        return None
+    vertices = renderer.vertices
+    c = frame.to_canonical(vertices)
+    li, me = frame.to_canonical(points["labrale_inferius"]), frame.to_canonical(points["menton"])
+    band = (np.abs(c[:, 0] - (li[0] + me[0]) / 2) < 2.0) & (c[:, 1] < li[1]) & (c[:, 1] > me[1])
+    if band.sum() < 10:
+        return None
+    bins = np.floor(c[band, 1] - me[1]).astype(int)
+    idx = np.flatnonzero(band)
+    top = np.full(bins.max() + 1, -1)
+    for b in np.unique(bins):
+        members = idx[bins == b]
+        top[b] = members[int(np.argmax(c[members, 2]))]
+    top = top[top >= 0]
+    profile = c[top, 2]
+    lower = len(profile) * 2 // 5  # the sulcus lies in the upper three fifths, nearer the lip
+    sulcus = lower + int(np.argmin(profile[lower:]))
+    if sulcus == 0:
+        return None
+    chin = top[:sulcus]
+    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query)
+
+
+#: Midline landmarks moved onto the mirror-symmetry plane by :func:`_onto_symmetry_plane`.
+MIDLINE_NAMES = ("glabella", "nasion", "pronasale", "subnasale", "labrale_superius", "labrale_inferius",
+                 "pogonion", "menton")
+
+
+#: Above this many vertices the plane is fitted on a copy simplified by vertex clustering.
+PLANE_MAX_VERTICES = 150_000
+PLANE_CLUSTER_MM = 1.0
+
+
+def _clustered(scan: SurfaceScan, voxel_mm: float) -> SurfaceScan:
+    """A copy of the scan simplified by vertex clustering (one vertex per ``voxel_mm`` cube)."""
+    from .._open3d import open3d
+    from ._io import scan_from_arrays
+
+    o3d = open3d()
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.array(scan.vertices_mm, dtype=np.float64)),
+                                     o3d.utility.Vector3iVector(np.array(scan.faces, dtype=np.int32)))
+    simple = mesh.simplify_vertex_clustering(voxel_size=voxel_mm)
+    logger.info("%s: symmetry plane fitted on a copy clustered to %g mm (%d of %d vertices)", scan.source_name,
+                voxel_mm, len(simple.vertices), len(scan.vertices_mm))
+    return scan_from_arrays(np.asarray(simple.vertices), np.asarray(simple.triangles), source_name=scan.source_name,
+                            face_sized=False)
+
+
+def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer") -> tuple[dict, float | None]:
+    """Midline points projected onto the mirror-registration symmetry plane (hemiface's own fit, in
+    the frame the points give) and put back on the surface at the closest point.
+
+    Returns (points, plane fit RMS in mm), or the points unchanged and None when the plane fit fails
+    or does not converge (logged).
+    """
+    from .._errors import HemifaceError
+    from ._analyze import fit_plane, prepare_surface
+    from ._region import FaceRegion
+
+    region = FaceRegion()
+    if len(scan.vertices_mm) > PLANE_MAX_VERTICES:
+        scan = _clustered(scan, PLANE_CLUSTER_MM)
+    try:
+        prepared = prepare_surface(scan, points, region)
+        plane, _ = fit_plane(prepared, region, 1.5)
+    except HemifaceError as exc:
+        logger.info("%s: midline not refined (symmetry plane: %s)", scan.source_name, exc)
+        return points, None
+    if not plane.converged:
+        logger.info("%s: midline not refined (symmetry plane fit did not converge)", scan.source_name)
+        return points, None
+    frame = prepared.frame
+    names = [n for n in MIDLINE_NAMES if n in points]
+    c = frame.to_canonical(np.array([points[n] for n in names]))
+    c = c - plane.signed_distance_mm(c)[:, None] * plane.normal
+    snapped = renderer.query.closest(frame.to_scan(c)).points
+    moved = dict(points)
+    for n, p in zip(names, snapped):
+        logger.info("%s: %s moved %.2f mm onto the symmetry plane", scan.source_name, n, np.linalg.norm(p - points[n]))
+        moved[n] = p
+    return moved, float(plane.rms_mm)
+
+
+def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
+    """Find the face, its landmarks and its canonical frame on a scan in any orientation.
+
+    Parameters
+    ----------
+    scan : SurfaceScan
+        Vertices in mm, in whatever frame the scanner chose; textures are not used
+        (renders are shaded geometry, so textured and untextured scans are treated alike).
+
+    Returns
+    -------
+    DetectedLandmarks
+        Points in mm in the scan's own frame, per-landmark spread and confidence, and
+        the :class:`FaceFrame` (+z anterior, +y up, +x patient's left, origin pronasale).
+
+    Raises
+    ------
+    FaceNotFoundError
+        No candidate view shows a face with detector score >= :data:`MIN_FACE_SCORE`,
+        or the face mesh cannot place the eyes and nose on the surface.
+    """
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    scored, tried = _search_views(renderer)
+    score = scored[0][0]
+    logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
+    if score < MIN_FACE_SCORE:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: no face found in {tried} views of the mesh (best detector score {score:.2f}, "
+            f"needs {MIN_FACE_SCORE}); if this is a face scan, give its landmarks with --landmarks"
+        )
+    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
+    points = frame = None
+    # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
+    # the nose pointing away): such views fail frame_from_landmarks' nose-in-front check and are skipped.
+    for score, view in (sv for sv in scored if sv[0] >= MIN_FACE_SCORE):
+        found = _landmarks_in_view(renderer, view)
+        if found is None or any(n not in found for n in needed):
+            continue
+        try:
+            frame = _frame(found, renderer)
+        except LandmarkError as exc:
+            logger.info("%s: view with face score %.2f rejected (%s)", scan.source_name, score, exc)
+            continue
+        points = found
+        break
+    if points is None:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: faces were detected but no view placed the eyes and nose consistently on the "
+            "surface; give the landmarks with --landmarks"
+        )
+    for _ in range(REFINE_ROUNDS):
+        frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
+        if frontal is None or any(n not in frontal for n in needed):
+            break
+        points = frontal
+        frame = _frame(points, renderer)
+    samples = [points]
+    for yaw, pitch in ((JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
+        jittered = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
+        if jittered is not None:
+            samples.append(jittered)
+    # The full-range detector can miss a face that fills the frontal render; the candidate view's
+    # score stands in then.
+    face_score = max(_face_score(renderer.render(_frontal_view(frame, points, renderer))), score)
+    averaged, spread = {}, {}
+    for name in points:
+        stack = np.array([s[name] for s in samples if name in s])
+        averaged[name] = stack.mean(axis=0)
+        spread[name] = float(np.sqrt(((stack - averaged[name]) ** 2).sum(axis=1).mean())) if len(stack) > 1 else np.inf
+    frame = _frame(averaged, renderer)
+    averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer)
+    frame = FaceFrame(frame.rotation, averaged["pronasale"].astype(float), "detected")
+    pog = _pogonion(averaged, frame, renderer)
+    if pog is not None:
+        averaged["pogonion"] = pog
+        spread["pogonion"] = max(spread.get("menton", 0.0), spread.get("labrale_inferius", 0.0))
+    averaged, plane_rms = _onto_symmetry_plane(scan, averaged, renderer)
+    frame = FaceFrame(frame.rotation, averaged["pronasale"].astype(float), "detected")
+    confidence = {n: float(face_score * np.clip(1 - spread[n] / 4.0, 0, 1)) for n in averaged}
+    ordered = [n for n in DETECTED_NAMES if n in averaged]
+    for n in ordered:
+        logger.info("%s: %s spread %.2f mm, confidence %.2f", scan.source_name, n, spread[n], confidence[n])
+    return DetectedLandmarks(
+        {n: averaged[n] for n in ordered}, {n: spread[n] for n in ordered}, {n: confidence[n] for n in ordered},
+        frame, float(face_score), "face_mesh", tried, plane_rms,
+    )
+
+
+def canonical_frame(scan: SurfaceScan) -> FaceFrame:
+    """The scan's canonical face frame (see :func:`detect_landmarks`)."""
+    return detect_landmarks(scan).frame

@@ -1,0 +1,86 @@
+"""Writing detected 3D landmarks: landmarks.csv, frame.json and landmarks.png, all together or none."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._outputs import staged_outputs
+from .._provenance import provenance
+from ._io import MM_PER_UNIT, SurfaceScan
+from ._landmarks3d import DetectedLandmarks, _make_view, _Renderer
+
+LANDMARK_OUTPUT_NAMES = ("landmarks.csv", "landmarks.png", "frame.json")
+
+
+def _frame_record(found: DetectedLandmarks, scan: SurfaceScan) -> dict:
+    r = found.frame.rotation
+    t_mm = -r @ found.frame.origin_mm
+    return {
+        "convention": "canonical_mm = rotation @ (mm_per_unit * p_scan) + translation_mm; canonical frame: +z anterior, "
+                      "+y up, +x patient's left, origin pronasale, mm",
+        "rotation": [[round(float(c), 8) for c in row] for row in r],
+        "translation_mm": [round(float(c), 4) for c in t_mm],
+        "origin_in_scan": [round(float(c) / MM_PER_UNIT[scan.units], 6) for c in found.frame.origin_mm],
+        "scan_units": scan.units,
+        "mm_per_unit": MM_PER_UNIT[scan.units],
+        "confidence_rule": "face_score * clip(1 - spread_mm / 4, 0, 1); spread_mm is the RMS spread of the landmark "
+                           "over five frontal renders turned up to 8 degrees",
+        **found.to_dict(),
+    }
+
+
+def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    x, y, z = found.frame.rotation
+    pts = np.array(list(found.points_mm.values()))
+    span = float(np.linalg.norm(found.points_mm["exocanthion_left"] - found.points_mm["exocanthion_right"]))
+    width = 2.6 * span
+    centre = pts.mean(axis=0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.8), dpi=110)
+    profile = -x
+    for ax, (forward, title) in zip(axes, ((-z, "front (patient's left on the right)"), (profile, "profile (patient's left side)"))):
+        view = _make_view(forward, y, centre, width, 640, 2 * renderer.radius)
+        ax.imshow(renderer.render(view), extent=(-width / 2, width / 2, -width / 2, width / 2))
+        ax.set_xlim(-width / 2, width / 2)
+        ax.set_ylim(-width / 2, width / 2)
+        rel = pts - view.centre
+        u, v = rel @ view.right, rel @ view.up
+        ax.scatter(u, v, s=14, c="red")
+        for name, a, b in zip(found.points_mm, u, v):
+            to_left = name.endswith("_right") and forward is not profile  # patient's right: label on the image's left
+            ax.annotate(name, (a, b), xytext=(-3 if to_left else 3, 2), textcoords="offset points", fontsize=6,
+                        color="yellow", ha="right" if to_left else "left")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"mm (scan in {scan.units}, converted)")
+    fig.suptitle(f"{scan.source_name}: automatic landmarks (face score {found.face_score:.2f})", fontsize=10)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_landmarks(found: DetectedLandmarks, scan: SurfaceScan, out_dir: str | os.PathLike, *,
+                    overwrite: bool = False) -> Path:
+    """Write landmarks.csv (name,x,y,z in the scan's own frame and units; readable by ``--landmarks``),
+    frame.json (scan -> canonical rotation and translation, per-landmark spread and confidence,
+    provenance) and landmarks.png (front and profile renders with the points named)."""
+    out_dir = Path(out_dir)
+    per_unit = MM_PER_UNIT[scan.units]
+    with staged_outputs(out_dir, LANDMARK_OUTPUT_NAMES, overwrite=overwrite) as stage:
+        lines = [f"# hemiface automatic landmarks of {scan.source_name}, in {scan.units}; confidence in frame.json",
+                 "name,x,y,z"]
+        lines += [f"{n},{p[0] / per_unit:.6g},{p[1] / per_unit:.6g},{p[2] / per_unit:.6g}" for n, p in found.points_mm.items()]
+        (stage / "landmarks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        record = _frame_record(found, scan)
+        record["provenance"] = provenance({"scan": {"file": scan.source_name, "sha256": scan.sha256}},
+                                          {"units": scan.units})
+        (stage / "frame.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        _figure(stage / "landmarks.png", scan, found)
+    return out_dir

@@ -1,0 +1,279 @@
+"""Automatic 3D landmarks and frame on real scans moved to random poses, against published landmarks.
+
+Truth is what the scans' authors published, not what hemiface produced:
+- meshmonk template: ``template_landmarks.csv`` (5 points, renamed from meshmonk's TemplateLandmarks.csv);
+- Rvcg humface: ``tests/data/humface_lm.csv``, 7 unnamed points. By position on the mesh (face toward
+  +z, patient's left toward +x) they are, in order: exocanthion_right, endocanthion_right,
+  endocanthion_left, exocanthion_left, pronasale, cheilion_right, cheilion_left;
+- meshmonk demoface, the raw head-and-shoulders scan (10,000 vertices, with artefacts):
+  ``DemoFaceLandmarks.csv``, 5 unnamed points; by position: endocanthion_right, endocanthion_left,
+  pronasale, cheilion_right, cheilion_left;
+- menpo3d james: ``james.ljson``, menpo's 68-point iBUG-style set whose groups are named from the
+  viewer's side ("leye" is the patient's RIGHT eye, x < 0): 17 exocanthion_right, 20
+  endocanthion_right, 23 endocanthion_left, 26 exocanthion_left, 37 nose tip (pronasale),
+  40 subnasale, 48 cheilion_right, 54 cheilion_left, 51 labrale_superius, 57 labrale_inferius.
+  (34, the top of the nasal bridge in that scheme, is not nasion and is not compared.)
+
+The reference frame is :func:`frame_from_landmarks` on the published points (it needs no detection),
+carried through the same random rotation. Each scan is rotated uniformly at random (seeded),
+translated by up to 500 mm, and for some given in cm or m.
+"""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from hemiface import datasets
+from hemiface.scan import load_scan, scan_from_arrays
+from hemiface.scan._frame import frame_from_landmarks
+from hemiface.scan._io import MM_PER_UNIT
+from hemiface.scan._landmarks3d import FaceNotFoundError, canonical_frame, detect_landmarks
+from hemiface.scan._mesh import vertex_normals
+
+log = logging.getLogger(__name__)
+DATA = Path(__file__).parents[1] / "data"
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "scans"
+HUMFACE_NAMES = ("exocanthion_right", "endocanthion_right", "endocanthion_left", "exocanthion_left", "pronasale",
+                 "cheilion_right", "cheilion_left")
+DEMOFACE_NAMES = ("endocanthion_right", "endocanthion_left", "pronasale", "cheilion_right", "cheilion_left")
+JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_left": 23, "exocanthion_left": 26,
+               "pronasale": 37, "subnasale": 40, "cheilion_right": 48, "cheilion_left": 54,
+               "labrale_superius": 51, "labrale_inferius": 57}
+#: Published points further than 4 mm from the detected ones, with the measured error pinned.
+#: template endocanthion_left: the published point is itself 5 mm off the exactly symmetric template's
+#: mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection is symmetric.
+#: humface exocanthion_right (4.0-4.3 mm, 4.3 also with clutter) and james exocanthion_right (3.7-4.1 mm): MediaPipe's outer
+#: eye corner (vertex 33) sits about 4 mm from where these annotators put exocanthion.
+#: james labrale_inferius (4.2-4.9 mm): menpo's point 57 (lower lip, outer contour) and MediaPipe's
+#: vertex 17 are that far apart; not diagnosed further.
+#: demoface_raw (meshmonk's annotations, like the template's): the published left-side points sit 3-7 mm
+#: further left than the mirror images of the right-side ones (endocanthions at -16.6 / +24.9 mm,
+#: cheilions at -22.8 / +32.7 mm from pronasale in the detected frame), the same bias as on the exactly
+#: symmetric template; cheilion_left 7.9-8.0 mm, endocanthion_left 4.5-4.6 mm, endocanthion_right 4.3-4.6 mm (4 mm
+#: lower than published); these persist after a change of pose. These are the measured misses, not met targets.
+KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0, ("demoface_raw", "cheilion_left"): 8.5,
+                 ("demoface_raw", "endocanthion_left"): 5.0, ("demoface_raw", "endocanthion_right"): 4.8, ("humface", "exocanthion_right"): 4.6,
+                 ("james", "exocanthion_right"): 4.4, ("james", "labrale_inferius"): 5.2}
+TOLERANCE_MM = 4.0
+
+
+
+def _published(name):
+    if name == "template":
+        from hemiface.scan import read_landmarks
+
+        scan = datasets.load_sample("template")
+        return scan, read_landmarks(datasets.sample_landmarks_path("template"))
+    if name == "humface":
+        scan = load_scan(DATA / "humface.ply")
+        rows = [r for r in csv.reader(open(DATA / "humface_lm.csv")) if r and not r[0].startswith("#")]
+        return scan, {n: np.array([float(c) for c in r]) for n, r in zip(HUMFACE_NAMES, rows)}
+    if name == "demoface_raw":
+        folder = SHARED / "meshmonk_demoface"
+        if not folder.is_dir():
+            pytest.skip(f"{folder} not present")
+        scan = load_scan(folder / "DemoFace_10K_raw_upstream_decimated.obj")
+        rows = np.loadtxt(folder / "DemoFaceLandmarks.csv", delimiter=",")
+        return scan, dict(zip(DEMOFACE_NAMES, rows))
+    scan = datasets.load_sample("james")
+    ljson = SHARED / "menpo3d_james" / "james.ljson"
+    if not ljson.is_file():
+        pytest.skip(f"{ljson} not present")
+    points = np.array(json.loads(ljson.read_text())["groups"]["LJSON"]["landmarks"]["points"])
+    return scan, {n: points[i] for n, i in JAMES_INDEX.items()}
+
+
+def _moved(scan, seed, units):
+    rng = np.random.default_rng(seed)
+    rot = Rotation.random(random_state=seed).as_matrix()
+    shift = rng.uniform(-500, 500, 3)
+    v = (scan.vertices_mm @ rot.T + shift) / MM_PER_UNIT[units]
+    return scan_from_arrays(v, scan.faces, units=units, source_name=f"moved-{seed}"), rot, shift
+
+
+def _angle_deg(a, b):
+    return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
+
+
+CASES = [("demoface_raw", 16, "mm"), ("template", 11, "mm"), ("humface", 12, "mm"), ("humface", 13, "cm"), ("james", 14, "m"), ("james", 15, "mm")]
+_cache = {}
+
+
+def _detect(name, seed, units):
+    if (name, seed, units) not in _cache:
+        scan, published = _published(name)
+        moved, rot, shift = _moved(scan, seed, units)
+        found = detect_landmarks(moved)
+        back = {n: (p - shift) @ rot for n, p in found.points_mm.items()}  # into the original frame, mm
+        _cache[(name, seed, units)] = (scan, published, moved, rot, found, back)
+    return _cache[(name, seed, units)]
+
+
+@pytest.mark.parametrize("name,seed,units", CASES)
+def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
+    scan, published, moved, rot, found, back = _detect(name, seed, units)
+    # frame_from_landmarks' vertical axis depends on which lower midline point it is given (menton,
+    # else subnasale, else the mouth corners), so the detected points are restricted to the published
+    # names: same definition, independent points.
+    reference = frame_from_landmarks(published, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
+    same_names = {n: found.points_mm[n] for n in published}
+    mm = moved.vertices_mm
+    detected = frame_from_landmarks(same_names, mm, vertex_normals(mm, moved.faces))
+    angle = _angle_deg(detected.rotation, reference.rotation @ rot.T)
+    log.info("%s seed %d (%s): frame angle error %.2f deg, face score %.2f", name, seed, units, angle, found.face_score)
+    assert angle < 5.0
+    # The x axis (eyes) of the frame detect_landmarks returns (it uses menton for the vertical).
+    x_angle = float(np.degrees(np.arccos(np.clip(found.frame.rotation[0] @ (reference.rotation[0] @ rot.T), -1, 1))))
+    log.info("%s seed %d: detected frame's x axis off by %.2f deg", name, seed, x_angle)
+    assert x_angle < 5.0
+    errors = {n: float(np.linalg.norm(back[n] - p)) for n, p in published.items() if n in back}
+    for n, e in errors.items():
+        log.info("%s seed %d: %-20s error %.2f mm (spread %.2f mm, confidence %.2f)", name, seed, n, e,
+                 found.spread_mm[n], found.confidence[n])
+    assert set(errors) == set(published)
+    for n, e in errors.items():
+        assert e < KNOWN_GAPS_MM.get((name, n), TOLERANCE_MM), (n, e)
+    # The frame's origin is the detected pronasale, and canonical +x points to the patient's left.
+    assert np.allclose(found.frame.origin_mm, found.points_mm["pronasale"])
+    canon = found.frame.to_canonical(np.array([found.points_mm["exocanthion_left"], found.points_mm["exocanthion_right"]]))
+    assert canon[0, 0] > 25 and canon[1, 0] < -25 and (canon[:, 2] < 0).all() and (canon[:, 1] > 0).all()
+
+
+@pytest.mark.parametrize("name,seeds", [("humface", (12, 13)), ("james", (14, 15))])
+def test_random_poses_agree(name, seeds):
+    a = _detect(name, seeds[0], CASES[[c[:2] for c in CASES].index((name, seeds[0]))][2])[5]
+    b = _detect(name, seeds[1], CASES[[c[:2] for c in CASES].index((name, seeds[1]))][2])[5]
+    diffs = {n: float(np.linalg.norm(a[n] - b[n])) for n in a if n in b}
+    for n, d in diffs.items():
+        log.info("%s seeds %s: %-20s poses differ by %.2f mm", name, seeds, n, d)
+    assert len(diffs) >= 10
+    for n, d in diffs.items():
+        assert d < 1.0, (n, d)
+
+
+def test_mirrored_scan_swaps_sides():
+    scan = datasets.load_sample("template")
+    mirrored = scan_from_arrays(scan.vertices_mm * [-1, 1, 1], scan.faces[:, ::-1])
+    a, b = detect_landmarks(scan).points_mm, detect_landmarks(mirrored).points_mm
+    for n in ("exocanthion", "endocanthion", "cheilion"):
+        assert np.linalg.norm(a[f"{n}_left"] - b[f"{n}_right"] * [-1, 1, 1]) < 1.5
+        assert a[f"{n}_left"][0] > 0 and b[f"{n}_left"][0] > 0  # patient's left is +x on both faces
+
+
+def _sphere():
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=4, radius=80.0)
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
+def test_mesh_without_a_face_is_an_error(shape):
+    import trimesh
+
+    if shape == "sphere":
+        v, f = _sphere()
+    elif shape == "box":
+        m = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()
+        v, f = np.asarray(m.vertices), np.asarray(m.faces)
+    else:
+        v, f = _sphere()
+        rng = np.random.default_rng(0)
+        bumps = rng.normal(size=(6, 3))
+        d = v / np.linalg.norm(v, axis=1, keepdims=True)
+        v = v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6)
+    with pytest.raises(FaceNotFoundError, match="no face found"):
+        canonical_frame(scan_from_arrays(v, f, source_name=shape))
+
+
+def test_analyze_orient_auto_is_pose_invariant():
+    """A carved template phantom analysed with orient="auto" in a random pose (given in cm) gives the
+    same numbers as the phantom as given, in the canonical frame with the published landmarks."""
+    from hemiface.scan import analyze_scan
+
+    scan, published = _published("template")
+    phantom = datasets.carve_defect(scan.vertices_mm, scan.faces, side="left", volume_mm3=5000.0)
+    original = scan_from_arrays(phantom.vertices_mm, phantom.faces)
+    moved, rot, shift = _moved(original, 21, "cm")
+    given = analyze_scan(original, affected="auto", landmarks=published)
+    auto = analyze_scan(moved, affected="auto", orient="auto")
+    log.info("orient auto: defect %.0f vs %.0f mm3 (truth %.0f), discrepancy %.0f vs %.0f mm3, max depth %.2f vs %.2f mm",
+             auto.defect_volume_mm3, given.defect_volume_mm3, phantom.true_volume_mm3, auto.volumetric_discrepancy_mm3,
+             given.volumetric_discrepancy_mm3, auto.max_depth_mm, given.max_depth_mm)
+    assert auto.frame_source == "detected" and auto.affected_side == given.affected_side == "left"
+    assert auto.defect_volume_mm3 == pytest.approx(given.defect_volume_mm3, rel=0.03)
+    assert auto.volumetric_discrepancy_mm3 == pytest.approx(given.volumetric_discrepancy_mm3, rel=0.03)
+    assert auto.max_depth_mm == pytest.approx(given.max_depth_mm, abs=0.1)
+    normal_back = np.array(auto.symmetry_plane_normal) @ rot  # into the original frame
+    assert abs(normal_back @ np.array(given.symmetry_plane_normal)) > np.cos(np.radians(0.5))
+
+
+def test_cli_scan_landmarks(tmp_path):
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.scan import read_landmarks
+
+    scan, _ = _published("humface")
+    moved, rot, shift = _moved(scan, 31, "cm")
+    import trimesh
+
+    src = tmp_path / "moved.stl"  # STL: no texture, no colours
+    trimesh.Trimesh(moved.vertices_mm / 10.0, moved.faces, process=False).export(src)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["scan", "landmarks", str(src), "--units", "cm", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["frame.json", "landmarks.csv", "landmarks.png"]
+    points = read_landmarks(out / "landmarks.csv", units="cm")  # readable back as --landmarks (mm)
+    record = json.loads((out / "frame.json").read_text())
+    r, t = np.array(record["rotation"]), np.array(record["translation_mm"])
+    canon = r @ points["pronasale"] + t
+    assert np.allclose(canon, 0, atol=1e-3) and record["scan_units"] == "cm"
+    for name, entry in record["landmarks"].items():
+        assert 0 <= entry["confidence"] <= 1 and np.allclose(entry["xyz_mm"], points[name], atol=1e-3)
+    # Rerunning without --overwrite refuses (exit 1, one line); a sphere is a clear error too.
+    again = CliRunner().invoke(app, ["scan", "landmarks", str(src), "--units", "cm", "--out", str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    v, f = _sphere()
+    trimesh.Trimesh(v, f, process=False).export(tmp_path / "sphere.ply")
+    bad = CliRunner().invoke(app, ["scan", "landmarks", str(tmp_path / "sphere.ply"), "--out", str(tmp_path / "s")])
+    assert bad.exit_code == 1 and "no face found" in bad.output
+
+
+def test_face_small_in_a_large_scan():
+    """A slab (a table, shoulders) and spike triangles 600 mm away make the face a few dozen pixels
+    wide in the whole-scan renders; the detected face is zoomed onto and found as without them."""
+    import trimesh
+
+    scan, published = _published("humface")
+    v, f = np.array(scan.vertices_mm), np.array(scan.faces)
+    centre = v.mean(axis=0)
+    slab = trimesh.creation.box(extents=(600.0, 40.0, 600.0))
+    sv = np.asarray(slab.vertices) @ Rotation.from_euler("y", 45, degrees=True).as_matrix().T + centre + [0, -250, -150]
+    spikes = centre + np.array([[600.0, 0, 0], [601, 0, 0], [600, 1, 0], [0, 0, -600], [0, 1, -600], [1, 0, -600]])
+    vertices = np.vstack([v, sv, spikes])
+    faces = np.vstack([f, np.asarray(slab.faces) + len(v), np.array([[0, 1, 2], [3, 4, 5]]) + len(v) + len(sv)])
+    found = detect_landmarks(scan_from_arrays(vertices, faces, source_name="cluttered"))
+    errors = {n: float(np.linalg.norm(found.points_mm[n] - p)) for n, p in published.items()}
+    log.info("cluttered humface: %s", {n: round(e, 2) for n, e in errors.items()})
+    for n, e in errors.items():
+        assert e < KNOWN_GAPS_MM.get(("humface", n), TOLERANCE_MM), (n, e)
+
+
+def test_clustered_plane_fit_for_dense_scans(monkeypatch):
+    """Dense scans fit the symmetry plane on a 1 mm vertex-clustered copy: the midline points match
+    the full-resolution fit's (the threshold is lowered here so that the template takes that path)."""
+    from hemiface.scan import _landmarks3d
+
+    scan = datasets.load_sample("template")
+    full = detect_landmarks(scan)
+    monkeypatch.setattr(_landmarks3d, "PLANE_MAX_VERTICES", 1000)
+    clustered = detect_landmarks(scan)
+    assert clustered.symmetry_plane_rms_mm is not None
+    for n in ("pronasale", "subnasale", "nasion", "menton"):
+        assert np.linalg.norm(full.points_mm[n] - clustered.points_mm[n]) < 0.5, n
