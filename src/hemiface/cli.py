@@ -55,8 +55,8 @@ class Orient(str, enum.Enum):
     auto = "auto"
 
 
-_ORIENT_HELP = ("Without --landmarks: canonical takes the scan as looking toward +z with the head up +y; "
-                "auto finds the face and its frame (as `scan landmarks` does).")
+_ORIENT_HELP = ("Without --landmarks: auto finds the face and its frame in any orientation (as `scan landmarks` "
+                "does); canonical takes the scan as looking toward +z with the head up +y. --landmarks wins over both.")
 
 
 class Units(str, enum.Enum):
@@ -119,7 +119,7 @@ def scan_analyze(
         None, "--landmarks", dir_okay=False,
         help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
     ),
-    orient: Orient = typer.Option(Orient.canonical, "--orient", help=_ORIENT_HELP),
+    orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
     threshold_mm: float = typer.Option(4.0, "--threshold-mm", help="Report the area deeper than this (mm)."),
     floor_mm: float = typer.Option(1.0, "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
     region_width_mm: float = typer.Option(130.0, "--region-width-mm", help="Face region: width of the frontal ellipse."),
@@ -209,7 +209,7 @@ def scan_compare(
     units: Units = typer.Option(Units.mm, "--units", help="Units of both scan files."),
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
     landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
-    orient: Orient = typer.Option(Orient.canonical, "--orient", help=_ORIENT_HELP),
+    orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
     floor_mm: float = typer.Option(1.0, "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
     max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
