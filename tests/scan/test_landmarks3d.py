@@ -37,7 +37,6 @@ from hemiface.scan._mesh import vertex_normals
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).parents[1] / "data"
-SHARED = Path(__file__).parents[3] / "shared" / "data" / "scans"
 HUMFACE_NAMES = ("exocanthion_right", "endocanthion_right", "endocanthion_left", "exocanthion_left", "pronasale",
                  "cheilion_right", "cheilion_left")
 DEMOFACE_NAMES = ("endocanthion_right", "endocanthion_left", "pronasale", "cheilion_right", "cheilion_left")
@@ -74,16 +73,11 @@ def _published(name):
         rows = [r for r in csv.reader(open(DATA / "humface_lm.csv")) if r and not r[0].startswith("#")]
         return scan, {n: np.array([float(c) for c in r]) for n, r in zip(HUMFACE_NAMES, rows)}
     if name == "demoface_raw":
-        folder = SHARED / "meshmonk_demoface"
-        if not folder.is_dir():
-            pytest.skip(f"{folder} not present")
-        scan = load_scan(folder / "DemoFace_10K_raw_upstream_decimated.obj")
-        rows = np.loadtxt(folder / "DemoFaceLandmarks.csv", delimiter=",")
+        scan = load_scan(DATA / "demoface_raw_10k.obj")
+        rows = np.loadtxt(DATA / "demoface_raw_10k_landmarks.csv", delimiter=",")
         return scan, dict(zip(DEMOFACE_NAMES, rows))
     scan = datasets.load_sample("james")
-    ljson = SHARED / "menpo3d_james" / "james.ljson"
-    if not ljson.is_file():
-        pytest.skip(f"{ljson} not present")
+    ljson = DATA / "james.ljson"
     points = np.array(json.loads(ljson.read_text())["groups"]["LJSON"]["landmarks"]["points"])
     return scan, {n: points[i] for n, i in JAMES_INDEX.items()}
 
