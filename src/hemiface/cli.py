@@ -481,6 +481,102 @@ def study_status(
         typer.echo(f"wrote {out} and {out.name}.rules.json")
 
 
+@study_app.command("run")
+def study_run(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyses to run in parallel (processes)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo analyses that failed before."),
+):
+    """Analyse every photo and scan of the eligible visits (photo analyze, scan analyze, scan compare).
+
+    Work already done with the same inputs (by SHA-256) and parameters is skipped;
+    an interrupted run can simply be started again. Results go to the database and
+    to results/ in the study folder.
+    """
+    from .study import open_study, run_study
+
+    try:
+        with open_study(folder) as study:
+            summary = run_study(study, jobs=jobs, retry_failed=retry_failed)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"study run: {summary}")
+    for f in summary.failures:
+        typer.echo(f"  failed: {f['patient_id']} {f['visit_date']} {f['analysis']}: {f['message']}")
+    if summary.failures:
+        typer.echo("failed analyses are recorded; fix the cause, then run again with --retry-failed")
+
+
+@study_app.command("endpoints")
+def study_endpoints(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    out: Optional[Path] = typer.Option(
+        None, "--out", dir_okay=False,
+        help="FILE.csv (with FILE_flow.csv, FILE_excluded.csv, FILE_rules.json beside it) or FILE.xlsx [default: <study>/endpoints.csv].",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+):
+    """The endpoint table (one row per eligible patient) and the study flow counts."""
+    from .study import endpoint_table, open_study, write_endpoints
+
+    try:
+        with open_study(folder) as study:
+            table = endpoint_table(study)
+            out = out or study.path / "endpoints.csv"
+        written = write_endpoints(table, out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    flow = table.attrs["flow"]
+    typer.echo("study flow:")
+    for key, n in flow.items():
+        if isinstance(n, int):
+            typer.echo(f"  {key.replace('_', ' '):22s} {n:5d}")
+    for reason, n in flow["excluded"].items():
+        typer.echo(f"  excluded: {reason.replace('_', ' '):12s} {n:5d}")
+    n2d, n3d = table["symmetry_ratio_change"].notna().sum(), table["discrepancy_change_mm3"].notna().sum()
+    typer.echo(f"{len(table)} eligible patients: 2D change for {n2d}, 3D change for {n3d}")
+    for row in table.itertuples():
+        for what, reason in (("2D", row.missing_2d_reason), ("3D", row.missing_3d_reason)):
+            if isinstance(reason, str) and reason and reason != "no scans":
+                typer.echo(f"  {row.patient_id}: {what} missing: {reason}")
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@study_app.command("correct")
+def study_correct(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    patient: str = typer.Argument(..., help="Pseudonymous patient id."),
+    visit_date: str = typer.Argument(..., help="Date of the visit the photo belongs to (YYYY-MM-DD)."),
+    landmarks: Path = typer.Argument(..., help="Corrected landmarks.json (or iBUG .pts).", exists=True, dir_okay=False),
+    reason: str = typer.Option(..., "--reason", help="Why the landmarks were corrected (kept in the audit table)."),
+    photo: Optional[str] = typer.Option(None, "--photo", help="The photo's file name, when the visit has several."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who corrects [default: your login name]."),
+):
+    """Replace a photo's automatic landmarks with a person's corrected file and recompute its analysis.
+
+    The photo is never modified; the correction and the ratio before and after are recorded in the audit table.
+    """
+    import datetime as dt
+
+    from .study import correct_landmarks, open_study
+
+    try:
+        try:
+            when = dt.date.fromisoformat(visit_date)
+        except ValueError:
+            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        with open_study(folder) as study:
+            done = correct_landmarks(study, patient, when, landmarks, reason=reason, photo=photo, user=user)
+    except HemifaceError as exc:
+        _fail(exc)
+    before, after = done["symmetry_ratio_before_percent"], done["symmetry_ratio_after_percent"]
+    if done["status"] != "ok":
+        typer.echo(f"correction recorded, but the analysis failed: {done['message']}", err=True)
+        raise typer.Exit(code=1)
+    was = f"{before:.1f} %" if before is not None else "not analysed before"
+    typer.echo(f"{patient} {when}: symmetry ratio {was} -> {after:.1f} % (correction recorded in the audit table)")
+
+
 def main() -> None:
     app()
 

@@ -24,7 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Older schema versions that :func:`hemiface.study.open_study` upgrades in place (new tables only).
+UPGRADABLE_SCHEMA_VERSIONS = ("1",)
 
 SEXES = ("female", "male", "other")
 SIDES = ("left", "right")
@@ -175,6 +177,24 @@ class AnalysisResult(Base):
     created_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
 
 
+class LandmarkCorrection(Base):
+    """A person's corrected landmark file for a photo; the latest one replaces the automatic landmarks.
+
+    ``path`` is relative to the study folder (the file is copied into ``corrections/``);
+    the original photo is never modified.
+    """
+
+    __tablename__ = "landmark_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    at_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
 class AuditEntry(Base):
     """Who changed the study, when, and what (details as JSON; never identifiers beyond pseudonyms)."""
 
@@ -190,5 +210,6 @@ class AuditEntry(Base):
 #: Table name -> model, in an order that respects foreign keys.
 TABLES = {
     m.__tablename__: m
-    for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, AuditEntry)
+    for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, LandmarkCorrection,
+              AuditEntry)
 }

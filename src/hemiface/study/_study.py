@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import logger
 from ._errors import StudyError, StudyExistsError
-from ._models import SCHEMA_VERSION, TABLES, Base, StudyMeta
+from ._models import SCHEMA_VERSION, TABLES, UPGRADABLE_SCHEMA_VERSIONS, Base, StudyMeta
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
 
 
@@ -163,8 +163,23 @@ def open_study(path: str | Path) -> Study:
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StudyError(f"{folder}: the database is not a hemiface study database: {exc.__class__.__name__}") from None
+    if version is not None and version.value in UPGRADABLE_SCHEMA_VERSIONS:
+        _upgrade(engine, folder, version.value)
+        version = StudyMeta(key="schema_version", value=SCHEMA_VERSION)
     if version is None or version.value != SCHEMA_VERSION:
         engine.dispose()
         found = None if version is None else version.value
         raise StudyError(f"{folder}: database schema version {found!r}; this hemiface reads {SCHEMA_VERSION!r}")
     return Study(folder, settings, engine)
+
+
+def _upgrade(engine: Engine, folder: Path, found: str) -> None:
+    """Bring an older study database to :data:`SCHEMA_VERSION` (later versions only add tables)."""
+    try:
+        Base.metadata.create_all(engine)  # creates the missing tables, leaves existing ones alone
+        with Session(engine) as session, session.begin():
+            session.get(StudyMeta, "schema_version").value = SCHEMA_VERSION
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StudyError(f"{folder}: cannot upgrade the database from schema {found!r}: {exc}") from None
+    logger.warning("upgraded the study database from schema version %s to %s", found, SCHEMA_VERSION)
