@@ -426,6 +426,10 @@ def study_import(
     folder: Path = typer.Argument(..., help="Study folder (made by `hemiface study init`).", file_okay=False),
     files: list[Path] = typer.Argument(..., help="CSV files: per-table sheets and/or REDCap exports.", dir_okay=False),
     user: Optional[str] = typer.Option(None, "--user", help="Who imports, for the audit table (default: login name)."),
+    deidentify: bool = typer.Option(
+        False, "--deidentify",
+        help="Copy media into the study's media/ folder without metadata (EXIF, GPS, headers) and with pseudonymous names.",
+    ),
 ):
     """Validate spreadsheets and import them, all or nothing.
 
@@ -437,7 +441,7 @@ def study_import(
 
     try:
         with open_study(folder) as study:
-            summary = study.import_files(files, user=user)
+            summary = study.import_files(files, user=user, deidentify=deidentify)
     except HemifaceError as exc:
         _fail(exc)
     typer.echo(f"imported {summary}")

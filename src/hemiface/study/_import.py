@@ -18,7 +18,10 @@ import io
 import datetime as _dt
 import getpass
 import json
+import os
 import re
+import shutil
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,8 +401,10 @@ class _Import:
     cascade of "unknown patient".
     """
 
-    def __init__(self, study, session, problems: _Problems, today: _dt.date):
+    def __init__(self, study, session, problems: _Problems, today: _dt.date, staging: Path | None = None):
         self.study, self.session, self.problems, self.today = study, session, problems, today
+        self.staging = staging  # a folder for de-identified copies, or None to keep media where they are
+        self.staged: dict[str, Path] = {}
         self.patients = {p.pseudonym: p for p in session.scalars(select(Patient))}
         self.visits = {(v.patient.pseudonym, v.date): v for v in session.scalars(select(Visit))}
         self.surgeries = {(s.patient.pseudonym, s.date, s.technique): s for s in session.scalars(select(Surgery))}
@@ -584,10 +589,45 @@ class _Import:
                     stored = _stored_path(self.study.path, path)
             if key is None or kind is None or sha is None:
                 continue
+            if self.staging is not None:
+                stored, sha = self._deidentify(rec, path, raw, key, kind)
+                if stored is None:
+                    continue
             if not self._once(("media", *key, kind, stored), rec, f"{kind} {raw!r} of {key[0]} on {key[1]}"):
                 continue
             if self._is_new(self.media.get((*key, kind, stored)), dict(sha256=sha), rec, f"{kind} {raw!r}", start):
                 self.new["media"].append((key, dict(kind=kind, path=stored, sha256=sha)))
+
+    def _deidentify(self, rec, path: Path, raw: str, key, kind: str) -> tuple[str | None, str | None]:
+        """Stage a de-identified copy; return its path in the study and its SHA-256."""
+        import hashlib
+
+        from .._errors import HemifaceError
+        from ._deidentify import MEDIA_DIR, copy_name, deidentified_bytes
+
+        try:
+            content, ext = deidentified_bytes(path, kind)
+        except HemifaceError as exc:
+            self.problems.at(rec, "file", f"cannot de-identify {raw!r}: {exc}")
+            return None, None
+        name = copy_name(key[0], key[1].isoformat(), kind, content, ext)
+        staged = self.staging / name
+        staged.write_bytes(content)
+        stored = f"{MEDIA_DIR}/{name}"
+        self.staged[stored] = staged
+        return stored, hashlib.sha256(content).hexdigest()
+
+    def place_staged(self) -> list[Path]:
+        """Move the de-identified copies into the study's media folder; returns those that were not there."""
+        placed = []
+        for stored, staged in self.staged.items():
+            target = self.study.path / stored
+            if target.exists():
+                continue  # same name = same content (the name carries its hash)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+            placed.append(target)
+        return placed
 
     def check_complications(self, records) -> None:
         problems = self.problems
@@ -645,7 +685,8 @@ class _Import:
         return {t: len(self.new[t]) for t in TABLE_ORDER}
 
 
-def import_files(study, files, *, user: str | None = None, today: _dt.date | None = None) -> ImportSummary:
+def import_files(study, files, *, user: str | None = None, today: _dt.date | None = None,
+                 deidentify: bool = False) -> ImportSummary:
     """Validate spreadsheets and import them into ``study`` in one transaction.
 
     Parameters
@@ -658,6 +699,10 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
         Who imports, for the audit table [default: the login name].
     today : datetime.date, optional
         The date against which "in the future" is judged [default: today].
+    deidentify : bool
+        Copy every media file into the study's ``media/`` folder with its metadata
+        removed and a pseudonymous name (see :mod:`hemiface.study._deidentify`); the
+        study then refers to the copies only. Originals are never modified.
 
     Returns
     -------
@@ -678,9 +723,11 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
     by_table: dict[str, list[_Record]] = defaultdict(list)
     for rec in read_records(files, problems):
         by_table[rec.table].append(rec)
+    staging = Path(tempfile.mkdtemp(prefix=".import-staging-", dir=study.path)) if deidentify else None
+    placed: list[Path] = []
     try:
         with study.session() as session, session.begin():
-            run = _Import(study, session, problems, today)
+            run = _Import(study, session, problems, today, staging)
             for table in TABLE_ORDER:  # foreign keys first
                 getattr(run, f"check_{table}")(by_table[table])
             if problems.items:
@@ -688,6 +735,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 items = sorted(problems.items, key=lambda p: (order.get(p.file, len(order)), p.row or 0))
                 raise StudyImportError(items)  # rolls the transaction back; nothing was written
             added = run.write()
+            placed = run.place_staged()  # before the commit; removed again if the commit fails
             summary = ImportSummary(files=tuple(f.name for f in files), added=added, unchanged=run.unchanged)
             if summary.changed:
                 session.add(AuditEntry(
@@ -697,12 +745,25 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     details_json=json.dumps({
                         "files": [{"file": f.name, "sha256": sha256_file(f)} for f in files],
                         "added": added,
+                        "deidentified": deidentify,
                     }, sort_keys=True),
                 ))
     except SQLAlchemyError as exc:
+        _remove(placed)
         raise StudyError(f"the study database refused the import (nothing was imported): {exc}") from None
+    except BaseException:
+        _remove(placed)
+        raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     logger.info("import: %s", summary)
     return summary
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _login() -> str:

@@ -67,11 +67,12 @@ class Study:
         with self.session() as session:
             return {name: session.scalar(select(func.count()).select_from(model)) for name, model in TABLES.items()}
 
-    def import_files(self, files, *, user: str | None = None, today: _dt.date | None = None):
+    def import_files(self, files, *, user: str | None = None, today: _dt.date | None = None,
+                     deidentify: bool = False):
         """Validate and import spreadsheets; see :func:`hemiface.study.import_files`."""
         from ._import import import_files
 
-        return import_files(self, files, user=user, today=today)
+        return import_files(self, files, user=user, today=today, deidentify=deidentify)
 
     def close(self) -> None:
         self.engine.dispose()
