@@ -95,6 +95,7 @@ def _configure_logging(verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("hemiface: %(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False  # the command line owns the output: no second copy through the root logger
 
 
 @app.callback()

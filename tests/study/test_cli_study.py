@@ -82,3 +82,45 @@ def test_the_installed_command(tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert "visits.csv, row 2, column patient_id: unknown patient P001" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_run_endpoints_and_correct_from_the_command_line(tmp_path):
+    """The example study end to end: run (twice: nothing redone), endpoints as XLSX, a correction, bad input."""
+    import json
+
+    import pandas as pd
+
+    folder = tmp_path / "cohort"
+    assert runner.invoke(app, ["study", "init", str(folder), "--from", "2020-01-01", "--to", "2023-12-31"]).exit_code == 0
+    assert runner.invoke(app, ["study", "import", str(folder), *map(str, csvs(EXAMPLE))]).exit_code == 0
+    result = runner.invoke(app, ["study", "run", str(folder)], env={"HEMIFACE_PROGRESS": "0"})
+    assert result.exit_code == 0, result.output
+    # the example's photos are copies of one file: analysed once
+    assert result.stdout.splitlines()[0] == ("study run: 9 analyses: 0 already done, 3 done now, 0 failed, "
+                                             "6 duplicate files analysed once")
+    result = runner.invoke(app, ["study", "run", str(folder)], env={"HEMIFACE_PROGRESS": "0"})
+    assert result.stdout.splitlines()[0] == "study run: 9 analyses: 9 already done, 0 done now, 0 failed"
+
+    out = tmp_path / "endpoints.xlsx"
+    result = runner.invoke(app, ["study", "endpoints", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 eligible patients: 2D change for 4, 3D change for 0" in result.output
+    assert "P002: 3D missing: no scan at the follow-up visit" in result.output
+    table = pd.read_excel(out, sheet_name="endpoints")
+    assert table["patient_id"].tolist() == ["P001", "P002", "P004", "R002"]
+    assert runner.invoke(app, ["study", "endpoints", str(folder), "--out", str(out)]).exit_code == 1
+
+    landmarks = next((folder / "results" / "photo_analyze").glob("*/landmarks.json"))
+    edited = json.loads(landmarks.read_text())
+    edited["points"]["cheilion_left"][0] += 1.0
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(edited))
+    result = runner.invoke(app, ["study", "correct", str(folder), "P001", "2021-08-20", str(fixed),
+                                 "--reason", "mouth corner", "--user", "rc"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("P001 2021-08-20: symmetry ratio ")
+    result = runner.invoke(app, ["study", "correct", str(folder), "P001", "2021-08-21", str(fixed), "--reason", "x"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == "hemiface: error: patient P001 has no visit on 2021-08-21"
+    result = runner.invoke(app, ["study", "endpoints", str(folder), "--out", str(tmp_path / "e.txt")])
+    assert result.exit_code == 1 and "written as .csv or .xlsx" in result.output
