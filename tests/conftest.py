@@ -8,6 +8,17 @@ import pytest
 logging.getLogger("hemiface").setLevel(logging.WARNING)
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def _reset_hemiface_logger():
+    """Undo what a command-line test configured (its stderr handler, level, no propagation)."""
+    yield
+    log = logging.getLogger("hemiface")
+    for handler in [h for h in log.handlers if type(h).__name__ == "_CurrentStderrHandler"]:
+        log.removeHandler(handler)
+    log.setLevel(logging.WARNING)
+    log.propagate = True
 DATA = Path(__file__).parent / "data"
 
 
