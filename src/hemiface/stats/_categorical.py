@@ -105,6 +105,21 @@ def freeman_halton_k_by_2(events, sizes, *, seed: int = 0) -> tuple[float, str]:
     return ((1 + hits) / (MONTE_CARLO_DRAWS + 1), "monte_carlo")
 
 
+def rate_rows(e, ok, g, g_ok, labels, *, order, outcome: str, alpha: float) -> list[dict]:
+    """Rows of the rates table: one per group in ``order`` and one for all patients."""
+    rows = []
+    for lev in list(order) + ["all"]:
+        in_g = g_ok if lev == "all" else (g == lev)
+        miss = [labels[i] for i in np.flatnonzero(~ok if lev == "all" else in_g & ~ok)]
+        sel = in_g & ok
+        n, k = int(sel.sum()), int(e[sel].sum())
+        lo, hi = clopper_pearson(k, n, alpha=alpha)
+        rows.append(blank_row(RATE_COLUMNS, outcome=outcome, group=lev, n=n, n_missing=len(miss),
+                              missing_ids=join_ids(miss), events=k, rate=k / n if n else np.nan,
+                              ci_low=lo, ci_high=hi, conf_level=1 - alpha))
+    return rows
+
+
 def complications_by_group(
     events,
     groups,
@@ -177,18 +192,7 @@ def complications_by_group(
     ok = known & g_ok
     e = np.array([bool(v) if k else False for v, k in zip(ev, known)])
     conf = 1 - alpha
-    rates = []
-    for lev in list(order) + ["all"]:
-        in_g = g_ok if lev == "all" else (g == lev)
-        miss = [labels[i] for i in np.flatnonzero(in_g & ~ok)]
-        if lev == "all":
-            miss = [labels[i] for i in np.flatnonzero(~ok)]
-        sel = in_g & ok
-        n, k = int(sel.sum()), int(e[sel].sum())
-        lo, hi = clopper_pearson(k, n, alpha=alpha)
-        rates.append(blank_row(RATE_COLUMNS, outcome=outcome, group=lev, n=n, n_missing=len(miss),
-                               missing_ids=join_ids(miss), events=k, rate=k / n if n else np.nan,
-                               ci_low=lo, ci_high=hi, conf_level=conf))
+    rates = rate_rows(e, ok, g, g_ok, labels, order=order, outcome=outcome, alpha=alpha)
     counts = [(int((e & ok & (g == lev)).sum()), int((ok & (g == lev)).sum())) for lev in order]
     all_missing = [labels[i] for i in np.flatnonzero(~ok)]
     common = dict(outcome=outcome, conf_level=conf, n=int(ok.sum()), n_missing=len(all_missing),
