@@ -130,6 +130,8 @@ def test_inconsistent_change_raises(table):
     (lambda t: pd.concat([t, t.iloc[[0]]]), "more than one row for patient"),
     (lambda t: t.assign(technique=[None] + list(t.technique[1:])), "P001 have no technique"),
     (lambda t: t.drop(columns=f"faceq_{SCALES[1]}_followup"), f"faceq_{SCALES[1]}_followup"),
+    (lambda t: t.assign(complications_followup_n=3), "complications_followup_n and complications_followup disagree"),
+    (lambda t: t.assign(age_at_surgery_years="old"), "non-numeric values"),
 ])
 def test_malformed_tables_raise(table, edit, match):
     with pytest.raises(StatsError, match=match):

@@ -184,3 +184,19 @@ def test_inputs_are_not_modified():
     paired_change(before, after)
     pd.testing.assert_series_equal(before, b0)
     np.testing.assert_array_equal(after, a0)
+
+
+def test_differently_indexed_series_raise_instead_of_repairing():
+    before = pd.Series([1.0, 2.0, 3.0], index=["P1", "P2", "P3"])
+    after = pd.Series([2.0, 3.0, 5.0], index=["P2", "P1", "P3"])
+    with pytest.raises(StatsError, match="different indexes"):
+        paired_change(before, after)
+    res = paired_change(before, after.reindex(before.index))
+    assert res.estimate.iloc[0] == pytest.approx(np.mean([2.0, 0.0, 2.0]))
+
+
+def test_exact_distribution_is_capped_for_huge_samples():
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.2, 1, 450)
+    res = _row(paired_change(np.zeros(d.size), d, wilcoxon_method="exact"), "wilcoxon")
+    assert "exact distribution not computed for n > 400" in res.method_note

@@ -9,7 +9,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as _st
 
-from ._common import as_float_array, blank_row, check_alpha, fmt, frame, join_ids, resolve_ids
+from ._common import as_float_array, blank_row, check_aligned, check_alpha, fmt, frame, join_ids, resolve_ids
 from ._errors import StatsError
 
 #: Columns of :attr:`AncovaResult.coefficients` (frozen: a tested constant).
@@ -116,6 +116,7 @@ def ancova(
     """
     alpha = check_alpha("alpha", alpha)
     assumption_alpha = check_alpha("assumption_alpha", assumption_alpha)
+    check_aligned(baseline=baseline, followup=followup, groups=groups)
     x = as_float_array("baseline", baseline)
     y = as_float_array("followup", followup)
     gs = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats as _st
 from scipy.special import gammaln
 
-from ._common import blank_row, check_alpha, frame, join_ids, resolve_ids
+from ._common import blank_row, check_aligned, check_alpha, frame, join_ids, resolve_ids
 from ._errors import StatsError
 
 #: Columns of :attr:`ComplicationsResult.rates` (frozen: a tested constant).
@@ -169,6 +169,7 @@ def complications_by_group(
         On unequal lengths, non-boolean events or fewer than two group labels.
     """
     alpha = check_alpha("alpha", alpha)
+    check_aligned(events=events, groups=groups)
     ev = pd.Series(list(events) if not isinstance(events, pd.Series) else events.to_numpy(), dtype=object)
     gs = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)
     if ev.size != gs.size:

@@ -29,6 +29,17 @@ def as_float_array(name: str, values) -> np.ndarray:
     return arr
 
 
+def check_aligned(**inputs) -> None:
+    """Refuse pandas inputs whose indexes differ: values are paired by position, never silently re-paired."""
+    indexed = [(name, v.index) for name, v in inputs.items() if isinstance(v, (pd.Series, pd.DataFrame))]
+    for name, index in indexed[1:]:
+        if not index.equals(indexed[0][1]):
+            raise StatsError(
+                f"{indexed[0][0]} and {name} are pandas objects with different indexes; values are paired by "
+                f"position, so align them first (e.g. {name}.reindex({indexed[0][0]}.index)) or pass arrays"
+            )
+
+
 def resolve_ids(ids, n: int, *candidates) -> list[str]:
     """Labels of the observations: ``ids`` if given, else the index of the first pandas input, else 0..n-1."""
     if ids is None:

@@ -169,8 +169,16 @@ def _complication_outcomes(endpoints: pd.DataFrame) -> dict[str, pd.Series]:
     types_per = raw.map(lambda s: [t.strip() for t in str(s).split(";") if t.strip()] if isinstance(s, str) else [])
     if known.any() and not raw[known].map(lambda s: isinstance(s, str)).all():
         raise StatsError("complications_followup must be text: ';'-separated types, '' for none, empty for unknown")
-    out = {"any_complication": pd.Series([bool(t) if k else None for t, k in zip(types_per, known)],
-                                         index=endpoints.index, dtype=object)}
+    any_ = pd.Series([bool(t) if k else None for t, k in zip(types_per, known)], index=endpoints.index, dtype=object)
+    if "complications_followup_n" in endpoints.columns:
+        count = _numeric(endpoints, "complications_followup_n")
+        both = known.to_numpy() & np.isfinite(count)
+        clash = both & ((count > 0) != np.array([bool(t) for t in types_per]))
+        if clash.any():
+            who = endpoints.loc[clash, "patient_id"].astype(str).tolist()
+            raise StatsError(f"complications_followup_n and complications_followup disagree on whether there was a "
+                             f"complication for {', '.join(who)}")
+    out = {"any_complication": any_}
     major = endpoints["major_complication"]
     out["major_complication"] = pd.Series([None if pd.isna(v) else bool(v) for v in major], index=endpoints.index,
                                           dtype=object)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ._common import as_float_array, blank_row, check_alpha, check_method, fmt, frame, join_ids, resolve_ids
+from ._common import as_float_array, blank_row, check_alpha, check_aligned, check_method, fmt, frame, join_ids, resolve_ids
 from ._errors import StatsError
 from ._ranks import (
     rank_sum_exact_p,
@@ -65,6 +65,10 @@ TESTS = ("paired_t", "wilcoxon", "welch_t", "mann_whitney", "kruskal")
 
 #: Smallest sample (or group) on which a test is selected; Shapiro-Wilk needs 3.
 MIN_N = 3
+#: Largest n for which ``wilcoxon_method="exact"`` computes the exact signed-rank distribution.
+MAX_EXACT_SIGNED_RANK = 400
+#: Largest n1 * n2 for which ``mann_whitney_method="exact"`` computes the exact rank-sum distribution.
+MAX_EXACT_RANK_SUM = 10_000
 
 
 def _shapiro(x: np.ndarray) -> float:
@@ -157,6 +161,7 @@ def paired_change(
     alpha = check_alpha("alpha", alpha)
     normality_alpha = check_alpha("normality_alpha", normality_alpha)
     check_method("wilcoxon_method", wilcoxon_method)
+    check_aligned(before=before, after=after)
     b = as_float_array("before", before)
     a = as_float_array("after", after)
     if b.size != a.size:
@@ -230,6 +235,9 @@ def _signed_rank_row(d: np.ndarray, *, conf: float, method: str, correction: boo
     exact = (method == "auto" and nn < 50 and not ties and not zeros) or (method == "exact" and not ties and not zeros)
     if method == "exact" and not exact:
         notes.append("exact p not available with ties or zeros; normal approximation used (as R)")
+    if exact and nn > MAX_EXACT_SIGNED_RANK:
+        exact = False
+        notes.append(f"exact distribution not computed for n > {MAX_EXACT_SIGNED_RANK}; normal approximation used")
     if exact:
         p = signed_rank_exact_p(v, nn)
         notes.insert(0, "Wilcoxon signed-rank, exact")
@@ -309,6 +317,7 @@ def compare_groups(
     alpha = check_alpha("alpha", alpha)
     normality_alpha = check_alpha("normality_alpha", normality_alpha)
     check_method("mann_whitney_method", mann_whitney_method)
+    check_aligned(values=values, groups=groups)
     v = as_float_array("values", values)
     g = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)
     if g.size != v.size:
@@ -421,7 +430,8 @@ def _rank_sum_row(x: np.ndarray, y: np.ndarray, *, conf: float, method: str, cor
     ranks = _st.rankdata(pooled)
     w = float(np.sum(ranks[:m]) - m * (m + 1) / 2)
     ties = _has_ties(pooled)
-    exact = (method == "auto" and m < 50 and n < 50 and not ties) or (method == "exact" and not ties)
+    exact = (method == "auto" and m < 50 and n < 50 and not ties) or (
+        method == "exact" and not ties and m * n <= MAX_EXACT_RANK_SUM)
     notes = []
     if exact:
         p = rank_sum_exact_p(w, m, n)
@@ -431,8 +441,11 @@ def _rank_sum_row(x: np.ndarray, y: np.ndarray, *, conf: float, method: str, cor
         p = _two_sided_normal_p(z)
         notes.append("Mann-Whitney U (Wilcoxon rank-sum), normal approximation, tie-corrected"
                      + (", continuity-corrected" if correction else ""))
-        if method == "exact":
+        if method == "exact" and ties:
             notes.append("exact p not available with ties; normal approximation used (as R)")
+        elif method == "exact":
+            notes.append(f"exact distribution not computed for n1 x n2 > {MAX_EXACT_RANK_SUM}; "
+                         "normal approximation used")
     shift = rank_sum_shift(x, y, conf_level=conf, exact=exact, correct=correction)
     if shift.conf_level != conf:
         notes.append(f"requested confidence level not achievable; interval is at {fmt(shift.conf_level)} (as R)")
