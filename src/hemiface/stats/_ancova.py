@@ -206,7 +206,7 @@ def _assumptions(fit, x, y, g, levels, a) -> pd.DataFrame:
         r["method_note"] = "cannot test: too few patients for the interaction model"
     rows.append(r)
 
-    r = blank_row(ANCOVA_ASSUMPTION_COLUMNS, check="equal_residual_variance", statistic_name="W", passed=None)
+    r = blank_row(ANCOVA_ASSUMPTION_COLUMNS, check="equal_residual_variance", statistic_name="F", passed=None)
     parts = [resid[g == lev] for lev in levels]
     if all(p.size >= 2 for p in parts):
         lv = _st.levene(*parts, center="median")

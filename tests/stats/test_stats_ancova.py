@@ -84,3 +84,11 @@ def test_bad_input_raises():
         ancova([1.0, 2, 3], [2.0, 3, 5], ["a", "a", "a"])
     with pytest.raises(StatsError, match="equal lengths"):
         ancova([1.0, 2, 3], [2.0, 3], ["a", "b", "b"])
+
+
+def test_group_without_complete_cases_is_reported_not_fitted():
+    base, follow, g = _data()
+    follow[g == "flap"] = np.nan
+    co = ancova(base, follow, g).coefficients.set_index("term")
+    assert np.isnan(co.loc["group[flap]", "estimate"]) and co.loc["group[flap]", "method_note"] == "no complete cases in flap"
+    assert np.isfinite(co.loc["group[fat]", "estimate"]) and co.loc["group", "df"] == 1

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_endpoints import SCALES, endpoint_table
+from stats_synthetic import SCALES, endpoint_table
 
 from hemiface._errors import OutputExistsError
 from hemiface.stats import (
@@ -168,3 +168,9 @@ def test_csv_round_trip(result, tmp_path):
     assert tuple(m.columns) == TABLE_COLUMNS["missing"] and len(m) == len(result["missing"])
     with pytest.raises(OutputExistsError):
         write_csv(result, tmp_path / "out")
+
+
+def test_library_prints_nothing(table, capsys):
+    analyze_endpoints(table.iloc[:10])
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
