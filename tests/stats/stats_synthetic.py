@@ -66,4 +66,16 @@ def endpoint_table(n_per_group: int = 8, *, seed: int = 1, techniques=TECHNIQUES
     df.loc[4, "years_since_onset"] = np.nan
     scale = SCALES[0]
     df.loc[5, [f"faceq_{scale}_baseline", f"faceq_{scale}_change"]] = np.nan
+    # The dtypes of hemiface.study.endpoint_table: whole years and counts as nullable Int64,
+    # dates as datetime.date, no reason as None.
+    for col in ("age_at_surgery_years", "age_at_onset_years"):
+        df[col] = df[col].round()
+    df["years_since_onset"] = df["age_at_surgery_years"] - df["age_at_onset_years"]
+    for col in ("age_at_surgery_years", "guerrerosantos_stage", "age_at_onset_years", "years_since_onset",
+                "followup_interval_days", "complications_followup_n"):
+        df[col] = df[col].astype("Int64")
+    for col in ("initial_surgery_date", "baseline_date", "followup_date"):
+        df[col] = pd.to_datetime(df[col]).dt.date
+    for col in ("missing_2d_reason", "missing_3d_reason"):
+        df[col] = df[col].where(df[col] != "", None)
     return df
