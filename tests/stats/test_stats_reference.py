@@ -161,3 +161,7 @@ def test_reference_covers_both_wilcoxon_branches():
         assert "normal" in _row(stats.paired_change(d.before, d.after), "wilcoxon").method_note
     d = pd.read_csv(REF / "paired_ties.csv")
     assert ((d.after - d.before) == 0).sum() >= 2
+    d = pd.read_csv(REF / "groups_exact.csv")
+    assert "exact" in _row(stats.compare_groups(d.value, d.group), "mann_whitney").method_note
+    d = pd.read_csv(REF / "groups_ties.csv")
+    assert "normal" in _row(stats.compare_groups(d.value, d.group), "mann_whitney").method_note
