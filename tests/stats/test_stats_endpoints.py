@@ -1,0 +1,176 @@
+"""analyze_endpoints on a synthetic endpoint table; workbook and CSV writing."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from stats_synthetic import SCALES, endpoint_table
+
+from hemiface._errors import OutputExistsError
+from hemiface.stats import (
+    GROUP_COLUMNS,
+    PAIRED_COLUMNS,
+    TABLE_COLUMNS,
+    StatsError,
+    analyze_endpoints,
+    write_csv,
+    write_workbook,
+)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return endpoint_table()
+
+
+@pytest.fixture(scope="module")
+def result(table):
+    return analyze_endpoints(table)
+
+
+def test_table_names_and_columns_are_frozen(result):
+    assert list(TABLE_COLUMNS) == ["endpoints", "table1", "descriptives", "within_group", "between_groups", "ancova",
+                                   "ancova_assumptions", "complications", "complication_tests", "missing"]
+    assert TABLE_COLUMNS["within_group"] == ("endpoint", "group") + PAIRED_COLUMNS
+    assert TABLE_COLUMNS["between_groups"] == ("endpoint",) + GROUP_COLUMNS
+    assert TABLE_COLUMNS["missing"] == ("patient_id", "group", "endpoint", "timepoint", "reason")
+    assert TABLE_COLUMNS["descriptives"] == ("endpoint", "group", "timepoint", "n", "n_missing", "missing_ids",
+                                             "mean", "sd", "median", "q1", "q3", "min", "max")
+    assert TABLE_COLUMNS["endpoints"] == ("endpoint", "label", "unit", "baseline_column", "followup_column",
+                                          "change_column", "reason_column", "population")
+    assert list(result) == list(TABLE_COLUMNS)
+    for name, cols in TABLE_COLUMNS.items():
+        assert tuple(result[name].columns) == cols, name
+
+
+def test_endpoints_include_each_faceq_scale(result):
+    assert list(result["endpoints"].endpoint) == ["symmetry_ratio", "discrepancy_percent", "discrepancy_mm3"] + [
+        f"faceq_{s}" for s in SCALES]
+
+
+def test_known_changes_are_recovered(result):
+    w = result["within_group"]
+    t = w[(w.endpoint == "symmetry_ratio") & (w.test == "paired_t")].set_index("group")
+    for group, truth in (("adm", 5), ("fat_grafting", 10), ("free_flap", 15)):
+        assert t.loc[group, "ci_low"] < truth < t.loc[group, "ci_high"]
+    d = w[(w.endpoint == "discrepancy_percent") & (w.test == "paired_t")].set_index("group")
+    assert d.loc["free_flap", "ci_low"] < -12 < d.loc["free_flap", "ci_high"]
+    # one test per (endpoint, group) is selected at most
+    assert (w.groupby(["endpoint", "group"]).selected.sum() <= 1).all()
+    b = result["between_groups"]
+    assert (b.test == "kruskal").all() and (b[b.endpoint == "symmetry_ratio"].p_value < 0.01).all()
+
+
+def test_missing_patients_are_listed_with_reasons(result, table):
+    m = result["missing"]
+    row = m[(m.patient_id == "P002") & (m.endpoint == "symmetry_ratio")].iloc[0]
+    assert row.reason == "follow-up photograph not frontal" and row.timepoint == "followup"
+    three_d = m[m.endpoint == "discrepancy_percent"]
+    assert list(three_d.patient_id) == ["P003"] and three_d.reason.iloc[0] == "no 3D scan at baseline"
+    assert ((m.patient_id == "P004") & (m.endpoint == "complications")).any()
+    assert ((m.patient_id == "P006") & (m.endpoint == f"faceq_{SCALES[0]}")).any()
+    assert ((m.patient_id == "P005") & (m.endpoint == "years_since_onset")).any()
+    w = result["within_group"]
+    adm3d = w[(w.endpoint == "discrepancy_percent") & (w.group == "adm")]
+    assert (adm3d.n == 7).all() and (adm3d.missing_ids == "P003").all()
+    allp = w[(w.endpoint == "discrepancy_percent") & (w.group == "all")]
+    assert (allp.n == len(table) - 1).all()
+    d = result["descriptives"]
+    assert (d[(d.endpoint == "symmetry_ratio") & (d.group == "adm")].n == 7).all()
+
+
+def test_ancova_and_complications_are_reported(result):
+    a = result["ancova"]
+    assert set(a.endpoint) == set(result["endpoints"].endpoint)
+    assert (a[a.term == "group"].statistic_name == "F").all()
+    assert len(result["ancova_assumptions"]) == 3 * len(result["endpoints"])
+    c = result["complications"]
+    assert {"any_complication", "major_complication", "complication_type:infection",
+            "complication_type:seroma"} == set(c.outcome)
+    any_all = c[(c.outcome == "any_complication") & (c.group == "all")].iloc[0]
+    assert any_all.n == 23 and any_all.missing_ids == "P004"
+    assert set(result["complication_tests"].test) == {"fisher_freeman_halton"}
+
+
+def test_two_techniques_use_two_group_tests(table):
+    two = table[table.technique != "free_flap"]
+    res = analyze_endpoints(two)
+    assert set(res["between_groups"].test) == {"welch_t", "mann_whitney"}
+    assert set(res["complication_tests"].test) == {"fisher_exact"}
+    assert (res["between_groups"].comparison == "adm - fat_grafting").all()
+
+
+def test_one_technique_skips_between_group_tables(table, caplog):
+    with caplog.at_level(logging.WARNING, logger="hemiface"):
+        res = analyze_endpoints(table[table.technique == "adm"])
+    assert "between-group comparisons are not made" in caplog.text
+    assert res["between_groups"].empty and res["ancova"].empty and res["complication_tests"].empty
+    assert tuple(res["between_groups"].columns) == TABLE_COLUMNS["between_groups"]
+    assert not res["complications"].empty
+
+
+def test_input_is_not_modified(table):
+    before = table.copy()
+    analyze_endpoints(table)
+    pd.testing.assert_frame_equal(table, before)
+
+
+def test_inconsistent_change_raises(table):
+    bad = table.copy()
+    bad.loc[7, "symmetry_ratio_change"] += 1
+    with pytest.raises(StatsError, match="symmetry_ratio_change is not .* for P008"):
+        analyze_endpoints(bad)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda t: t.drop(columns="discrepancy_baseline_percent"), "lacks column discrepancy_baseline_percent"),
+    (lambda t: pd.concat([t, t.iloc[[0]]]), "more than one row for patient"),
+    (lambda t: t.assign(technique=[None] + list(t.technique[1:])), "P001 have no technique"),
+    (lambda t: t.drop(columns=f"faceq_{SCALES[1]}_followup"), f"faceq_{SCALES[1]}_followup"),
+    (lambda t: t.assign(complications_followup_n=3), "complications_followup_n and complications_followup disagree"),
+    (lambda t: t.assign(age_at_surgery_years="old"), "non-numeric values"),
+])
+def test_malformed_tables_raise(table, edit, match):
+    with pytest.raises(StatsError, match=match):
+        analyze_endpoints(edit(table.copy()))
+
+
+def test_workbook_round_trip(result, tmp_path):
+    path = write_workbook(result, tmp_path / "stats.xlsx")
+    sheets = pd.read_excel(path, sheet_name=None)
+    assert list(sheets) == list(TABLE_COLUMNS)
+    for name, t in sheets.items():
+        assert tuple(t.columns) == TABLE_COLUMNS[name] and len(t) == len(result[name])
+    w = sheets["within_group"]
+    np.testing.assert_allclose(w.p_value.to_numpy(float), result["within_group"].p_value.to_numpy(float))
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.xlsx"]  # no temporary file left behind
+    with pytest.raises(OutputExistsError):
+        write_workbook(result, path)
+    write_workbook({"x": pd.DataFrame({"a": [1]})}, path, overwrite=True)
+    assert list(pd.read_excel(path, sheet_name=None)) == ["x"]
+
+
+def test_workbook_rejects_bad_sheet_names(tmp_path):
+    with pytest.raises(StatsError, match="sheet name"):
+        write_workbook({"a/b": pd.DataFrame()}, tmp_path / "x.xlsx")
+    with pytest.raises(StatsError, match=".xlsx"):
+        write_workbook({"a": pd.DataFrame()}, tmp_path / "x.xls")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_round_trip(result, tmp_path):
+    paths = write_csv(result, tmp_path / "out")
+    assert [p.name for p in paths] == [f"{n}.csv" for n in TABLE_COLUMNS]
+    m = pd.read_csv(paths[-1])
+    assert tuple(m.columns) == TABLE_COLUMNS["missing"] and len(m) == len(result["missing"])
+    with pytest.raises(OutputExistsError):
+        write_csv(result, tmp_path / "out")
+
+
+def test_library_prints_nothing(table, capsys):
+    analyze_endpoints(table.iloc[:10])
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
