@@ -547,6 +547,42 @@ def study_endpoints(
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
+@study_app.command("analyze")
+def study_analyze(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/analysis]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """The statistical analysis plan on the endpoint table: CSV tables and one XLSX workbook.
+
+    Within-group change (Shapiro-Wilk, then paired t or Wilcoxon), between-technique
+    comparison (Welch t / Mann-Whitney U / Kruskal-Wallis, Hodges-Lehmann shift),
+    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1, and
+    who is missing from what and why.
+    """
+    from ._outputs import check_writable
+    from .stats import TABLE_COLUMNS, analyze_endpoints, write_csv, write_workbook
+    from .study import endpoint_table, open_study
+
+    try:
+        with open_study(folder) as study:
+            out = out or study.path / "analysis"
+            check_writable(out, [f"{n}.csv" for n in TABLE_COLUMNS] + ["analysis.xlsx"], overwrite=overwrite)
+            endpoints = endpoint_table(study)
+        tables = analyze_endpoints(endpoints)
+        write_csv(tables, out, overwrite=overwrite)
+        write_workbook(tables, out / "analysis.xlsx", overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{len(endpoints)} eligible patients; {endpoints['symmetry_ratio_change'].notna().sum()} with the 2D change, "
+               f"{endpoints['discrepancy_change_mm3'].notna().sum()} with the 3D change")
+    within = tables["within_group"]
+    for row in within[within["selected"].astype(bool)].itertuples():
+        typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
+                   f"change {row.estimate:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]  p={row.p_value:.3g}")
+    typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
+
+
 @study_app.command("correct")
 def study_correct(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
