@@ -425,7 +425,7 @@ def study_init(
 @study_app.command("import")
 def study_import(
     folder: Path = typer.Argument(..., help="Study folder (made by `hemiface study init`).", file_okay=False),
-    files: list[Path] = typer.Argument(..., help="CSV files: per-table sheets and/or REDCap exports.", dir_okay=False),
+    files: list[Path] = typer.Argument(..., help="CSV files or XLSX workbooks: per-table sheets and/or REDCap exports.", dir_okay=False),
     user: Optional[str] = typer.Option(None, "--user", help="Who imports, for the audit table (default: login name)."),
     deidentify: bool = typer.Option(
         False, "--deidentify",

@@ -316,3 +316,62 @@ def test_error_types():
     assert str(err).splitlines() == ["2 problems found; nothing was imported",
                                      "  a.csv, row 3, column sex: unknown sex 'x'", "  b.csv: empty file"]
     assert err.problems[0].to_dict() == {"file": "a.csv", "row": 3, "column": "sex", "message": "unknown sex 'x'"}
+
+
+def _workbook(example, path, edit_cell=None):
+    """The example's per-table CSVs as one XLSX workbook (a sheet per table, dates and numbers typed as Excel does)."""
+    import csv as _csv
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for sheet_csv in sorted(example.glob("*.csv")):
+        if sheet_csv.name == "redcap_export.csv":
+            continue
+        ws = book.create_sheet(sheet_csv.stem)
+        for r, row in enumerate(_csv.reader(sheet_csv.open(encoding="utf-8"))):
+            typed = []
+            for c, cell in enumerate(row):
+                if r and len(cell) == 10 and cell[4] == "-" and cell[7] == "-":
+                    value = dt.datetime.fromisoformat(cell)
+                elif r and cell.isdigit():
+                    value = float(cell)
+                elif r and cell in ("yes", "no"):
+                    value = cell == "yes"
+                else:
+                    value = cell or None
+                if edit_cell and (sheet_csv.stem, r, c) == edit_cell[0]:
+                    value = edit_cell[1]
+                typed.append(value)
+            ws.append(typed)
+    book.create_sheet("notes")  # an empty sheet is ignored
+    book.save(path)
+    return path
+
+
+def test_an_xlsx_workbook_imports_like_the_csv_files(tmp_path, example):
+    from hemiface.study import init_study
+
+    book = _workbook(example, example / "study.xlsx")
+    with init_study(tmp_path / "a") as a, init_study(tmp_path / "b") as b:
+        by_book = a.import_files([book])
+        by_csv = b.import_files([f for f in csvs(example) if f.name != "redcap_export.csv"])
+        assert by_book.added == by_csv.added and by_book.added["patients"] == 4
+        assert not a.import_files([book]).changed
+        with a.session() as sa, b.session() as sb:
+            assert sorted((v.patient.pseudonym, v.date, v.kind) for v in sa.scalars(select(Visit))) == \
+                   sorted((v.patient.pseudonym, v.date, v.kind) for v in sb.scalars(select(Visit)))
+            assert sorted(m.sha256 for m in sa.scalars(select(Media))) == sorted(m.sha256 for m in sb.scalars(select(Media)))
+
+
+def test_an_xlsx_problem_names_the_sheet_row_and_column(tmp_path, example, study):
+    book = _workbook(example, example / "study.xlsx", edit_cell=(("visits", 2, 2), "pre-op"))
+    with pytest.raises(StudyImportError) as err:
+        study.import_files([book])
+    assert "study.xlsx[visits], row 3, column visit_kind" in str(err.value)
+    assert study.counts()["patients"] == 0
+    bad = example / "broken.xlsx"
+    bad.write_text("not a workbook")
+    with pytest.raises(StudyImportError, match=r"broken.xlsx: not a readable XLSX workbook"):
+        study.import_files([bad])

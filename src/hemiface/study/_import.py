@@ -152,6 +152,11 @@ def _read_csv(path: Path, problems: _Problems) -> tuple[list[str], list[tuple[in
         problems.add(name, None, None, f"cannot read: {exc.strerror or exc}")
         return None
     rows = list(csv.reader(io.StringIO(text, newline="")))  # a quoted cell may hold line breaks
+    return _parse_rows(name, rows, problems)
+
+
+def _parse_rows(name: str, rows: list[list[str]], problems: _Problems):
+    """Header and non-blank body rows (1-based spreadsheet row numbers) of one table, or None."""
     if not rows or not any(cell.strip() for cell in rows[0]):
         problems.add(name, None, None, "empty file: the first row must name the columns")
         return None
@@ -277,6 +282,59 @@ def _records_from_redcap(path: Path, header, body, problems: _Problems) -> list[
     return out
 
 
+@dataclass(frozen=True)
+class _Sheet:
+    """One worksheet of an XLSX workbook, named like a file in problem reports: ``book.xlsx[patients]``."""
+
+    name: str
+    stem: str
+    parent: Path
+
+
+def _xlsx_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat() if value.time() == _dt.time(0) else value.isoformat(sep=" ")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_xlsx(path: Path, problems: _Problems) -> list[tuple[_Sheet, list[str], list]]:
+    """Each non-empty worksheet as (sheet, header, body), the same shape as a CSV file."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except FileNotFoundError:
+        problems.add(path.name, None, None, f"no such file: {path}")
+        return []
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for files it cannot read
+        problems.add(path.name, None, None, f"not a readable XLSX workbook ({exc.__class__.__name__}); "
+                     "save it from Excel as .xlsx, or as 'CSV UTF-8'")
+        return []
+    out = []
+    try:
+        for ws in book.worksheets:
+            rows = [[_xlsx_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
+            while rows and not any(rows[-1]):
+                rows.pop()
+            if not rows:
+                continue  # an empty sheet is not a table
+            sheet = _Sheet(f"{path.name}[{ws.title}]", ws.title, path.parent)
+            parsed = _parse_rows(sheet.name, rows, problems)
+            if parsed is not None:
+                out.append((sheet, *parsed))
+    finally:
+        book.close()
+    return out
+
+
 def read_records(files: Iterable[str | Path], problems: _Problems) -> list[_Record]:
     records: list[_Record] = []
     names = Counter()
@@ -286,16 +344,18 @@ def read_records(files: Iterable[str | Path], problems: _Problems) -> list[_Reco
         if names[path.name] == 2:
             problems.add(path.name, None, None, "two files of this name were given; file names must be unique "
                          "so that problems can be reported unambiguously")
-        parsed = _read_csv(path, problems)
-        if parsed is None:
-            continue
-        header, body = parsed
-        if "record_id" in header and "redcap_event_name" in header:
-            records += _records_from_redcap(path, header, body, problems)
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            tables = _read_xlsx(path, problems)
         else:
-            table = _identify(path, header, problems)
-            if table is not None:
-                records += _records_from_table(path, table, header, body)
+            parsed = _read_csv(path, problems)
+            tables = [] if parsed is None else [(path, *parsed)]
+        for source, header, body in tables:
+            if "record_id" in header and "redcap_event_name" in header:
+                records += _records_from_redcap(source, header, body, problems)
+            else:
+                table = _identify(source, header, problems)
+                if table is not None:
+                    records += _records_from_table(source, table, header, body)
     return records
 
 
@@ -732,7 +792,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 getattr(run, f"check_{table}")(by_table[table])
             if problems.items:
                 order = {f.name: i for i, f in enumerate(files)}
-                items = sorted(problems.items, key=lambda p: (order.get(p.file, len(order)), p.row or 0))
+                items = sorted(problems.items, key=lambda p: (order.get(p.file.split('[')[0], len(order)), p.row or 0))
                 raise StudyImportError(items)  # rolls the transaction back; nothing was written
             added = run.write()
             placed = run.place_staged()  # before the commit; removed again if the commit fails
