@@ -45,7 +45,7 @@ _LABELS = {
     "ci_low": "CI low", "ci_high": "CI high", "effect_size": "Effect size", "statistic": "Statistic",
     "test": "Test", "selected": "Selected", "sd": "SD", "df": "df",
 }
-_WORDS = {"faceq": "FACE-Q", "sd": "SD", "ci": "CI", "iqr": "IQR", "adm": "ADM", "id": "ID", "2d": "2D", "3d": "3D"}
+_WORDS = {"followup": "follow-up", "faceq": "FACE-Q", "sd": "SD", "ci": "CI", "iqr": "IQR", "adm": "ADM", "id": "ID", "2d": "2D", "3d": "3D"}
 
 
 def column_kind(name) -> str:
@@ -187,6 +187,10 @@ def format_table(df: pd.DataFrame, *, formats: Mapping[str, Formatter] | None = 
     for name, col in zip(columns, flat.columns):
         series = flat[col]
         is_num = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if series.dtype == object:  # mixed ints and floats kept as Python objects
+            present = [v for v in series if not _is_missing(v)]
+            is_num = bool(present) and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                           for v in present)
         numeric.append(bool(is_num))
         fns.append(_formatter(formats[col]) if col in formats else
                    (lambda v, k=column_kind(name): format_value(v, k)))

@@ -316,15 +316,16 @@ class Report:
         header = [self.title, self.study_name or "", *(k + " " + v for k, v in _flatten(self.parameters))]
         if (i := hit(header)) is not None:
             where = "the title, study name or parameters"
-        for section in self._sections:
+        for k, section in enumerate(self._sections, 1):
             if where:
                 break
             if (i := hit([section.title])) is not None:
-                where = f"the title of section {section.id!r}"
+                where = f"the title of section {k}"
                 break
             for n, item in enumerate(section.items, 1):
                 if (i := hit(item.texts())) is not None:
-                    where = f"item {n} ({item.kind}) of section {section.id!r}"
+                    # name the section by number only: its title may hold the secret too
+                    where = f"item {n} ({item.kind}) of section {k} of {len(self._sections)}"
                     break
         if where is None:  # the rendered page, in case a template adds text
             i = hit([_html.unescape(_DATA_URI_RE.sub("", self._render_html()))])

@@ -110,7 +110,7 @@ def baseline_characteristics(endpoints: pd.DataFrame, *, order: Sequence | None 
                 values[g] = float(x.mean() if stat == "mean" else x.std(ddof=1)) if len(x) > (stat == "sd") else np.nan
             rows.append({"characteristic": column_label(col), "statistic": stat.upper() if stat == "sd" else stat,
                          **values})
-    return pd.DataFrame(rows).astype(object)
+    return pd.DataFrame(rows, dtype=object)
 
 
 def complication_summary(endpoints: pd.DataFrame, *, order: Sequence | None = None) -> pd.DataFrame:
