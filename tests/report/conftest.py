@@ -90,7 +90,7 @@ def tables(endpoints):
         "technique": list(TECHNIQUES) * 2,
         "test": ["paired_t", "wilcoxon", "paired_t"] * 2,
         "statistic": [4.213, 31.0, 2.0456, -5.5, 3.0, -2.25],
-        "p_value": [0.00042, 0.0123, 0.0805, 1e-6, 0.5, 1.0],
+        "p_value": [0.00042, 0.0123, 0.0804, 1e-6, 0.5, 1.0],
         "n": [7, 8, 8, 8, 7, 8],
         "effect_size": [1.234, 0.876, 0.512, -1.95, 0.0049, -0.8],
         "ci_low": [0.41, 0.12, -0.1, -2.9, -0.7, -1.6],
@@ -101,12 +101,15 @@ def tables(endpoints):
     between = pd.DataFrame({"endpoint": ["symmetry_ratio_change"], "test": ["kruskal"], "statistic": [3.21],
                             "p_value": [0.2009], "n": [22], "effect_size": [0.05], "ci_low": [np.nan],
                             "ci_high": [np.nan], "selected": [True]})
+    ancova = pd.DataFrame({"endpoint": ["symmetry_ratio_followup_percent"], "term": ["technique"], "test": ["ancova"],
+                           "statistic": [2.87], "p_value": [0.0812], "n": [22], "effect_size": [0.223],
+                           "ci_low": [0.01], "ci_high": [0.41], "selected": [True]})
     table1 = pd.DataFrame({"characteristic": ["Age (years), mean", "Female, n"], "fat_grafting": [30.25, 5],
                            "free_flap": [35.5, 3], "adm": [28.0, 6]})
     complications = pd.DataFrame({"technique": list(TECHNIQUES), "n": [8, 8, 8], "any_n": [3, 4, 1],
                                   "any_percent": [37.5, 50.0, 12.5], "p_value": [0.31, np.nan, np.nan]})
     missing = pd.DataFrame({"endpoint": ["symmetry_ratio_change", "discrepancy_change_mm3"], "missing_n": [2, 1]})
-    return {"table1": table1, "within_group": within, "between_groups": between, "complications": complications,
+    return {"table1": table1, "within_group": within, "between_groups": between, "ancova": ancova, "complications": complications,
             "missing": missing, "sensitivity_per_protocol": between.assign(n=[20])}
 
 

@@ -257,7 +257,8 @@ class Report:
         if not isinstance(fig, Figure):
             raise ReportError(f"add_figure takes a matplotlib Figure; got {type(fig).__name__} (use add_image for files)")
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white")
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white",
+                    pil_kwargs={"compress_level": 1})  # re-encoded below
         from PIL import Image
 
         buf.seek(0)

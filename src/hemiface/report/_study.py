@@ -294,6 +294,11 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         raise ReportError("the endpoint table needs a 'technique' column (one row per patient)")
     if not isinstance(tables, Mapping) or any(not isinstance(t, pd.DataFrame) for t in tables.values()):
         raise ReportError("tables must map names to pandas DataFrames")
+    patient_pages = list(patient_pages or ())
+    for page in patient_pages:
+        if not isinstance(page, Mapping) or "patient_id" not in page:
+            raise ReportError("each patient page must be a mapping with a 'patient_id' (the pseudonym); got "
+                              f"{sorted(page) if isinstance(page, Mapping) else type(page).__name__}")
     settings = dict(settings)
     settings.setdefault("hemiface_version", __version__)
     order = _order(endpoints, settings)
@@ -366,6 +371,6 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     report.add_section("Methods")
     report.add_text(methods_text(settings, flow_full))
     # Patients
-    for page in patient_pages or ():
+    for page in patient_pages:
         _patient_page(report, page, endpoints)
     return report

@@ -1,0 +1,109 @@
+"""patient_report and `--report`: a one-page PDF from each kind of result folder, made by the real analyses."""
+
+import json
+import shutil
+
+import pytest
+from conftest import SCAN_POST, SCAN_PRE, Runner
+from PIL import Image
+from report_helpers import pdf_pages
+
+from hemiface._errors import InputFileError, OutputExistsError
+from hemiface.report import ForbiddenContentError, patient_report
+from hemiface.report._patient import _compare_rows, _photo_rows, _scan_rows, result_kind
+from hemiface.report._report import drop_title_band
+
+
+@pytest.mark.parametrize("kind", ["scan_analyze", "scan_compare", "photo_analyze"])
+def test_cli_report_flag_writes_a_one_page_pdf(results, kind):
+    folder = results[kind]
+    assert result_kind(folder) == kind
+    pdf = folder / "report.pdf"
+    assert pdf_pages(pdf) == 1
+    data = pdf.read_bytes()
+    # no input file name (the scan files carry a patient's name here) in the PDF's plain-text parts (document
+    # information, metadata); the page text itself is font-subset encoded, so the guard (below) covers that
+    for name in (SCAN_PRE, SCAN_POST, "astronaut.png"):
+        assert name.encode() not in data
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+
+
+@pytest.mark.parametrize("kind", ["scan_analyze", "scan_compare", "photo_analyze"])
+def test_patient_report_is_one_page_and_refuses_to_overwrite(tmp_path, results, kind):
+    path = patient_report(results[kind], tmp_path / "chart.pdf", patient_id="HFA-007")
+    assert pdf_pages(path) == 1
+    with pytest.raises(OutputExistsError):
+        patient_report(results[kind], path)
+    assert pdf_pages(patient_report(results[kind], path, overwrite=True)) == 1
+
+
+def test_cli_report_refuses_an_existing_report_before_any_work(results, tmp_path):
+    from hemiface import datasets
+    from hemiface.cli import app
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.pdf").write_bytes(b"old")
+    run = Runner().invoke(app, ["photo", "analyze", str(datasets.sample_photo_path("astronaut")), "--affected", "left",
+                                "--out", str(out), "--report"])
+    assert run.exit_code == 1 and "report.pdf" in run.output
+    assert sorted(p.name for p in out.iterdir()) == ["report.pdf"] and (out / "report.pdf").read_bytes() == b"old"
+
+
+def test_key_numbers_are_the_measurements(results):
+    m = json.loads((results["scan_analyze"] / "measurements.json").read_text())
+    rows = dict(_scan_rows(m))
+    assert rows["Defect volume"].startswith(f"{m['defect_volume_mm3']:,.0f} mm\u00b3")
+    assert rows["Maximum depth"] == f"{m['max_depth_mm']:.1f} mm"
+    assert rows[f"Area deeper than {m['threshold_mm']:g} mm"] == f"{m['area_deeper_than_threshold_mm2']:,.0f} mm\u00b2"
+    assert rows["Volumetric discrepancy"].startswith(f"{m['volumetric_discrepancy_mm3']:,.0f} mm\u00b3 (")
+    # the phantom's carved defect is 5,000 mm3: the page shows about that
+    assert 4500 < float(rows["Defect volume"].split()[0].replace(",", "")) < 5500
+    c = json.loads((results["scan_compare"] / "comparison.json").read_text())
+    rows = dict(_compare_rows(c))
+    assert rows["Volume gained"].startswith(f"{c['volume_gain_mm3']:,.0f} mm\u00b3")
+    assert 2500 < float(rows["Volume gained"].split()[0].replace(",", "")) < 3500  # 5,000 -> 2,000 mm3 phantoms
+    assert rows["Discrepancy change"].startswith(f"{c['discrepancy_change_mm3']:+,.0f} mm\u00b3")
+    p = json.loads((results["photo_analyze"] / "measurements.json").read_text())
+    rows = dict(_photo_rows(p))
+    assert rows["Symmetry ratio"].startswith(f"{p['symmetry_ratio_percent']:.1f} %")
+    assert rows["Pose and quality flags"] == (", ".join(f.replace("_", " ") for f in p["flags"]) or "none")
+    p["flags"] = ["yaw_beyond_limit"]
+    assert dict(_photo_rows(p))["Pose and quality flags"] == "yaw beyond limit"
+
+
+def test_input_file_names_are_guarded(results, tmp_path):
+    """A file name that slipped into a shown field stops the report (the names are forbidden automatically)."""
+    folder = tmp_path / "photo"
+    shutil.copytree(results["photo_analyze"], folder, ignore=shutil.ignore_patterns("report.pdf"))
+    m = json.loads((folder / "measurements.json").read_text())
+    m["midline"] = m["provenance"]["inputs"]["photo"]["file"]
+    (folder / "measurements.json").write_text(json.dumps(m))
+    with pytest.raises(ForbiddenContentError):
+        patient_report(folder, tmp_path / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_not_a_result_folder(tmp_path, results):
+    with pytest.raises(InputFileError, match="not a hemiface result folder"):
+        patient_report(tmp_path, tmp_path / "r.pdf")
+    with pytest.raises(InputFileError, match="not a folder"):
+        patient_report(tmp_path / "missing", tmp_path / "r.pdf")
+    folder = tmp_path / "broken"
+    shutil.copytree(results["scan_analyze"], folder)
+    (folder / "measurements.json").write_text("{}")
+    with pytest.raises(InputFileError, match="incomplete"):
+        patient_report(folder, tmp_path / "r.pdf")
+
+
+def test_title_band_naming_the_scan_is_cropped(results):
+    full = Image.open(results["scan_analyze"] / "depth_map.png")
+    cropped = drop_title_band(full)
+    assert cropped.width == full.width and 0.6 * full.height < cropped.height < 0.9 * full.height
+    # what remains starts at the axes' top line; above it (cut away) was the title, which names the scan file
+    import numpy as np
+
+    top = (np.asarray(cropped.convert("L"))[:4] < 80).mean(axis=1).max()
+    assert top >= 0.3
+    blank = Image.new("RGB", (50, 40), (255, 255, 255))
+    assert drop_title_band(blank).size == (50, 40)
