@@ -9,7 +9,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .. import __version__, logger
 from ._errors import ReportError
 from ._format import column_label
 from ._report import Report
@@ -136,9 +136,28 @@ def _fmt_date(value) -> str | None:
     return str(value)[:10]
 
 
+DEG = "\u00b0"
+#: hemiface's defaults, quoted (and marked as defaults) when the settings do not give a value.
+METHOD_DEFAULTS = {
+    "baseline_window_days": 90, "followup_months": 6, "iris_mm": 11.7, "max_yaw_deg": 5.0, "max_pitch_deg": 10.0,
+    "threshold_mm": 4.0, "floor_mm": 1.0, "max_registration_rms_mm": 1.0, "alpha": 0.05, "ci_level": 95,
+}
+
+
 def methods_text(settings: Mapping, flow: Mapping) -> str:
-    """The methods paragraphs, written from the settings actually used (plain text, blank-line separated)."""
+    """The methods paragraphs, written from the settings actually used (plain text, blank-line separated).
+
+    A value the settings do not give is quoted from hemiface's defaults and marked "(default)".
+    """
     s = dict(settings)
+
+    def val(key: str, unit: str = "") -> str:
+        if key in s and s[key] is not None:
+            value = s[key]
+            text = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+            return f"{text}{unit}"
+        return f"{METHOD_DEFAULTS[key]:g}{unit} (default)"
+
     version = s.get("hemiface_version", __version__)
     start, end = _fmt_date(s.get("inclusion_from")), _fmt_date(s.get("inclusion_to"))
     if start or end:
@@ -148,40 +167,41 @@ def methods_text(settings: Mapping, flow: Mapping) -> str:
     paras = [
         f"Design and participants. Patients treated for hemifacial atrophy were screened (n = {flow.get('screened')}) "
         f"and included when their initial surgery took place {window}. Baseline was the last preoperative visit "
-        f"at most {s.get('baseline_window_days', 90)} days before the initial surgery; follow-up was the first "
-        f"visit at least {s.get('followup_months', 6)} calendar months after it. "
-        + (f"Techniques: {', '.join(_fig.group_label(t) for t in s['techniques'])}." if s.get("techniques") else "")
+        f"at most {val('baseline_window_days', ' days')} before the initial surgery; follow-up was the first "
+        f"visit at least {val('followup_months', ' calendar months')} after it."
+        + (f" Techniques: {', '.join(_fig.group_label(t) for t in s['techniques'])}." if s.get("techniques") else "")
     ]
-    midline = {"pupils": "the perpendicular bisector of the line between the pupils",
-               "fitted": "a line fitted through the midline landmarks"}.get(s.get("midline", "pupils"), str(s.get("midline")))
+    midlines = {"pupils": "the perpendicular bisector of the line between the pupils",
+                "fitted": "a line fitted through the midline landmarks"}
+    midline = midlines.get(s["midline"], str(s["midline"])) if s.get("midline") else midlines["pupils"] + " (default)"
+    model = s.get("landmark_model") or "hemiface's automatic face-landmark model"
     paras.append(
-        "2D photographs. Facial landmarks were located on frontal photographs "
-        f"with {s.get('landmark_model', 'the automatic face-landmark model')}; the facial midline was {midline}; "
-        f"millimetres were scaled from a horizontal iris diameter of {s.get('iris_mm', 11.7):g} mm. The symmetry ratio "
-        "is 100 \u00d7 the area of the affected hemiface / the area of the unaffected hemiface (100 % = symmetric, "
-        f"below 100 % = deficient affected side). Photographs with head yaw beyond {s.get('max_yaw_deg', 5):g}\u00b0 or "
-        f"pitch beyond {s.get('max_pitch_deg', 10):g}\u00b0 were flagged."
+        f"2D photographs. Facial landmarks were located on frontal photographs with {model}; the facial midline "
+        f"was {midline}; millimetres were scaled from a horizontal iris diameter of {val('iris_mm', ' mm')}. The "
+        "symmetry ratio is 100 \u00d7 the area of the affected hemiface / the area of the unaffected hemiface "
+        "(100 % = symmetric, below 100 % = deficient affected side). Photographs with head yaw beyond "
+        f"{val('max_yaw_deg', DEG)} or pitch beyond {val('max_pitch_deg', DEG)} were flagged."
     )
     paras.append(
         "3D surface scans. The unaffected hemiface was mirrored across the face's fitted symmetry plane. A defect "
-        f"is an area where the affected surface lies below the mirrored surface by more than {s.get('floor_mm', 1.0):g} mm "
-        f"somewhere; the area deeper than {s.get('threshold_mm', 4.0):g} mm is reported. The volumetric discrepancy "
-        "is the unaffected minus the affected hemiface volume (mm\u00b3; > 0 = affected side deficient). Follow-up scans "
-        "were registered rigidly onto the baseline scan over stable areas (forehead, nasal dorsum, unaffected side); "
-        f"comparisons with a registration RMS above {s.get('max_registration_rms_mm', 1.0):g} mm were refused. "
+        f"is an area where the affected surface lies below the mirrored surface by more than {val('floor_mm', ' mm')} "
+        f"somewhere; the area deeper than {val('threshold_mm', ' mm')} is reported. The volumetric discrepancy "
+        "is the unaffected minus the affected hemiface volume (mm\u00b3; > 0 = affected side deficient). Follow-up "
+        "scans were registered rigidly onto the baseline scan over stable areas (forehead, nasal dorsum, unaffected "
+        f"side); comparisons with a registration RMS above {val('max_registration_rms_mm', ' mm')} were refused. "
         "Volume gained is net of the mirror-image change on the unaffected side."
     )
-    alpha = s.get("alpha", 0.05)
-    normality = s.get("normality_test", "Shapiro\u2013Wilk")
-    rule = s.get("test_selection") or (
-        f"Paired changes were tested with the paired t-test when the differences looked normal "
-        f"({normality} p \u2265 {s.get('normality_alpha', alpha):g}) and with the "
-        "Wilcoxon signed-rank test otherwise; techniques were compared with one-way ANOVA or the Kruskal\u2013Wallis "
-        "test by the same rule, and with ANCOVA of the follow-up value adjusted for baseline."
-    )
+    if s.get("test_selection"):
+        rule = str(s["test_selection"]).strip()
+    elif s.get("normality_test"):
+        rule = (f"Parametric tests were used when the data looked normal ({s['normality_test']} "
+                f"p \u2265 {val('alpha') if s.get('normality_alpha') is None else format(s['normality_alpha'], 'g')}), "
+                "rank-based tests otherwise.")
+    else:
+        rule = "Each table names the test used; 'Selected' marks the test chosen by the pre-specified rule."
     paras.append(
-        f"Statistics. Changes are follow-up minus baseline. {rule} Tests were two-sided at \u03b1 = {alpha:g}; "
-        f"effect sizes are given with {s.get('ci_level', 95):g} % confidence intervals. Patients missing an endpoint "
+        f"Statistics. Changes are follow-up minus baseline. {rule} Tests were two-sided at \u03b1 = {val('alpha')}; "
+        f"effect sizes are given with {val('ci_level', ' %')} confidence intervals. Patients missing an endpoint "
         "were left out of that endpoint's analysis only (complete-case analysis); the reasons are tabulated."
     )
     paras.append(f"Software. Measurements and this report were made with hemiface {version}.")
@@ -307,6 +327,9 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
 
     # Study flow
     flow_full, not_analysed = _flow_with_analysed(flow, endpoints)
+    if isinstance(flow_full.get("eligible"), (int, np.integer)) and flow_full["eligible"] != len(endpoints):
+        logger.warning("study report: the flow counts %d eligible patients but the endpoint table has %d rows",
+                       flow_full["eligible"], len(endpoints))
     report.add_section("Study flow")
     report.add_figure(_fig.flow_diagram(flow_full, not_analysed=not_analysed), "Figure 1. Study flow",
                       caption="Numbers of patients at each step of the visit rules; reasons for exclusion at the side.",

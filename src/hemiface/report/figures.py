@@ -207,6 +207,12 @@ def _check_flow(flow: Mapping) -> dict:
     if not isinstance(excluded, Mapping):
         raise ReportError(f"flow['excluded'] must map reason -> count; got {type(excluded).__name__}")
     counts["excluded"] = {str(k): int(v) for k, v in excluded.items() if int(v) > 0}
+    steps = [k for k, _, _ in FLOW_STEPS]
+    for i, (key, _, reason) in enumerate(FLOW_STEPS[1:], 1):
+        dropped = counts[steps[i - 1]] - counts[key]
+        if reason is not None and reason in excluded and int(excluded[reason]) != dropped:
+            raise ReportError(f"flow: excluded[{reason!r}] = {int(excluded[reason])} but {steps[i - 1]} - {key} = "
+                              f"{dropped}; the counts come from different tables")
     return counts
 
 
