@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
-from report_helpers import Html, matches, pdf_pages
+from report_helpers import Html, pdf_pages
 
 from hemiface import __version__
 from hemiface._errors import HemifaceError, OutputExistsError
@@ -179,6 +179,16 @@ def test_forbidden_strings_are_refused(tmp_path, where):
     # without the secret the same report saves
     clean = small_report(forbidden=["doe_jane"])
     assert clean.save_html(tmp_path / "ok.html").is_file()
+
+
+def test_parameters_hide_paths_and_passwords(tmp_path):
+    from pathlib import Path
+
+    report = Report(parameters={"database_url": "postgresql://surgeon:s3cret@db.example/hfa",
+                                "study": Path("/data/Doe_Jane/study"), "inputs": [Path("/home/x/scan.ply")]})
+    footer = " ".join(Html(report.to_html()).text)
+    assert "s3cret" not in footer and "surgeon" not in footer and "postgresql://***@db.example/hfa" in footer
+    assert "Doe_Jane" not in footer and "/data" not in footer and "study" in footer and "scan.ply" in footer
 
 
 def test_short_forbidden_strings_are_refused():

@@ -1,7 +1,6 @@
 """study_report: every section, every number as in the tables given, the flow, methods from the settings,
 patient pages, PDF pages; and the figures' counts."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from report_helpers import Html, matches, pdf_pages

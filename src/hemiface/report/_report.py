@@ -15,10 +15,8 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterable, Mapping
-from xml.sax.saxutils import escape as _xml_escape
 
 import numpy as np
 import pandas as pd
@@ -75,6 +73,16 @@ class _Section:
     items: list = field(default_factory=list)
 
 
+_URL_CREDENTIALS_RE = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/@\s]+@")
+
+
+def _parameter_text(value) -> str:
+    """A parameter as shown: paths by file name only (folders can carry names), URL passwords masked."""
+    if isinstance(value, os.PathLike):
+        return Path(value).name
+    return _URL_CREDENTIALS_RE.sub(r"\1***@", format_value(value, "text"))
+
+
 def _flatten(mapping: Mapping, prefix: str = "") -> list[tuple[str, str]]:
     out = []
     for key, value in mapping.items():
@@ -82,9 +90,9 @@ def _flatten(mapping: Mapping, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(value, Mapping):
             out += _flatten(value, name + ".")
         elif isinstance(value, (list, tuple, set, frozenset)):
-            out.append((name, ", ".join(format_value(v, "text") for v in value)))
+            out.append((name, ", ".join(_parameter_text(v) for v in value)))
         else:
-            out.append((name, format_value(value, "text")))
+            out.append((name, _parameter_text(value)))
     return out
 
 
