@@ -253,6 +253,8 @@ class Report:
         The table is copied; later changes to ``table`` do not show.
         """
         columns, labels, rows, numeric = format_table(table, formats=formats)
+        if not columns:
+            raise ReportError(f"table {title or ''!r} has no columns; give at least one")
         item = _Item("table", title, caption, columns=columns, labels=labels, rows=rows, numeric=numeric)
         self._target(section, title).items.append(item)
         return self

@@ -127,7 +127,8 @@ def complication_summary(endpoints: pd.DataFrame, *, order: Sequence | None = No
                      "any_complication_n": anyc, "any_complication_percent": 100.0 * anyc / n if n and anyc is not None else np.nan,
                      "major_complication_n": major,
                      "major_complication_percent": 100.0 * major / n if n and major is not None else np.nan})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["technique", "n", "any_complication_n", "any_complication_percent",
+                                       "major_complication_n", "major_complication_percent"])
 
 
 def _fmt_date(value) -> str | None:
@@ -373,6 +374,9 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
                           f"Figure {k}. 3D volumetric discrepancy",
                           caption="Left: points below the dashed identity line became more symmetric. Right: change "
                                   "(follow-up minus baseline); < 0 = affected side fuller.")
+        k += 1
+    if k == 2:
+        report.add_text("The endpoint table holds no endpoint columns to plot.")
     # Complications, missing data, other tables
     report.add_section("Complications")
     if "complications" in tables:
