@@ -96,14 +96,32 @@ def test_not_a_result_folder(tmp_path, results):
         patient_report(folder, tmp_path / "r.pdf")
 
 
-def test_title_band_naming_the_scan_is_cropped(results):
-    full = Image.open(results["scan_analyze"] / "depth_map.png")
-    cropped = drop_title_band(full)
-    assert cropped.width == full.width and 0.6 * full.height < cropped.height < 0.9 * full.height
-    # what remains starts at the axes' top line; above it (cut away) was the title, which names the scan file
+def _axes_line(gray):
+    """Row of the top axes line, and the left and right ends of its long dark runs."""
     import numpy as np
 
-    top = (np.asarray(cropped.convert("L"))[:4] < 80).mean(axis=1).max()
-    assert top >= 0.3
+    top = int(np.flatnonzero((gray[: gray.shape[0] // 2] < 80).mean(axis=1) >= 0.3)[0])
+    on = np.r_[False, gray[top] < 80, False]
+    starts, ends = np.flatnonzero(~on[:-1] & on[1:]), np.flatnonzero(on[:-1] & ~on[1:])
+    long = (ends - starts) >= 50
+    return top, int(starts[long][0]), int(ends[long][-1])
+
+
+@pytest.mark.parametrize("name", ["depth_map.png", "before_after.png", "gain_map.png"])
+def test_title_naming_the_scan_is_hidden(results, name):
+    import numpy as np
+
+    folder = results["scan_compare" if name != "depth_map.png" else "scan_analyze"]
+    full = Image.open(folder / name).convert("RGB")
+    hidden = drop_title_band(full)
+    g0, g1 = np.asarray(full.convert("L")), np.asarray(hidden.convert("L"))
+    top0, left0, right0 = _axes_line(g0)
+    top1, left1, right1 = _axes_line(g1)
+    assert (g0[:top0 - 1, left0:right0] < 160).any()  # the original has a title over the axes...
+    assert not (g1[:max(top1 - 1, 0), : right1 + 1] < 160).any()  # ...which is gone
+    # the figure itself is kept: the same axes, and the colour bar with its whole label (same ink beside the axes)
+    last0, last1 = np.flatnonzero((g0 < 160).any(axis=1))[-1], np.flatnonzero((g1 < 160).any(axis=1))[-1]
+    assert right1 - left1 == right0 - left0 and last1 - top1 == last0 - top0
+    assert (g1[:, right1 + 20:] < 160).sum() == (g0[:, right0 + 20:] < 160).sum()
     blank = Image.new("RGB", (50, 40), (255, 255, 255))
     assert drop_title_band(blank).size == (50, 40)

@@ -222,3 +222,14 @@ def test_paired_and_change_plots_count_complete_pairs(endpoints):
     assert "mm\u00b3" in fig.axes[0].get_xlabel() and "mm\u00b3" in fig.axes[1].get_ylabel()
     with pytest.raises(ReportError, match="lacks column"):
         figures.change_plot(endpoints, "no_such_change")
+
+
+def test_minimal_and_empty_endpoint_tables(tmp_path, endpoints, flow):
+    minimal = study_report(endpoints[["patient_id", "technique"]], {}, flow, {})
+    assert minimal.sections == ["Study flow", "Table 1", "Endpoints", "Figures", "Complications", "Methods"]
+    text = " ".join(Html(minimal.to_html()).text)
+    assert "no endpoint columns to plot" in text and "No complication data were given." in text
+    empty = study_report(endpoints.iloc[:0], {}, {k: 0 for k in flow if k != "excluded"}, {})
+    assert pdf_pages(empty.save_pdf(tmp_path / "empty.pdf")) >= 1
+    with pytest.raises(ReportError, match="technique"):
+        study_report(endpoints.drop(columns="technique"), {}, flow, {})

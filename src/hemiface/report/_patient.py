@@ -130,11 +130,30 @@ def _image(kind: str, result_dir: Path):
     h = min(gain.height, both.height)
     gain = gain.resize((round(gain.width * h / gain.height), h))
     both = both.resize((round(both.width * h / both.height), h))
-    canvas = Image.new("RGB", (gain.width + both.width, h), (255, 255, 255))
-    canvas.paste(gain.convert("RGB"), (0, 0))
-    canvas.paste(both.convert("RGB"), (gain.width, 0))
-    return canvas, ("Left: tissue gained (red) or lost (blue), mm. Right: depth maps before and after on one colour "
-                    "scale, mm.")
+    return _labelled([(gain, "Tissue gained (red) or lost (blue)"), (both, "Before (left) and after (right)")]), \
+        "Left: thickness change, mm (> 0 tissue gained). Right: depth maps before and after on one colour scale, mm."
+
+
+def _labelled(panels):
+    """Panels side by side under a band of labels (the scans' own titles, which name files, are hidden)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    h = max(p.height for p, _ in panels)
+    size = max(14, h // 22)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # pragma: no cover - old Pillow
+        font = ImageFont.load_default()
+    band = int(size * 1.8)
+    canvas = Image.new("RGB", (sum(p.width for p, _ in panels), h + band), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for panel, label in panels:
+        canvas.paste(panel.convert("RGB"), (x, band))
+        width = draw.textlength(label, font=font)
+        draw.text((x + (panel.width - width) / 2, size * 0.4), label, fill=(0, 0, 0), font=font)
+        x += panel.width
+    return canvas
 
 
 def patient_report(result_dir: str | os.PathLike, path: str | os.PathLike, *, patient_id: str | None = None,

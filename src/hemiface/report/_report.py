@@ -118,18 +118,44 @@ def _to_pil(image):
 
 
 def drop_title_band(img):
-    """Crop away what lies above a figure's top axes line (a matplotlib title, which may name a file).
+    """Hide a figure's title (which may name a file) and trim the white margins.
 
-    The top spine is the first row whose dark pixels span at least 30 % of the
-    width. Returns the image unchanged when no such row exists in the top half.
+    The title is the ink above the top axes line: the first row, in the top
+    half, whose dark pixels span at least 30 % of the width. All ink above it
+    is painted white except what lies right of the axes and continues below
+    the line (a colour bar and its label). The white margins are
+    then trimmed. The image is returned unchanged when no axes line is found.
     """
+    from PIL import Image, ImageChops
+
+    img = img.convert("RGB")
     gray = np.asarray(img.convert("L"), dtype=np.uint8)
-    dark = (gray < 80).mean(axis=1)
-    rows = np.flatnonzero(dark[: gray.shape[0] // 2] >= 0.3)
-    if not len(rows):
+    dark = gray < 160
+    line = np.flatnonzero((gray[: gray.shape[0] // 2] < 80).mean(axis=1) >= 0.3)
+    if not len(line):
         logger.info("report: no axes line found; image kept with its title")
         return img
-    return img.crop((0, max(int(rows[0]) - 2, 0), img.width, img.height))
+    top = int(line[0])
+    # the axes' right end: the end of the last long dark run on that line (a colour bar may cross it further right)
+    on = np.r_[False, gray[top] < 80, False]
+    starts, ends = np.flatnonzero(~on[:-1] & on[1:]), np.flatnonzero(on[:-1] & ~on[1:])
+    axes_right = int(ends[(ends - starts) >= 50][-1]) if np.any((ends - starts) >= 50) else img.width
+    ink = np.flatnonzero(dark[: max(top - 1, 0)].any(axis=0))
+    out = img.copy()
+    if len(ink):
+        # group inked columns into clusters separated by more than 25 px of blank
+        breaks = np.flatnonzero(np.diff(ink) > 25)
+        for c0, c1 in zip(np.r_[ink[0], ink[breaks + 1]], np.r_[ink[breaks], ink[-1]]):
+            c0, c1 = int(c0), int(c1)
+            label = c0 > axes_right and dark[top + 2: top + 40, c0: c1 + 1].any()
+            if not label:
+                out.paste((255, 255, 255), (max(c0 - 3, 0), 0, min(c1 + 4, img.width), max(top - 1, 0)))
+    box = ImageChops.difference(out, Image.new("RGB", out.size, (255, 255, 255))).getbbox()
+    if box is None:
+        return out
+    pad = 6
+    return out.crop((max(box[0] - pad, 0), max(box[1] - pad, 0), min(box[2] + pad, out.width),
+                     min(box[3] + pad, out.height)))
 
 
 def _png_bytes(img, *, max_width_px: int) -> tuple[bytes, int, int]:
