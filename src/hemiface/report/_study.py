@@ -40,7 +40,7 @@ PATIENT_IMAGES = {
     "overlay_followup": ("Follow-up photograph: hemifaces, midline and contour levels", False),
     "depth_map": ("Baseline depth map (mm): > 0 affected side below the mirrored unaffected side", True),
     "gain_map": ("Tissue gained between baseline and follow-up (mm)", True),
-    "before_after": ("Depth maps before and after, on one colour scale (mm)", True),
+    "before_after": ("Depth maps before (left) and after (right), on one colour scale (mm)", True),
 }
 _TEST_NOTE = ("n: patients with values at both visits. Changes are follow-up minus baseline. "
               "'Selected' marks the test chosen by the pre-specified rule (see Methods).")
@@ -122,7 +122,7 @@ def complication_summary(endpoints: pd.DataFrame, *, order: Sequence | None = No
         n = len(d)
         anyc = int((pd.to_numeric(d["complications_followup_n"], errors="coerce") > 0).sum()) \
             if "complications_followup_n" in d else None
-        major = int(d["major_complication"].fillna(False).astype(bool).sum()) if "major_complication" in d else None
+        major = int(d["major_complication"].eq(True).sum()) if "major_complication" in d else None
         rows.append({"technique": _fig.group_label(tech), "n": n,
                      "any_complication_n": anyc, "any_complication_percent": 100.0 * anyc / n if n and anyc is not None else np.nan,
                      "major_complication_n": major,
