@@ -212,8 +212,10 @@ class Report:
     >>> import pandas as pd
     >>> report = Report("Volumes", study_name="Pilot")
     >>> report.add_table(pd.DataFrame({"n": [3], "defect_volume_mm3": [4953.4]}), "Defects", section="Results")
+    <Report 'Volumes': 1 sections, 1 items>
     >>> report.sections
     ['Results']
+    >>> report.save_html("volumes.html")  # doctest: +SKIP
     """
 
     def __init__(self, title: str = "hemiface report", *, study_name: str | None = None,
