@@ -201,7 +201,7 @@ def patient_report(result_dir: str | os.PathLike, path: str | os.PathLike, *, pa
     report.add_table(pd.DataFrame(rows, columns=["measure", "value"]), caption=_NOTES[kind],
                      formats={"value": "text"})
     image, caption = _image(kind, result_dir)
-    report.add_image(image, caption=caption, max_height_mm=95 if kind != "scan_compare" else 80)
+    report.add_image(image, caption=caption, max_height_mm=78)  # leaves room for long flag lists on one page
     prov_rows = []
     for role, info in inputs.items():
         sha = (info or {}).get("sha256") or ""
