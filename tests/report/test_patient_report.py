@@ -125,3 +125,13 @@ def test_title_naming_the_scan_is_hidden(results, name):
     assert (g1[:, right1 + 20:] < 160).sum() == (g0[:, right0 + 20:] < 160).sum()
     blank = Image.new("RGB", (50, 40), (255, 255, 255))
     assert drop_title_band(blank).size == (50, 40)
+
+
+def test_long_flag_lists_stay_on_one_page(results, tmp_path):
+    folder = tmp_path / "photo"
+    shutil.copytree(results["photo_analyze"], folder, ignore=shutil.ignore_patterns("report.pdf"))
+    m = json.loads((folder / "measurements.json").read_text())
+    m["flags"] = ["yaw_beyond_5_deg", "pitch_beyond_10_deg", "face_narrower_than_300_px", "eyes_closed",
+                  "landmarks_edited_by_hand", "iris_not_found_no_mm_scale"]
+    (folder / "measurements.json").write_text(json.dumps(m))
+    assert pdf_pages(patient_report(folder, tmp_path / "r.pdf")) == 1
