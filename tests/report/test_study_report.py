@@ -233,3 +233,11 @@ def test_minimal_and_empty_endpoint_tables(tmp_path, endpoints, flow):
     assert pdf_pages(empty.save_pdf(tmp_path / "empty.pdf")) >= 1
     with pytest.raises(ReportError, match="technique"):
         study_report(endpoints.drop(columns="technique"), {}, flow, {})
+
+
+def test_flow_steps_follow_the_study_module():
+    from hemiface.study import EXCLUSION_REASONS, FLOW_KEYS
+
+    assert tuple(k for k, _, _ in figures.FLOW_STEPS) == FLOW_KEYS
+    reasons = {r for _, _, r in figures.FLOW_STEPS if r}
+    assert reasons == set(EXCLUSION_REASONS) == set(figures._REASON_TEXT)
