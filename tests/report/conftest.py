@@ -97,6 +97,11 @@ def tables(endpoints):
         "ci_high": [2.05, 1.63, 1.12, -1.0, 0.71, 0.01],
         "mean_difference_mm3": [np.nan, np.nan, np.nan, -3312.7, -2150.2, -1234567.8],
         "selected": [True, False, True, True, True, False],
+        "df": [6.0, np.nan, 7.0, 7.0, 6.0, 7.0],
+        "conf_level": [0.95] * 6,
+        "n_missing": [1, 0, 2, 0, 1, 0],
+        "missing_ids": [["HFA-002"], [], ["HFA-009", "HFA-011"], [], ["HFA-005"], []],
+        "method_note": ["paired t test on after - before; selected: Shapiro-Wilk p = 0.96 >= 0.05"] * 6,
     })
     between = pd.DataFrame({"endpoint": ["symmetry_ratio_change"], "test": ["kruskal"], "statistic": [3.21],
                             "p_value": [0.2009], "n": [22], "effect_size": [0.05], "ci_low": [np.nan],
@@ -108,8 +113,16 @@ def tables(endpoints):
                            "free_flap": [35.5, 3], "adm": [28.0, 6]})
     complications = pd.DataFrame({"technique": list(TECHNIQUES), "n": [8, 8, 8], "any_n": [3, 4, 1],
                                   "any_percent": [37.5, 50.0, 12.5], "p_value": [0.31, np.nan, np.nan]})
+    definitions = pd.DataFrame({"endpoint": ["symmetry_ratio", "discrepancy_mm3"], "label": ["Symmetry ratio",
+                                "Volumetric discrepancy"], "unit": ["%", "mm3"], "population": ["2D", "3D"]})
+    assumptions = pd.DataFrame({"endpoint": ["symmetry_ratio"] * 2, "check": ["normality", "homogeneity"],
+                                "statistic": [0.97, 1.2], "df": [np.nan, 2.0], "df_resid": [np.nan, 19.0],
+                                "p_value": [0.61, 0.32], "passed": [True, True]})
+    complication_tests = pd.DataFrame({"outcome": ["any_complication"], "test": ["fisher_freeman_halton"],
+                                       "p_value": [0.4937], "effect_size": [np.nan], "n": [24]})
     missing = pd.DataFrame({"endpoint": ["symmetry_ratio_change", "discrepancy_change_mm3"], "missing_n": [2, 1]})
     return {"table1": table1, "within_group": within, "between_groups": between, "ancova": ancova, "complications": complications,
+            "endpoints": definitions, "ancova_assumptions": assumptions, "complication_tests": complication_tests,
             "missing": missing, "sensitivity_per_protocol": between.assign(n=[20])}
 
 

@@ -88,6 +88,8 @@ def decimals(text: str) -> int:
 
 def matches(cell: str, value) -> bool:
     """Whether a displayed cell shows ``value`` to the precision it displays (or as missing, yes/no, <0.001)."""
+    if isinstance(value, (list, tuple)):
+        return cell == ", ".join(map(str, value))
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return cell == "\u2013"
     if isinstance(value, bool) or type(value).__name__ == "bool_":

@@ -35,15 +35,16 @@ _UNIT_SUFFIXES = (  # (suffix, kind, label unit)
     ("_deg", "deg", "\u00b0"),
 )
 _P_RE = re.compile(r"^(p|pval|pvalue|p_value|p_val|p_adj|p_adjusted|p_corrected|p_holm|p_fdr)(_.*)?$|_p$|_p_value$")
-_N_RE = re.compile(r"^(n|count|n_.*|.*_n|.*_count)$")
+_N_RE = re.compile(r"^(n|count|events|df|df_resid|df_model|n_.*|.*_n|.*_count)$")
 _STAT_NAMES = {
     "statistic", "effect_size", "ci_low", "ci_high", "estimate", "coef", "se", "t", "z", "u", "w", "f",
-    "chi2", "df", "hedges_g", "cohen_d", "rank_biserial", "r", "r2", "odds_ratio", "mean_difference",
+    "chi2", "hedges_g", "cohen_d", "rank_biserial", "r", "r2", "odds_ratio", "mean_difference",
 }
 _LABELS = {
     "p_value": "p", "p": "p", "p_adj": "p (adjusted)", "p_adjusted": "p (adjusted)", "n": "n",
     "ci_low": "CI low", "ci_high": "CI high", "effect_size": "Effect size", "statistic": "Statistic",
-    "test": "Test", "selected": "Selected", "sd": "SD", "df": "df",
+    "test": "Test", "selected": "Selected", "sd": "SD", "df": "df", "df_resid": "df (residual)", "se": "SE",
+    "conf_level": "Confidence level", "n_missing": "n missing", "missing_ids": "Missing IDs", "q1": "Q1", "q3": "Q3",
 }
 _WORDS = {"followup": "follow-up", "faceq": "FACE-Q", "sd": "SD", "ci": "CI", "iqr": "IQR", "adm": "ADM", "id": "ID", "2d": "2D", "3d": "3D"}
 
@@ -55,6 +56,8 @@ def column_kind(name) -> str:
         return "p"
     if _N_RE.match(key):
         return "n"
+    if key in ("percent", "pct"):
+        return "percent"
     for suffix, kind, _ in _UNIT_SUFFIXES:
         if key.endswith(suffix):
             return kind
@@ -82,6 +85,8 @@ def column_label(name) -> str:
 def _is_missing(value) -> bool:
     if value is None or value is pd.NaT:
         return True
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray, Mapping)):
+        return False
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
@@ -113,6 +118,10 @@ def format_value(value, kind: str = "general") -> str:
         return value.isoformat()
     if isinstance(value, pd.Timedelta):
         return f"{value.days:d} days"
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        return ", ".join(format_value(v, "text") for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {format_value(v, 'text')}" for k, v in value.items())
     if not isinstance(value, numbers.Real) or kind == "text":
         return str(value)
     v = float(value)
@@ -127,7 +136,11 @@ def format_value(value, kind: str = "general") -> str:
     if kind in ("mm", "percent", "years", "deg"):
         return f"{v:,.1f}"
     if kind == "stat":
-        return f"{v:,.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 100:
+            return f"{v:.1f}"
+        return f"{v:.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
     if isinstance(value, numbers.Integral):
         return str(int(value))
     return _general(v)

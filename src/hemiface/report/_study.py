@@ -27,10 +27,14 @@ CORE_ENDPOINTS = (
 #: Titles and sections of the statistics tables this report knows (others go to "Further analyses").
 KNOWN_TABLES = {
     "table1": ("Table 1", "Table 1. Baseline characteristics by technique"),
+    "endpoints": ("Endpoints", "Endpoint definitions"),
+    "descriptives": ("Endpoints", "Endpoints by technique and visit (patients with both visits)"),
     "within_group": ("Endpoints", "Change within each technique (follow-up vs baseline)"),
     "between_groups": ("Endpoints", "Comparison of change between techniques"),
     "ancova": ("Endpoints", "Follow-up adjusted for baseline (ANCOVA)"),
+    "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
     "complications": ("Complications", "Complications at follow-up"),
+    "complication_tests": ("Complications", "Complication rates compared between techniques"),
     "missing": ("Missing data", "Missing endpoints"),
 }
 #: Image keys of a patient page, their captions, and whether the image is a hemiface scan figure
@@ -348,9 +352,15 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
                          caption="n: patients; mean and SD over patients with a value.")
     # Endpoints
     report.add_section("Endpoints")
-    report.add_table(endpoint_summary(endpoints, order=order), "Endpoints by technique",
-                     caption="Patients with both visits only. Change = follow-up minus baseline.")
-    for key in ("within_group", "between_groups", "ancova"):
+    if "endpoints" in tables:
+        report.add_table(tables["endpoints"], KNOWN_TABLES["endpoints"][1])
+    if "descriptives" in tables:
+        report.add_table(tables["descriptives"], KNOWN_TABLES["descriptives"][1],
+                         caption="Change = follow-up minus baseline.")
+    else:
+        report.add_table(endpoint_summary(endpoints, order=order), "Endpoints by technique",
+                         caption="Patients with both visits only. Change = follow-up minus baseline.")
+    for key in ("within_group", "between_groups", "ancova", "ancova_assumptions"):
         if key in tables:
             cols = set(map(str, tables[key].columns))
             report.add_table(tables[key], KNOWN_TABLES[key][1], caption=_TEST_NOTE if "selected" in cols else None)
@@ -381,6 +391,8 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     report.add_section("Complications")
     if "complications" in tables:
         report.add_table(tables["complications"], KNOWN_TABLES["complications"][1])
+        if "complication_tests" in tables:
+            report.add_table(tables["complication_tests"], KNOWN_TABLES["complication_tests"][1])
     elif {"complications_followup_n", "major_complication"} & set(endpoints.columns):
         report.add_table(complication_summary(endpoints, order=order), KNOWN_TABLES["complications"][1],
                          caption="Patients with at least one complication recorded at follow-up.")
