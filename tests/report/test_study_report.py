@@ -245,3 +245,27 @@ def test_flow_steps_follow_the_study_module():
     assert tuple(k for k, _, _ in figures.FLOW_STEPS) == FLOW_KEYS
     reasons = {r for _, _, r in figures.FLOW_STEPS if r}
     assert reasons == set(EXCLUSION_REASONS) == set(figures._REASON_TEXT)
+
+
+def test_nested_settings_and_study_flow_extras(endpoints, flow):
+    """The endpoint table's attrs shape: {"rules": StudySettings.to_dict(), "parameters": {analysis: {...}}},
+    and a flow with hemiface.study.study_flow's list of excluded patients (never shown)."""
+    from hemiface.report._study import flat_settings
+
+    settings = {"rules": {"name": "Nested study", "baseline_window_days": 45, "followup_months": 9,
+                          "techniques": ["adm", "free_flap", "fat_grafting"]},
+                "parameters": {"photo_analyze": {"midline": "fitted", "iris_mm": 12.0},
+                               "scan_analyze": {"threshold_mm": 3.0, "floor_mm": 0.5},
+                               "scan_compare": {"max_registration_rms_mm": 0.8}}}
+    assert flat_settings(settings)["threshold_mm"] == 3.0 and flat_settings({"a": 1, "b": {"a": 2}})["a"] == 1
+    text = " ".join(methods_text(settings, flow).split())
+    for phrase in ("at most 45 days before", "at least 9 calendar months", "fitted through", "12 mm",
+                   "deeper than 3 mm", "more than 0.5 mm", "above 0.8 mm"):
+        assert phrase in text, phrase
+    extra = {**flow, "analysed_2d": 22, "analysed_3d": 23,
+             "excluded_patients": [{"patient_id": "HFA-900", "reason": "no_baseline_visit", "description": "..."}]}
+    report = study_report(endpoints[["patient_id", "technique"]], {}, extra, settings)
+    doc = Html(report.to_html())
+    assert report.study_name == "Nested study"
+    assert "HFA-900" not in " ".join(doc.text)
+    assert [r[1] for r in doc.table("Study flow counts")["rows"]][-2:] == ["22", "23"]

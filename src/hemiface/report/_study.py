@@ -61,7 +61,7 @@ def _faceq_endpoints(endpoints: pd.DataFrame) -> list[tuple]:
 
 
 def _order(endpoints: pd.DataFrame, settings: Mapping) -> list:
-    preferred = list(settings.get("techniques") or [])
+    preferred = list(flat_settings(settings).get("techniques") or [])
     present = list(pd.unique(endpoints["technique"].dropna())) if "technique" in endpoints else []
     return [t for t in preferred if t in present] + sorted((t for t in present if t not in preferred), key=str)
 
@@ -149,12 +149,32 @@ METHOD_DEFAULTS = {
 }
 
 
+def flat_settings(settings: Mapping) -> dict:
+    """Settings for lookup by key: top-level values first, then those of nested mappings, level by level.
+
+    So ``{"rules": StudySettings.to_dict(), "parameters": {"scan_analyze": {"threshold_mm": 4.0}}}``
+    (the endpoint table's ``attrs``) and a flat dict are read alike.
+    """
+    flat, level = {}, [settings]
+    while level:
+        nested = []
+        for mapping in level:
+            for key, value in mapping.items():
+                if isinstance(value, Mapping):
+                    nested.append(value)
+                else:
+                    flat.setdefault(str(key), value)
+        level = nested
+    return flat
+
+
 def methods_text(settings: Mapping, flow: Mapping) -> str:
     """The methods paragraphs, written from the settings actually used (plain text, blank-line separated).
 
     A value the settings do not give is quoted from hemiface's defaults and marked "(default)".
+    Nested settings are read through :func:`flat_settings`.
     """
-    s = dict(settings)
+    s = flat_settings(settings)
 
     def val(key: str, unit: str = "") -> str:
         if key in s and s[key] is not None:
@@ -296,7 +316,8 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         Study flow counts (:func:`hemiface.study.flow_counts`), optionally ``analysed_2d``, ``analysed_3d``
         (default: patients with a 2D / 3D change) and ``excluded``: reason -> count.
     settings : mapping
-        What the results were computed with; written into the Methods and the footer. Keys used:
+        What the results were computed with; written into the Methods and the footer. May be flat or
+        nested (e.g. ``{"rules": ..., "parameters": ...}`` from the endpoint table's ``attrs``). Keys used:
         ``name`` (study name), ``inclusion_from``, ``inclusion_to``, ``baseline_window_days``,
         ``followup_months``, ``techniques``, ``landmark_model``, ``midline``, ``iris_mm``, ``max_yaw_deg``,
         ``max_pitch_deg``, ``threshold_mm``, ``floor_mm``, ``max_registration_rms_mm``, ``alpha``,
@@ -327,7 +348,8 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     settings = dict(settings)
     settings.setdefault("hemiface_version", __version__)
     order = _order(endpoints, settings)
-    report = Report(title, study_name=settings.get("name") or settings.get("study_name"), parameters=settings,
+    lookup = flat_settings(settings)
+    report = Report(title, study_name=lookup.get("name") or lookup.get("study_name"), parameters=settings,
                     forbidden=forbidden, date=date)
 
     # Study flow

@@ -186,8 +186,9 @@ def _check_flow(flow: Mapping) -> dict:
     if missing:
         raise ReportError(f"flow lacks {missing}; it needs {[k for k, _, _ in FLOW_STEPS]} (hemiface.study.flow_counts)")
     counts = {}
+    known = {k for k, _, _ in FLOW_STEPS} | {"analysed_2d", "analysed_3d"}
     for key, value in flow.items():
-        if key == "excluded":
+        if key not in known:  # "excluded", and e.g. "excluded_patients" of hemiface.study.study_flow
             continue
         if value is None and key.startswith("analysed"):
             continue
@@ -223,7 +224,8 @@ def flow_diagram(flow: Mapping, *, not_analysed: Mapping[str, Mapping[str, int]]
     ----------
     flow : mapping
         Counts for :data:`FLOW_STEPS` (the keys of :func:`hemiface.study.flow_counts`), optionally
-        ``analysed_2d`` and ``analysed_3d``, and ``excluded``: reason -> count. Known reasons
+        ``analysed_2d`` and ``analysed_3d``, and ``excluded``: reason -> count. Other keys are
+        ignored (``hemiface.study.study_flow``'s ``excluded_patients`` is never drawn). Known reasons
         (``hemiface.study.EXCLUSION_REASONS``) are drawn beside their step; without them the
         difference between two steps is drawn as "excluded".
     not_analysed : mapping, optional
