@@ -111,6 +111,16 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+#: The one-page chart summary that --report writes into an output folder.
+REPORT_NAME = "report.pdf"
+
+
+def _write_report(out: Path, *, overwrite: bool) -> None:
+    from .report import patient_report
+
+    patient_report(out, out / REPORT_NAME, overwrite=overwrite)
+
+
 @scan_app.command("analyze")
 def scan_analyze(
     scan: Path = typer.Argument(..., help="Face scan: OBJ, PLY, STL, OFF or GLB.", dir_okay=False),
@@ -129,6 +139,7 @@ def scan_analyze(
     region_depth_mm: float = typer.Option(80.0, "--region-depth-mm", help="Face region: reach behind pronasale."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
     """Measure the soft-tissue defect and hemiface volume discrepancy of one face scan.
 
@@ -140,7 +151,7 @@ def scan_analyze(
 
     out = out or Path.cwd() / f"{scan.stem}_hemiface"
     try:
-        check_writable(out, OUTPUT_NAMES, overwrite=overwrite)
+        check_writable(out, (*OUTPUT_NAMES, REPORT_NAME) if report_pdf else OUTPUT_NAMES, overwrite=overwrite)
         region = FaceRegion(
             width_mm=region_width_mm, above_mm=region_above_mm, below_mm=region_below_mm, depth_mm=region_depth_mm
         )
@@ -149,6 +160,8 @@ def scan_analyze(
             threshold_mm=threshold_mm, floor_mm=floor_mm, region=region, orient=orient.value,
         )
         result.save(out, overwrite=overwrite)
+        if report_pdf:
+            _write_report(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
     how = " (chosen automatically: the side with the larger defect volume)" if affected == AffectedSide.auto else ""
@@ -215,6 +228,7 @@ def scan_compare(
     max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
     """Tissue gained between two visits, and the change in hemiface symmetry.
 
@@ -226,13 +240,15 @@ def scan_compare(
 
     out = out or Path.cwd() / f"{pre.stem}_vs_{post.stem}_hemiface"
     try:
-        check_writable(out, COMPARE_OUTPUT_NAMES, overwrite=overwrite)
+        check_writable(out, (*COMPARE_OUTPUT_NAMES, REPORT_NAME) if report_pdf else COMPARE_OUTPUT_NAMES, overwrite=overwrite)
         result = compare_scans(
             pre, post, affected=affected.value, units=units.value, landmarks_pre=landmarks_pre,
             landmarks_post=landmarks_post, orient=orient.value, plan=plan, stable=stable, floor_mm=floor_mm,
             max_registration_rms_mm=max_rms_mm,
         )
         result.save(out, overwrite=overwrite)
+        if report_pdf:
+            _write_report(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
     typer.echo(f"{pre.name} -> {post.name}: affected side {result.affected_side}")
@@ -260,6 +276,7 @@ def photo_analyze(
     iris_mm: float = typer.Option(11.7, "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<photo name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
     """Measure facial symmetry on one frontal photograph.
 
@@ -271,11 +288,13 @@ def photo_analyze(
 
     out = out or Path.cwd() / f"{photo.stem}_hemiface"
     try:
-        check_writable(out, OUTPUT_NAMES, overwrite=overwrite)
+        check_writable(out, (*OUTPUT_NAMES, REPORT_NAME) if report_pdf else OUTPUT_NAMES, overwrite=overwrite)
         result = analyze_photo(
             photo, affected=affected.value, landmarks=landmarks, midline=midline.value, iris_mm=iris_mm
         )
         result.save(out, overwrite=overwrite)
+        if report_pdf:
+            _write_report(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
     how = " (chosen automatically: the side with the smaller hemiface area)" if affected == AffectedSide.auto else ""

@@ -1,0 +1,437 @@
+"""``study_report``: the study's results as one :class:`Report` (flow, Table 1, endpoints, figures,
+complications, methods, per-patient pages)."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__, logger
+from ._errors import ReportError
+from ._format import column_label
+from ._report import Report
+from . import figures as _fig
+
+#: Endpoints summarised and plotted: (label, unit, baseline column, follow-up column, change column).
+CORE_ENDPOINTS = (
+    ("Symmetry ratio (2D)", "%", "symmetry_ratio_baseline_percent", "symmetry_ratio_followup_percent",
+     "symmetry_ratio_change"),
+    ("Volumetric discrepancy (3D)", "mm\u00b3", "discrepancy_baseline_mm3", "discrepancy_followup_mm3",
+     "discrepancy_change_mm3"),
+    ("Volumetric discrepancy (3D)", "% of the unaffected hemiface", "discrepancy_baseline_percent",
+     "discrepancy_followup_percent", "discrepancy_change_percent"),
+)
+#: Titles and sections of the statistics tables this report knows (others go to "Further analyses").
+KNOWN_TABLES = {
+    "table1": ("Table 1", "Table 1. Baseline characteristics by technique"),
+    "endpoints": ("Endpoints", "Endpoint definitions"),
+    "descriptives": ("Endpoints", "Endpoints by technique and visit (patients with both visits)"),
+    "within_group": ("Endpoints", "Change within each technique (follow-up vs baseline)"),
+    "between_groups": ("Endpoints", "Comparison of change between techniques"),
+    "ancova": ("Endpoints", "Follow-up adjusted for baseline (ANCOVA)"),
+    "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
+    "complications": ("Complications", "Complications at follow-up"),
+    "complication_tests": ("Complications", "Complication rates compared between techniques"),
+    "missing": ("Missing data", "Missing endpoints"),
+}
+#: Image keys of a patient page, their captions, and whether the image is a hemiface scan figure
+#: whose title band (naming the scan file) is cropped.
+PATIENT_IMAGES = {
+    "overlay_baseline": ("Baseline photograph: hemifaces, midline and contour levels", False),
+    "overlay_followup": ("Follow-up photograph: hemifaces, midline and contour levels", False),
+    "depth_map": ("Baseline depth map (mm): > 0 affected side below the mirrored unaffected side", True),
+    "gain_map": ("Tissue gained between baseline and follow-up (mm)", True),
+    "before_after": ("Depth maps before (left) and after (right), on one colour scale (mm)", True),
+}
+_TEST_NOTE = ("n: patients with values at both visits. Changes are follow-up minus baseline. "
+              "'Selected' marks the test chosen by the pre-specified rule (see Methods).")
+
+
+def _faceq_endpoints(endpoints: pd.DataFrame) -> list[tuple]:
+    out = []
+    for col in endpoints.columns:
+        m = re.fullmatch(r"faceq_(.+)_change", str(col))
+        if m and f"faceq_{m[1]}_baseline" in endpoints and f"faceq_{m[1]}_followup" in endpoints:
+            label = "FACE-Q " + m[1].replace("_", " ")
+            out.append((label, "score 0\u2013100", f"faceq_{m[1]}_baseline", f"faceq_{m[1]}_followup", col))
+    return out
+
+
+def _order(endpoints: pd.DataFrame, settings: Mapping) -> list:
+    preferred = list(flat_settings(settings).get("techniques") or [])
+    present = list(pd.unique(endpoints["technique"].dropna())) if "technique" in endpoints else []
+    return [t for t in preferred if t in present] + sorted((t for t in present if t not in preferred), key=str)
+
+
+def endpoint_summary(endpoints: pd.DataFrame, *, order: Sequence | None = None) -> pd.DataFrame:
+    """Baseline, follow-up and change (mean, SD; change median) per endpoint and technique.
+
+    Only patients with both visits count (n), so the three columns describe the same patients.
+    """
+    rows = []
+    order = list(order) if order is not None else sorted(pd.unique(endpoints["technique"].dropna()), key=str)
+    for label, unit, base, follow, change in [*CORE_ENDPOINTS, *_faceq_endpoints(endpoints)]:
+        if not {base, follow, change} <= set(endpoints.columns):
+            continue
+        for tech in order:
+            sub = endpoints.loc[endpoints["technique"] == tech, [base, follow, change]].apply(pd.to_numeric, errors="coerce")
+            sub = sub.dropna()
+            rows.append({
+                "endpoint": f"{label} ({unit})", "technique": _fig.group_label(tech), "n": int(len(sub)),
+                "baseline_mean": sub[base].mean() if len(sub) else np.nan,
+                "baseline_sd": sub[base].std(ddof=1) if len(sub) > 1 else np.nan,
+                "followup_mean": sub[follow].mean() if len(sub) else np.nan,
+                "followup_sd": sub[follow].std(ddof=1) if len(sub) > 1 else np.nan,
+                "change_mean": sub[change].mean() if len(sub) else np.nan,
+                "change_sd": sub[change].std(ddof=1) if len(sub) > 1 else np.nan,
+                "change_median": sub[change].median() if len(sub) else np.nan,
+            })
+    return pd.DataFrame(rows, columns=["endpoint", "technique", "n", "baseline_mean", "baseline_sd", "followup_mean",
+                                       "followup_sd", "change_mean", "change_sd", "change_median"])
+
+
+def baseline_characteristics(endpoints: pd.DataFrame, *, order: Sequence | None = None) -> pd.DataFrame:
+    """A plain Table 1 (used when the statistics tables bring none): counts, and mean (SD) of ages and intervals."""
+    order = list(order) if order is not None else sorted(pd.unique(endpoints["technique"].dropna()), key=str)
+    groups = [(_fig.group_label(t), endpoints[endpoints["technique"] == t]) for t in order] + [("All", endpoints)]
+    rows = [{"characteristic": "Patients", "statistic": "n", **{g: int(len(d)) for g, d in groups}}]
+    for col in ("sex", "affected_side", "guerrerosantos_stage"):
+        if col not in endpoints:
+            continue
+        for level in sorted(pd.unique(endpoints[col].dropna()), key=str):
+            rows.append({"characteristic": f"{column_label(col)}: {level}", "statistic": "n",
+                         **{g: int((d[col] == level).sum()) for g, d in groups}})
+    for col in ("age_at_surgery_years", "age_at_onset_years", "years_since_onset", "followup_interval_days"):
+        if col not in endpoints:
+            continue
+        for stat in ("mean", "sd"):
+            values = {}
+            for g, d in groups:
+                x = pd.to_numeric(d[col], errors="coerce").dropna()
+                values[g] = float(x.mean() if stat == "mean" else x.std(ddof=1)) if len(x) > (stat == "sd") else np.nan
+            rows.append({"characteristic": column_label(col), "statistic": stat.upper() if stat == "sd" else stat,
+                         **values})
+    return pd.DataFrame(rows, dtype=object)
+
+
+def complication_summary(endpoints: pd.DataFrame, *, order: Sequence | None = None) -> pd.DataFrame:
+    """Patients with any and with a major complication at follow-up, per technique (n and %)."""
+    order = list(order) if order is not None else sorted(pd.unique(endpoints["technique"].dropna()), key=str)
+    rows = []
+    for tech in order:
+        d = endpoints[endpoints["technique"] == tech]
+        n = len(d)
+        anyc = int((pd.to_numeric(d["complications_followup_n"], errors="coerce") > 0).sum()) \
+            if "complications_followup_n" in d else None
+        major = int(d["major_complication"].eq(True).sum()) if "major_complication" in d else None
+        rows.append({"technique": _fig.group_label(tech), "n": n,
+                     "any_complication_n": anyc, "any_complication_percent": 100.0 * anyc / n if n and anyc is not None else np.nan,
+                     "major_complication_n": major,
+                     "major_complication_percent": 100.0 * major / n if n and major is not None else np.nan})
+    return pd.DataFrame(rows, columns=["technique", "n", "any_complication_n", "any_complication_percent",
+                                       "major_complication_n", "major_complication_percent"])
+
+
+def _fmt_date(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)[:10]
+
+
+DEG = "\u00b0"
+#: hemiface's defaults, quoted (and marked as defaults) when the settings do not give a value.
+METHOD_DEFAULTS = {
+    "baseline_window_days": 90, "followup_months": 6, "iris_mm": 11.7, "max_yaw_deg": 5.0, "max_pitch_deg": 10.0,
+    "threshold_mm": 4.0, "floor_mm": 1.0, "max_registration_rms_mm": 1.0, "alpha": 0.05, "ci_level": 95,
+}
+
+
+def flat_settings(settings: Mapping) -> dict:
+    """Settings for lookup by key: top-level values first, then those of nested mappings, level by level.
+
+    So ``{"rules": StudySettings.to_dict(), "parameters": {"scan_analyze": {"threshold_mm": 4.0}}}``
+    (the endpoint table's ``attrs``) and a flat dict are read alike.
+    """
+    flat, level = {}, [settings]
+    while level:
+        nested = []
+        for mapping in level:
+            for key, value in mapping.items():
+                if isinstance(value, Mapping):
+                    nested.append(value)
+                else:
+                    flat.setdefault(str(key), value)
+        level = nested
+    return flat
+
+
+def methods_text(settings: Mapping, flow: Mapping) -> str:
+    """The methods paragraphs, written from the settings actually used (plain text, blank-line separated).
+
+    A value the settings do not give is quoted from hemiface's defaults and marked "(default)".
+    Nested settings are read through :func:`flat_settings`.
+    """
+    s = flat_settings(settings)
+
+    def val(key: str, unit: str = "") -> str:
+        if key in s and s[key] is not None:
+            value = s[key]
+            text = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+            return f"{text}{unit}"
+        return f"{METHOD_DEFAULTS[key]:g}{unit} (default)"
+
+    version = s.get("hemiface_version", __version__)
+    start, end = _fmt_date(s.get("inclusion_from")), _fmt_date(s.get("inclusion_to"))
+    if start or end:
+        window = f"between {start or 'the start of records'} and {end or 'the date of analysis'}"
+    else:
+        window = "at any date (open inclusion window)"
+    paras = [
+        f"Design and participants. Patients treated for hemifacial atrophy were screened (n = {flow.get('screened')}) "
+        f"and included when their initial surgery took place {window}. Baseline was the last preoperative visit "
+        f"at most {val('baseline_window_days', ' days')} before the initial surgery; follow-up was the first "
+        f"visit at least {val('followup_months', ' calendar months')} after it."
+        + (f" Techniques: {', '.join(_fig.group_label(t) for t in s['techniques'])}." if s.get("techniques") else "")
+    ]
+    midlines = {"pupils": "the perpendicular bisector of the line between the pupils",
+                "fitted": "a line fitted through the midline landmarks"}
+    midline = midlines.get(s["midline"], str(s["midline"])) if s.get("midline") else midlines["pupils"] + " (default)"
+    model = s.get("landmark_model") or "hemiface's automatic face-landmark model"
+    paras.append(
+        f"2D photographs. Facial landmarks were located on frontal photographs with {model}; the facial midline "
+        f"was {midline}; millimetres were scaled from a horizontal iris diameter of {val('iris_mm', ' mm')}. The "
+        "symmetry ratio is 100 \u00d7 the area of the affected hemiface / the area of the unaffected hemiface "
+        "(100 % = symmetric, below 100 % = deficient affected side). Photographs with head yaw beyond "
+        f"{val('max_yaw_deg', DEG)} or pitch beyond {val('max_pitch_deg', DEG)} were flagged."
+    )
+    paras.append(
+        "3D surface scans. The unaffected hemiface was mirrored across the face's fitted symmetry plane. A defect "
+        f"is an area where the affected surface lies below the mirrored surface by more than {val('floor_mm', ' mm')} "
+        f"somewhere; the area deeper than {val('threshold_mm', ' mm')} is reported. The volumetric discrepancy "
+        "is the unaffected minus the affected hemiface volume (mm\u00b3; > 0 = affected side deficient). Follow-up "
+        "scans were registered rigidly onto the baseline scan over stable areas (forehead, nasal dorsum, unaffected "
+        f"side); comparisons with a registration RMS above {val('max_registration_rms_mm', ' mm')} were refused. "
+        "Volume gained is net of the mirror-image change on the unaffected side."
+    )
+    if s.get("test_selection"):
+        rule = str(s["test_selection"]).strip()
+    elif s.get("normality_test"):
+        rule = (f"Parametric tests were used when the data looked normal ({s['normality_test']} "
+                f"p \u2265 {val('alpha') if s.get('normality_alpha') is None else format(s['normality_alpha'], 'g')}), "
+                "rank-based tests otherwise.")
+    else:
+        rule = "Each table names the test used; 'Selected' marks the test chosen by the pre-specified rule."
+    paras.append(
+        f"Statistics. Changes are follow-up minus baseline. {rule} Tests were two-sided at \u03b1 = {val('alpha')}; "
+        f"effect sizes are given with {val('ci_level', ' %')} confidence intervals. Patients missing an endpoint "
+        "were left out of that endpoint's analysis only (complete-case analysis); the reasons are tabulated."
+    )
+    paras.append(f"Software. Measurements and this report were made with hemiface {version}.")
+    return "\n\n".join(paras)
+
+
+def _flow_with_analysed(flow: Mapping, endpoints: pd.DataFrame) -> tuple[dict, dict]:
+    flow = dict(flow)
+    not_analysed = {}
+    for dim, change, reason in (("2d", "symmetry_ratio_change", "missing_2d_reason"),
+                                ("3d", "discrepancy_change_mm3", "missing_3d_reason")):
+        if change in endpoints:
+            flow.setdefault(f"analysed_{dim}", int(pd.to_numeric(endpoints[change], errors="coerce").notna().sum()))
+        if reason in endpoints:
+            counts = endpoints[reason].dropna().astype(str).value_counts()
+            not_analysed[dim] = {k: int(v) for k, v in counts.items() if k}
+    return flow, not_analysed
+
+
+def _patient_rows(row: pd.Series) -> pd.DataFrame:
+    rows = []
+    for label, unit, base, follow, change in [*CORE_ENDPOINTS, *_faceq_endpoints(row.to_frame().T)]:
+        if base in row or follow in row:
+            rows.append({"measure": f"{label} ({unit})", "baseline": row.get(base), "followup": row.get(follow),
+                         "change": row.get(change)})
+    table = pd.DataFrame(rows, columns=["measure", "baseline", "followup", "change"])
+    for col in ("baseline", "followup", "change"):
+        table[col] = pd.to_numeric(table[col], errors="coerce")
+    return table
+
+
+def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> None:
+    if "patient_id" not in page:
+        raise ReportError(f"each patient page needs a 'patient_id' (the pseudonym); got keys {sorted(page)}")
+    pid = str(page["patient_id"])
+    section = f"Patient {pid}"
+    report.add_section(section, new_page=True)
+    match = endpoints[endpoints["patient_id"].astype(str) == pid] if "patient_id" in endpoints else endpoints.iloc[:0]
+    if len(match):
+        row = match.iloc[0]
+        facts = []
+        for col, text in (("technique", "Technique"), ("affected_side", "Affected side (patient's)"),
+                          ("followup_interval_days", "Follow-up interval (days)"),
+                          ("volume_gain_mm3", "Volume gained (mm\u00b3)"),
+                          ("complications_followup", "Complications at follow-up")):
+            if col in row and not (isinstance(row[col], float) and np.isnan(row[col])):
+                value = row[col]
+                if col == "technique":
+                    value = _fig.group_label(value)
+                elif col == "volume_gain_mm3":
+                    value = f"{float(value):,.0f}"
+                elif col == "followup_interval_days":
+                    value = f"{float(value):.0f}"
+                facts.append(f"{text}: {value}")
+        if facts:
+            report.add_text("\n\n".join(facts), section=section)
+        report.add_table(_patient_rows(row), "Measurements", section=section,
+                         formats={"baseline": "general", "followup": "general", "change": "general"})
+    else:
+        report.add_text("This patient has no row in the endpoint table.", section=section)
+    images = dict(page.get("images") or {})
+    for key, (caption, is_scan) in PATIENT_IMAGES.items():
+        if page.get(key) is not None:
+            report.add_image(page[key], caption=caption, section=section, crop_title=is_scan, max_height_mm=95)
+    for caption, path in images.items():
+        report.add_image(path, caption=str(caption), section=section, max_height_mm=95)
+
+
+def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], flow: Mapping, settings: Mapping, *,
+                 patient_pages: Iterable[Mapping] | None = None, title: str = "Study report",
+                 forbidden: Iterable[str] = (), date=None) -> Report:
+    """Lay out a study's results as a :class:`Report` (save it with ``save_html`` / ``save_pdf``).
+
+    Parameters
+    ----------
+    endpoints : DataFrame
+        One row per eligible patient (the endpoint table): ``patient_id`` (pseudonym), ``technique``, the
+        baseline/follow-up/change columns of each endpoint (``symmetry_ratio_*``, ``discrepancy_*_mm3``,
+        ``discrepancy_*_percent``, ``faceq_<scale>_*``), ``complications_followup_n``, ``major_complication``,
+        ``missing_2d_reason``, ``missing_3d_reason``... Missing columns leave out what needs them.
+        Changes are follow-up minus baseline; NaN = missing.
+    tables : mapping of str -> DataFrame
+        Statistics tables, rendered as given: ``table1``, ``within_group``, ``between_groups``, ``ancova``,
+        ``complications``, ``missing`` are placed in their sections; any other key goes to "Further analyses".
+        Without ``table1`` (or ``complications``) a plain one is made from ``endpoints``.
+    flow : mapping
+        Study flow counts (:func:`hemiface.study.flow_counts`), optionally ``analysed_2d``, ``analysed_3d``
+        (default: patients with a 2D / 3D change) and ``excluded``: reason -> count.
+    settings : mapping
+        What the results were computed with; written into the Methods and the footer. May be flat or
+        nested (e.g. ``{"rules": ..., "parameters": ...}`` from the endpoint table's ``attrs``). Keys used:
+        ``name`` (study name), ``inclusion_from``, ``inclusion_to``, ``baseline_window_days``,
+        ``followup_months``, ``techniques``, ``landmark_model``, ``midline``, ``iris_mm``, ``max_yaw_deg``,
+        ``max_pitch_deg``, ``threshold_mm``, ``floor_mm``, ``max_registration_rms_mm``, ``alpha``,
+        ``test_selection`` (free text) or ``normality_test`` / ``normality_alpha``, ``ci_level``,
+        ``hemiface_version``. Others are listed in the footer.
+    patient_pages : iterable of mappings, optional
+        One page each: ``patient_id`` and any of ``overlay_baseline``, ``overlay_followup`` (photo overlays),
+        ``depth_map``, ``gain_map``, ``before_after`` (scan figures; their title band, which names the
+        scan file, is cropped) as image paths, and ``images``: caption -> path for anything else.
+    forbidden : iterable of str
+        Strings that must not appear (names, hospital numbers, source file names); see :class:`Report`.
+
+    Returns
+    -------
+    Report
+    """
+    if not isinstance(endpoints, pd.DataFrame):
+        raise ReportError(f"endpoints must be a pandas DataFrame; got {type(endpoints).__name__}")
+    if "technique" not in endpoints:
+        raise ReportError("the endpoint table needs a 'technique' column (one row per patient)")
+    if not isinstance(tables, Mapping) or any(not isinstance(t, pd.DataFrame) for t in tables.values()):
+        raise ReportError("tables must map names to pandas DataFrames")
+    patient_pages = list(patient_pages or ())
+    for page in patient_pages:
+        if not isinstance(page, Mapping) or "patient_id" not in page:
+            raise ReportError("each patient page must be a mapping with a 'patient_id' (the pseudonym); got "
+                              f"{sorted(page) if isinstance(page, Mapping) else type(page).__name__}")
+    settings = dict(settings)
+    settings.setdefault("hemiface_version", __version__)
+    order = _order(endpoints, settings)
+    lookup = flat_settings(settings)
+    report = Report(title, study_name=lookup.get("name") or lookup.get("study_name"), parameters=settings,
+                    forbidden=forbidden, date=date)
+
+    # Study flow
+    flow_full, not_analysed = _flow_with_analysed(flow, endpoints)
+    if isinstance(flow_full.get("eligible"), (int, np.integer)) and flow_full["eligible"] != len(endpoints):
+        logger.warning("study report: the flow counts %d eligible patients but the endpoint table has %d rows",
+                       flow_full["eligible"], len(endpoints))
+    report.add_section("Study flow")
+    report.add_figure(_fig.flow_diagram(flow_full, not_analysed=not_analysed), "Figure 1. Study flow",
+                      caption="Numbers of patients at each step of the visit rules; reasons for exclusion at the side.",
+                      max_height_mm=200)
+    steps = [(k, t) for k, t, _ in _fig.FLOW_STEPS] + [("analysed_2d", "Analysed: 2D photographs"),
+                                                       ("analysed_3d", "Analysed: 3D scans")]
+    report.add_table(pd.DataFrame([{"step": t, "n": flow_full[k]} for k, t in steps if k in flow_full]),
+                     "Study flow counts")
+    # Table 1
+    report.add_section("Table 1")
+    if "table1" in tables:
+        report.add_table(tables["table1"], KNOWN_TABLES["table1"][1])
+    else:
+        report.add_table(baseline_characteristics(endpoints, order=order), KNOWN_TABLES["table1"][1],
+                         caption="n: patients; mean and SD over patients with a value.")
+    # Endpoints
+    report.add_section("Endpoints")
+    if "endpoints" in tables:
+        report.add_table(tables["endpoints"], KNOWN_TABLES["endpoints"][1])
+    if "descriptives" in tables:
+        report.add_table(tables["descriptives"], KNOWN_TABLES["descriptives"][1],
+                         caption="Change = follow-up minus baseline.")
+    else:
+        report.add_table(endpoint_summary(endpoints, order=order), "Endpoints by technique",
+                         caption="Patients with both visits only. Change = follow-up minus baseline.")
+    for key in ("within_group", "between_groups", "ancova", "ancova_assumptions"):
+        if key in tables:
+            cols = set(map(str, tables[key].columns))
+            report.add_table(tables[key], KNOWN_TABLES[key][1], caption=_TEST_NOTE if "selected" in cols else None)
+    # Figures
+    report.add_section("Figures")
+    k = 2
+    for label, unit, base, follow, change in [*CORE_ENDPOINTS[:1], *_faceq_endpoints(endpoints)]:
+        if {base, follow} <= set(endpoints.columns):
+            report.add_figure(_fig.paired_plot(endpoints, base, follow, label=label, unit=unit, order=order),
+                              f"Figure {k}. {label}: baseline and follow-up",
+                              caption="One line per patient with both visits; boxes: median and quartiles.")
+            k += 1
+    if "symmetry_ratio_change" in endpoints:
+        report.add_figure(_fig.change_plot(endpoints, "symmetry_ratio_change", label="symmetry ratio",
+                                           unit="percentage points", order=order),
+                          f"Figure {k}. Change in symmetry ratio by technique",
+                          caption="Follow-up minus baseline; > 0 = more symmetric. Dashed line: no change.")
+        k += 1
+    if {"discrepancy_baseline_mm3", "discrepancy_followup_mm3", "discrepancy_change_mm3"} <= set(endpoints.columns):
+        report.add_figure(_fig.discrepancy_change_plot(endpoints, order=order),
+                          f"Figure {k}. 3D volumetric discrepancy",
+                          caption="Left: points below the dashed identity line became more symmetric. Right: change "
+                                  "(follow-up minus baseline); < 0 = affected side fuller.")
+        k += 1
+    if k == 2:
+        report.add_text("The endpoint table holds no endpoint columns to plot.")
+    # Complications, missing data, other tables
+    report.add_section("Complications")
+    if "complications" in tables:
+        report.add_table(tables["complications"], KNOWN_TABLES["complications"][1])
+        if "complication_tests" in tables:
+            report.add_table(tables["complication_tests"], KNOWN_TABLES["complication_tests"][1])
+    elif {"complications_followup_n", "major_complication"} & set(endpoints.columns):
+        report.add_table(complication_summary(endpoints, order=order), KNOWN_TABLES["complications"][1],
+                         caption="Patients with at least one complication recorded at follow-up.")
+    else:
+        report.add_text("No complication data were given.")
+    if "missing" in tables:
+        report.add_section("Missing data")
+        report.add_table(tables["missing"], KNOWN_TABLES["missing"][1])
+    others = [k for k in tables if k not in KNOWN_TABLES]
+    if others:
+        report.add_section("Further analyses")
+        for key in others:
+            report.add_table(tables[key], column_label(key))
+    # Methods
+    report.add_section("Methods")
+    report.add_text(methods_text(settings, flow_full))
+    # Patients
+    for page in patient_pages:
+        _patient_page(report, page, endpoints)
+    return report
