@@ -16,8 +16,10 @@ Photos
     moves to ``(1 - factor)`` times its distance from the pupils' midline
     (along the interpupillary line); the other hemiface's outline, the three
     midline points and the image border stay; everything in between bends
-    smoothly (eyes, nose and mouth of the affected side move with it). The
-    follow-up photo uses a smaller factor (the treatment). Each photo is then
+    smoothly (eyes, nose and mouth of the affected side move with it). As the
+    affected pupil moves too, the pupils midline shifts toward the unaffected
+    side and the ratio falls by about half the factor. The follow-up photo
+    uses a smaller factor (the treatment). Each photo is then
     rotated, scaled and shifted a little (the patient never sits exactly the
     same way) and its exposure changed, and written as a JPEG without
     metadata.
