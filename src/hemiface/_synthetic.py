@@ -166,7 +166,8 @@ TRUTH_COLUMNS = (
     "followup_photo",
     "has_scans",
     "scan_base",
-    "defect_centre_offset_mm",
+    "defect_centre_lateral_mm",
+    "defect_centre_height_mm",
     "defect_radius_mm",
     "carved_volume_baseline_mm3",
     "carved_volume_followup_mm3",
@@ -796,7 +797,7 @@ def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_r
             "has_scans": bool(scan),
             "scan_base": p["scan_base"] or "",
             **{k: scan.get(k) for k in (
-                "defect_centre_offset_mm", "defect_radius_mm", "carved_volume_baseline_mm3",
+                "defect_centre_lateral_mm", "defect_centre_height_mm", "defect_radius_mm", "carved_volume_baseline_mm3",
                 "carved_volume_followup_mm3", "volume_restored_mm3", "carved_max_depth_baseline_mm",
                 "followup_scan_rotation_deg", "followup_scan_translation_mm", "baseline_scan", "followup_scan")},
             "faceq_baseline": faceq["baseline"],
@@ -849,9 +850,16 @@ def _make_scans(root: Path, p: dict, rng) -> dict:
     volume = p["volume_baseline_mm3"]
     depth_target = float(rng.uniform(6.0, 10.0))
     radius = float(np.clip(np.sqrt(volume / ((np.pi / 2 - 2 / np.pi) * depth_target)), 20.0, 30.0))
-    offset = (float(rng.uniform(36.0, 42.0)), float(rng.uniform(-12.0, 5.0)))
-    site = dict(side=p["affected_side"], centre_offset_mm=offset, radius_mm=radius)
-    pre = carve_defect(v, f, volume_mm3=volume, **site)
+    for attempt in range(20):  # a site may touch a hole or the scan's edge (james's left cheek): draw another
+        offset = (float(rng.uniform(36.0, 42.0)), float(rng.uniform(-12.0, 5.0)))
+        site = dict(side=p["affected_side"], centre_offset_mm=offset, radius_mm=radius)
+        try:
+            pre = carve_defect(v, f, volume_mm3=volume, **site)
+            break
+        except HemifaceError as exc:
+            logger.info("synthetic scan on %s: site %d not usable (%s); drawing another", p["scan_base"], attempt, exc)
+    else:
+        raise HemifaceError(f"no usable defect site found on the {p['scan_base']} scan")
     post = carve_defect(v, f, volume_mm3=volume * (1.0 - p["correction"]), **site)
     axis = rng.normal(size=3)
     angle = float(rng.uniform(0.5, 3.0))
@@ -865,7 +873,8 @@ def _make_scans(root: Path, p: dict, rng) -> dict:
         _write_ply(root / rel, verts, f)
         out[f"{visit}_scan"] = rel
     out.update({
-        "defect_centre_offset_mm": f"{offset[0]:.1f};{offset[1]:.1f}",
+        "defect_centre_lateral_mm": offset[0],
+        "defect_centre_height_mm": offset[1],
         "defect_radius_mm": radius,
         "carved_volume_baseline_mm3": pre.true_volume_mm3,
         "carved_volume_followup_mm3": post.true_volume_mm3,

@@ -12,7 +12,7 @@ measurement code it is used to validate.
 
 :func:`synthetic_study` builds a whole study folder from the bundled faces, with
 simulated atrophy and treatment of known size (:class:`SyntheticStudy`, truth
-columns :data:`TRUTH_COLUMNS`).
+columns :data:`TRUTH_COLUMNS`; :func:`read_synthetic_truth` reads a folder's truth back).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from ._errors import HemifaceError
 from ._synthetic import TECHNIQUE_EFFECTS, TRUTH_COLUMNS, SyntheticStudy, TechniqueEffect, synthetic_study
+from ._synthetic import read_truth as read_synthetic_truth
 from ._validate import check_option, check_positive
 
 SAMPLES = {
