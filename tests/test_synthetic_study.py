@@ -16,6 +16,7 @@ import pytest
 
 from hemiface import datasets
 from hemiface._errors import OutputExistsError
+from hemiface._synthetic import TRUTH_COLUMN_DOCS
 from hemiface._validate import OptionError
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,15 @@ def test_truth_table_columns_are_frozen(small):
         "followup_visit_date", "correction_fraction", "photo_base", "photo_base_mirrored", "base_ratio_percent",
         "atrophy_factor_baseline", "atrophy_factor_followup", "expected_ratio_baseline_percent",
         "expected_ratio_followup_percent", "expected_ratio_change_points", "baseline_photo", "followup_photo",
-        "has_scans", "scan_base", "defect_centre_lateral_mm", "defect_centre_height_mm", "defect_radius_mm", "carved_volume_baseline_mm3",
-        "carved_volume_followup_mm3", "volume_restored_mm3", "carved_max_depth_baseline_mm",
-        "followup_scan_rotation_deg", "followup_scan_translation_mm", "baseline_scan", "followup_scan",
+        "has_scans", "scan_base", "defect_centre_lateral_mm", "defect_centre_height_mm", "defect_radius_mm",
+        "carved_volume_baseline_mm3", "carved_volume_followup_mm3", "volume_restored_mm3",
+        "carved_max_depth_baseline_mm", "followup_scan_rotation_deg", "followup_scan_translation_mm", "baseline_scan",
+        "followup_scan",
         "faceq_baseline", "faceq_followup", "expected_faceq_change", "complications")
     assert tuple(small.truth.columns) == datasets.TRUTH_COLUMNS
+    assert tuple(TRUTH_COLUMN_DOCS) == datasets.TRUTH_COLUMNS  # every column documented, in order
+    columns_md = (small.path / "truth" / "COLUMNS.md").read_text()
+    assert all(f"| `{c}` |" in columns_md for c in datasets.TRUTH_COLUMNS)
     assert list(small.truth["patient_id"]) == [f"P{i:03d}" for i in range(1, N_PATIENTS + 1)]
     assert small.truth["has_scans"].sum() == N_WITH_SCANS
     assert sorted(p.name for p in small.path.iterdir()) == sorted(
@@ -103,7 +108,7 @@ def test_same_seed_same_study_other_seed_other_study(small, tmp_path):
     other = datasets.synthetic_study(tmp_path / "other", n_patients=N_PATIENTS, n_with_scans=N_WITH_SCANS, seed=1)
     first, second, third = digests(small.path), digests(again.path), digests(other.path)
     assert first == second
-    assert len(first) == 6 + 3 + 2 * N_PATIENTS + 2 * N_WITH_SCANS  # sheets, README and truth (2), media
+    assert len(first) == 6 + 4 + 2 * N_PATIENTS + 2 * N_WITH_SCANS  # sheets, README and truth (3), media
     media = {k: v for k, v in first.items() if k.startswith("media/")}
     assert not set(media.values()) & set(third.values())  # no image or scan is repeated
     for sheet in ("patients.csv", "visits.csv", "media.csv", "truth/truth.csv"):

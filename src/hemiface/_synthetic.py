@@ -183,6 +183,57 @@ TRUTH_COLUMNS = (
     "complications",
 )
 
+#: What each truth column means (written to ``truth/COLUMNS.md``). Sides are the patient's.
+TRUTH_COLUMN_DOCS = {
+    "patient_id": "pseudonymous id, P001... in order of the initial surgery",
+    "intended_eligible": "True when the patient was built to pass the study's visit rules",
+    "intended_exclusion_reason": "for the others, the reason built in (hemiface.study.EXCLUSION_REASONS); "
+                                 "empty when eligible",
+    "technique": "technique of the initial surgery",
+    "affected_side": "the simulated affected side (left or right)",
+    "guerrerosantos_stage": "I-IV; sets the range of the atrophy factor and of the carved volume",
+    "sex": "female or male",
+    "age_at_surgery_years": "age at the initial surgery",
+    "initial_surgery_date": "date of the initial surgery",
+    "preop_visit_date": "the preoperative visit with the baseline photo (and scan); too early for no_baseline_visit",
+    "followup_visit_date": "the follow-up visit with the follow-up photo (and scan); too early for no_followup_visit",
+    "correction_fraction": "share of the baseline atrophy (photo factor and carved volume) corrected at follow-up",
+    "photo_base": "bundled photo the patient's photos are made from (hemiface.datasets.SAMPLE_PHOTOS)",
+    "photo_base_mirrored": "True when the base photo was mirrored (its naturally narrower side is then the affected "
+                           "one)",
+    "base_ratio_percent": "symmetry ratio of the unwarped prepared base photo's outline: the face's own asymmetry",
+    "atrophy_factor_baseline": "the affected hemiface outline's distance to the pupils midline was multiplied by "
+                               "1 - factor",
+    "atrophy_factor_followup": "the same at follow-up: atrophy_factor_baseline x (1 - correction_fraction)",
+    "expected_ratio_baseline_percent": "100 x affected / unaffected area of the warped outline split by the warped "
+                                       "pupils' midline: what analyze_photo (pupils midline) should measure on the "
+                                       "baseline photo",
+    "expected_ratio_followup_percent": "the same for the follow-up photo",
+    "expected_ratio_change_points": "follow-up minus baseline expected ratio (> 0: more symmetric)",
+    "baseline_photo": "path of the baseline photo, relative to the study folder",
+    "followup_photo": "path of the follow-up photo, relative to the study folder",
+    "has_scans": "True when the patient has a baseline and a follow-up scan",
+    "scan_base": "bundled scan the patient's scans are made from (hemiface.datasets.SAMPLES); empty without scans",
+    "defect_centre_lateral_mm": "defect centre: lateral distance from pronasale, seen from the front (carve_defect)",
+    "defect_centre_height_mm": "defect centre: height relative to pronasale (> 0: above)",
+    "defect_radius_mm": "radius of the raised-cosine depression",
+    "carved_volume_baseline_mm3": "closed-solid volume carved into the baseline scan; the measured defect volume on "
+                                  "the symmetric template (real faces add their natural asymmetry)",
+    "carved_volume_followup_mm3": "the same at follow-up (same site and radius, smaller depth)",
+    "volume_restored_mm3": "baseline minus follow-up carved volume: what compare_scans should report as volume gain",
+    "carved_max_depth_baseline_mm": "deepest point of the baseline defect",
+    "followup_scan_rotation_deg": "rigid motion applied to the follow-up scan: rotation angle",
+    "followup_scan_translation_mm": "rigid motion applied to the follow-up scan: translation length",
+    "baseline_scan": "path of the baseline scan, relative to the study folder",
+    "followup_scan": "path of the follow-up scan, relative to the study folder",
+    "faceq_baseline": "FACE-Q satisfaction_with_facial_appearance score written at the preoperative visit "
+                      "(empty: not returned)",
+    "faceq_followup": "the same at the follow-up visit",
+    "expected_faceq_change": "the technique's mean FACE-Q change (TechniqueEffect.faceq_gain_mean); each patient "
+                             "adds noise",
+    "complications": "complication types recorded at the follow-up visit, separated by ';'",
+}
+
 #: The spreadsheets written, in import order.
 SPREADSHEETS = ("patients.csv", "surgeries.csv", "visits.csv", "media.csv", "complications.csv", "faceq.csv")
 
@@ -637,6 +688,9 @@ def synthetic_study(
         }
         (stage / "truth" / "generation.json").write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
         (stage / "README.md").write_text(_README, encoding="utf-8")
+        (stage / "truth" / "COLUMNS.md").write_text(
+            "# truth.csv: one row per patient\n\n| column | meaning |\n|---|---|\n"
+            + "".join(f"| `{c}` | {TRUTH_COLUMN_DOCS[c]} |\n" for c in TRUTH_COLUMNS), encoding="utf-8")
         if dest.exists():
             dest.rmdir()  # empty (checked above); os.rename cannot replace a folder on every platform
         os.rename(stage, dest)
@@ -689,9 +743,8 @@ score is invented.
 * `patients.csv`, `surgeries.csv`, `visits.csv`, `media.csv`, `complications.csv`, `faceq.csv`:
   import them as they are: `hemiface study import STUDY *.csv` from this folder.
 * `media/`: frontal photos (JPEG, no metadata) and 3D scans (binary PLY, millimetres).
-* `truth/truth.csv`: what was simulated per patient and what the measurements should find;
-  `truth/generation.json`: the parameters. The column meanings are in the docstring of
-  `hemiface._synthetic` (`help(hemiface.datasets.synthetic_study)`).
+* `truth/truth.csv`: what was simulated per patient and what the measurements should find
+  (`truth/COLUMNS.md` says what each column means); `truth/generation.json`: the parameters.
 """
 
 
