@@ -65,7 +65,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -73,14 +73,18 @@ from . import __version__, logger
 from ._errors import HemifaceError, OutputExistsError
 from ._validate import OptionError, check_option
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Bundled photographs used as base faces (names of :data:`hemiface.datasets.SAMPLE_PHOTOS`).
 PHOTO_BASES = ("astronaut", "takeo")
 #: Bundled scans used as base faces, assigned in turn to the patients with scans.
 SCAN_BASES = ("template", "demoface", "james")
 #: Side of the written photographs (px, square).
 PHOTO_SIZE_PX = 640
-#: Face outline width as a fraction of the prepared photo's side.
-FACE_FRACTION = 0.5
+#: Face outline width as a fraction of the prepared photo's side (0.55: about 350 px, so that the
+#: photo analysis's 300 px minimum face width is met also after the random scaling by 0.94-1.06).
+FACE_FRACTION = 0.55
 #: JPEG quality of the written photographs.
 JPEG_QUALITY = 90
 #: Midline points held in place by the atrophy warp.
@@ -252,12 +256,21 @@ class SyntheticStudy:
     spreadsheets: tuple[Path, ...]
     media_dir: Path
     truth_path: Path
-    truth: object = field(repr=False)  # pandas.DataFrame
+    truth: pd.DataFrame = field(repr=False)
     seed: int
     inclusion: tuple[_dt.date, _dt.date]
     techniques: tuple[str, ...]
     baseline_window_days: int
     followup_months: int
+
+    def to_dict(self) -> dict:
+        """Paths (as strings), seed and rules; JSON-ready."""
+        return {
+            "path": str(self.path), "spreadsheets": [str(p) for p in self.spreadsheets],
+            "media_dir": str(self.media_dir), "truth_path": str(self.truth_path), "seed": self.seed,
+            "inclusion": [d.isoformat() for d in self.inclusion], "techniques": list(self.techniques),
+            "baseline_window_days": self.baseline_window_days, "followup_months": self.followup_months,
+        }
 
     def study_settings(self) -> dict:
         """Keyword arguments for :func:`hemiface.study.init_study` matching this study's rules."""
@@ -331,7 +344,7 @@ def _prepared_rgb(name: str) -> np.ndarray:
     rgb = read_photo(sample_photo_path(name)).rgb
     outline = analyze_photo(sample_photo_path(name), affected="left").landmarks.outline
     centre = 0.5 * (outline.min(axis=0) + outline.max(axis=0))
-    scale = FACE_FRACTION * PHOTO_SIZE_PX / float(np.ptp(outline, axis=0).max())
+    scale = FACE_FRACTION * PHOTO_SIZE_PX / float(np.ptp(outline[:, 0]))
     half = PHOTO_SIZE_PX / 2.0
     affine = np.array([[scale, 0.0, half - scale * centre[0]], [0.0, scale, half - scale * centre[1]]])
     out = cv2.warpAffine(rgb, affine, (PHOTO_SIZE_PX, PHOTO_SIZE_PX), flags=cv2.INTER_CUBIC,
@@ -507,7 +520,7 @@ def _plan_patients(rng, *, n_patients, n_with_scans, techniques, effects, inclus
         if reason == "no_baseline_visit":  # the only preoperative visit is too early
             preop = surgery - _dt.timedelta(days=_days(rng, baseline_window_days + 10, baseline_window_days + 150))
         else:
-            preop = surgery - _dt.timedelta(days=_days(rng, 1, max(1, baseline_window_days)))
+            preop = surgery - _dt.timedelta(days=_days(rng, min(1, baseline_window_days), baseline_window_days))
         due = add_calendar_months(surgery, followup_months)
         if reason == "no_followup_visit":  # only an early post-operative visit
             latest = (due - surgery).days - 7
@@ -646,6 +659,11 @@ def synthetic_study(
         check_option("technique", t, effects)
     if len(set(techniques)) != len(techniques):
         raise OptionError(f"techniques lists a name twice: {list(techniques)}")
+    for k, stage in enumerate(STAGES):
+        if sum(effects[t].stage_weights[k] for t in techniques) <= 0:
+            raise OptionError(
+                f"technique_effects: no technique of {list(techniques)} has a positive weight for stage {stage}"
+            )
     if len(inclusion) != 2:
         raise OptionError(f"inclusion must be (first date, last date); got {inclusion!r}")
     inclusion = (_check_date("inclusion[0]", inclusion[0]), _check_date("inclusion[1]", inclusion[1]))
