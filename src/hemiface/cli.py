@@ -602,6 +602,28 @@ def study_analyze(
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 
+@study_app.command("report")
+def study_report_cmd(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/report]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+):
+    """The study report: one self-contained HTML file and the same as PDF.
+
+    Study flow diagram, Table 1, endpoint tables with tests and effect sizes, figures,
+    complications, methods written from the actual settings, and a page per patient
+    (photo overlays, depth and gain maps). Pseudonymous ids only.
+    """
+    from .study import open_study, write_study_report
+
+    try:
+        with open_study(folder) as study:
+            written = write_study_report(study, out or study.path / "report", overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo("wrote " + " and ".join(str(p) for p in written))
+
+
 @study_app.command("correct")
 def study_correct(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),

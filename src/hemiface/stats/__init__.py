@@ -116,6 +116,17 @@ hodges_lehmann_shift. Signs: changes are follow-up minus baseline; two-group
 differences are first group minus second.
 """
 
+#: The pre-specified test selection rule, as written in reports' methods.
+SELECTION_RULE = (
+    "Within each group, the paired differences were tested for normality with the Shapiro-Wilk test: the paired "
+    "t test was selected when p \u2265 0.05, the Wilcoxon signed-rank test otherwise (both are reported). Between "
+    "two techniques, Welch's t test was selected when the changes looked normal in every group (Shapiro-Wilk "
+    "p \u2265 0.05), the Mann-Whitney U test otherwise, with the Hodges-Lehmann shift; with more than two "
+    "techniques, the Kruskal-Wallis test. Fewer than 3 observations in a group were not tested. The ANCOVA of the "
+    "follow-up value adjusted for baseline is the sensitivity analysis."
+)
+
+
 from ._ancova import ANCOVA_ASSUMPTION_COLUMNS, ANCOVA_CHECKS, ANCOVA_COLUMNS, AncovaResult, ancova
 from ._categorical import (
     RATE_COLUMNS,
@@ -143,6 +154,7 @@ from ._table_one import DEFAULT_CATEGORICAL, DEFAULT_CONTINUOUS, OVERALL, TABLE_
 
 __all__ = [
     "ANCOVA_ASSUMPTION_COLUMNS",
+    "SELECTION_RULE",
     "ANCOVA_CHECKS",
     "ANCOVA_COLUMNS",
     "AncovaResult",

@@ -21,12 +21,16 @@ from ._correct import CORRECTIONS_DIR, correct_landmarks
 from ._endpoints import ENDPOINT_COLUMNS, FACEQ_COLUMN, endpoint_table, flow_table, study_flow, write_endpoints
 from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
+from ._reporting import build_study_report, patient_pages, write_study_report
 from ._run import DEFAULT_PARAMETERS, RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
 __all__ = [
+    "build_study_report",
+    "patient_pages",
+    "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
     "DEFAULT_PARAMETERS",
