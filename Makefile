@@ -30,13 +30,16 @@ demo: setup
 	$(BIN)/hemiface study init $(DEMO)/example_study --from 2020-01-01 --to 2023-12-31
 	$(BIN)/hemiface study import $(DEMO)/example_study examples/study_minimal/*.csv
 	$(BIN)/hemiface study status $(DEMO)/example_study --out $(DEMO)/example_study/eligibility.csv
+	$(BIN)/hemiface demo $(DEMO)/cohort --patients 60 --scans 20 --jobs 2 --overwrite
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
 	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
 	@echo "  $(DEMO)/photo_astronaut/             a frontal photograph: symmetry ratio, landmarks.json (editable), overlay.png"
-	@echo "  $(DEMO)/example_study/               a six-patient synthetic study: database, eligibility.csv (visit rules, reasons)"
+	@echo "  $(DEMO)/example_study/               a six-patient example study: database, eligibility.csv (visit rules, reasons)"
+	@echo "  $(DEMO)/cohort/study/report/         the 60-patient synthetic cohort's study report (report.html, report.pdf)"
+	@echo "  $(DEMO)/cohort/study/                its database, endpoints.csv, analysis/ (statistics, analysis.xlsx), results/"
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
@@ -48,6 +51,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_scan_compare.py
 	$(BIN)/python benchmarks/bench_photo.py
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
+	$(BIN)/python benchmarks/bench_study_run.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

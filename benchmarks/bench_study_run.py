@@ -34,7 +34,7 @@ def main() -> None:
         t0 = time.perf_counter()
         synth = synthetic_study(Path(tmp) / "sheets", n_patients=n_patients, n_with_scans=n_scans, seed=0)
         t_generate = time.perf_counter() - t0
-        sheets = sorted(str(p) for p in Path(synth.path).glob("*.csv") if p.name != "truth.csv")
+        sheets = [str(p) for p in synth.spreadsheets]
         folder = str(Path(tmp) / "study")
         hemiface("study", "init", folder)
         hemiface("study", "import", folder, *sheets)
