@@ -142,6 +142,13 @@ def measure(
 ) -> dict:
     """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`."""
     frame = Frame.from_pupils(lm["pupil_right"], lm["pupil_left"])
+    # Refuse a profile view before measuring anything: its hemifaces are degenerate (one can be empty).
+    pose = fit_pose(lm)
+    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
+    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
+        raise PhotoError(
+            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
+        )
     outline_uv = frame.uv(lm.outline)
     lines = {"pupils": pupils_midline()}
     try:
@@ -177,12 +184,6 @@ def measure(
     pairs = pair_ratios(lm, frame, line, side)
     heights = height_differences_px(lm, frame, side)
 
-    pose = fit_pose(lm)
-    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
-    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
-        raise PhotoError(
-            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
-        )
     flags = []
     if abs(pose["yaw_deg"]) > MAX_YAW_DEG:
         flags.append("yaw_exceeds_5_deg")
