@@ -2,6 +2,15 @@
 
 Spec: the symmetry ratio stays within 1 percentage point; the mirrored photo gives
 the same ratio with the sides swapped. Every measured delta is logged.
+
+Measured (2-core Linux, mediapipe 0.10.21): all 35 cases within 1 point, largest 0.86,
+root mean square 0.37. That is close to the pipeline's own noise: on 40 other
+transforms of the same photos (rotations by 3, 5 and -10 degrees, scales 0.6, 0.75
+and 1.5, other pads and crops) the root mean square was 0.42 and one case reached
+1.37 points, and a shift of the canonical crop by half a pixel alone moves the ratio
+by up to about 0.5 point (face-mesh jitter of the pupils and of the outline where the
+face's edge is weak). A failure here after an unrelated change is therefore likely
+that noise, not a bug: look at the logged deltas of all cases before loosening anything.
 """
 
 import logging
