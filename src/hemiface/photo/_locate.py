@@ -7,14 +7,18 @@ photo gives mirrored landmarks):
 1. The full-range face detector finds faces in the photo (small faces in wide
    scenes included); the largest is the subject.
 2. A rough mesh on a square crop around that face gives the pupils.
-3. A canonical crop is resampled from the photo: upright (roll removed),
-   pupils' midpoint at a fixed place, interpupillary distance ``CANON_IPD_PX``.
-   Everything after this is independent of the photo's size, rotation, padding.
-4. The mesh is run on the canonical crop and on its mirror image; the mirror
-   image's landmarks are flipped back and relabelled through ``MIRROR_MAP``,
-   and the two estimates are averaged.
+3. A canonical crop is resampled from the photo (cubic spline, see
+   ``WARP_ORDER``): upright (roll removed), pupils' midpoint at a fixed place,
+   interpupillary distance ``CANON_IPD_PX``. Everything after this is
+   independent of the photo's size, rotation, padding.
+4. The mesh is run on the canonical crop (zoomed by each of ``ENSEMBLE_SCALES``)
+   and on its mirror image; the mirror image's landmarks are flipped back and
+   relabelled through ``MIRROR_MAP``, and the estimates are averaged.
 5. The face outline (MediaPipe's face oval, densified to ``N_OUTLINE`` points)
-   is moved along its normals to the strongest colour edge nearby.
+   is moved along its normals onto the luminance edge nearby: a chain model
+   weighs edge strength against smoothness, and each point takes its posterior
+   mean offset (``EDGE_TEMPERATURE``), which moves continuously with the image
+   instead of jumping between two similar edges.
 """
 
 from __future__ import annotations
@@ -59,43 +63,53 @@ class CropTransform:
         return float(np.sqrt(abs(np.linalg.det(self.A))))
 
 
-def _warp(rgb: np.ndarray, tf: CropTransform, size: int) -> np.ndarray:
-    """Resample the photo into a ``size`` x ``size`` crop (area-averaged first when shrinking)."""
-    import cv2
+#: Spline order of the resampling into the canonical crop. Cubic: a face smaller than the crop is
+#: enlarged (up to 8 times for a face 16 px between the pupils), and bilinear enlargement makes the
+#: luminance piecewise linear between photo pixels, so edge strength is flat across each photo pixel
+#: and the outline snapped to the photo's pixel grid (a face halved in size moved the ratio by 1.6
+#: points); a cubic spline keeps the edge profile smooth and its maximum between pixels.
+WARP_ORDER = 3
 
-    A, b = tf.A.astype(np.float64), tf.b.astype(np.float64)
-    src = rgb
-    shrink = tf.photo_px_per_crop_px
-    if shrink > 2.0:
-        # Cut the needed region, then area-average it down so the bilinear warp does not alias.
-        corners = tf.to_photo(np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
-        x0, y0 = np.floor(corners.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
-        h, w = rgb.shape[:2]
-        x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1c - x0c < 4 or y1c - y0c < 4:
-            raise PhotoError("the face lies outside the photo")
-        cut = rgb[y0c:y1c, x0c:x1c]
-        k = 1.5 / shrink
-        small = cv2.resize(cut, (max(1, round(cut.shape[1] * k)), max(1, round(cut.shape[0] * k))), interpolation=cv2.INTER_AREA)
-        kx, ky = small.shape[1] / cut.shape[1], small.shape[0] / cut.shape[0]
-        # photo -> small: s = (p - (x0c, y0c)) * (kx, ky)
-        A = np.diag([kx, ky]) @ A
-        b = (b - np.array([x0c, y0c])) * np.array([kx, ky])
-        src = small
-    # Bilinear resampling in double precision (cv2.warpAffine rounds coordinates to 1/32 px, which
-    # would break exact mirror symmetry). Pixel centres: crop index i -> continuous i + 0.5.
+
+def _warp(image: np.ndarray, tf: CropTransform, size: int, *, as_uint8: bool = True) -> np.ndarray:
+    """Resample the photo ((h, w) grey or (h, w, c)) into a ``size`` x ``size`` crop.
+
+    The region the crop needs is cut out first (and area-averaged down when
+    shrinking by more than 2, so the warp does not alias), then resampled with a
+    spline of order ``WARP_ORDER`` in double precision (cv2.warpAffine rounds
+    coordinates to 1/32 px). Pixel centres: crop index i -> continuous i + 0.5.
+    Returns uint8, or float32 (unrounded, for the edge search) with ``as_uint8=False``.
+    """
+    import cv2
     from scipy.ndimage import map_coordinates
 
+    A, b = tf.A.astype(np.float64), tf.b.astype(np.float64)
+    corners = tf.to_photo(np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 4
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 4
+    h, w = image.shape[:2]
+    x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1c - x0c < 4 or y1c - y0c < 4:
+        raise PhotoError("the face lies outside the photo")
+    src = image[y0c:y1c, x0c:x1c]
+    b = b - np.array([x0c, y0c])
+    shrink = tf.photo_px_per_crop_px
+    if shrink > 2.0:
+        k = 1.5 / shrink
+        small = cv2.resize(src, (max(1, round(src.shape[1] * k)), max(1, round(src.shape[0] * k))),
+                           interpolation=cv2.INTER_AREA)
+        kx, ky = small.shape[1] / src.shape[1], small.shape[0] / src.shape[0]
+        A = np.diag([kx, ky]) @ A  # cut -> small: s = p * (kx, ky)
+        b = b * np.array([kx, ky])
+        src = small
     g = np.arange(size, dtype=np.float64) + 0.5
     gx, gy = np.meshgrid(g, g)
     sx = A[0, 0] * gx + A[0, 1] * gy + b[0] - 0.5
     sy = A[1, 0] * gx + A[1, 1] * gy + b[1] - 0.5
-    channels = [
-        map_coordinates(src[:, :, c].astype(np.float32), [sy, sx], order=1, mode="nearest")
-        for c in range(src.shape[2])
-    ]
-    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
+    planes = [src] if src.ndim == 2 else [src[:, :, c] for c in range(src.shape[2])]
+    out = [map_coordinates(p.astype(np.float32), [sy, sx], order=WARP_ORDER, mode="nearest") for p in planes]
+    out = np.clip(out[0] if src.ndim == 2 else np.stack(out, axis=-1), 0, 255)
+    return np.rint(out).astype(np.uint8) if as_uint8 else out.astype(np.float32)
 
 
 def _similarity(centre_photo, angle_rad: float, photo_px_per_crop_px: float, crop_centre) -> CropTransform:
@@ -223,39 +237,63 @@ REFINE_FIRST, REFINE_LAST = 6, 66
 SMOOTHNESS_PER_PX = 0.08
 
 
-def _viterbi(unary: np.ndarray, t: np.ndarray, weight: float) -> np.ndarray:
-    """Minimum-cost state path through a chain: sum of unary[j, s_j] + weight * |t[s_j] - t[s_j-1]|."""
+#: Temperature of the soft choice among edges (units of the typical edge strength, like the costs).
+#: Each point's offset is the mean of its posterior over the whole chain, not the single best path:
+#: where two edges along a normal are nearly equally strong (a weak jaw line over a shadowed neck, an
+#: ear beside the temple), the best path jumps from one to the other under a sub-pixel change of the
+#: image and moved the symmetry ratio by up to 2.4 points (rotation, rescaling); the posterior mean
+#: moves continuously with the image, and still sits on an edge that clearly wins.
+EDGE_TEMPERATURE = 0.2
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis=axis) + np.log(np.exp(a - top).sum(axis=axis))
+
+
+def _chain_posterior_mean(unary: np.ndarray, t: np.ndarray, weight: float, temperature: float) -> np.ndarray:
+    """Posterior mean of each state of a chain with energy sum(unary[j, s_j]) + weight * |t[s_j] - t[s_j-1]|.
+
+    The chain's Gibbs distribution exp(-energy / temperature) is marginalised
+    exactly by the forward-backward algorithm (in log space); returns, for
+    each point j, the expected ``t`` under its marginal.
+    """
     n, m = unary.shape
-    jump = weight * np.abs(t[:, None] - t[None, :])  # (previous, next)
-    cost = unary[0].copy()
-    back = np.zeros((n, m), dtype=np.intp)
+    log_pair = -weight * np.abs(t[:, None] - t[None, :]) / temperature  # (previous, next)
+    log_unary = -unary / temperature
+    fwd = np.empty((n, m))
+    bwd = np.zeros((n, m))
+    fwd[0] = log_unary[0]
     for j in range(1, n):
-        total = cost[:, None] + jump
-        back[j] = total.argmin(axis=0)
-        cost = total[back[j], np.arange(m)] + unary[j]
-    path = np.empty(n, dtype=np.intp)
-    path[-1] = int(cost.argmin())
-    for j in range(n - 1, 0, -1):
-        path[j - 1] = back[j, path[j]]
-    return path
+        fwd[j] = log_unary[j] + _logsumexp(fwd[j - 1][:, None] + log_pair, axis=0)
+    for j in range(n - 2, -1, -1):
+        bwd[j] = _logsumexp(log_pair + (log_unary[j + 1] + bwd[j + 1])[None, :], axis=1)
+    log_post = fwd + bwd
+    log_post -= _logsumexp(log_post, axis=1)[:, None]
+    return np.exp(log_post) @ t
 
 
 def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = SEARCH_PX) -> tuple[np.ndarray, np.ndarray]:
     """Move outline points along their outward normals onto the face's edge in the image.
 
     For the chain of points from temple to temple through the chin, the offsets
-    along the normals (within +- ``search_px``) are chosen together to maximise
-    the luminance edge strength while changing smoothly from point to point
-    (a Viterbi path), so a stray edge (a collar, an earring, a beard's texture)
-    cannot pull one point away and small changes of the starting outline do not
-    flip points between edges. Returns the refined outline and each point's edge
-    strength (grey levels per px; 0 where not refined).
+    along the normals (within +- ``search_px``) are weighed together: each
+    offset's cost is minus its luminance edge strength (times a Gaussian
+    preference for the starting outline), and neighbouring offsets that differ
+    cost ``SMOOTHNESS_PER_PX`` per px, so a stray edge (a collar, an earring, a
+    beard's texture) cannot pull one point away. Each point moves to its
+    posterior mean offset at ``EDGE_TEMPERATURE`` (see there), so small changes of
+    the image or of the starting outline move the result only a little. ``crop``
+    is (h, w) grey or (h, w, 3) RGB. Returns the refined outline and each point's
+    edge strength at its new place (grey levels per px; 0 where not refined).
     """
     import cv2
     from scipy.ndimage import map_coordinates
 
     # Luminance (ITU-R 601 weights, as Pillow's greyscale conversion): colour plays no part.
-    lum = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    lum = crop.astype(np.float32)
+    if lum.ndim == 3:
+        lum = lum @ np.array([0.299, 0.587, 0.114], np.float32)
     img = cv2.GaussianBlur(lum, (0, 0), EDGE_BLUR_PX)
     normals = outward_normals(outline)
     chain = np.arange(REFINE_FIRST, REFINE_LAST + 1)
@@ -267,17 +305,12 @@ def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = 
     prior = np.exp(-0.5 * (t / (0.6 * search_px)) ** 2)
     score = strength * prior[None, :]
     typical = float(np.median(score.max(axis=1))) or 1.0
-    path = _viterbi(-score / typical, t, SMOOTHNESS_PER_PX)
-    rows = np.arange(len(chain))
-    best = np.clip(path, 1, len(t) - 2)
-    s0, s1, s2 = score[rows, best - 1], score[rows, best], score[rows, best + 1]
-    denom = s0 - 2 * s1 + s2
-    frac = np.where(denom < -1e-9, 0.5 * (s0 - s2) / np.where(denom == 0, -1, denom), 0.0)
-    offset = t[best] + np.clip(frac, -0.5, 0.5) * step
+    offset = _chain_posterior_mean(-score / typical, t, SMOOTHNESS_PER_PX, EDGE_TEMPERATURE)
     refined = outline.copy()
     refined[chain] = outline[chain] + offset[:, None] * normals[chain]
+    rows = np.arange(len(chain))
     edge = np.zeros(len(outline))
-    edge[chain] = strength[rows, best]
+    edge[chain] = [np.interp(o, t, strength[r]) for r, o in zip(rows, offset)]
     return refined, edge
 
 
@@ -292,24 +325,29 @@ class AutoLandmarks:
     face_box: FaceBox
 
 
-#: Canonical-crop scale jitters whose meshes are averaged (reduces the mesh's own jitter).
-ENSEMBLE_SCALES = (0.96, 1.0, 1.04)
+#: Canonical-crop zooms (about the pupils' midpoint) whose meshes and refined outlines are averaged
+#: (reduces the mesh's own jitter and damps edge switching).
+ENSEMBLE_SCALES = (1.0, 0.96, 1.04)
 
 
-def _ensemble_mesh(rgb: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np.ndarray, list]:
+def _zoomed(tf: CropTransform, k: float) -> CropTransform:
+    """Transform of the canonical crop zoomed by ``k`` about the pupils' midpoint: zoomed = c + k (crop - c)."""
+    centre = np.array(CANON_CENTRE_PX)
+    return CropTransform(tf.A / k, tf.b + tf.A @ centre * (1 - 1 / k))
+
+
+def _ensemble_mesh(grey: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np.ndarray, list]:
     """Mirror-consistent meshes on the canonical crop zoomed by each of ``ENSEMBLE_SCALES``, averaged.
 
     Returns the mean mesh (in the unzoomed crop's coordinates) and the list of
-    (zoom, crop) pairs for the outline refinement.
+    (zoom, crop) pairs for the outline refinement; the crops are float32, unrounded.
     """
     meshes, crops = [], []
     centre = np.array(CANON_CENTRE_PX)
     for k in ENSEMBLE_SCALES:
-        # Zoom the crop by k about the pupils' midpoint: zoomed = centre + k (crop - centre).
-        tk = CropTransform(tf.A / k, tf.b + tf.A @ centre * (1 - 1 / k))
-        ck = _warp(rgb, tk, CANON_SIZE_PX)
+        ck = _warp(grey, _zoomed(tf, k), CANON_SIZE_PX, as_uint8=False)
         crops.append((k, ck))
-        mesh = mirror_consistent_mesh(ck)
+        mesh = mirror_consistent_mesh(np.rint(ck).astype(np.uint8))
         if mesh is not None:
             mesh = mesh.copy()
             mesh[:, :2] = centre + (mesh[:, :2] - centre) / k
@@ -321,33 +359,34 @@ def _ensemble_mesh(rgb: np.ndarray, tf: CropTransform, *, name: str) -> tuple[np
 
 
 def _ensemble_refine(crops: list, oval: np.ndarray) -> np.ndarray:
-    """The outline refined in each zoomed crop, mapped back and averaged (damps edge switching)."""
+    """The outline refined in each zoomed crop, mapped back and averaged."""
     centre = np.array(CANON_CENTRE_PX)
     refined = [centre + (refine_outline(ck, centre + k * (oval - centre))[0] - centre) / k for k, ck in crops]
     return np.mean(refined, axis=0)
 
 
-def luminance_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Greyscale (Pillow's ITU-R 601 luminance) repeated in three channels.
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Greyscale (Pillow's ITU-R 601 luminance), (h, w) uint8.
 
     The landmarks are found on luminance only, so a greyscale copy of a photo gives
     the same landmarks as the colour photo, and colour balance does not matter.
     """
     from PIL import Image
 
-    grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
-    return np.repeat(grey[:, :, None], 3, axis=2)
+    if rgb.ndim == 2:
+        return rgb
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
-def _locate_once(rgb: np.ndarray, *, name: str, refine: bool) -> AutoLandmarks:
-    box = choose_subject(rgb, name=name)
-    tf = canonical_transform(rgb, box, name=name)
+def _locate_once(grey: np.ndarray, *, name: str, refine: bool) -> AutoLandmarks:
+    box = choose_subject(grey, name=name)
+    tf = canonical_transform(grey, box, name=name)
     # Re-centre once on the pupils found in the canonical crop, so the crop depends on the face only.
-    first = mirror_consistent_mesh(_warp(rgb, tf, CANON_SIZE_PX))
+    first = mirror_consistent_mesh(_warp(grey, tf, CANON_SIZE_PX))
     if first is None:
         raise PhotoError(f"{name}: no face landmarks could be placed on the detected face")
     tf = _transform_from_pupils(*(tf.to_photo(p) for p in _pupils(first)), name=name)
-    mesh, crops = _ensemble_mesh(rgb, tf, name=name)
+    mesh, crops = _ensemble_mesh(grey, tf, name=name)
     oval = densify_oval(mesh[list(FACE_OVAL), :2])
     outline = _ensemble_refine(crops, oval) if refine else oval
     mesh_photo = np.column_stack([tf.to_photo(mesh), mesh[:, 2] * tf.photo_px_per_crop_px])
@@ -377,10 +416,10 @@ def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> Auto
     the photo's. A mirrored photo therefore gives exactly the mirrored landmarks,
     however sensitive the steps inside are to tiny differences in resampling.
     """
-    rgb = luminance_rgb(rgb)
-    direct = _locate_once(rgb, name=name, refine=refine)
-    mirrored = _locate_once(np.ascontiguousarray(rgb[:, ::-1]), name=name, refine=refine)
-    mesh_m, outline_m, oval_m = _unmirror(mirrored, rgb.shape[1])
+    grey = luminance(rgb)
+    direct = _locate_once(grey, name=name, refine=refine)
+    mirrored = _locate_once(np.ascontiguousarray(grey[:, ::-1]), name=name, refine=refine)
+    mesh_m, outline_m, oval_m = _unmirror(mirrored, grey.shape[1])
     return AutoLandmarks(
         0.5 * (direct.mesh + mesh_m), 0.5 * (direct.outline + outline_m), 0.5 * (direct.outline_unrefined + oval_m),
         direct.transform, direct.face_box,

@@ -99,11 +99,18 @@ class FaceBox:
         return np.array([self.x0 + self.width / 2, self.y0 + self.height / 2])
 
 
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """(h, w) greyscale or (h, w, 3) RGB uint8 -> contiguous (h, w, 3) RGB."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image)
+
+
 def detect_faces(rgb: np.ndarray) -> list[FaceBox]:
-    """All faces the full-range detector finds, largest first (boxes in ``rgb``'s px)."""
+    """All faces the full-range detector finds, largest first (boxes in ``rgb``'s px; ``rgb`` may be (h, w) grey)."""
     h, w = rgb.shape[:2]
     with _lock:
-        result = _run("detector", np.ascontiguousarray(rgb))
+        result = _run("detector", _as_rgb(rgb))
     boxes = []
     for det in result.detections or []:
         b = det.location_data.relative_bounding_box
@@ -112,10 +119,13 @@ def detect_faces(rgb: np.ndarray) -> list[FaceBox]:
 
 
 def face_mesh(rgb: np.ndarray) -> np.ndarray | None:
-    """(478, 3) landmarks in ``rgb``'s px (z in px, smaller is nearer the camera), or None."""
+    """(478, 3) landmarks in ``rgb``'s px (z in px, smaller is nearer the camera), or None.
+
+    ``rgb`` may be (h, w) greyscale.
+    """
     h, w = rgb.shape[:2]
     with _lock:
-        result = _run("mesh", np.ascontiguousarray(rgb))
+        result = _run("mesh", _as_rgb(rgb))
     if not result.multi_face_landmarks:
         return None
     lm = result.multi_face_landmarks[0].landmark
