@@ -40,11 +40,19 @@ from .. import logger
 from .._errors import LandmarkError
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, frame_from_landmarks
-from ._io import SurfaceScan
+from ._io import SurfaceScan, SurfaceTexture
 from ._mesh import face_normals, vertex_normals
 
 #: Detector score a view must reach to count as showing a face.
 MIN_FACE_SCORE = 0.5
+#: Lights of the upright renders, each (up, right): the light sits at the camera, raised toward the view's
+#: up and right by these. The face mesh's points move by 1-3 mm with the light on shaded geometry (there
+#: is no colour to fix the eye and lip contours), so every stable view is rendered under each light and
+#: the points are averaged; the first is used alone while the frame is still being found.
+LIGHTS = ((0.35, -0.25), (0.35, 0.25), (0.7, 0.0))
+TEXTURE_LIGHT = (0.35, 0.0)
+#: Share of a textured render's brightness that does not depend on the surface's turn to the light.
+TEXTURE_AMBIENT = 0.45
 #: Side of the square candidate renders, px.
 SEARCH_PX = 384
 #: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
@@ -131,9 +139,8 @@ class _View:
     def origins(self, xy_px: np.ndarray) -> np.ndarray:
         """Ray origins for continuous pixel coordinates (x right, y down, origin top-left corner)."""
         half = self.size_px / 2
-        a = (xy_px[:, 0] - half) * self.pixel_mm
-        b = (half - xy_px[:, 1]) * self.pixel_mm
-        return self.centre + a[:, None] * self.right + b[:, None] * self.up - self.reach_mm * self.forward
+        ab = (np.asarray(xy_px, float) - half) * [self.pixel_mm, -self.pixel_mm]
+        return ab @ np.stack([self.right, self.up]) + (self.centre - self.reach_mm * self.forward)
 
     def rolled(self, k: int) -> "_View":
         """The view whose render is ``np.rot90(render, k)`` (k quarter turns counter-clockwise)."""
@@ -156,8 +163,8 @@ def _make_view(forward, up, centre, width_mm, size_px, reach_mm) -> _View:
 class _Renderer:
     """Shaded orthographic renders and back-projection of pixels onto one mesh."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
-        self.vertices, self.faces = vertices, faces
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, texture: SurfaceTexture | None = None):
+        self.vertices, self.faces, self.texture = vertices, faces, texture
         self.query = SurfaceQuery(vertices, faces)
         self.normals = face_normals(vertices, faces)
         self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
@@ -167,22 +174,42 @@ class _Renderer:
     def vertex_normals(self) -> np.ndarray:
         return vertex_normals(self.vertices, self.faces)
 
-    def render(self, view: _View, *, from_above: bool = True) -> np.ndarray:
-        """(size, size, 3) uint8 grey render: Lambert shading, black background.
+    def render(self, view: _View, *, from_above: bool = True, textured: bool = True) -> np.ndarray:
+        """(size, size, 3) uint8 RGB render, black background: Lambert shading of grey geometry, or,
+        when the mesh has a texture (and ``textured``), of the texture's colours.
 
         The light sits at the camera, raised toward the view's up and left when ``from_above``
         (as faces are usually lit); a face lit from below is often not recognised, so renders whose
         up is not yet known (the candidate search, rolled afterwards) use the plain headlight.
         """
+        light = LIGHTS[0] if from_above else (0.0, 0.0)
+        return self.renders(view, lights=(light,), textured=textured)[0]
+
+    def renders(self, view: _View, *, lights, textured: bool = True) -> list[np.ndarray]:
+        """One render per light (each ``(up, right)``: the light sits at the camera, raised toward the
+        view's up and right by these), from a single ray cast. Textured meshes (when ``textured``)
+        are rendered with their colours, others as grey geometry."""
         n = view.size_px
         j, i = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
         xy = np.stack([j.ravel(), i.ravel()], axis=1)
         hits = self.query.cast(view.origins(xy), np.tile(view.forward, (len(xy), 1)))
         hit = np.isfinite(hits["t_hit"])
-        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right) if from_above else -view.forward
-        shade = np.abs(self.normals[np.where(hit, hits["face_ids"], 0)] @ light)
-        grey = np.where(hit, 40 + 200 * shade, 0).reshape(n, n)
-        return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
+        normals = self.normals[hits["face_ids"][hit]]
+        colour = None
+        if self.texture is not None and textured:
+            colour = self.texture.colour_at(self.faces, hits["face_ids"][hit], hits["uv"][hit])
+        images = []
+        for up, right in lights:
+            shade = np.abs(normals @ _unit(-view.forward + up * view.up + right * view.right))
+            if colour is None:
+                grey = np.zeros(n * n)
+                grey[hit] = 40 + 200 * shade
+                images.append(np.repeat(grey.reshape(n, n).round().astype(np.uint8)[..., None], 3, axis=2))
+            else:
+                rgb = np.zeros((n * n, 3))
+                rgb[hit] = 255 * colour * (TEXTURE_AMBIENT + (1 - TEXTURE_AMBIENT) * shade[:, None])
+                images.append(rgb.reshape(n, n, 3).round().clip(0, 255).astype(np.uint8))
+        return images
 
     def back_project(self, view: _View, xy_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surface points under pixels (NaN where a ray misses) and a hit mask."""
@@ -244,13 +271,41 @@ def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
 
 def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
     """Named surface points from the face mesh on one render (None if no face; misses dropped)."""
-    img = renderer.render(view)
+    return _landmarks_from_image(renderer, view, renderer.render(view))
+
+
+def _landmarks_from_image(renderer: _Renderer, view: _View, img: np.ndarray) -> dict[str, np.ndarray] | None:
     mesh = _mediapipe().face_mesh(img)
     if mesh is None:
         return None
     names = list(MEDIAPIPE_POINTS)
     points, hit = renderer.back_project(view, mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
     return {n: p for n, p, h in zip(names, points, hit) if h}
+
+
+def _landmark_samples(renderer: _Renderer, view: _View) -> list[dict[str, np.ndarray]]:
+    """Named surface points from one view rendered as shaded geometry under each of :data:`LIGHTS`
+    and, when the mesh has a texture, textured under :data:`TEXTURE_LIGHT` (the texture's colour
+    contours hold the eye and lip points whatever the light); faces not found are dropped."""
+    images = renderer.renders(view, lights=LIGHTS, textured=False)
+    if renderer.texture is not None:
+        images += renderer.renders(view, lights=(TEXTURE_LIGHT,))
+    found = (_landmarks_from_image(renderer, view, img) for img in images)
+    return [f for f in found if f is not None]
+
+
+def _geometric_median(points: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """The point that minimises the summed distances to ``points`` (Weiszfeld's iteration): unlike the
+    mean, one render in which the face mesh slipped does not drag it; unlike a per-axis median, it does
+    not depend on the scan's axes."""
+    m = points.mean(axis=0)
+    for _ in range(iterations):
+        d = np.maximum(np.linalg.norm(points - m, axis=1), 1e-6)
+        new = (points / d[:, None]).sum(axis=0) / (1 / d).sum()
+        if np.linalg.norm(new - m) < 1e-4:
+            return new
+        m = new
+    return m
 
 
 def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
@@ -272,11 +327,15 @@ def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_de
 #: Softness of "most anterior" (mm): a flat nose tip or chin has no single most anterior vertex, and
 #: a hard maximum jumps by millimetres when the frame turns by a degree.
 ANTERIOR_SOFTNESS_MM = 1.0
+#: The chin is flatter than the nose tip: its hard most anterior point moves about 1 mm per degree of pitch
+#: (1.3 mm between two poses of humface with 1 mm softness, 0.8 mm with 2.5 mm).
+CHIN_SOFTNESS_MM = 2.5
 
 
-def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery) -> np.ndarray:
+def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery, *,
+                        softness_mm: float = ANTERIOR_SOFTNESS_MM) -> np.ndarray:
     """Weighted mean of points (weights exp((z - z_max) / softness)), put back on the surface."""
-    w = np.exp((z_canonical - z_canonical.max()) / ANTERIOR_SOFTNESS_MM)
+    w = np.exp((z_canonical - z_canonical.max()) / softness_mm)
     mean = (w[:, None] * points_scan).sum(axis=0) / w.sum()
     return query.closest(mean[None]).points[0]
 
@@ -315,7 +374,7 @@ def _pogonion(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarr
     if sulcus == 0:
         return None
     chin = top[:sulcus]
-    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query)
+    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query, softness_mm=CHIN_SOFTNESS_MM)
 
 
 #: Midline landmarks moved onto the mirror-symmetry plane by :func:`_onto_symmetry_plane`.
@@ -399,7 +458,7 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         No candidate view shows a face with detector score >= :data:`MIN_FACE_SCORE`,
         or the face mesh cannot place the eyes and nose on the surface.
     """
-    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces), scan.texture)
     scored, tried = _search_views(renderer)
     score = scored[0][0]
     logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
@@ -434,18 +493,18 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
             break
         points = frontal
         frame = _frame(points, renderer)
-    samples = [points]
-    for yaw, pitch in ((JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
-        jittered = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
-        if jittered is not None:
-            samples.append(jittered)
+    samples = []
+    for yaw, pitch in ((0, 0), (JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
+        samples += _landmark_samples(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
+    if not samples:
+        samples = [points]
     # The full-range detector can miss a face that fills the frontal render; the candidate view's
     # score stands in then.
     face_score = max(_face_score(renderer.render(_frontal_view(frame, points, renderer))), score)
     averaged, spread = {}, {}
     for name in points:
         stack = np.array([s[name] for s in samples if name in s])
-        averaged[name] = stack.mean(axis=0)
+        averaged[name] = _geometric_median(stack)
         spread[name] = float(np.sqrt(((stack - averaged[name]) ** 2).sum(axis=1).mean())) if len(stack) > 1 else np.inf
     frame = _frame(averaged, renderer)
     averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer)
