@@ -32,7 +32,7 @@ from hemiface import datasets
 from hemiface.scan import load_scan, scan_from_arrays
 from hemiface.scan._frame import frame_from_landmarks
 from hemiface.scan._io import MM_PER_UNIT
-from hemiface.scan._landmarks3d import FaceNotFoundError, canonical_frame, detect_landmarks
+from hemiface.scan._landmarks3d import DETECTED_NAMES, FaceNotFoundError, canonical_frame, detect_landmarks
 from hemiface.scan._mesh import vertex_normals
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
     angle = _angle_deg(detected.rotation, reference.rotation @ rot.T)
     log.info("%s seed %d (%s): frame angle error %.2f deg, face score %.2f", name, seed, units, angle, found.face_score)
     assert angle < KNOWN_FRAME_GAPS_DEG.get(name, 5.0)
+    assert found.method == "face_mesh" and not found.low_confidence
     # The x axis (eyes) of the frame detect_landmarks returns (it uses menton for the vertical).
     x_angle = float(np.degrees(np.arccos(np.clip(found.frame.rotation[0] @ (reference.rotation[0] @ rot.T), -1, 1))))
     log.info("%s seed %d: detected frame's x axis off by %.2f deg", name, seed, x_angle)
@@ -170,23 +171,32 @@ def _sphere():
     return np.asarray(m.vertices), np.asarray(m.faces)
 
 
-@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
-def test_mesh_without_a_face_is_an_error(shape):
+def _shape(shape):
     import trimesh
 
     if shape == "sphere":
-        v, f = _sphere()
-    elif shape == "box":
+        return _sphere()
+    if shape == "box":
         m = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()
-        v, f = np.asarray(m.vertices), np.asarray(m.faces)
-    else:
-        v, f = _sphere()
-        rng = np.random.default_rng(0)
-        bumps = rng.normal(size=(6, 3))
-        d = v / np.linalg.norm(v, axis=1, keepdims=True)
-        v = v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6)
-    with pytest.raises(FaceNotFoundError, match="no face found"):
-        canonical_frame(scan_from_arrays(v, f, source_name=shape))
+        return np.asarray(m.vertices), np.asarray(m.faces)
+    v, f = _sphere()
+    rng = np.random.default_rng(0)
+    bumps = rng.normal(size=(6, 3))
+    d = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6), f
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
+def test_mesh_without_a_face_is_an_error(shape, monkeypatch):
+    """No face, and no guess: the geometric fallback is tried and refuses (no nose-like protrusion)."""
+    from hemiface.scan import _landmarks3d
+
+    calls = []
+    real = _landmarks3d._geometric_fallback
+    monkeypatch.setattr(_landmarks3d, "_geometric_fallback", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.raises(FaceNotFoundError, match="no face found.*no nose-like protrusion"):
+        canonical_frame(scan_from_arrays(*_shape(shape), source_name=shape))
+    assert calls
 
 
 def test_analyze_orient_auto_is_pose_invariant():
@@ -275,3 +285,110 @@ def test_clustered_plane_fit_for_dense_scans(monkeypatch):
     assert clustered.symmetry_plane_rms_mm is not None
     for n in ("pronasale", "subnasale", "nasion", "menton"):
         assert np.linalg.norm(full.points_mm[n] - clustered.points_mm[n]) < 0.5, n
+
+
+def test_texture_is_read_with_seams_and_placeholders_dropped(tmp_path):
+    """james.obj's texture comes with one UV per face corner (its 435 faces on texture seams keep their own
+    UVs); the template's OBJ has UVs but no image (trimesh supplies a one-colour placeholder): no texture;
+    PLY vertex colours survive the loader's repairs."""
+    import trimesh
+
+    from hemiface.scan import load_scan
+
+    james = datasets.load_sample("james")
+    assert james.texture.image.shape == (1600, 2400, 3) and james.texture.corner_uv.shape == (len(james.faces), 3, 2)
+    split = trimesh.load(datasets.sample_path("james"), process=False)  # vertices split at seams: UVs exact
+    assert np.allclose(james.texture.corner_uv, split.visual.uv[split.faces])
+    template = datasets.load_sample("template")
+    assert template.has_texture and template.texture is None
+    v, f = _sphere()
+    rgb = (np.abs(v) / 80 * 255).astype(np.uint8)
+    # A duplicated vertex (merged on load) and an unused one (dropped): colours must follow their vertices.
+    v2 = np.vstack([v, v[:1], [[0, 0, 500.0]]])
+    f2 = f.copy()
+    f2[0, 0] = len(v)
+    rgb2 = np.vstack([rgb, rgb[:1], [[1, 2, 3]]])
+    path = tmp_path / "coloured.ply"
+    trimesh.Trimesh(v2, f2, vertex_colors=np.hstack([rgb2, np.full((len(rgb2), 1), 255)]), process=False).export(path)
+    scan = load_scan(path)
+    assert scan.texture is not None and scan.texture.vertex_rgb.shape == (len(scan.vertices_mm), 3)
+    from scipy.spatial import cKDTree
+
+    distance, index = cKDTree(v).query(scan.vertices_mm)
+    assert len(scan.vertices_mm) == len(v) and distance.max() < 1e-3
+    assert (scan.texture.vertex_rgb == rgb[index]).all()
+
+
+def test_textured_render_uses_the_texture():
+    """A render of a textured scan shows the texture's colours (a skin tone, not grey), and the colour at
+    a pixel is the texture's at the UV the hit interpolates."""
+    from hemiface.scan._landmarks3d import _make_view, _Renderer
+
+    scan = datasets.load_sample("james")
+    renderer = _Renderer(np.asarray(scan.vertices_mm), np.asarray(scan.faces), scan.texture)
+    centre = scan.vertices_mm.mean(axis=0)
+    view = _make_view([0, 0, -1.0], [0, 1.0, 0], centre, 250.0, 128, 2 * renderer.radius)
+    textured, grey = renderer.render(view), renderer.render(view, textured=False)
+    hit = grey.sum(axis=2) > 0
+    assert hit.mean() > 0.3
+    assert (grey[hit][:, 0] == grey[hit][:, 1]).all()
+    chroma = textured[hit].astype(int).max(axis=1) - textured[hit].astype(int).min(axis=1)
+    assert np.median(chroma) > 15  # skin, hair, shirt: coloured
+    # One pixel by hand: back-project, find the UV by barycentric interpolation, sample the image.
+    j, i = np.argwhere(hit)[len(np.argwhere(hit)) // 2][::-1]
+    hits = renderer.query.cast(view.origins(np.array([[j + 0.5, i + 0.5]])), view.forward[None])
+    fid, (u, w) = hits["face_ids"][0], hits["uv"][0]
+    uv = (1 - u - w) * scan.texture.corner_uv[fid, 0] + u * scan.texture.corner_uv[fid, 1] + w * scan.texture.corner_uv[fid, 2]
+    img = scan.texture.image
+    expected = img[int((1 - uv[1]) * img.shape[0]), int(uv[0] * img.shape[1])].astype(float)
+    shade = (grey[i, j, 0] - 40) / 200
+    from hemiface.scan._landmarks3d import TEXTURE_AMBIENT
+
+    assert np.allclose(textured[i, j], expected * (TEXTURE_AMBIENT + (1 - TEXTURE_AMBIENT) * shade), atol=12)
+
+
+def test_untextured_copy_gives_the_same_landmarks():
+    """The same james scan, in the same pose, with and without its texture: every landmark within 2 mm."""
+    scan, published = _published("james")
+    textured = _detect("james", 15, "mm")[4]
+    moved, rot, shift = _moved(scan, 15, "mm")
+    bare = detect_landmarks(scan_from_arrays(moved.vertices_mm, moved.faces, source_name="untextured"))
+    diffs = {n: float(np.linalg.norm(textured.points_mm[n] - bare.points_mm[n])) for n in textured.points_mm}
+    for n, d in diffs.items():
+        log.info("james textured vs untextured: %-20s %.2f mm", n, d)
+    assert set(diffs) == set(DETECTED_NAMES)
+    for n, d in diffs.items():
+        assert d < 2.0, (n, d)
+    back = {n: (p - shift) @ rot for n, p in bare.points_mm.items()}
+    for n, p in published.items():
+        assert np.linalg.norm(back[n] - p) < TOLERANCE_MM, n
+
+
+def test_geometric_fallback_when_no_view_yields_a_face(monkeypatch, tmp_path):
+    """With the face detector and face mesh made blind, a real face in a random pose falls back to its
+    shape: pronasale and a frame from the nose and the mirror plane, flagged low confidence in the result,
+    landmarks.csv and frame.json."""
+    from hemiface.photo import _mediapipe
+    from hemiface.scan import read_landmarks, write_landmarks
+    from hemiface.scan._landmarks3d import FALLBACK_CONFIDENCE
+
+    monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
+    monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
+    scan, published = _published("humface")
+    moved, rot, shift = _moved(scan, 12, "cm")
+    found = detect_landmarks(moved)
+    assert found.method == "geometric_fallback" and found.low_confidence and found.face_score == 0.0
+    assert set(found.points_mm) == {"pronasale"} and found.confidence["pronasale"] == FALLBACK_CONFIDENCE
+    reference = frame_from_landmarks(published, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
+    angle = _angle_deg(found.frame.rotation, reference.rotation @ rot.T)
+    error = float(np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]))
+    log.info("geometric fallback on humface: frame off by %.1f deg, pronasale by %.2f mm", angle, error)
+    assert angle < 10.0 and error < 3.0
+    out = write_landmarks(found, moved, tmp_path / "out")
+    record = json.loads((out / "frame.json").read_text())
+    assert record["low_confidence"] is True and record["method"] == "geometric_fallback"
+    assert record["landmarks"]["pronasale"]["confidence"] == FALLBACK_CONFIDENCE
+    text = (out / "landmarks.csv").read_text()
+    assert "# LOW CONFIDENCE" in text
+    points = read_landmarks(out / "landmarks.csv", units="cm")
+    assert np.allclose(points["pronasale"], found.points_mm["pronasale"], atol=1e-3)

@@ -92,10 +92,12 @@ class DetectedLandmarks:
     frame : :class:`FaceFrame` mapping scan coordinates (mm) to the canonical face frame
     face_score : detector score, in [0, 1], of the final frontal render or, if higher, of the
         candidate view the face was found in
-    method : ``"face_mesh"``
+    method : ``"face_mesh"``, or ``"geometric_fallback"`` when no view yielded a face and the frame and
+        pronasale come from the shape alone (see :func:`detect_landmarks`)
     views_tried : number of candidate views scored
     symmetry_plane_rms_mm : RMS of the symmetry-plane fit the midline points were moved onto
-        (None: not refined, the fit failed)
+        (None: not refined, the fit failed); for the geometric fallback, the residual of its mirror plane
+    low_confidence : True for the geometric fallback: treat frame and points as a starting guess to check
     """
 
     points_mm: dict = field(repr=False)
@@ -106,10 +108,12 @@ class DetectedLandmarks:
     method: str
     views_tried: int
     symmetry_plane_rms_mm: float | None = None
+    low_confidence: bool = False
 
     def to_dict(self) -> dict:
         return {
             "method": self.method,
+            "low_confidence": self.low_confidence,
             "face_score": round(float(self.face_score), 4),
             "views_tried": self.views_tried,
             "midline_on_symmetry_plane": self.symmetry_plane_rms_mm is not None,
@@ -437,6 +441,237 @@ def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer")
     return moved, float(plane.rms_mm)
 
 
+#: Geometric fallback (no view yields a face): depth-image cell, mm.
+FALLBACK_CELL_MM = 1.5
+#: A nose tip stands out of the surface around it: the smallest drop from it to the surface this far
+#: away, in eight directions, is its prominence (as :func:`hemiface.scan._frame.find_pronasale` scores it).
+NOSE_REACH_MM = (15.0, 25.0)
+#: Least prominence (mm) for the geometric fallback to take a point for a nose tip. Measured: real
+#: faces 9.7-15 mm (humface, james, template, demoface), a sphere of radius 80 mm 1.4 mm, a box 0, a
+#: smooth random blob below 3 mm.
+MIN_NOSE_PROMINENCE_MM = 6.0
+#: More prominent points are not noses: a neck or a shoulder seen end-on stands 60-160 mm out.
+MAX_NOSE_PROMINENCE_MM = 35.0
+NOSE_CANDIDATES_PER_VIEW = 4
+FALLBACK_REFINED_CANDIDATES = 3
+#: The surface 10-20 mm from a nose tip, along the midline and across it, lies this far (mm, least and
+#: most) behind it. Measured: 7.5-14.5 mm along, 14.6-23.8 mm across (humface, template, james, demoface);
+#: other protrusions of head-and-shoulders scans (ears, shoulders, the crown, the rim of a cut-off neck)
+#: fail in at least one direction.
+NOSE_DROP_MM = (4.0, 35.0)
+#: Mirror-symmetry residual (mm, mean distance of the mirrored surface around the nose tip to the
+#: surface, each distance capped at :data:`SYMMETRY_CAP_MM`) a face-like mesh must stay below.
+#: Measured at the nose: humface 0.45, template 0.57, demoface 1.2, james 3.2 mm.
+MAX_SYMMETRY_RESIDUAL_MM = 4.0
+SYMMETRY_CAP_MM = 10.0
+SYMMETRY_RADIUS_MM = 60.0
+#: Least difference between the midline profile's bends above and below the tip (see :func:`_profile_bend`).
+MIN_BEND_DIFFERENCE = 0.2
+#: Confidence of every landmark of a geometric fallback (the face mesh never confirmed a face).
+FALLBACK_CONFIDENCE = 0.2
+
+
+def _prominence(height: np.ndarray, cell_mm: float) -> np.ndarray:
+    """Per pixel of a height image (mm toward the camera, NaN off the surface): the smallest drop to the
+    pixels :data:`NOSE_REACH_MM` away in eight directions (-inf at silhouettes: no neighbour, no drop)."""
+    from scipy import ndimage
+
+    seen = np.isfinite(height)
+    h = np.where(seen, ndimage.median_filter(np.where(seen, height, -1e9), size=3), np.nan)
+    score = np.full(h.shape, np.inf)
+    for reach in NOSE_REACH_MM:
+        k = max(1, int(round(reach / cell_mm)))
+        d = max(1, int(round(reach / cell_mm / np.sqrt(2))))
+        padded = np.pad(h, k, constant_values=np.nan)
+        for di, dj in ((k, 0), (-k, 0), (0, k), (0, -k), (d, d), (d, -d), (-d, d), (-d, -d)):
+            neighbour = padded[k + di:k + di + h.shape[0], k + dj:k + dj + h.shape[1]]
+            score = np.minimum(score, np.where(np.isfinite(neighbour), h - neighbour, -np.inf))
+    return np.where(seen, score, -np.inf)
+
+
+def _nose_candidates(renderer: _Renderer) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(prominence mm, point, view direction) of the most prominent points seen along the six
+    principal-axis directions: per view, up to :data:`NOSE_CANDIDATES_PER_VIEW` local maxima at least
+    25 mm apart with prominence between :data:`MIN_NOSE_PROMINENCE_MM` and :data:`MAX_NOSE_PROMINENCE_MM`;
+    most prominent first. An empty list also carries the best prominence seen, as a (p, None, None)."""
+    from scipy import ndimage
+
+    v = renderer.vertices
+    _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
+    width = 2.05 * renderer.radius
+    size = int(min(400, np.ceil(width / FALLBACK_CELL_MM)))
+    j, i = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
+    xy = np.stack([j.ravel(), i.ravel()], axis=1)
+    found, best = [], 0.0
+    for k in range(3):
+        for sign in (1.0, -1.0):
+            view = _make_view(sign * axes[k], axes[(k + 1) % 3], renderer.centre, width, size, 2 * renderer.radius)
+            points, hit = renderer.back_project(view, xy)
+            height = np.where(hit, (points - renderer.centre) @ -view.forward, np.nan).reshape(size, size)
+            score = _prominence(height, view.pixel_mm)
+            score[score > MAX_NOSE_PROMINENCE_MM] = -np.inf
+            best = max(best, float(score.max()))
+            radius = max(1, int(round(12.5 / view.pixel_mm)))
+            peaks = (score == ndimage.maximum_filter(score, size=2 * radius + 1)) & (score >= MIN_NOSE_PROMINENCE_MM)
+            flat = np.flatnonzero(peaks.ravel())
+            for f in flat[np.argsort(-score.ravel()[flat])][:NOSE_CANDIDATES_PER_VIEW]:
+                found.append((float(score.flat[f]), points[f], view.forward))
+    found.sort(key=lambda c: -c[0])
+    return found or [(best, None, None)]
+
+
+def _mirror(points: np.ndarray, normal: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return points - 2 * ((points - origin) @ normal)[:, None] * normal
+
+
+def _symmetry_plane_through(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, *, max_points: int = 3000,
+                            refine: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """The mirror plane that best maps the surface within :data:`SYMMETRY_RADIUS_MM` of ``tip`` onto
+    itself: the best of planes through the tip containing ``anterior`` (6-degree steps), then (if
+    ``refine``) refined by mirror ICP (each point's partner is the surface point closest to its mirror
+    image; the plane is moved to the partners' midpoints and turned to their mean offset). Returns (unit
+    normal, point on the plane, residual: mean distance of the mirrored points to the surface, each capped
+    at :data:`SYMMETRY_CAP_MM`, mm)."""
+    v = renderer.vertices
+    near = np.flatnonzero(np.linalg.norm(v - tip, axis=1) < SYMMETRY_RADIUS_MM)
+    if len(near) > max_points:
+        near = near[np.linspace(0, len(near) - 1, max_points).round().astype(int)]
+    sample = v[near]
+    e1 = _unit(np.cross(anterior, [1.0, 0, 0] if abs(anterior[0]) < 0.9 else [0, 1.0, 0]))
+    e2 = np.cross(anterior, e1)
+
+    def partners(normal, origin):
+        closest = renderer.query.closest(_mirror(sample, normal, origin))
+        return closest.points, np.minimum(np.abs(closest.signed_distance_mm), SYMMETRY_CAP_MM)
+
+    rolls = [np.cos(t) * e1 + np.sin(t) * e2 for t in np.radians(np.arange(0.0, 180.0, 6.0))]
+    normal = min(rolls, key=lambda n: partners(n, tip)[1].mean())
+    origin = tip
+    for _ in range(8 if refine else 0):
+        partner, distance = partners(normal, origin)
+        keep = distance <= np.quantile(distance, 0.8)  # the worst fifth: holes, borders, hair, a defect
+        offset = sample[keep] - partner[keep]
+        offset *= np.sign(offset @ normal)[:, None]
+        normal = _unit(offset.sum(axis=0))
+        origin = ((sample[keep] + partner[keep]) / 2).mean(axis=0)
+    residual = float(partners(normal, origin)[1].mean())
+    return normal, origin, residual
+
+
+def _anterior_at(renderer: _Renderer, tip: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Mean surface normal within 40 mm of ``tip``, each normal turned toward the camera of ``forward``."""
+    near = np.linalg.norm(renderer.vertices - tip, axis=1) < 40.0
+    n = renderer.vertex_normals[near]
+    return _unit((n * np.sign(n @ -forward)[:, None]).sum(axis=0))
+
+
+def _heights_along(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray,
+                   steps_mm) -> np.ndarray:
+    """Heights (mm, along ``anterior``, relative to the tip) of the surface ``steps_mm`` from the tip
+    along ``direction``, seen from the front (-inf where nothing is hit)."""
+    steps = np.asarray(steps_mm, float)
+    reach = 2 * renderer.radius
+    origins = tip + steps[:, None] * direction + reach * anterior
+    t = renderer.query.cast(origins, np.tile(-anterior, (len(steps), 1)))["t_hit"].astype(float)
+    return np.where(np.isfinite(t), reach - t, -np.inf)
+
+
+def _height_along(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray) -> float:
+    """Mean height of the surface 10-20 mm from the tip along ``direction`` (-inf if any probe misses)."""
+    return float(_heights_along(renderer, tip, anterior, direction, (10.0, 15.0, 20.0)).mean())
+
+
+def _profile_bend(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray) -> float:
+    """How much the midline profile flattens away from the tip: slope over 20-40 mm minus slope over 4-20
+    mm (mm/mm). Below the nose tip the profile drops steeply over the columella to the lip and then levels
+    (0.7-1.0 on humface, template, james, demoface); above it the dorsum falls steadily (0.2-0.3). A
+    tilted anterior adds about the same to both slopes, so the difference does not depend on it."""
+    h = _heights_along(renderer, tip, anterior, direction, (4.0, 20.0, 40.0))
+    if not np.isfinite(h).all():
+        return np.nan
+    return float((h[2] - h[1]) / 20.0 - (h[1] - h[0]) / 16.0)
+
+
+def _nose_shaped(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, normal: np.ndarray) -> bool:
+    """Whether the surface 10-20 mm from ``tip`` along and across the mirror plane (normal ``normal``)
+    lies :data:`NOSE_DROP_MM` behind it in all four directions (a miss fails)."""
+    along = np.cross(normal, anterior)
+    heights = [_height_along(renderer, tip, anterior, d) for d in (along, -along, normal, -normal)]
+    return all(-NOSE_DROP_MM[1] <= h <= -NOSE_DROP_MM[0] for h in heights)
+
+
+def _geometric_fallback(scan: SurfaceScan, renderer: _Renderer, face_score: float, tried: int,
+                        reason: str) -> DetectedLandmarks:
+    """Pronasale and the canonical frame from shape alone, for a face-like mesh in which no view yields
+    a face: the most prominent point is the nose tip (prominence at least :data:`MIN_NOSE_PROMINENCE_MM`),
+    anterior is the mean surface normal around it, left-right is the normal of the best mirror plane
+    through it (residual at most :data:`MAX_SYMMETRY_RESIDUAL_MM`), and up is the side of the midline
+    where the midline profile bends less (the nasal dorsum, not the columella and lip; :func:`_profile_bend`).
+    Anything else raises :class:`FaceNotFoundError` (a sphere, a box or a blob: no guess)."""
+    candidates = _nose_candidates(renderer)
+    if candidates[0][1] is None:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and the shape has no nose-like protrusion (most prominent point "
+            f"{max(candidates[0][0], 0.0):.1f} mm, needs {MIN_NOSE_PROMINENCE_MM:g} to {MAX_NOSE_PROMINENCE_MM:g}); "
+            "if this is a face scan, give its landmarks with --landmarks"
+        )
+    # A nose tip: the surface falls away by NOSE_DROP_MM in all four directions along and across its
+    # mirror plane (dorsum, columella and lip, both cheeks); the most mirror-symmetric such protrusion.
+    shaped = []
+    for prominence, tip, forward in candidates:
+        anterior = _anterior_at(renderer, tip, forward)
+        normal, _, coarse = _symmetry_plane_through(renderer, tip, anterior, max_points=500, refine=False)
+        if _nose_shaped(renderer, tip, _unit(anterior - (anterior @ normal) * normal), normal):
+            shaped.append((coarse, prominence, tip, anterior))
+    if not shaped:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and none of the shape's {len(candidates)} protrusions is nose-shaped "
+            f"(the surface 10-20 mm around it must lie {NOSE_DROP_MM[0]:g}-{NOSE_DROP_MM[1]:g} mm behind it in all "
+            "four directions); if this is a face scan, give its landmarks with --landmarks"
+        )
+    fits = sorted(((_symmetry_plane_through(renderer, tip, anterior), prominence, tip, anterior)
+                   for _, prominence, tip, anterior in sorted(shaped, key=lambda c: c[0])[:FALLBACK_REFINED_CANDIDATES]),
+                  key=lambda f: f[0][2])
+    (normal, on_plane, residual), prominence, tip, anterior = fits[0]
+    logger.info("%s: geometric fallback: protrusion of %.1f mm, mirror plane residual %.2f mm (%d candidates, %d "
+                "nose-shaped)", scan.source_name, prominence, residual, len(candidates), len(shaped))
+    if residual > MAX_SYMMETRY_RESIDUAL_MM:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and no nose-shaped protrusion has a mirror-symmetry plane through it "
+            f"(best residual {residual:.1f} mm, needs {MAX_SYMMETRY_RESIDUAL_MM:g}); if this is a face scan, "
+            "give its landmarks with --landmarks"
+        )
+    rivals = [f for f in fits[1:] if np.linalg.norm(f[2] - tip) > 30.0 and f[0][2] < 1.5 * residual]
+    if rivals:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and {1 + len(rivals)} protrusions far apart look equally like a nose "
+            f"(mirror residuals {residual:.1f} and {rivals[0][0][2]:.1f} mm); if this is a face scan, give its "
+            "landmarks with --landmarks"
+        )
+    anterior = _unit(anterior - (anterior @ normal) * normal)
+    tip = renderer.query.closest((tip - ((tip - on_plane) @ normal) * normal)[None]).points[0]
+    along = np.cross(normal, anterior)
+    bends = _profile_bend(renderer, tip, anterior, along), _profile_bend(renderer, tip, anterior, -along)
+    logger.info("%s: geometric fallback: midline profile bends %.2f and %.2f either side of the tip", scan.source_name,
+                *bends)
+    if not np.isfinite(bends).all() or abs(bends[0] - bends[1]) < MIN_BEND_DIFFERENCE:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and the midline profile through the nose-like protrusion does not tell "
+            "up from down; if this is a face scan, give its landmarks with --landmarks"
+        )
+    up = along if bends[0] < bends[1] else -along
+    rotation = np.stack([np.cross(up, anterior), up, anterior])
+    frame = FaceFrame(rotation, tip.astype(float), "detected")
+    pronasale = _refine_pronasale({"pronasale": tip}, frame, renderer)
+    frame = FaceFrame(rotation, pronasale.astype(float), "detected")
+    logger.warning("%s: %s; frame and pronasale from the shape alone (geometric fallback, low confidence)",
+                   scan.source_name, reason)
+    return DetectedLandmarks(
+        {"pronasale": pronasale}, {"pronasale": np.inf}, {"pronasale": FALLBACK_CONFIDENCE}, frame,
+        float(face_score), "geometric_fallback", tried, residual, low_confidence=True,
+    )
+
+
 def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     """Find the face, its landmarks and its canonical frame on a scan in any orientation.
 
@@ -463,10 +698,9 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     score = scored[0][0]
     logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
     if score < MIN_FACE_SCORE:
-        raise FaceNotFoundError(
-            f"{scan.source_name}: no face found in {tried} views of the mesh (best detector score {score:.2f}, "
-            f"needs {MIN_FACE_SCORE}); if this is a face scan, give its landmarks with --landmarks"
-        )
+        return _geometric_fallback(
+            scan, renderer, score, tried,
+            f"no face found in {tried} views of the mesh (best detector score {score:.2f}, needs {MIN_FACE_SCORE})")
     needed = ("exocanthion_left", "exocanthion_right", "pronasale")
     points = frame = None
     # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
@@ -483,10 +717,8 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         points = found
         break
     if points is None:
-        raise FaceNotFoundError(
-            f"{scan.source_name}: faces were detected but no view placed the eyes and nose consistently on the "
-            "surface; give the landmarks with --landmarks"
-        )
+        return _geometric_fallback(scan, renderer, scored[0][0], tried,
+                                   "faces were detected but no view placed the eyes and nose consistently on the surface")
     for _ in range(REFINE_ROUNDS):
         frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
         if frontal is None or any(n not in frontal for n in needed):
