@@ -20,6 +20,7 @@ translated by up to 500 mm, and for some given in cm or m.
 """
 
 import csv
+import functools
 import json
 import logging
 from pathlib import Path
@@ -65,7 +66,9 @@ TOLERANCE_MM = 4.0
 
 
 
+@functools.lru_cache(maxsize=None)
 def _published(name):
+    """(scan, published landmarks); cached: scans are immutable (read-only arrays)."""
     if name == "template":
         from hemiface.scan import read_landmarks
 
@@ -156,12 +159,15 @@ def test_random_poses_agree(name, seeds):
 
 
 def test_mirrored_scan_swaps_sides():
-    scan = datasets.load_sample("template")
-    mirrored = scan_from_arrays(scan.vertices_mm * [-1, 1, 1], scan.faces[:, ::-1])
-    a, b = detect_landmarks(scan).points_mm, detect_landmarks(mirrored).points_mm
+    """The template of the seed-11 case, mirrored (x -> -x in its random pose): left and right swap."""
+    _, _, moved, _, found, _ = _detect("template", 11, "mm")
+    mirrored = scan_from_arrays(moved.vertices_mm * [-1, 1, 1], moved.faces[:, ::-1])
+    found_mirrored = detect_landmarks(mirrored)
+    a, b = found.points_mm, found_mirrored.points_mm
     for n in ("exocanthion", "endocanthion", "cheilion"):
         assert np.linalg.norm(a[f"{n}_left"] - b[f"{n}_right"] * [-1, 1, 1]) < 1.5
-        assert a[f"{n}_left"][0] > 0 and b[f"{n}_left"][0] > 0  # patient's left is +x on both faces
+        # The patient's left is canonical +x on both faces.
+        assert found.frame.to_canonical(a[f"{n}_left"])[0] > 0 and found_mirrored.frame.to_canonical(b[f"{n}_left"])[0] > 0
 
 
 def _sphere():
@@ -278,10 +284,9 @@ def test_clustered_plane_fit_for_dense_scans(monkeypatch):
     the full-resolution fit's (the threshold is lowered here so that the template takes that path)."""
     from hemiface.scan import _landmarks3d
 
-    scan = datasets.load_sample("template")
-    full = detect_landmarks(scan)
+    _, _, moved, _, full, _ = _detect("template", 11, "mm")
     monkeypatch.setattr(_landmarks3d, "PLANE_MAX_VERTICES", 1000)
-    clustered = detect_landmarks(scan)
+    clustered = detect_landmarks(moved)
     assert clustered.symmetry_plane_rms_mm is not None
     for n in ("pronasale", "subnasale", "nasion", "menton"):
         assert np.linalg.norm(full.points_mm[n] - clustered.points_mm[n]) < 0.5, n
@@ -295,11 +300,11 @@ def test_texture_is_read_with_seams_and_placeholders_dropped(tmp_path):
 
     from hemiface.scan import load_scan
 
-    james = datasets.load_sample("james")
+    james = _published("james")[0]
     assert james.texture.image.shape == (1600, 2400, 3) and james.texture.corner_uv.shape == (len(james.faces), 3, 2)
     split = trimesh.load(datasets.sample_path("james"), process=False)  # vertices split at seams: UVs exact
     assert np.allclose(james.texture.corner_uv, split.visual.uv[split.faces])
-    template = datasets.load_sample("template")
+    template = _published("template")[0]
     assert template.has_texture and template.texture is None
     v, f = _sphere()
     rgb = (np.abs(v) / 80 * 255).astype(np.uint8)
@@ -324,7 +329,7 @@ def test_textured_render_uses_the_texture():
     a pixel is the texture's at the UV the hit interpolates."""
     from hemiface.scan._landmarks3d import _make_view, _Renderer
 
-    scan = datasets.load_sample("james")
+    scan = _published("james")[0]
     renderer = _Renderer(np.asarray(scan.vertices_mm), np.asarray(scan.faces), scan.texture)
     centre = scan.vertices_mm.mean(axis=0)
     view = _make_view([0, 0, -1.0], [0, 1.0, 0], centre, 250.0, 128, 2 * renderer.radius)
