@@ -369,7 +369,15 @@ def test_untextured_copy_gives_the_same_landmarks():
         assert np.linalg.norm(back[n] - p) < TOLERANCE_MM, n
 
 
-def test_geometric_fallback_when_no_view_yields_a_face(monkeypatch, tmp_path):
+#: Geometric fallback: (frame angle error, deg; pronasale error, mm) it must stay within. humface is a face
+#: alone; demoface_raw a head-and-shoulders scan whose nose is one of about 24 protrusions (ears,
+#: shoulders, the crown, the cut-off neck) and the only nose-shaped one (measured 2.5 deg / 0.1 mm and
+#: 5-11 deg / 2 mm).
+FALLBACK_TOLERANCE = {"humface": (10.0, 3.0), "demoface_raw": (15.0, 4.0)}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACK_TOLERANCE))
+def test_geometric_fallback_when_no_view_yields_a_face(name, monkeypatch, tmp_path):
     """With the face detector and face mesh made blind, a real face in a random pose falls back to its
     shape: pronasale and a frame from the nose and the mirror plane, flagged low confidence in the result,
     landmarks.csv and frame.json."""
@@ -379,7 +387,7 @@ def test_geometric_fallback_when_no_view_yields_a_face(monkeypatch, tmp_path):
 
     monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
     monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
-    scan, published = _published("humface")
+    scan, published = _published(name)
     moved, rot, shift = _moved(scan, 12, "cm")
     found = detect_landmarks(moved)
     assert found.method == "geometric_fallback" and found.low_confidence and found.face_score == 0.0
@@ -387,8 +395,8 @@ def test_geometric_fallback_when_no_view_yields_a_face(monkeypatch, tmp_path):
     reference = frame_from_landmarks(published, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
     angle = _angle_deg(found.frame.rotation, reference.rotation @ rot.T)
     error = float(np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]))
-    log.info("geometric fallback on humface: frame off by %.1f deg, pronasale by %.2f mm", angle, error)
-    assert angle < 10.0 and error < 3.0
+    log.info("geometric fallback on %s: frame off by %.1f deg, pronasale by %.2f mm", name, angle, error)
+    assert angle < FALLBACK_TOLERANCE[name][0] and error < FALLBACK_TOLERANCE[name][1]
     out = write_landmarks(found, moved, tmp_path / "out")
     record = json.loads((out / "frame.json").read_text())
     assert record["low_confidence"] is True and record["method"] == "geometric_fallback"
