@@ -371,9 +371,10 @@ def test_untextured_copy_gives_the_same_landmarks():
 
 #: Geometric fallback: (frame angle error, deg; pronasale error, mm) it must stay within. humface is a face
 #: alone; demoface_raw a head-and-shoulders scan whose nose is one of about 24 protrusions (ears,
-#: shoulders, the crown, the cut-off neck) and the only nose-shaped one (measured 2.5 deg / 0.1 mm and
-#: 5-11 deg / 2 mm).
-FALLBACK_TOLERANCE = {"humface": (10.0, 3.0), "demoface_raw": (15.0, 4.0)}
+#: shoulders, the crown, the cut-off neck) and the only nose-shaped one. Measured over seven poses:
+#: humface 4-5 deg / 0.9-1.2 mm, demoface_raw 3-6 deg / 2.0-2.3 mm. (james, not tested here: 26 deg, its
+#: faces' mean normal around the nose is tilted against its eye-subnasale frame; low confidence says so.)
+FALLBACK_TOLERANCE = {"humface": (8.0, 2.5), "demoface_raw": (8.0, 3.5)}
 
 
 @pytest.mark.parametrize("name", sorted(FALLBACK_TOLERANCE))
