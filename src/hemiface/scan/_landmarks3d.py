@@ -328,7 +328,13 @@ def _geometric_median(points: np.ndarray, iterations: int = 50) -> np.ndarray:
 
 
 def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
-    return frame_from_landmarks(points, renderer.vertices, renderer.vertex_normals)
+    # frame_from_landmarks reads the vertex normals only when no lower midline point or mouth corner pair
+    # fixes the vertical; they take about a second to compute on a 500,000-vertex scan.
+    from ._frame import _LOWER_MIDLINE
+
+    vertical_known = any(n in points for n in _LOWER_MIDLINE) or ("cheilion_left" in points and "cheilion_right" in points)
+    normals = np.zeros((len(renderer.vertices), 3)) if vertical_known else renderer.vertex_normals
+    return frame_from_landmarks(points, renderer.vertices, normals)
 
 
 def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_deg=0.0, pitch_deg=0.0) -> _View:
