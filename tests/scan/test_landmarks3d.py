@@ -410,3 +410,18 @@ def test_geometric_fallback_when_no_view_yields_a_face(name, monkeypatch, tmp_pa
     assert "# LOW CONFIDENCE" in text
     points = read_landmarks(out / "landmarks.csv", units="cm")
     assert np.allclose(points["pronasale"], found.points_mm["pronasale"], atol=1e-3)
+
+
+def test_geometric_fallback_when_faces_are_seen_but_not_placed(monkeypatch, caplog):
+    """The detector sees the face but the face mesh places nothing: the same fallback, flagged low
+    confidence although the detector's score is high, with the reason logged."""
+    from hemiface.photo import _mediapipe
+
+    monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
+    scan, published = _published("humface")
+    moved, rot, shift = _moved(scan, 12, "mm")
+    with caplog.at_level(logging.WARNING, logger="hemiface"):
+        found = detect_landmarks(moved)
+    assert found.method == "geometric_fallback" and found.low_confidence and found.face_score >= 0.5
+    assert "no view placed the eyes and nose" in caplog.text and "low confidence" in caplog.text
+    assert np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]) < FALLBACK_TOLERANCE["humface"][1]
