@@ -467,9 +467,9 @@ FALLBACK_CELL_MM = 1.5
 #: A nose tip stands out of the surface around it: the smallest drop from it to the surface this far
 #: away, in eight directions, is its prominence (as :func:`hemiface.scan._frame.find_pronasale` scores it).
 NOSE_REACH_MM = (15.0, 25.0)
-#: Least prominence (mm) for the geometric fallback to take a point for a nose tip. Measured: real
-#: faces 9.7-15 mm (humface, james, template, demoface), a sphere of radius 80 mm 1.4 mm, a box 0, a
-#: smooth random blob below 3 mm.
+#: Least prominence (mm) for the geometric fallback to take a point for a nose tip. Measured at the
+#: nose: 10.8-12.8 mm (humface, template, james, demoface); most prominent point of a sphere of radius
+#: 80 mm 1.2 mm, of a box 0, of the smooth random blob of the tests 1.4 mm.
 MIN_NOSE_PROMINENCE_MM = 6.0
 #: More prominent points are not noses: a neck or a shoulder seen end-on stands 60-160 mm out.
 MAX_NOSE_PROMINENCE_MM = 35.0
@@ -514,7 +514,7 @@ def _nose_candidates(renderer: _Renderer) -> list[tuple[float, np.ndarray, np.nd
     """(prominence mm, point, view direction) of the most prominent points seen along the six
     principal-axis directions: per view, up to :data:`NOSE_CANDIDATES_PER_VIEW` local maxima at least
     25 mm apart with prominence between :data:`MIN_NOSE_PROMINENCE_MM` and :data:`MAX_NOSE_PROMINENCE_MM`;
-    most prominent first. An empty list also carries the best prominence seen, as a (p, None, None)."""
+    most prominent first. When there is none: a single (best prominence seen, None, None)."""
     from scipy import ndimage
 
     v = renderer.vertices
@@ -551,9 +551,8 @@ def _symmetry_plane_through(renderer: _Renderer, tip: np.ndarray, anterior: np.n
     itself: the best of planes through the tip containing ``anterior`` (6-degree steps), then (if
     ``refine``) refined by mirror ICP (each point's partner is the surface point closest to its mirror
     image; the plane is moved to the partners' midpoints and turned to their mean offset), started from
-    the best roll in each 60-degree sector. Returns (unit
-    normal, point on the plane, residual: mean distance of the mirrored points to the surface, each capped
-    at :data:`SYMMETRY_CAP_MM`, mm)."""
+    the best roll in each 60-degree sector. Returns (unit normal, point on the plane, residual: mean
+    distance of the mirrored points to the surface, each capped at :data:`SYMMETRY_CAP_MM`, mm)."""
     v = renderer.vertices
     near = np.flatnonzero(np.linalg.norm(v - tip, axis=1) < SYMMETRY_RADIUS_MM)
     if len(near) > max_points:
@@ -566,8 +565,7 @@ def _symmetry_plane_through(renderer: _Renderer, tip: np.ndarray, anterior: np.n
         closest = renderer.query.closest(_mirror(sample, normal, origin))
         return closest.points, np.minimum(np.abs(closest.signed_distance_mm), SYMMETRY_CAP_MM)
 
-    thetas = np.arange(0.0, 180.0, 6.0)
-    rolls = [np.cos(t) * e1 + np.sin(t) * e2 for t in np.radians(thetas)]
+    rolls = [np.cos(t) * e1 + np.sin(t) * e2 for t in np.radians(np.arange(0.0, 180.0, 6.0))]
     scores = np.array([partners(n, tip)[1].mean() for n in rolls])
     if not refine:
         best = int(np.argmin(scores))
