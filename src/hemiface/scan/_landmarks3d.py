@@ -7,21 +7,26 @@ Method
    rendered once by orthographic ray casting (open3d's BVH, no OpenGL) with
    Lambert shading; rolls are 90-degree rotations of that image.
 2. MediaPipe's face detector scores every candidate; the best view above
-   :data:`MIN_FACE_SCORE` is kept. No view above it: :class:`FaceNotFoundError`
-   (a sphere, a box or a blob has no face, and hemiface does not guess one).
+   :data:`MIN_FACE_SCORE` is kept. No view above it: the geometric fallback (8).
 3. MediaPipe's 478-point face mesh on that view; named points are cast back onto
    the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame.
 4. The face is re-rendered straight from the front of that frame, cropped to the
    face (about :data:`FACE_PX` pixels across the outer eye corners), and the
    face mesh is run again (twice per round, :data:`REFINE_ROUNDS` rounds).
 5. Stability: the frontal render is repeated from directions turned
-   :data:`JITTER_DEG` degrees left, right, up and down; each landmark's spread
-   over those five views (RMS distance from their mean, mm) is its uncertainty,
-   and ``confidence = face_score * clip(1 - spread_mm / 4, 0, 1)``.
+   :data:`JITTER_DEG` degrees left, right, up and down, each view rendered as shaded geometry under
+   the three :data:`LIGHTS` and, when the scan has a texture, textured (the texture's colours, shaded).
+   Each landmark is the geometric median of its placements over those renders; its spread
+   (RMS distance from their mean, mm) is its uncertainty, and
+   ``confidence = face_score * clip(1 - spread_mm / 4, 0, 1)``.
 6. Pronasale is refined to the most anterior surface point (canonical z, softly weighted) within
    :data:`PRONASALE_SEARCH_MM` of the detected nose tip; pogonion is found on the midline profile.
 7. The midline points are moved onto hemiface's mirror-registration symmetry plane (fitted in the
    frame the landmarks give) and back onto the surface; the frame's origin is the final pronasale.
+8. Geometric fallback, when no view yields a face (or none places the eyes and nose): a nose-shaped
+   protrusion with a mirror-symmetry plane through it gives pronasale and the frame, marked
+   ``method="geometric_fallback"``, ``low_confidence=True``. A shape without one (a sphere, a box, a
+   blob) raises :class:`FaceNotFoundError`: hemiface does not guess a face.
 
 All coordinates are millimetres in the scan's own frame unless a name says
 ``canonical``. Renders are never mirrored: a render's right-hand direction is
@@ -40,11 +45,19 @@ from .. import logger
 from .._errors import LandmarkError
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, frame_from_landmarks
-from ._io import SurfaceScan
+from ._io import SurfaceScan, SurfaceTexture
 from ._mesh import face_normals, vertex_normals
 
 #: Detector score a view must reach to count as showing a face.
 MIN_FACE_SCORE = 0.5
+#: Lights of the upright renders, each (up, right): the light sits at the camera, raised toward the view's
+#: up and right by these. The face mesh's points move by 1-3 mm with the light on shaded geometry (there
+#: is no colour to fix the eye and lip contours), so every stable view is rendered under each light and
+#: the points are averaged; the first is used alone while the frame is still being found.
+LIGHTS = ((0.35, -0.25), (0.35, 0.25), (0.7, 0.0))
+TEXTURE_LIGHT = (0.35, 0.0)
+#: Share of a textured render's brightness that does not depend on the surface's turn to the light.
+TEXTURE_AMBIENT = 0.45
 #: Side of the square candidate renders, px.
 SEARCH_PX = 384
 #: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
@@ -84,10 +97,12 @@ class DetectedLandmarks:
     frame : :class:`FaceFrame` mapping scan coordinates (mm) to the canonical face frame
     face_score : detector score, in [0, 1], of the final frontal render or, if higher, of the
         candidate view the face was found in
-    method : ``"face_mesh"``
+    method : ``"face_mesh"``, or ``"geometric_fallback"`` when no view yielded a face and the frame and
+        pronasale come from the shape alone (see :func:`detect_landmarks`)
     views_tried : number of candidate views scored
     symmetry_plane_rms_mm : RMS of the symmetry-plane fit the midline points were moved onto
-        (None: not refined, the fit failed)
+        (None: not refined, the fit failed); for the geometric fallback, the residual of its mirror plane
+    low_confidence : True for the geometric fallback: treat frame and points as a starting guess to check
     """
 
     points_mm: dict = field(repr=False)
@@ -98,10 +113,12 @@ class DetectedLandmarks:
     method: str
     views_tried: int
     symmetry_plane_rms_mm: float | None = None
+    low_confidence: bool = False
 
     def to_dict(self) -> dict:
         return {
             "method": self.method,
+            "low_confidence": self.low_confidence,
             "face_score": round(float(self.face_score), 4),
             "views_tried": self.views_tried,
             "midline_on_symmetry_plane": self.symmetry_plane_rms_mm is not None,
@@ -131,9 +148,8 @@ class _View:
     def origins(self, xy_px: np.ndarray) -> np.ndarray:
         """Ray origins for continuous pixel coordinates (x right, y down, origin top-left corner)."""
         half = self.size_px / 2
-        a = (xy_px[:, 0] - half) * self.pixel_mm
-        b = (half - xy_px[:, 1]) * self.pixel_mm
-        return self.centre + a[:, None] * self.right + b[:, None] * self.up - self.reach_mm * self.forward
+        ab = (np.asarray(xy_px, float) - half) * [self.pixel_mm, -self.pixel_mm]
+        return ab @ np.stack([self.right, self.up]) + (self.centre - self.reach_mm * self.forward)
 
     def rolled(self, k: int) -> "_View":
         """The view whose render is ``np.rot90(render, k)`` (k quarter turns counter-clockwise)."""
@@ -156,41 +172,69 @@ def _make_view(forward, up, centre, width_mm, size_px, reach_mm) -> _View:
 class _Renderer:
     """Shaded orthographic renders and back-projection of pixels onto one mesh."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
-        self.vertices, self.faces = vertices, faces
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, texture: SurfaceTexture | None = None):
+        self.vertices, self.faces, self.texture = vertices, faces, texture
         self.query = SurfaceQuery(vertices, faces)
         self.normals = face_normals(vertices, faces)
         self.centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
         self.radius = float(np.linalg.norm(vertices - self.centre, axis=1).max())
 
     @functools.cached_property
+    def face_centroids_and_area_normals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Face centroids and face normals scaled by face area (mm2)."""
+        corners = self.vertices[self.faces]
+        cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        area = np.linalg.norm(cross, axis=1) / 2
+        return corners.mean(axis=1), self.normals * area[:, None]
+
+    @functools.cached_property
     def vertex_normals(self) -> np.ndarray:
         return vertex_normals(self.vertices, self.faces)
 
-    def render(self, view: _View, *, from_above: bool = True) -> np.ndarray:
-        """(size, size, 3) uint8 grey render: Lambert shading, black background.
+    def render(self, view: _View, *, from_above: bool = True, textured: bool = True) -> np.ndarray:
+        """(size, size, 3) uint8 RGB render, black background: Lambert shading of grey geometry, or,
+        when the mesh has a texture (and ``textured``), of the texture's colours.
 
         The light sits at the camera, raised toward the view's up and left when ``from_above``
         (as faces are usually lit); a face lit from below is often not recognised, so renders whose
         up is not yet known (the candidate search, rolled afterwards) use the plain headlight.
         """
+        light = LIGHTS[0] if from_above else (0.0, 0.0)
+        return self.renders(view, lights=(light,), textured=textured)[0]
+
+    def renders(self, view: _View, *, lights, textured: bool = True) -> list[np.ndarray]:
+        """One render per light (each ``(up, right)``: the light sits at the camera, raised toward the
+        view's up and right by these), from a single ray cast. Textured meshes (when ``textured``)
+        are rendered with their colours, others as grey geometry."""
         n = view.size_px
         j, i = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
         xy = np.stack([j.ravel(), i.ravel()], axis=1)
-        hits = self.query.cast(view.origins(xy), np.tile(view.forward, (len(xy), 1)))
+        hits = self.query.cast(view.origins(xy), np.broadcast_to(view.forward, (len(xy), 3)))
         hit = np.isfinite(hits["t_hit"])
-        light = _unit(-view.forward + 0.35 * view.up - 0.25 * view.right) if from_above else -view.forward
-        shade = np.abs(self.normals[np.where(hit, hits["face_ids"], 0)] @ light)
-        grey = np.where(hit, 40 + 200 * shade, 0).reshape(n, n)
-        return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
+        normals = self.normals[hits["face_ids"][hit]]
+        colour = None
+        if self.texture is not None and textured:
+            colour = self.texture.colour_at(self.faces, hits["face_ids"][hit], hits["uv"][hit])
+        images = []
+        for up, right in lights:
+            shade = np.abs(normals @ _unit(-view.forward + up * view.up + right * view.right))
+            if colour is None:
+                grey = np.zeros(n * n)
+                grey[hit] = 40 + 200 * shade
+                images.append(np.repeat(grey.reshape(n, n).round().astype(np.uint8)[..., None], 3, axis=2))
+            else:
+                rgb = np.zeros((n * n, 3))
+                rgb[hit] = 255 * colour * (TEXTURE_AMBIENT + (1 - TEXTURE_AMBIENT) * shade[:, None])
+                images.append(rgb.reshape(n, n, 3).round().clip(0, 255).astype(np.uint8))
+        return images
 
     def back_project(self, view: _View, xy_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surface points under pixels (NaN where a ray misses) and a hit mask."""
-        hits = self.query.cast(view.origins(xy_px), np.tile(view.forward, (len(xy_px), 1)))
+        origins = view.origins(xy_px)
+        hits = self.query.cast(origins, np.broadcast_to(view.forward, origins.shape))
         t = hits["t_hit"].astype(float)
         hit = np.isfinite(t)
-        points = view.origins(xy_px) + np.where(hit, t, np.nan)[:, None] * view.forward
-        return points, hit
+        return origins + np.where(hit, t, np.nan)[:, None] * view.forward, hit
 
 
 def _mediapipe():
@@ -244,7 +288,10 @@ def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
 
 def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
     """Named surface points from the face mesh on one render (None if no face; misses dropped)."""
-    img = renderer.render(view)
+    return _landmarks_from_image(renderer, view, renderer.render(view))
+
+
+def _landmarks_from_image(renderer: _Renderer, view: _View, img: np.ndarray) -> dict[str, np.ndarray] | None:
     mesh = _mediapipe().face_mesh(img)
     if mesh is None:
         return None
@@ -253,8 +300,41 @@ def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray
     return {n: p for n, p, h in zip(names, points, hit) if h}
 
 
+def _landmark_samples(renderer: _Renderer, view: _View) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+    """Named surface points from one view rendered as shaded geometry under each of :data:`LIGHTS`
+    and, when the mesh has a texture, textured under :data:`TEXTURE_LIGHT` (the texture's colour
+    contours hold the eye and lip points whatever the light); faces not found are dropped. Also
+    returns the first render (as :meth:`_Renderer.render` makes it)."""
+    images = renderer.renders(view, lights=LIGHTS, textured=False)
+    if renderer.texture is not None:
+        images += renderer.renders(view, lights=(TEXTURE_LIGHT,))
+    found = (_landmarks_from_image(renderer, view, img) for img in images)
+    first = images[-1] if renderer.texture is not None else images[0]
+    return [f for f in found if f is not None], first
+
+
+def _geometric_median(points: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """The point that minimises the summed distances to ``points`` (Weiszfeld's iteration): unlike the
+    mean, one render in which the face mesh slipped does not drag it; unlike a per-axis median, it does
+    not depend on the scan's axes."""
+    m = points.mean(axis=0)
+    for _ in range(iterations):
+        d = np.maximum(np.linalg.norm(points - m, axis=1), 1e-6)
+        new = (points / d[:, None]).sum(axis=0) / (1 / d).sum()
+        if np.linalg.norm(new - m) < 1e-4:
+            return new
+        m = new
+    return m
+
+
 def _frame(points: dict, renderer: _Renderer) -> FaceFrame:
-    return frame_from_landmarks(points, renderer.vertices, renderer.vertex_normals)
+    # frame_from_landmarks reads the vertex normals only when no lower midline point or mouth corner pair
+    # fixes the vertical; they take about a second to compute on a 500,000-vertex scan.
+    from ._frame import _LOWER_MIDLINE
+
+    vertical_known = any(n in points for n in _LOWER_MIDLINE) or ("cheilion_left" in points and "cheilion_right" in points)
+    normals = np.zeros((len(renderer.vertices), 3)) if vertical_known else renderer.vertex_normals
+    return frame_from_landmarks(points, renderer.vertices, normals)
 
 
 def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_deg=0.0, pitch_deg=0.0) -> _View:
@@ -272,11 +352,15 @@ def _frontal_view(frame: FaceFrame, points: dict, renderer: _Renderer, *, yaw_de
 #: Softness of "most anterior" (mm): a flat nose tip or chin has no single most anterior vertex, and
 #: a hard maximum jumps by millimetres when the frame turns by a degree.
 ANTERIOR_SOFTNESS_MM = 1.0
+#: The chin is flatter than the nose tip: its hard most anterior point moves about 1 mm per degree of pitch
+#: (1.3 mm between two poses of humface with 1 mm softness, 0.8 mm with 2.5 mm).
+CHIN_SOFTNESS_MM = 2.5
 
 
-def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery) -> np.ndarray:
+def _soft_most_anterior(points_scan: np.ndarray, z_canonical: np.ndarray, query: SurfaceQuery, *,
+                        softness_mm: float = ANTERIOR_SOFTNESS_MM) -> np.ndarray:
     """Weighted mean of points (weights exp((z - z_max) / softness)), put back on the surface."""
-    w = np.exp((z_canonical - z_canonical.max()) / ANTERIOR_SOFTNESS_MM)
+    w = np.exp((z_canonical - z_canonical.max()) / softness_mm)
     mean = (w[:, None] * points_scan).sum(axis=0) / w.sum()
     return query.closest(mean[None]).points[0]
 
@@ -315,7 +399,7 @@ def _pogonion(points: dict, frame: FaceFrame, renderer: "_Renderer") -> np.ndarr
     if sulcus == 0:
         return None
     chin = top[:sulcus]
-    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query)
+    return _soft_most_anterior(vertices[chin], c[chin, 2], renderer.query, softness_mm=CHIN_SOFTNESS_MM)
 
 
 #: Midline landmarks moved onto the mirror-symmetry plane by :func:`_onto_symmetry_plane`.
@@ -378,36 +462,281 @@ def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer")
     return moved, float(plane.rms_mm)
 
 
+#: Geometric fallback (no view yields a face): depth-image cell, mm.
+FALLBACK_CELL_MM = 1.5
+#: A nose tip stands out of the surface around it: the smallest drop from it to the surface this far
+#: away, in eight directions, is its prominence (as :func:`hemiface.scan._frame.find_pronasale` scores it).
+NOSE_REACH_MM = (15.0, 25.0)
+#: Least prominence (mm) for the geometric fallback to take a point for a nose tip. Measured at the
+#: nose: 10.8-12.8 mm (humface, template, james, demoface); most prominent point of a sphere of radius
+#: 80 mm 1.2 mm, of a box 0, of the smooth random blob of the tests 1.4 mm.
+MIN_NOSE_PROMINENCE_MM = 6.0
+#: More prominent points are not noses: a neck or a shoulder seen end-on stands 60-160 mm out.
+MAX_NOSE_PROMINENCE_MM = 35.0
+NOSE_CANDIDATES_PER_VIEW = 4
+FALLBACK_REFINED_CANDIDATES = 3
+#: The surface 10-20 mm from a nose tip, along the midline and across it, lies this far (mm, least and
+#: most) behind it. Measured: 7.5-14.5 mm along, 14.6-23.8 mm across (humface, template, james, demoface);
+#: other protrusions of head-and-shoulders scans (ears, shoulders, the crown, the rim of a cut-off neck)
+#: fail in at least one direction.
+NOSE_DROP_MM = (4.0, 35.0)
+#: Mirror-symmetry residual (mm, mean distance of the mirrored surface around the nose tip to the
+#: surface, each distance capped at :data:`SYMMETRY_CAP_MM`) a face-like mesh must stay below.
+#: Measured at the nose: humface 0.45, template 0.57, demoface 1.2, james 3.2 mm.
+MAX_SYMMETRY_RESIDUAL_MM = 4.0
+SYMMETRY_CAP_MM = 10.0
+SYMMETRY_RADIUS_MM = 60.0
+#: Least difference between the midline profile's bends above and below the tip (see :func:`_profile_bend`).
+MIN_BEND_DIFFERENCE = 0.2
+#: Confidence of every landmark of a geometric fallback (the face mesh never confirmed a face).
+FALLBACK_CONFIDENCE = 0.2
+
+
+def _prominence(height: np.ndarray, cell_mm: float) -> np.ndarray:
+    """Per pixel of a height image (mm toward the camera, NaN off the surface): the smallest drop to the
+    pixels :data:`NOSE_REACH_MM` away in eight directions (-inf at silhouettes: no neighbour, no drop)."""
+    from scipy import ndimage
+
+    seen = np.isfinite(height)
+    h = np.where(seen, ndimage.median_filter(np.where(seen, height, -1e9), size=3), np.nan)
+    score = np.full(h.shape, np.inf)
+    for reach in NOSE_REACH_MM:
+        k = max(1, int(round(reach / cell_mm)))
+        d = max(1, int(round(reach / cell_mm / np.sqrt(2))))
+        padded = np.pad(h, k, constant_values=np.nan)
+        for di, dj in ((k, 0), (-k, 0), (0, k), (0, -k), (d, d), (d, -d), (-d, d), (-d, -d)):
+            neighbour = padded[k + di:k + di + h.shape[0], k + dj:k + dj + h.shape[1]]
+            score = np.minimum(score, np.where(np.isfinite(neighbour), h - neighbour, -np.inf))
+    return np.where(seen, score, -np.inf)
+
+
+def _nose_candidates(renderer: _Renderer) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(prominence mm, point, view direction) of the most prominent points seen along the six
+    principal-axis directions: per view, up to :data:`NOSE_CANDIDATES_PER_VIEW` local maxima at least
+    25 mm apart with prominence between :data:`MIN_NOSE_PROMINENCE_MM` and :data:`MAX_NOSE_PROMINENCE_MM`;
+    most prominent first. When there is none: a single (best prominence seen, None, None)."""
+    from scipy import ndimage
+
+    v = renderer.vertices
+    _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
+    width = 2.05 * renderer.radius
+    size = int(min(400, np.ceil(width / FALLBACK_CELL_MM)))
+    j, i = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
+    xy = np.stack([j.ravel(), i.ravel()], axis=1)
+    found, best = [], 0.0
+    for k in range(3):
+        for sign in (1.0, -1.0):
+            view = _make_view(sign * axes[k], axes[(k + 1) % 3], renderer.centre, width, size, 2 * renderer.radius)
+            points, hit = renderer.back_project(view, xy)
+            height = np.where(hit, (points - renderer.centre) @ -view.forward, np.nan).reshape(size, size)
+            score = _prominence(height, view.pixel_mm)
+            score[score > MAX_NOSE_PROMINENCE_MM] = -np.inf
+            best = max(best, float(score.max()))
+            radius = max(1, int(round(12.5 / view.pixel_mm)))
+            peaks = (score == ndimage.maximum_filter(score, size=2 * radius + 1)) & (score >= MIN_NOSE_PROMINENCE_MM)
+            flat = np.flatnonzero(peaks.ravel())
+            for f in flat[np.argsort(-score.ravel()[flat])][:NOSE_CANDIDATES_PER_VIEW]:
+                found.append((float(score.flat[f]), points[f], view.forward))
+    found.sort(key=lambda c: -c[0])
+    return found or [(best, None, None)]
+
+
+def _mirror(points: np.ndarray, normal: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return points - 2 * ((points - origin) @ normal)[:, None] * normal
+
+
+def _symmetry_plane_through(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, *, max_points: int = 3000,
+                            refine: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """The mirror plane that best maps the surface within :data:`SYMMETRY_RADIUS_MM` of ``tip`` onto
+    itself: the best of planes through the tip containing ``anterior`` (6-degree steps), then (if
+    ``refine``) refined by mirror ICP (each point's partner is the surface point closest to its mirror
+    image; the plane is moved to the partners' midpoints and turned to their mean offset), started from
+    the best roll in each 60-degree sector. Returns (unit normal, point on the plane, residual: mean
+    distance of the mirrored points to the surface, each capped at :data:`SYMMETRY_CAP_MM`, mm)."""
+    v = renderer.vertices
+    near = np.flatnonzero(np.linalg.norm(v - tip, axis=1) < SYMMETRY_RADIUS_MM)
+    if len(near) > max_points:
+        near = near[np.linspace(0, len(near) - 1, max_points).round().astype(int)]
+    sample = v[near]
+    e1 = _unit(np.cross(anterior, [1.0, 0, 0] if abs(anterior[0]) < 0.9 else [0, 1.0, 0]))
+    e2 = np.cross(anterior, e1)
+
+    def partners(normal, origin):
+        closest = renderer.query.closest(_mirror(sample, normal, origin))
+        return closest.points, np.minimum(np.abs(closest.signed_distance_mm), SYMMETRY_CAP_MM)
+
+    rolls = [np.cos(t) * e1 + np.sin(t) * e2 for t in np.radians(np.arange(0.0, 180.0, 6.0))]
+    scores = np.array([partners(n, tip)[1].mean() for n in rolls])
+    if not refine:
+        best = int(np.argmin(scores))
+        return rolls[best], tip, float(scores[best])
+    # ``anterior`` is only roughly right (turned sideways, no roll gives the true plane), so ICP starts
+    # from the best roll of each of three 60-degree sectors and the best end wins.
+    fits = []
+    for sector in range(3):
+        start = 10 * sector + int(np.argmin(scores[10 * sector:10 * sector + 10]))
+        normal, origin = rolls[start], tip
+        for _ in range(8):
+            partner, distance = partners(normal, origin)
+            keep = distance <= np.quantile(distance, 0.8)  # the worst fifth: holes, borders, hair, a defect
+            offset = sample[keep] - partner[keep]
+            offset *= np.sign(offset @ normal)[:, None]
+            normal = _unit(offset.sum(axis=0))
+            origin = ((sample[keep] + partner[keep]) / 2).mean(axis=0)
+        fits.append((normal, origin, float(partners(normal, origin)[1].mean())))
+    return min(fits, key=lambda f: f[2])
+
+
+def _anterior_at(renderer: _Renderer, tip: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Area-weighted mean normal of the faces within 40 mm of ``tip``, each turned toward the camera of
+    ``forward`` (measured against the published frames: 2-4 degrees on humface, template and demoface,
+    16 on james; plain vertex normals gave up to 27)."""
+    centroids, weighted = renderer.face_centroids_and_area_normals
+    near = np.linalg.norm(centroids - tip, axis=1) < 40.0
+    n = weighted[near]
+    return _unit((n * np.sign(n @ -forward)[:, None]).sum(axis=0))
+
+
+def _heights_along(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray,
+                   steps_mm) -> np.ndarray:
+    """Heights (mm, along ``anterior``, relative to the tip) of the surface ``steps_mm`` from the tip
+    along ``direction``, seen from the front (-inf where nothing is hit)."""
+    steps = np.asarray(steps_mm, float)
+    reach = 2 * renderer.radius
+    origins = tip + steps[:, None] * direction + reach * anterior
+    t = renderer.query.cast(origins, np.tile(-anterior, (len(steps), 1)))["t_hit"].astype(float)
+    return np.where(np.isfinite(t), reach - t, -np.inf)
+
+
+def _height_along(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray) -> float:
+    """Mean height of the surface 10-20 mm from the tip along ``direction`` (-inf if any probe misses)."""
+    return float(_heights_along(renderer, tip, anterior, direction, (10.0, 15.0, 20.0)).mean())
+
+
+def _profile_bend(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, direction: np.ndarray) -> float:
+    """How much the midline profile flattens away from the tip: slope over 20-40 mm minus slope over 4-20
+    mm (mm/mm). Below the nose tip the profile drops steeply over the columella to the lip and then levels
+    (0.7-1.0 on humface, template, james, demoface); above it the dorsum falls steadily (0.2-0.3). A
+    tilted anterior adds about the same to both slopes, so the difference does not depend on it."""
+    h = _heights_along(renderer, tip, anterior, direction, (4.0, 20.0, 40.0))
+    if not np.isfinite(h).all():
+        return np.nan
+    return float((h[2] - h[1]) / 20.0 - (h[1] - h[0]) / 16.0)
+
+
+def _nose_shaped(renderer: _Renderer, tip: np.ndarray, anterior: np.ndarray, normal: np.ndarray) -> bool:
+    """Whether the surface 10-20 mm from ``tip`` along and across the mirror plane (normal ``normal``)
+    lies :data:`NOSE_DROP_MM` behind it in all four directions (a miss fails)."""
+    along = np.cross(normal, anterior)
+    heights = [_height_along(renderer, tip, anterior, d) for d in (along, -along, normal, -normal)]
+    return all(-NOSE_DROP_MM[1] <= h <= -NOSE_DROP_MM[0] for h in heights)
+
+
+def _geometric_fallback(scan: SurfaceScan, renderer: _Renderer, face_score: float, tried: int,
+                        reason: str) -> DetectedLandmarks:
+    """Pronasale and the canonical frame from shape alone, for a face-like mesh in which no view yields
+    a face: the most prominent point is the nose tip (prominence at least :data:`MIN_NOSE_PROMINENCE_MM`),
+    anterior is the mean surface normal around it, left-right is the normal of the best mirror plane
+    through it (residual at most :data:`MAX_SYMMETRY_RESIDUAL_MM`), and up is the side of the midline
+    where the midline profile bends less (the nasal dorsum, not the columella and lip; :func:`_profile_bend`).
+    Anything else raises :class:`FaceNotFoundError` (a sphere, a box or a blob: no guess)."""
+    candidates = _nose_candidates(renderer)
+    if candidates[0][1] is None:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and the shape has no nose-like protrusion (most prominent point "
+            f"{max(candidates[0][0], 0.0):.1f} mm, needs {MIN_NOSE_PROMINENCE_MM:g} to {MAX_NOSE_PROMINENCE_MM:g}); "
+            "if this is a face scan, give its landmarks with --landmarks"
+        )
+    # A nose tip: the surface falls away by NOSE_DROP_MM in all four directions along and across its
+    # mirror plane (dorsum, columella and lip, both cheeks); the most mirror-symmetric such protrusion.
+    shaped = []
+    for prominence, tip, forward in candidates:
+        anterior = _anterior_at(renderer, tip, forward)
+        normal, _, coarse = _symmetry_plane_through(renderer, tip, anterior, max_points=500, refine=False)
+        if _nose_shaped(renderer, tip, _unit(anterior - (anterior @ normal) * normal), normal):
+            shaped.append((coarse, prominence, tip, anterior))
+    if not shaped:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and none of the shape's {len(candidates)} protrusions is nose-shaped "
+            f"(the surface 10-20 mm around it must lie {NOSE_DROP_MM[0]:g}-{NOSE_DROP_MM[1]:g} mm behind it in all "
+            "four directions); if this is a face scan, give its landmarks with --landmarks"
+        )
+    fits = sorted(((_symmetry_plane_through(renderer, tip, anterior), prominence, tip, anterior)
+                   for _, prominence, tip, anterior in sorted(shaped, key=lambda c: c[0])[:FALLBACK_REFINED_CANDIDATES]),
+                  key=lambda f: f[0][2])
+    (normal, on_plane, residual), prominence, tip, anterior = fits[0]
+    logger.info("%s: geometric fallback: protrusion of %.1f mm, mirror plane residual %.2f mm (%d candidates, %d "
+                "nose-shaped)", scan.source_name, prominence, residual, len(candidates), len(shaped))
+    if residual > MAX_SYMMETRY_RESIDUAL_MM:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and no nose-shaped protrusion has a mirror-symmetry plane through it "
+            f"(best residual {residual:.1f} mm, needs {MAX_SYMMETRY_RESIDUAL_MM:g}); if this is a face scan, "
+            "give its landmarks with --landmarks"
+        )
+    rivals = [f for f in fits[1:] if np.linalg.norm(f[2] - tip) > 30.0 and f[0][2] < 1.5 * residual]
+    if rivals:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and {1 + len(rivals)} protrusions far apart look equally like a nose "
+            f"(mirror residuals {residual:.1f} and {rivals[0][0][2]:.1f} mm); if this is a face scan, give its "
+            "landmarks with --landmarks"
+        )
+    anterior = _unit(anterior - (anterior @ normal) * normal)
+    tip = renderer.query.closest((tip - ((tip - on_plane) @ normal) * normal)[None]).points[0]
+    along = np.cross(normal, anterior)
+    bends = _profile_bend(renderer, tip, anterior, along), _profile_bend(renderer, tip, anterior, -along)
+    logger.info("%s: geometric fallback: midline profile bends %.2f and %.2f either side of the tip", scan.source_name,
+                *bends)
+    if not np.isfinite(bends).all() or abs(bends[0] - bends[1]) < MIN_BEND_DIFFERENCE:
+        raise FaceNotFoundError(
+            f"{scan.source_name}: {reason}, and the midline profile through the nose-like protrusion does not tell "
+            "up from down; if this is a face scan, give its landmarks with --landmarks"
+        )
+    up = along if bends[0] < bends[1] else -along
+    rotation = np.stack([np.cross(up, anterior), up, anterior])
+    frame = FaceFrame(rotation, tip.astype(float), "detected")
+    pronasale = _refine_pronasale({"pronasale": tip}, frame, renderer)
+    frame = FaceFrame(rotation, pronasale.astype(float), "detected")
+    logger.warning("%s: %s; frame and pronasale from the shape alone (geometric fallback, low confidence)",
+                   scan.source_name, reason)
+    return DetectedLandmarks(
+        {"pronasale": pronasale}, {"pronasale": np.inf}, {"pronasale": FALLBACK_CONFIDENCE}, frame,
+        float(face_score), "geometric_fallback", tried, residual, low_confidence=True,
+    )
+
+
 def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     """Find the face, its landmarks and its canonical frame on a scan in any orientation.
 
     Parameters
     ----------
     scan : SurfaceScan
-        Vertices in mm, in whatever frame the scanner chose; textures are not used
-        (renders are shaded geometry, so textured and untextured scans are treated alike).
+        Vertices in mm, in whatever frame the scanner chose. A texture (``scan.texture``: UV image or
+        vertex colours) is rendered alongside the shaded geometry; an untextured scan is rendered as
+        shaded geometry only (on james the two agree within about 1 mm).
 
     Returns
     -------
     DetectedLandmarks
         Points in mm in the scan's own frame, per-landmark spread and confidence, and
         the :class:`FaceFrame` (+z anterior, +y up, +x patient's left, origin pronasale).
+        When no view yields a face but the shape is face-like, the geometric fallback's result:
+        pronasale only, ``method="geometric_fallback"``, ``low_confidence=True``.
 
     Raises
     ------
     FaceNotFoundError
-        No candidate view shows a face with detector score >= :data:`MIN_FACE_SCORE`,
-        or the face mesh cannot place the eyes and nose on the surface.
+        No candidate view shows a face with detector score >= :data:`MIN_FACE_SCORE` (or the face
+        mesh cannot place the eyes and nose on the surface), and the shape has no nose-shaped
+        protrusion with a mirror-symmetry plane through it.
     """
-    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces), scan.texture)
     scored, tried = _search_views(renderer)
     score = scored[0][0]
     logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
     if score < MIN_FACE_SCORE:
-        raise FaceNotFoundError(
-            f"{scan.source_name}: no face found in {tried} views of the mesh (best detector score {score:.2f}, "
-            f"needs {MIN_FACE_SCORE}); if this is a face scan, give its landmarks with --landmarks"
-        )
+        return _geometric_fallback(
+            scan, renderer, score, tried,
+            f"no face found in {tried} views of the mesh (best detector score {score:.2f}, needs {MIN_FACE_SCORE})")
     needed = ("exocanthion_left", "exocanthion_right", "pronasale")
     points = frame = None
     # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
@@ -424,28 +753,28 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         points = found
         break
     if points is None:
-        raise FaceNotFoundError(
-            f"{scan.source_name}: faces were detected but no view placed the eyes and nose consistently on the "
-            "surface; give the landmarks with --landmarks"
-        )
+        return _geometric_fallback(scan, renderer, scored[0][0], tried,
+                                   "faces were detected but no view placed the eyes and nose consistently on the surface")
     for _ in range(REFINE_ROUNDS):
         frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
         if frontal is None or any(n not in frontal for n in needed):
             break
         points = frontal
         frame = _frame(points, renderer)
-    samples = [points]
-    for yaw, pitch in ((JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
-        jittered = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
-        if jittered is not None:
-            samples.append(jittered)
+    samples, frontal_image = [], None
+    for yaw, pitch in ((0, 0), (JITTER_DEG, 0), (-JITTER_DEG, 0), (0, JITTER_DEG), (0, -JITTER_DEG)):
+        found, image = _landmark_samples(renderer, _frontal_view(frame, points, renderer, yaw_deg=yaw, pitch_deg=pitch))
+        samples += found
+        frontal_image = image if frontal_image is None else frontal_image
+    if not samples:
+        samples = [points]
     # The full-range detector can miss a face that fills the frontal render; the candidate view's
     # score stands in then.
-    face_score = max(_face_score(renderer.render(_frontal_view(frame, points, renderer))), score)
+    face_score = max(_face_score(frontal_image), score)
     averaged, spread = {}, {}
     for name in points:
         stack = np.array([s[name] for s in samples if name in s])
-        averaged[name] = stack.mean(axis=0)
+        averaged[name] = _geometric_median(stack)
         spread[name] = float(np.sqrt(((stack - averaged[name]) ** 2).sum(axis=1).mean())) if len(stack) > 1 else np.inf
     frame = _frame(averaged, renderer)
     averaged["pronasale"] = _refine_pronasale(averaged, frame, renderer)

@@ -11,7 +11,7 @@ import numpy as np
 from .._outputs import staged_outputs
 from .._provenance import provenance
 from ._io import MM_PER_UNIT, SurfaceScan
-from ._landmarks3d import DetectedLandmarks, _make_view, _Renderer
+from ._landmarks3d import FALLBACK_CONFIDENCE, DetectedLandmarks, _make_view, _Renderer
 
 LANDMARK_OUTPUT_NAMES = ("landmarks.csv", "landmarks.png", "frame.json")
 
@@ -27,8 +27,12 @@ def _frame_record(found: DetectedLandmarks, scan: SurfaceScan) -> dict:
         "origin_in_scan": [round(float(c) / MM_PER_UNIT[scan.units], 6) for c in found.frame.origin_mm],
         "scan_units": scan.units,
         "mm_per_unit": MM_PER_UNIT[scan.units],
-        "confidence_rule": "face_score * clip(1 - spread_mm / 4, 0, 1); spread_mm is the RMS spread of the landmark "
-                           "over five frontal renders turned up to 8 degrees",
+        "confidence_rule": (
+            f"geometric fallback (no view yielded a face): every landmark {FALLBACK_CONFIDENCE}, frame and pronasale "
+            "from the shape alone; check them" if found.low_confidence else
+            "face_score * clip(1 - spread_mm / 4, 0, 1); spread_mm is the RMS spread of the landmark over five frontal "
+            "renders turned up to 8 degrees, each rendered under three lights (and textured, when the scan has a "
+            "texture)"),
         **found.to_dict(),
     }
 
@@ -39,12 +43,15 @@ def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces))
+    renderer = _Renderer(np.asarray(scan.vertices_mm, float), np.asarray(scan.faces), scan.texture)
     x, y, z = found.frame.rotation
     pts = np.array(list(found.points_mm.values()))
-    span = float(np.linalg.norm(found.points_mm["exocanthion_left"] - found.points_mm["exocanthion_right"]))
-    width = 2.6 * span
-    centre = pts.mean(axis=0)
+    if "exocanthion_left" in found.points_mm and "exocanthion_right" in found.points_mm:
+        width = 2.6 * float(np.linalg.norm(found.points_mm["exocanthion_left"] - found.points_mm["exocanthion_right"]))
+        centre = pts.mean(axis=0)
+    else:  # geometric fallback: pronasale only; a typical face around it
+        width = 2.6 * 90.0
+        centre = found.points_mm["pronasale"] + 15.0 * y - 30.0 * z
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.8), dpi=110)
     profile = -x
     for ax, (forward, title) in zip(axes, ((-z, "front (patient's left on the right)"), (profile, "profile (patient's left side)"))):
@@ -61,7 +68,10 @@ def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
                         color="yellow", ha="right" if to_left else "left")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"mm (scan in {scan.units}, converted)")
-    fig.suptitle(f"{scan.source_name}: automatic landmarks (face score {found.face_score:.2f})", fontsize=10)
+    title = f"{scan.source_name}: automatic landmarks (face score {found.face_score:.2f})"
+    if found.low_confidence:
+        title = f"{scan.source_name}: LOW CONFIDENCE, no face found; frame and pronasale from the shape alone"
+    fig.suptitle(title, fontsize=10, color="red" if found.low_confidence else "black")
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
 
@@ -74,8 +84,11 @@ def write_landmarks(found: DetectedLandmarks, scan: SurfaceScan, out_dir: str | 
     out_dir = Path(out_dir)
     per_unit = MM_PER_UNIT[scan.units]
     with staged_outputs(out_dir, LANDMARK_OUTPUT_NAMES, overwrite=overwrite) as stage:
-        lines = [f"# hemiface automatic landmarks of {scan.source_name}, in {scan.units}; confidence in frame.json",
-                 "name,x,y,z"]
+        lines = [f"# hemiface automatic landmarks of {scan.source_name}, in {scan.units}; confidence in frame.json"]
+        if found.low_confidence:
+            lines.append(f"# LOW CONFIDENCE ({found.method}): no view of the scan yielded a face; the frame and pronasale "
+                         "come from the shape alone; check them")
+        lines.append("name,x,y,z")
         lines += [f"{n},{p[0] / per_unit:.6g},{p[1] / per_unit:.6g},{p[2] / per_unit:.6g}" for n, p in found.points_mm.items()]
         (stage / "landmarks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         record = _frame_record(found, scan)
