@@ -204,7 +204,11 @@ def scan_landmarks(
         write_landmarks(found, surface, out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
-    typer.echo(f"{scan.name}: face found (score {found.face_score:.2f}); {len(found.points_mm)} landmarks")
+    if found.low_confidence:
+        typer.echo(f"{scan.name}: LOW CONFIDENCE: no face found in the renders; geometric fallback "
+                   f"(nose-like protrusion and mirror plane): {len(found.points_mm)} landmark(s); check them", err=True)
+    else:
+        typer.echo(f"{scan.name}: face found (score {found.face_score:.2f}); {len(found.points_mm)} landmarks")
     for name, conf in found.confidence.items():
         typer.echo(f"  {name:20s} confidence {conf:4.2f}  (spread {found.spread_mm[name]:.2f} mm)")
     typer.echo(f"results in {out}")

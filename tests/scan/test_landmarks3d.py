@@ -425,3 +425,23 @@ def test_geometric_fallback_when_faces_are_seen_but_not_placed(monkeypatch, capl
     assert found.method == "geometric_fallback" and found.low_confidence and found.face_score >= 0.5
     assert "no view placed the eyes and nose" in caplog.text and "low confidence" in caplog.text
     assert np.linalg.norm((found.points_mm["pronasale"] - shift) @ rot - published["pronasale"]) < FALLBACK_TOLERANCE["humface"][1]
+
+
+def test_analyze_with_orient_auto_uses_the_fallback_frame_and_says_so(monkeypatch, template_phantom, caplog):
+    """When no render shows a face, `scan analyze --orient auto` still measures, on the fallback frame, and warns."""
+    from hemiface.photo import _mediapipe
+    from hemiface.scan import analyze_scan, scan_from_arrays
+
+    monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
+    monkeypatch.setattr(_mediapipe, "face_mesh", lambda rgb: None)
+    rng = np.random.default_rng(7)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    moved = template_phantom.vertices_mm @ q.T + np.array([40.0, -25.0, 300.0])
+    scan = scan_from_arrays(moved, template_phantom.faces, source_name="phantom_moved")
+    with caplog.at_level(logging.WARNING, logger="hemiface"):
+        result = analyze_scan(scan, affected="auto", orient="auto")
+    assert "geometric fallback" in result.frame_source and "low confidence" in result.frame_source
+    assert any("geometric fallback" in r.getMessage() for r in caplog.records)
+    assert result.affected_side == "left"
+    assert result.defect_volume_mm3 == pytest.approx(template_phantom.true_volume_mm3, rel=0.05)

@@ -259,8 +259,14 @@ def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion, orient: st
         from ._landmarks3d import detect_landmarks
 
         found = detect_landmarks(scan)
-        frame = frame_from_landmarks(found.points_mm, v_scan, vertex_normals(v_scan, faces))
-        frame = FaceFrame(frame.rotation, frame.origin_mm, "detected")
+        if found.low_confidence:  # geometric fallback: pronasale and the mirror plane only
+            logger.warning("%s: no face found in the renders; the frame comes from the geometric fallback "
+                           "(nose-like protrusion and mirror plane, low confidence): check the result or give "
+                           "--landmarks", scan.source_name)
+            frame = FaceFrame(found.frame.rotation, found.frame.origin_mm, "detected (geometric fallback, low confidence)")
+        else:
+            frame = frame_from_landmarks(found.points_mm, v_scan, vertex_normals(v_scan, faces))
+            frame = FaceFrame(frame.rotation, frame.origin_mm, "detected")
     else:
         frame = default_frame(v_scan, faces)
     v = frame.to_canonical(v_scan)
