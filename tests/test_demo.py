@@ -109,3 +109,19 @@ def test_study_analyze_and_report_commands(demo, tmp_path):
     assert (tmp_path / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
     assert runner.invoke(app, ["study", "report", str(demo.study), "--out", str(tmp_path / "report")]).exit_code == 1
     assert np.isfinite(within["n"]).all()
+
+
+def test_patient_page_images_are_compact_and_carry_no_metadata(demo):
+    import base64
+    import io
+
+    from PIL import Image
+
+    html = demo.report_html.read_text(encoding="utf-8")
+    jpegs = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", html)
+    n_patients = len(pd.read_csv(demo.endpoints_csv))
+    assert len(jpegs) >= 2 * n_patients  # both photo overlays of every patient, plus scan maps
+    for b64 in jpegs[:5]:
+        with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
+            assert im.format == "JPEG" and len(im.getexif()) == 0 and "icc_profile" not in im.info
+            assert max(im.size) <= 1000

@@ -30,7 +30,7 @@ from ._format import Formatter, format_table, format_value
 MIN_FORBIDDEN_LENGTH = 3
 #: Resolution at which figures are rasterised (dots per inch).
 FIGURE_DPI = 150
-_DATA_URI_RE = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+_DATA_URI_RE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]+")
 
 
 @dataclass
@@ -44,7 +44,8 @@ class _Item:
     rows: list = field(default_factory=list)
     numeric: list = field(default_factory=list)
     # image
-    png: bytes = b""
+    png: bytes = b""  # the encoded image (PNG, or JPEG when ``mime`` says so)
+    mime: str = "image/png"
     width_px: int = 0
     height_px: int = 0
     max_height_mm: float | None = None
@@ -158,8 +159,9 @@ def drop_title_band(img):
                      min(box[3] + pad, out.height)))
 
 
-def _png_bytes(img, *, max_width_px: int) -> tuple[bytes, int, int]:
-    """Re-encode as a PNG without any metadata (no EXIF, ICC, text chunks), at most ``max_width_px`` wide."""
+def _png_bytes(img, *, max_width_px: int, jpeg: bool = False) -> tuple[bytes, int, int]:
+    """Re-encode as a PNG (or a JPEG, quality 85) without any metadata (no EXIF, ICC, text chunks),
+    at most ``max_width_px`` wide."""
     from PIL import Image
 
     if img.mode in ("RGBA", "LA", "P"):
@@ -173,7 +175,10 @@ def _png_bytes(img, *, max_width_px: int) -> tuple[bytes, int, int]:
         img = img.resize((max_width_px, round(img.height * max_width_px / img.width)), Image.LANCZOS)
     img.info = {}
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
+    if jpeg:
+        img.save(buf, format="JPEG", quality=85, optimize=False)
+    else:
+        img.save(buf, format="PNG", optimize=False, compress_level=6)
     return buf.getvalue(), img.width, img.height
 
 
@@ -307,8 +312,12 @@ class Report:
         return self
 
     def add_image(self, image, title: str | None = None, *, caption: str | None = None, section: str | None = None,
-                  max_width_px: int = 1600, max_height_mm: float | None = None, crop_title: bool = False) -> "Report":
+                  max_width_px: int = 1600, max_height_mm: float | None = None, crop_title: bool = False,
+                  photo: bool = False) -> "Report":
         """Add an image (a path, a PIL image or an RGB array), re-encoded as PNG with no metadata.
+
+        ``photo=True`` encodes it as JPEG (quality 85, no metadata) instead: photographs and shaded
+        renders take a fifth of the space, which matters for reports with a page per patient.
 
         ``crop_title`` drops the band above the figure's top axes line (see
         :func:`drop_title_band`): hemiface's depth and gain maps name the scan
@@ -317,9 +326,10 @@ class Report:
         img = _to_pil(image)
         if crop_title:
             img = drop_title_band(img)
-        png, w, h = _png_bytes(img, max_width_px=max_width_px)
+        png, w, h = _png_bytes(img, max_width_px=max_width_px, jpeg=photo)
         self._target(section, title).items.append(
-            _Item("image", title, caption, png=png, width_px=w, height_px=h, max_height_mm=max_height_mm))
+            _Item("image", title, caption, png=png, mime="image/jpeg" if photo else "image/png", width_px=w,
+                  height_px=h, max_height_mm=max_height_mm))
         return self
 
     def add_html(self, html: str, title: str | None = None, *, section: str | None = None) -> "Report":

@@ -280,6 +280,8 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
                     value = f"{float(value):,.0f}"
                 elif col == "followup_interval_days":
                     value = f"{float(value):.0f}"
+                elif col == "complications_followup":
+                    value = ", ".join(str(value).replace("_", " ").split(";")) if str(value).strip() else "none"
                 facts.append(f"{text}: {value}")
         if facts:
             report.add_text("\n\n".join(facts), section=section)
@@ -290,9 +292,10 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
     images = dict(page.get("images") or {})
     for key, (caption, is_scan) in PATIENT_IMAGES.items():
         if page.get(key) is not None:
-            report.add_image(page[key], caption=caption, section=section, crop_title=is_scan, max_height_mm=95)
+            report.add_image(page[key], caption=caption, section=section, crop_title=is_scan, max_height_mm=95,
+                             max_width_px=1000, photo=True)
     for caption, path in images.items():
-        report.add_image(path, caption=str(caption), section=section, max_height_mm=95)
+        report.add_image(path, caption=str(caption), section=section, max_height_mm=95, max_width_px=1000, photo=True)
 
 
 def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], flow: Mapping, settings: Mapping, *,
