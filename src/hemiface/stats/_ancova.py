@@ -9,7 +9,10 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as _st
 
-from ._common import as_float_array, blank_row, check_aligned, check_alpha, fmt, frame, join_ids, resolve_ids
+from ._common import (
+    as_float_array, blank_row, check_aligned, check_alpha, fmt, frame, group_labels, group_order, join_ids,
+    object_series, resolve_ids,
+)
 from ._errors import StatsError
 
 #: Columns of :attr:`AncovaResult.coefficients` (frozen: a tested constant).
@@ -119,21 +122,13 @@ def ancova(
     check_aligned(baseline=baseline, followup=followup, groups=groups)
     x = as_float_array("baseline", baseline)
     y = as_float_array("followup", followup)
-    gs = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)
+    gs = object_series(groups)
     if not (x.size == y.size == gs.size):
         raise StatsError(f"baseline ({x.size}), followup ({y.size}) and groups ({gs.size}) must have equal lengths")
     labels = resolve_ids(ids, x.size, baseline, followup, groups)
-    g_ok = gs.notna().to_numpy()
-    g = np.array([str(s) if ok else "" for s, ok in zip(gs, g_ok)], dtype=object)
+    g, g_ok = group_labels(gs)
     present = sorted({s for s, ok in zip(g, g_ok) if ok})
-    if order is None:
-        order = present
-    else:
-        order = [str(o) for o in order]
-        if sorted(order) != present:
-            raise StatsError(f"order must list each group exactly once: {present}; got {order}")
-    if len(order) < 2:
-        raise StatsError(f"ancova needs at least two groups; got {len(order)} ({order})")
+    order = group_order(present, order, "ancova")
     ok = np.isfinite(x) & np.isfinite(y) & g_ok
     missing = [labels[i] for i in np.flatnonzero(~ok)]
     x, y, g = x[ok], y[ok], g[ok]

@@ -9,7 +9,10 @@ import pandas as pd
 from scipy import stats as _st
 from scipy.special import gammaln
 
-from ._common import blank_row, check_aligned, check_alpha, frame, join_ids, resolve_ids
+from ._common import (
+    blank_row, check_aligned, check_alpha, frame, group_labels, group_order, join_ids, object_series,
+    resolve_ids,
+)
 from ._errors import StatsError
 
 #: Columns of :attr:`ComplicationsResult.rates` (frozen: a tested constant).
@@ -170,8 +173,8 @@ def complications_by_group(
     """
     alpha = check_alpha("alpha", alpha)
     check_aligned(events=events, groups=groups)
-    ev = pd.Series(list(events) if not isinstance(events, pd.Series) else events.to_numpy(), dtype=object)
-    gs = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)
+    ev = object_series(events)
+    gs = object_series(groups)
     if ev.size != gs.size:
         raise StatsError(f"events has {ev.size} entries and groups has {gs.size}; give one group label per patient")
     labels = resolve_ids(ids, ev.size, events, groups)
@@ -179,17 +182,9 @@ def complications_by_group(
     bad = [v for v, k in zip(ev, known) if k and not (isinstance(v, (bool, np.bool_)) or v in (0, 1))]
     if bad:
         raise StatsError(f"events must be True/False (or 1/0), NaN for unknown; got {bad[:3]!r}")
-    g_ok = gs.notna().to_numpy()
-    g = np.array([str(s) if ok else "" for s, ok in zip(gs, g_ok)], dtype=object)
+    g, g_ok = group_labels(gs)
     present = sorted({s for s, ok in zip(g, g_ok) if ok})
-    if order is None:
-        order = present
-    else:
-        order = [str(o) for o in order]
-        if sorted(order) != present:
-            raise StatsError(f"order must list each group exactly once: {present}; got {order}")
-    if len(order) < 2:
-        raise StatsError(f"complications_by_group needs at least two groups; got {len(order)} ({order})")
+    order = group_order(present, order, "complications_by_group")
     ok = known & g_ok
     e = np.array([bool(v) if k else False for v, k in zip(ev, known)])
     conf = 1 - alpha

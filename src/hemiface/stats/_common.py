@@ -17,8 +17,7 @@ def as_float_array(name: str, values) -> np.ndarray:
     if isinstance(values, (str, bytes)):
         raise StatsError(f"{name} must be a 1-D sequence of numbers; got a string")
     try:
-        arr = pd.to_numeric(pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(),
-                                      dtype=object), errors="raise").to_numpy(dtype=float)
+        arr = pd.to_numeric(object_series(values), errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
         raise StatsError(f"{name} must hold numbers (NaN or None for missing); {exc}") from None
     if arr.ndim != 1:
@@ -53,6 +52,30 @@ def resolve_ids(ids, n: int, *candidates) -> list[str]:
     if len(ids) != n:
         raise StatsError(f"ids has {len(ids)} labels for {n} observations; give one id per observation")
     return ids
+
+
+def object_series(values) -> pd.Series:
+    """Any sequence (or Series, index dropped: values pair by position) as an object Series."""
+    return pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(), dtype=object)
+
+
+def group_labels(groups: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Group labels as strings ("" where missing) and the mask of the present ones."""
+    present = groups.notna().to_numpy()
+    return np.array([str(s) if ok else "" for s, ok in zip(groups, present)], dtype=object), present
+
+
+def group_order(present: list[str], order, who: str) -> list[str]:
+    """The groups in reporting order: ``order`` (each present label once) or sorted; at least two."""
+    if order is None:
+        order = list(present)
+    else:
+        order = [str(o) for o in order]
+        if sorted(order) != present:
+            raise StatsError(f"order must list each group exactly once: {present}; got {order}")
+    if len(order) < 2:
+        raise StatsError(f"{who} needs at least two groups; got {len(order)} ({order})")
+    return order
 
 
 def check_alpha(name: str, value: float) -> float:

@@ -22,7 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ._common import as_float_array, blank_row, check_alpha, check_aligned, check_method, fmt, frame, join_ids, resolve_ids
+from ._common import (
+    as_float_array, blank_row, check_aligned, check_alpha, check_method, fmt, frame, group_order, join_ids,
+    object_series, resolve_ids,
+)
 from ._errors import StatsError
 from ._ranks import (
     rank_sum_exact_p,
@@ -319,21 +322,14 @@ def compare_groups(
     check_method("mann_whitney_method", mann_whitney_method)
     check_aligned(values=values, groups=groups)
     v = as_float_array("values", values)
-    g = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.to_numpy(), dtype=object)
+    g = object_series(groups)
     if g.size != v.size:
         raise StatsError(f"values has {v.size} entries and groups has {g.size}; give one group label per value")
     labels = resolve_ids(ids, v.size, values, groups)
     g_missing = g.isna().to_numpy()
     g = g.where(~g_missing, None).map(lambda s: None if s is None else str(s))
     present = sorted({s for s in g if s is not None})
-    if order is None:
-        order = present
-    else:
-        order = [str(o) for o in order]
-        if sorted(order) != present:
-            raise StatsError(f"order must list each group exactly once: {present}; got {order}")
-    if len(order) < 2:
-        raise StatsError(f"compare_groups needs at least two groups; got {len(order)} ({order})")
+    order = group_order(present, order, "compare_groups")
     ok = np.isfinite(v) & ~g_missing
     missing = [labels[i] for i in np.flatnonzero(~ok)]
     samples = {k: v[ok & (g == k).to_numpy()] for k in order}
