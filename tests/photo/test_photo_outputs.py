@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 
 import numpy as np
 import pytest
@@ -19,24 +18,8 @@ from hemiface.photo import OUTPUT_NAMES, PhotoError, analyze_photo, photo_from_a
 NAME = "face_recognition_obama.jpg"
 
 
-class _Runner(CliRunner):
-    """CliRunner whose hemiface log records do not reach pytest's live-log handler.
-
-    pytest's live logging suspends and resumes output capture for each record,
-    which replaces the sys.stdout/sys.stderr the runner swapped in (the runner
-    then reads a closed stream). The CLI's own stderr handler still prints them.
-    """
-
-    def invoke(self, *args, **kwargs):
-        log = logging.getLogger("hemiface")
-        log.propagate = False
-        try:
-            return super().invoke(*args, **kwargs)
-        finally:
-            log.propagate = True
-
-
-runner = _Runner()
+# the CLI's log handler does not propagate, so pytest's live log leaves the runner's streams alone
+runner = CliRunner()
 
 
 def _numbers(d: dict) -> dict:

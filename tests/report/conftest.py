@@ -2,7 +2,6 @@
 real result folders written by the command line (`scan analyze`, `scan compare`, `photo analyze`, each
 with --report) on bundled sample data."""
 
-import logging
 
 import numpy as np
 import pandas as pd
@@ -13,18 +12,6 @@ TECHNIQUES = ("fat_grafting", "free_flap", "adm")
 #: A file name that plays a patient's name in the scan tests: it must never reach a report.
 SCAN_PRE, SCAN_POST = "Doe_Jane_pre.ply", "Doe_Jane_post.ply"
 SITE = dict(side="left", centre_offset_mm=(38.0, 8.0), radius_mm=22.0)
-
-
-class Runner(CliRunner):
-    """CliRunner whose hemiface log records do not reach pytest's live-log handler (see tests/photo)."""
-
-    def invoke(self, *args, **kwargs):
-        log = logging.getLogger("hemiface")
-        log.propagate = False
-        try:
-            return super().invoke(*args, **kwargs)
-        finally:
-            log.propagate = True
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +139,7 @@ def results(tmp_path_factory):
     base = datasets.load_sample("template")
     datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=5000.0, **SITE).save(root / SCAN_PRE)
     datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=2000.0, **SITE).save(root / SCAN_POST)
-    runner = Runner()
+    runner = CliRunner()
     commands = {
         "scan_analyze": ["scan", "analyze", str(root / SCAN_PRE), "--affected", "left", "--orient", "canonical"],
         "scan_compare": ["scan", "compare", str(root / SCAN_PRE), str(root / SCAN_POST), "--affected", "left",

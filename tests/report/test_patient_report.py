@@ -4,9 +4,10 @@ import json
 import shutil
 
 import pytest
-from conftest import SCAN_POST, SCAN_PRE, Runner
+from conftest import SCAN_POST, SCAN_PRE
 from PIL import Image
 from report_helpers import pdf_pages
+from typer.testing import CliRunner
 
 from hemiface._errors import InputFileError, OutputExistsError
 from hemiface.report import ForbiddenContentError, patient_report
@@ -44,7 +45,7 @@ def test_cli_report_refuses_an_existing_report_before_any_work(results, tmp_path
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.pdf").write_bytes(b"old")
-    run = Runner().invoke(app, ["photo", "analyze", str(datasets.sample_photo_path("astronaut")), "--affected", "left",
+    run = CliRunner().invoke(app, ["photo", "analyze", str(datasets.sample_photo_path("astronaut")), "--affected", "left",
                                 "--out", str(out), "--report"])
     assert run.exit_code == 1 and "report.pdf" in run.output
     assert sorted(p.name for p in out.iterdir()) == ["report.pdf"] and (out / "report.pdf").read_bytes() == b"old"
