@@ -13,7 +13,6 @@ The originals are never modified.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
@@ -84,5 +83,6 @@ def _strip_ply_comments(data: bytes) -> bytes:
     return header + data[end:]
 
 
-def copy_name(pseudonym: str, visit_date: str, kind: str, content: bytes, ext: str) -> str:
-    return f"{pseudonym}_{visit_date}_{kind}_{hashlib.sha256(content).hexdigest()[:12]}{ext}"
+def copy_name(pseudonym: str, visit_date: str, kind: str, sha256: str, ext: str) -> str:
+    """The copy's file name: pseudonym, visit date, kind and the start of the copy's own SHA-256."""
+    return f"{pseudonym}_{visit_date}_{kind}_{sha256[:12]}{ext}"

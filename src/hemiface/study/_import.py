@@ -670,12 +670,13 @@ class _Import:
         except HemifaceError as exc:
             self.problems.at(rec, "file", f"cannot de-identify {raw!r}: {exc}")
             return None, None
-        name = copy_name(key[0], key[1].isoformat(), kind, content, ext)
+        sha = hashlib.sha256(content).hexdigest()
+        name = copy_name(key[0], key[1].isoformat(), kind, sha, ext)
         staged = self.staging / name
         staged.write_bytes(content)
         stored = f"{MEDIA_DIR}/{name}"
         self.staged[stored] = staged
-        return stored, hashlib.sha256(content).hexdigest()
+        return stored, sha
 
     def place_staged(self) -> list[Path]:
         """Move the de-identified copies into the study's media folder; returns those that were not there."""
