@@ -52,6 +52,27 @@ def test_frame_is_equivariant_under_rigid_motion():
     assert np.allclose(base.to_canonical(probe), moved.to_canonical(move(probe, rot, trans)), atol=1e-9)
 
 
+def test_frame_uses_both_eye_pairs_so_one_rolled_pair_is_diluted():
+    """Published endocanthions rolled 5 degrees against level exocanthions (as menpo's james): alone they
+    roll the frame by 5 degrees; with the exocanthions (2.8 times further apart) the roll is about a quarter."""
+    roll = np.radians(5.0)
+    lm = {"exocanthion_right": np.array([-45.0, 35.0, 0.0]), "exocanthion_left": np.array([45.0, 35.0, 0.0]),
+          "endocanthion_right": np.array([-16 * np.cos(roll), 37 - 16 * np.sin(roll), 14.0]),
+          "endocanthion_left": np.array([16 * np.cos(roll), 37 + 16 * np.sin(roll), 14.0]),
+          "pronasale": np.array([0.0, 18.0, 54.0]), "menton": np.array([0.0, -60.0, 30.0])}
+    flat = np.zeros((1, 3))
+
+    def roll_deg(points):
+        x_axis = frame_from_landmarks(points, flat, flat).rotation[0]
+        return float(np.degrees(np.arctan2(x_axis[1], x_axis[0])))
+
+    endo_only = {k: v for k, v in lm.items() if not k.startswith("exocanthion")}
+    exo_only = {k: v for k, v in lm.items() if not k.startswith("endocanthion")}
+    assert roll_deg(endo_only) == pytest.approx(5.0)
+    assert roll_deg(exo_only) == pytest.approx(0.0, abs=1e-9)
+    assert 1.0 < roll_deg(lm) < 1.5  # atan(32 sin 5 / (90 + 32 cos 5)) = 1.31 degrees
+
+
 def test_swapped_sides_are_refused():
     lm = {"endocanthion_left": np.array([-16.0, 37.0, 14.0]), "endocanthion_right": np.array([16.0, 37.0, 14.0]),
           "pronasale": np.array([0.0, 18.0, 54.0]), "menton": np.array([0.0, -60.0, 30.0])}

@@ -46,12 +46,12 @@ JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_
                "labrale_superius": 51, "labrale_inferius": 57}
 #: Published points further than 4 mm from the detected ones, with the measured error pinned; every other
 #: published point must lie within TOLERANCE_MM.
-#: template endocanthion_left (4.8-4.9 mm): the published point is itself 5 mm off the exactly symmetric
+#: template endocanthion_left (4.8-5.1 mm): the published point is itself 5 mm off the exactly symmetric
 #: template's mirror image of the published right endocanthion (x = 20.8 vs -15.6 mm), while the detection
 #: is symmetric; an annotation bias, not a detection error.
-#: demoface_raw (meshmonk's annotations, like the template's): cheilion_left (5.7-6.1 mm): the published
-#: point lies about 6 mm lateral of where the oral fissure visibly ends on the mesh (the cheilions published
-#: at -23.2 / +32.1 mm from pronasale in the detected frame, the detected ones at -22.5 / +26.8 mm), the same
+#: demoface_raw (meshmonk's annotations, like the template's): cheilion_left (5.0-6.1 mm): the published
+#: point lies 4-6 mm lateral of where the oral fissure visibly ends on the mesh (the cheilions published
+#: at -24.4 / +31.0 mm from pronasale in the detected frame, the detected ones at -23.9 / +26.7 mm), the same
 #: left-side bias as on the template. endocanthion_right (5.0-5.5 mm, 5 mm lower than published): this
 #: 10,000-vertex head-and-shoulders mesh has 4-5 mm edges around the eyes and no palpebral fissure at
 #: all, so the inner eye corner is not on the surface to be found; a limit of the mesh, not met. Checked
@@ -61,12 +61,8 @@ JAMES_INDEX = {"exocanthion_right": 17, "endocanthion_right": 20, "endocanthion_
 #: cheilion_left stays 4.1 mm off (3.8 mm medial of the published point: the annotation's left-side bias).
 KNOWN_GAPS_MM = {("template", "endocanthion_left"): 5.5, ("demoface_raw", "cheilion_left"): 6.6,
                  ("demoface_raw", "endocanthion_right"): 6.0}
-#: Frame errors above 5 degrees, pinned. james: the reference frame's left-right axis runs through the
-#: published endocanthions, which are rolled 5.1 degrees against the published exocanthions (0.4 on humface; the outer eye
-#: corners, 2.5 times further apart, agree with the detected ones to 1 mm); the detected frame follows
-#: the eye line, so the endocanthion-based reference carries that annotation roll.
-KNOWN_FRAME_GAPS_DEG = {"james": 6.2}
 TOLERANCE_MM = 4.0
+FRAME_TOLERANCE_DEG = 5.0
 
 
 
@@ -131,12 +127,12 @@ def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
     detected = frame_from_landmarks(same_names, mm, vertex_normals(mm, moved.faces))
     angle = _angle_deg(detected.rotation, reference.rotation @ rot.T)
     log.info("%s seed %d (%s): frame angle error %.2f deg, face score %.2f", name, seed, units, angle, found.face_score)
-    assert angle < KNOWN_FRAME_GAPS_DEG.get(name, 5.0)
+    assert angle < FRAME_TOLERANCE_DEG
     assert found.method == "face_mesh" and not found.low_confidence
     # The x axis (eyes) of the frame detect_landmarks returns (it uses menton for the vertical).
     x_angle = float(np.degrees(np.arccos(np.clip(found.frame.rotation[0] @ (reference.rotation[0] @ rot.T), -1, 1))))
     log.info("%s seed %d: detected frame's x axis off by %.2f deg", name, seed, x_angle)
-    assert x_angle < KNOWN_FRAME_GAPS_DEG.get(name, 5.0)
+    assert x_angle < FRAME_TOLERANCE_DEG
     errors = {n: float(np.linalg.norm(back[n] - p)) for n, p in published.items() if n in back}
     for n, e in errors.items():
         log.info("%s seed %d: %-20s error %.2f mm (spread %.2f mm, confidence %.2f)", name, seed, n, e,
@@ -144,6 +140,12 @@ def test_frame_and_landmarks_recovered_from_random_pose(name, seed, units):
     assert set(errors) == set(published)
     for n, e in errors.items():
         assert e < KNOWN_GAPS_MM.get((name, n), TOLERANCE_MM), (n, e)
+    if name == "template":  # exactly mirror-symmetric about x = 0: the published right eye corner, mirrored,
+        # is as good a truth for the left one as the published left (measured 2.6 mm against 5.1 mm)
+        mirrored_right = published["endocanthion_right"] * [-1, 1, 1]
+        e = float(np.linalg.norm(back["endocanthion_left"] - mirrored_right))
+        log.info("template seed %d: endocanthion_left %.2f mm from the mirrored published right one", seed, e)
+        assert e < TOLERANCE_MM
     # The frame's origin is the detected pronasale, and canonical +x points to the patient's left.
     assert np.allclose(found.frame.origin_mm, found.points_mm["pronasale"])
     canon = found.frame.to_canonical(np.array([found.points_mm["exocanthion_left"], found.points_mm["exocanthion_right"]]))
@@ -168,8 +170,12 @@ def test_mirrored_scan_swaps_sides():
     mirrored = scan_from_arrays(moved.vertices_mm * [-1, 1, 1], moved.faces[:, ::-1])
     found_mirrored = detect_landmarks(mirrored)
     a, b = found.points_mm, found_mirrored.points_mm
+    other_side = {n: n.replace("_left", "_RIGHT").replace("_right", "_left").replace("_RIGHT", "_right") for n in a}
+    for n in a:  # every point, sides swapped (measured: at most 1.0 mm on the template, 1.2 mm on james)
+        d = float(np.linalg.norm(a[n] - b[other_side[n]] * [-1, 1, 1]))
+        log.info("mirrored template: %-20s %.2f mm from the mirror image of its partner", n, d)
+        assert d < 1.5, (n, d)
     for n in ("exocanthion", "endocanthion", "cheilion"):
-        assert np.linalg.norm(a[f"{n}_left"] - b[f"{n}_right"] * [-1, 1, 1]) < 1.5
         # The patient's left is canonical +x on both faces.
         assert found.frame.to_canonical(a[f"{n}_left"])[0] > 0 and found_mirrored.frame.to_canonical(b[f"{n}_left"])[0] > 0
 
@@ -306,8 +312,20 @@ def test_texture_is_read_with_seams_and_placeholders_dropped(tmp_path):
 
     james = _published("james")[0]
     assert james.texture.image.shape == (1600, 2400, 3) and james.texture.corner_uv.shape == (len(james.faces), 3, 2)
-    split = trimesh.load(datasets.sample_path("james"), process=False)  # vertices split at seams: UVs exact
-    assert np.allclose(james.texture.corner_uv, split.visual.uv[split.faces])
+    # Against the file itself, read here line by line: each face corner's position (v) and UV (vt).
+    v_rows, vt_rows, corners = [], [], []
+    for line in datasets.sample_path("james").read_text().splitlines():
+        kind, *fields = line.split() or [""]
+        if kind == "v":
+            v_rows.append([float(c) for c in fields[:3]])
+        elif kind == "vt":
+            vt_rows.append([float(c) for c in fields[:2]])
+        elif kind == "f":
+            corners.append([[int(i) - 1 for i in c.split("/")[:2]] for c in fields])
+    corners = np.array(corners)  # (faces, 3, [v, vt]); james is all triangles
+    assert np.allclose(james.vertices_mm[james.faces], np.array(v_rows)[corners[..., 0]])
+    assert np.allclose(james.texture.corner_uv, np.array(vt_rows)[corners[..., 1]])
+    assert len(james.vertices_mm) == len(np.unique(np.array(v_rows), axis=0))  # seam copies merged again
     template = _published("template")[0]
     assert template.has_texture and template.texture is None
     v, f = _sphere()

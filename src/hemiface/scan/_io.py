@@ -254,7 +254,10 @@ def load_scan(path: str | os.PathLike, *, units: str = "mm", face_sized: bool = 
     if size > MAX_FILE_BYTES:
         raise InputFileError(f"{path}: is {size / 1024**3:.1f} GB, larger than the {MAX_FILE_BYTES / 1024**3:.0f} GB limit")
     try:
-        loaded = trimesh.load(path, process=False, maintain_order=True)
+        # An OBJ is read with its vertices split where a texture seam gives one position two UVs (so each
+        # face corner keeps its own UV); scan_from_arrays merges the split copies again. Other formats
+        # keep one vertex per stored vertex.
+        loaded = trimesh.load(path, process=False, maintain_order=suffix != ".obj")
     except Exception as exc:  # trimesh raises many types on corrupt files
         raise InputFileError(f"{path}: cannot be read as a {suffix[1:].upper()} mesh ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     if isinstance(loaded, trimesh.Scene):
@@ -289,11 +292,8 @@ def load_scan(path: str | os.PathLike, *, units: str = "mm", face_sized: bool = 
 
 def _read_texture(mesh, path: Path) -> SurfaceTexture | None:
     """The mesh's texture image with per-corner UVs, or its vertex colours; None (logged) when they
-    cannot be read. Loading with ``maintain_order`` keeps one UV per vertex, which is wrong at texture
-    seams, so an OBJ's UVs are read from a second load that splits vertices at seams (same faces in
-    the same order, checked)."""
-    import trimesh
-
+    cannot be read. UVs are per vertex; an OBJ is loaded split at texture seams (see :func:`load_scan`),
+    so each corner's UV is its own even where two faces meet at a seam."""
     visual = mesh.visual
     try:
         if visual.kind == "vertex":
@@ -304,14 +304,6 @@ def _read_texture(mesh, path: Path) -> SurfaceTexture | None:
             logger.info("%s: has texture coordinates but no readable texture image; rendered untextured", path.name)
             return None
         corner_uv = np.asarray(visual.uv, dtype=np.float64)[np.asarray(mesh.faces)]
-        if path.suffix.lower() == ".obj":
-            split = trimesh.load(path, process=False)
-            if (isinstance(split, trimesh.Trimesh) and split.faces.shape == mesh.faces.shape
-                    and getattr(split.visual, "uv", None) is not None
-                    and np.array_equal(split.vertices[split.faces], np.asarray(mesh.vertices)[np.asarray(mesh.faces)])):
-                corner_uv = np.asarray(split.visual.uv, dtype=np.float64)[split.faces]
-            else:
-                logger.info("%s: texture seams not resolved; UVs at seams may be wrong", path.name)
         return _informative(SurfaceTexture(image=np.asarray(image.convert("RGB")), corner_uv=corner_uv), path.name)
     except Exception as exc:  # a texture is optional: an unreadable one must not stop the analysis
         logger.info("%s: texture not read (%s: %s); rendered untextured", path.name, type(exc).__name__, exc)

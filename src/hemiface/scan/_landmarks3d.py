@@ -8,8 +8,10 @@ Method
    Lambert shading; rolls are 90-degree rotations of that image.
 2. MediaPipe's face detector scores every candidate; the best view above
    :data:`MIN_FACE_SCORE` is kept. No view above it: the geometric fallback (8).
-3. MediaPipe's 478-point face mesh on that view; named points are cast back onto
-   the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame.
+3. MediaPipe's 478-point face mesh on that view and on its mirror image (sides swapped back; each
+   point is the mean of the two placements, so a mirrored scan gives mirrored points); named points
+   are cast back onto the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame
+   (its left-right axis from both eye-corner pairs).
 4. The face is re-rendered straight from the front of that frame, cropped to the
    face (about :data:`FACE_PX` pixels across the outer eye corners), and the
    face mesh is run again (twice per round, :data:`REFINE_ROUNDS` rounds).
@@ -29,7 +31,8 @@ Method
    blob) raises :class:`FaceNotFoundError`: hemiface does not guess a face.
 
 All coordinates are millimetres in the scan's own frame unless a name says
-``canonical``. Renders are never mirrored: a render's right-hand direction is
+``canonical``. Renders are never mirrored (only the copy given to the face mesh in step 3,
+whose points are mapped back): a render's right-hand direction is
 ``cross(forward, up)``, so a frontal render shows the patient's left on the
 image's right, as a viewer facing the patient sees it.
 """
@@ -291,12 +294,35 @@ def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray
     return _landmarks_from_image(renderer, view, renderer.render(view))
 
 
+def _mirror_name(name: str) -> str:
+    """The patient's other side: ``cheilion_left`` <-> ``cheilion_right``; midline names unchanged."""
+    for a, b in (("_left", "_right"), ("_right", "_left")):
+        if name.endswith(a):
+            return name[: -len(a)] + b
+    return name
+
+
 def _landmarks_from_image(renderer: _Renderer, view: _View, img: np.ndarray) -> dict[str, np.ndarray] | None:
-    mesh = _mediapipe().face_mesh(img)
-    if mesh is None:
-        return None
+    """Named surface points under the face mesh's points on ``img`` (None if no face; misses dropped).
+
+    The face mesh also runs on the mirror image, whose patient's left is the original's right, and each
+    point is the mean of the two placements (in pixels, before back-projection). The model is not
+    mirror-symmetric (its eye corners move by 1-2 mm between a face and its mirror image); averaging
+    makes the points of a mirrored scan the mirror images of the points of the scan, sides swapped.
+    """
     names = list(MEDIAPIPE_POINTS)
-    points, hit = renderer.back_project(view, mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
+    width = img.shape[1]
+    placements = []
+    mesh = _mediapipe().face_mesh(img)
+    if mesh is not None:
+        placements.append(mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
+    mesh = _mediapipe().face_mesh(np.ascontiguousarray(img[:, ::-1]))
+    if mesh is not None:
+        xy = mesh[[MEDIAPIPE_POINTS[_mirror_name(n)] for n in names], :2]
+        placements.append(np.column_stack([width - xy[:, 0], xy[:, 1]]))
+    if not placements:
+        return None
+    points, hit = renderer.back_project(view, np.mean(placements, axis=0))
     return {n: p for n, p, h in zip(names, points, hit) if h}
 
 
