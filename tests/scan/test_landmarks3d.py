@@ -237,6 +237,31 @@ def test_analyze_orient_auto_is_pose_invariant():
     assert abs(normal_back @ np.array(given.symmetry_plane_normal)) > np.cos(np.radians(0.5))
 
 
+def test_compare_orient_auto_with_scans_in_different_poses():
+    """Baseline and follow-up of the same face, each as its own scanner left it (two random poses, the
+    follow-up in cm): `compare_scans(orient="auto")` gives the gain the phantom generator built in and the
+    numbers of the comparison of the scans as given, in the canonical frame."""
+    from hemiface.scan import compare_scans
+
+    base, _ = _published("humface")
+    site = dict(side="left", centre_offset_mm=(38.0, 8.0), radius_mm=22.0)
+    pre = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=5000.0, **site)
+    post = datasets.carve_defect(base.vertices_mm, base.faces, volume_mm3=2000.0, **site)
+    truth_gain = pre.true_volume_mm3 - post.true_volume_mm3
+    pre_scan, post_scan = (scan_from_arrays(p.vertices_mm, p.faces, source_name=n) for p, n in ((pre, "pre"), (post, "post")))
+    given = compare_scans(pre_scan, post_scan, affected="left", orient="canonical")
+    pre_moved, _, _ = _moved(pre_scan, 41, "mm")
+    post_moved, _, _ = _moved(post_scan, 42, "cm")
+    auto = compare_scans(pre_moved, post_moved, affected="left", orient="auto")
+    log.info("compare orient auto: gain %.0f vs %.0f mm3 as given (truth %.0f), discrepancy change %.0f vs %.0f mm3",
+             auto.gain.volume_mm3, given.gain.volume_mm3, truth_gain, auto.discrepancy_change_mm3,
+             given.discrepancy_change_mm3)
+    assert auto.gain.volume_mm3 == pytest.approx(truth_gain, rel=0.03)
+    assert auto.gain.volume_mm3 == pytest.approx(given.gain.volume_mm3, rel=0.02)
+    assert auto.discrepancy_change_mm3 == pytest.approx(given.discrepancy_change_mm3, rel=0.03)
+    assert auto.registration.converged
+
+
 def test_cli_scan_landmarks(tmp_path):
     from typer.testing import CliRunner
 

@@ -59,13 +59,20 @@ def _figure(path, scan: SurfaceScan, found: DetectedLandmarks) -> None:
         ax.imshow(renderer.render(view), extent=(-width / 2, width / 2, -width / 2, width / 2))
         ax.set_xlim(-width / 2, width / 2)
         ax.set_ylim(-width / 2, width / 2)
-        rel = pts - view.centre
+        # The profile shows the patient's left side: the right-side points lie behind the face there.
+        shown = [n for n in found.points_mm if not (forward is profile and n.endswith("_right"))]
+        rel = np.array([found.points_mm[n] for n in shown]) - view.centre
         u, v = rel @ view.right, rel @ view.up
         ax.scatter(u, v, s=14, c="red")
-        for name, a, b in zip(found.points_mm, u, v):
-            to_left = name.endswith("_right") and forward is not profile  # patient's right: label on the image's left
-            ax.annotate(name, (a, b), xytext=(-3 if to_left else 3, 2), textcoords="offset points", fontsize=6,
-                        color="yellow", ha="right" if to_left else "left")
+        for name, a, b in zip(shown, u, v):
+            # Front: the patient's right-side labels on the image's left. Profile (anterior on the image's
+            # left): the midline labels in front of the face, the side labels on the cheek.
+            sided = name.endswith(("_left", "_right"))
+            to_left = name.endswith("_right") if forward is not profile else not sided
+            # Clear of the outer eye corners' labels, and in front of the lips' midline labels.
+            below = name.startswith("endocanthion") or (name.startswith("cheilion") and forward is not profile)
+            ax.annotate(name, (a, b), xytext=(-3 if to_left else 3, -4 if below else 2), textcoords="offset points",
+                        fontsize=6, color="yellow", ha="right" if to_left else "left", va="top" if below else "baseline")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"mm (scan in {scan.units}, converted)")
     title = f"{scan.source_name}: automatic landmarks (face score {found.face_score:.2f})"
