@@ -130,7 +130,7 @@ def mirror_consistent_mesh(crop: np.ndarray) -> np.ndarray | None:
     if direct is None and mirrored is None:
         return None
     if direct is None or mirrored is None:
-        logger.warning("the face mesh found the face in only one of the photo and its mirror image")
+        logger.warning("the face mesh found the face in only one of the image and its mirror image")
         return direct if direct is not None else mirrored
     return 0.5 * (direct + mirrored)
 

@@ -294,35 +294,21 @@ def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray
     return _landmarks_from_image(renderer, view, renderer.render(view))
 
 
-def _mirror_name(name: str) -> str:
-    """The patient's other side: ``cheilion_left`` <-> ``cheilion_right``; midline names unchanged."""
-    for a, b in (("_left", "_right"), ("_right", "_left")):
-        if name.endswith(a):
-            return name[: -len(a)] + b
-    return name
-
-
 def _landmarks_from_image(renderer: _Renderer, view: _View, img: np.ndarray) -> dict[str, np.ndarray] | None:
     """Named surface points under the face mesh's points on ``img`` (None if no face; misses dropped).
 
-    The face mesh also runs on the mirror image, whose patient's left is the original's right, and each
-    point is the mean of the two placements (in pixels, before back-projection). The model is not
-    mirror-symmetric (its eye corners move by 1-2 mm between a face and its mirror image); averaging
-    makes the points of a mirrored scan the mirror images of the points of the scan, sides swapped.
+    The face mesh is the mean of its placements on the image and on its mirror image, relabelled (as
+    ``photo analyze`` places it): the model is not mirror-symmetric (its eye corners move by 1-2 mm
+    between a face and its mirror image), and averaging makes the points of a mirrored scan the
+    mirror images of the points of the scan, sides swapped.
     """
-    names = list(MEDIAPIPE_POINTS)
-    width = img.shape[1]
-    placements = []
-    mesh = _mediapipe().face_mesh(img)
-    if mesh is not None:
-        placements.append(mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
-    mesh = _mediapipe().face_mesh(np.ascontiguousarray(img[:, ::-1]))
-    if mesh is not None:
-        xy = mesh[[MEDIAPIPE_POINTS[_mirror_name(n)] for n in names], :2]
-        placements.append(np.column_stack([width - xy[:, 0], xy[:, 1]]))
-    if not placements:
+    from ..photo._locate import mirror_consistent_mesh
+
+    mesh = mirror_consistent_mesh(img)
+    if mesh is None:
         return None
-    points, hit = renderer.back_project(view, np.mean(placements, axis=0))
+    names = list(MEDIAPIPE_POINTS)
+    points, hit = renderer.back_project(view, mesh[[MEDIAPIPE_POINTS[n] for n in names], :2])
     return {n: p for n, p, h in zip(names, points, hit) if h}
 
 
