@@ -6,6 +6,7 @@ A library error becomes one line on stderr and exit code 1; a usage error exits 
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import logging
 import sys
@@ -16,6 +17,19 @@ import typer
 
 from . import __version__
 from ._errors import HemifaceError
+from .photo import analyze_photo, compare_photos
+from .scan import FaceRegion, analyze_scan, compare_scans
+from .study._settings import StudySettings
+
+
+def _defaults(func) -> dict:
+    """A library function's keyword defaults: the one home of the options' defaults below."""
+    return {p.name: p.default for p in inspect.signature(func).parameters.values()}
+
+
+_SCAN, _COMPARE = _defaults(analyze_scan), _defaults(compare_scans)
+_PHOTO, _PHOTO_COMPARE = _defaults(analyze_photo), _defaults(compare_photos)
+_REGION, _RULES = FaceRegion(), StudySettings()
 
 app = typer.Typer(
     name="hemiface",
@@ -131,12 +145,12 @@ def scan_analyze(
         help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
     ),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
-    threshold_mm: float = typer.Option(4.0, "--threshold-mm", help="Report the area deeper than this (mm)."),
-    floor_mm: float = typer.Option(1.0, "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
-    region_width_mm: float = typer.Option(130.0, "--region-width-mm", help="Face region: width of the frontal ellipse."),
-    region_above_mm: float = typer.Option(75.0, "--region-above-mm", help="Face region: reach above pronasale."),
-    region_below_mm: float = typer.Option(80.0, "--region-below-mm", help="Face region: reach below pronasale."),
-    region_depth_mm: float = typer.Option(80.0, "--region-depth-mm", help="Face region: reach behind pronasale."),
+    threshold_mm: float = typer.Option(_SCAN["threshold_mm"], "--threshold-mm", help="Report the area deeper than this (mm)."),
+    floor_mm: float = typer.Option(_SCAN["floor_mm"], "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
+    region_width_mm: float = typer.Option(_REGION.width_mm, "--region-width-mm", help="Face region: width of the frontal ellipse."),
+    region_above_mm: float = typer.Option(_REGION.above_mm, "--region-above-mm", help="Face region: reach above pronasale."),
+    region_below_mm: float = typer.Option(_REGION.below_mm, "--region-below-mm", help="Face region: reach below pronasale."),
+    region_depth_mm: float = typer.Option(_REGION.depth_mm, "--region-depth-mm", help="Face region: reach behind pronasale."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
@@ -228,8 +242,8 @@ def scan_compare(
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
     landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
-    floor_mm: float = typer.Option(1.0, "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
-    max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
+    floor_mm: float = typer.Option(_COMPARE["floor_mm"], "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
+    max_rms_mm: float = typer.Option(_COMPARE["max_registration_rms_mm"], "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
@@ -276,8 +290,8 @@ def photo_analyze(
         None, "--landmarks", dir_okay=False,
         help="landmarks.json written by a previous run (edited or not) or an iBUG 68-point .pts; replaces the automatic landmarks.",
     ),
-    midline: MidlineMethod = typer.Option(MidlineMethod.pupils, "--midline", help="Midline: pupils' perpendicular bisector, or fitted through midline points."),
-    iris_mm: float = typer.Option(11.7, "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
+    midline: MidlineMethod = typer.Option(MidlineMethod(_PHOTO["midline"]), "--midline", help="Midline: pupils' perpendicular bisector, or fitted through midline points."),
+    iris_mm: float = typer.Option(_PHOTO["iris_mm"], "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<photo name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
@@ -329,8 +343,8 @@ def photo_compare(
     affected: Side = typer.Option(..., "--affected", help="Patient's affected side (the same for both visits)."),
     pre_landmarks: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark file for PRE."),
     post_landmarks: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark file for POST."),
-    midline: MidlineMethod = typer.Option(MidlineMethod.pupils, "--midline", help="Midline for both visits."),
-    iris_mm: float = typer.Option(11.7, "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
+    midline: MidlineMethod = typer.Option(MidlineMethod(_PHOTO_COMPARE["midline"]), "--midline", help="Midline for both visits."),
+    iris_mm: float = typer.Option(_PHOTO_COMPARE["iris_mm"], "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
@@ -419,8 +433,8 @@ def study_init(
     inclusion_to: Optional[str] = typer.Option(
         None, "--to", help="... and on or before this date (YYYY-MM-DD) (default: open)."
     ),
-    baseline_window_days: int = typer.Option(90, "--baseline-window-days", min=0, help="Baseline: at most this many days before the initial surgery."),
-    followup_months: int = typer.Option(6, "--followup-months", min=0, help="Follow-up: at or after this many calendar months after it."),
+    baseline_window_days: int = typer.Option(_RULES.baseline_window_days, "--baseline-window-days", min=0, help="Baseline: at most this many days before the initial surgery."),
+    followup_months: int = typer.Option(_RULES.followup_months, "--followup-months", min=0, help="Follow-up: at or after this many calendar months after it."),
     technique: Optional[list[str]] = typer.Option(
         None, "--technique", help="A surgical technique spreadsheets may name; repeat for each (default: fat_grafting, free_flap, adm)."
     ),
@@ -533,6 +547,25 @@ def study_run(
         typer.echo(f"  failed: {f['patient_id']} {f['visit_date']} {f['analysis']}: {f['message']}")
     if summary.failures:
         typer.echo("failed analyses are recorded; fix the cause, then run again with --retry-failed")
+
+
+@study_app.command("settings")
+def study_settings(folder: Path = typer.Argument(..., help="Study folder.", file_okay=False)):
+    """List every analysis setting the study runs with, its value and where it comes from.
+
+    Set any of them in study.toml, for example [analysis.scan_analyze] threshold_mm = 3.0;
+    changing one re-runs exactly the analyses it belongs to at the next `study run`.
+    """
+    from .study import open_study
+    from .study._analyses import settings_table
+
+    try:
+        with open_study(folder) as study:
+            rows = settings_table(study.settings.analysis)
+    except HemifaceError as exc:
+        _fail(exc)
+    for row in rows:
+        typer.echo(f"{row['analysis']:14s} {row['setting']:28s} {json.dumps(row['value']):>12s}  ({row['source']})")
 
 
 @study_app.command("endpoints")

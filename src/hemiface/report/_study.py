@@ -142,11 +142,6 @@ def _fmt_date(value) -> str | None:
 
 
 DEG = "\u00b0"
-#: hemiface's defaults, quoted (and marked as defaults) when the settings do not give a value.
-METHOD_DEFAULTS = {
-    "baseline_window_days": 90, "followup_months": 6, "iris_mm": 11.7, "max_yaw_deg": 5.0, "max_pitch_deg": 10.0,
-    "threshold_mm": 4.0, "floor_mm": 1.0, "max_registration_rms_mm": 1.0, "alpha": 0.05, "ci_level": 95,
-}
 
 
 def flat_settings(settings: Mapping) -> dict:
@@ -171,8 +166,9 @@ def flat_settings(settings: Mapping) -> dict:
 def methods_text(settings: Mapping, flow: Mapping) -> str:
     """The methods paragraphs, written from the settings actually used (plain text, blank-line separated).
 
-    A value the settings do not give is quoted from hemiface's defaults and marked "(default)".
-    Nested settings are read through :func:`flat_settings`.
+    The settings are those the results were computed with (the study layer passes them
+    complete: rules, every analysis' settings, flag limits, alpha); a value they do not give is
+    written as "(not recorded)", never guessed. Nested settings are read through :func:`flat_settings`.
     """
     s = flat_settings(settings)
 
@@ -181,7 +177,7 @@ def methods_text(settings: Mapping, flow: Mapping) -> str:
             value = s[key]
             text = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
             return f"{text}{unit}"
-        return f"{METHOD_DEFAULTS[key]:g}{unit} (default)"
+        return "(not recorded)"
 
     version = s.get("hemiface_version", __version__)
     start, end = _fmt_date(s.get("inclusion_from")), _fmt_date(s.get("inclusion_to"))
@@ -198,7 +194,7 @@ def methods_text(settings: Mapping, flow: Mapping) -> str:
     ]
     midlines = {"pupils": "the perpendicular bisector of the line between the pupils",
                 "fitted": "a line fitted through the midline landmarks"}
-    midline = midlines.get(s["midline"], str(s["midline"])) if s.get("midline") else midlines["pupils"] + " (default)"
+    midline = midlines.get(s["midline"], str(s["midline"])) if s.get("midline") else "(not recorded)"
     model = s.get("landmark_model") or "hemiface's automatic face-landmark model"
     paras.append(
         f"2D photographs. Facial landmarks were located on frontal photographs with {model}; the facial midline "

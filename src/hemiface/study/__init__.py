@@ -5,7 +5,8 @@ Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_fi
 :func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
 the rules to every patient of a study; :func:`run_study` (analyse every eligible visit's
 photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints` (one row
-per patient, with the study flow). The database models are in :mod:`hemiface.study.models`.
+per patient, with the study flow). The analyses' settings have one home, the analysis
+functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`.
 """
 
 from ._eligibility import (
@@ -17,23 +18,27 @@ from ._eligibility import (
     flow_counts,
     patient_eligibility,
 )
+from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
 from ._correct import CORRECTIONS_DIR, correct_landmarks
 from ._endpoints import ENDPOINT_COLUMNS, FACEQ_COLUMN, endpoint_table, flow_table, study_flow, write_endpoints
 from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._reporting import build_study_report, patient_pages, write_study_report
-from ._run import DEFAULT_PARAMETERS, RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
+from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
 __all__ = [
+    "ANALYSES",
+    "STUDY_DEFAULTS",
+    "analysis_parameters",
+    "setting_defaults",
     "build_study_report",
     "patient_pages",
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
-    "DEFAULT_PARAMETERS",
     "ENDPOINT_COLUMNS",
     "FACEQ_COLUMN",
     "Job",

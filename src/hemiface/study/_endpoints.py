@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from ._eligibility import EXCLUSION_REASONS, eligibility, flow_counts
 from ._models import AnalysisResult, Patient, Visit
-from ._run import DEFAULT_PARAMETERS, plan_jobs
+from ._run import plan_jobs
 
 #: Columns of :func:`endpoint_table` before the FACE-Q columns (frozen: a tested constant).
 ENDPOINT_COLUMNS = (
@@ -199,7 +199,7 @@ def endpoint_table(study):
     out[numeric] = out[numeric].astype(float)
     out.attrs["rules"] = study.settings.to_dict()
     out.attrs["flow"] = study_flow(table, out)
-    out.attrs["parameters"] = DEFAULT_PARAMETERS
+    out.attrs["parameters"] = study.settings.analysis_parameters()
     return out
 
 

@@ -85,6 +85,26 @@ def selected_tests(table, by=("group",)):
     return keep[cols].reset_index(drop=True)
 
 
+def report_settings(study, endpoints) -> dict:
+    """Everything the report's methods text quotes, as actually used: the study's rules, each
+    analysis' complete settings (from the endpoint table), the photo flag limits, the statistics."""
+    import inspect
+
+    from ..photo._analyze import MAX_PITCH_DEG, MAX_YAW_DEG
+    from ..stats import SELECTION_RULE, analyze_endpoints
+
+    alpha = inspect.signature(analyze_endpoints).parameters["alpha"].default
+    return {
+        "name": study.settings.name,
+        "rules": endpoints.attrs["rules"],
+        "parameters": endpoints.attrs["parameters"],
+        "photo_flags": {"max_yaw_deg": MAX_YAW_DEG, "max_pitch_deg": MAX_PITCH_DEG},
+        "test_selection": SELECTION_RULE,
+        "alpha": alpha,
+        "ci_level": round(100 * (1 - alpha), 6),
+    }
+
+
 def build_study_report(study, *, with_patient_pages: bool = True):
     """The :class:`hemiface.report.Report` of a study, and the tables it shows.
 
@@ -95,18 +115,11 @@ def build_study_report(study, *, with_patient_pages: bool = True):
     tables : dict of DataFrame
     """
     from ..report import study_report
-    from ..stats import SELECTION_RULE, analyze_endpoints
+    from ..stats import analyze_endpoints
 
     endpoints = endpoint_table(study)
-    tables = analyze_endpoints(endpoints)
-    settings = {
-        "name": study.settings.name,
-        "rules": endpoints.attrs["rules"],
-        "parameters": endpoints.attrs["parameters"],
-        "test_selection": SELECTION_RULE,
-        "alpha": 0.05,
-        "ci_level": 95,
-    }
+    settings = report_settings(study, endpoints)
+    tables = analyze_endpoints(endpoints, alpha=settings["alpha"])
     pages = patient_pages(study, endpoints) if with_patient_pages else None
     shown = dict(tables)
     shown["table1"] = table_one_wide(tables["table1"])

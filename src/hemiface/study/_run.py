@@ -39,19 +39,12 @@ from .. import __version__, logger
 from .._errors import HemifaceError
 from .._progress import progress
 from .._provenance import sha256_file
+from ._analyses import analysis_function, call_arguments
 from ._eligibility import eligibility
 from ._errors import StudyError
 from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, Visit
 
 RESULTS_DIR = "results"
-ANALYSES = ("photo_analyze", "scan_analyze", "scan_compare")
-
-#: Parameters of each analysis in a study run (recorded with every result; part of its identity).
-DEFAULT_PARAMETERS = {
-    "photo_analyze": {"midline": "pupils", "iris_mm": 11.7},
-    "scan_analyze": {"units": "mm", "orient": "auto", "threshold_mm": 4.0, "floor_mm": 1.0},
-    "scan_compare": {"units": "mm", "orient": "auto", "floor_mm": 1.0, "max_registration_rms_mm": 1.0},
-}
 
 _HASH_CACHE = ".sha256-cache.json"
 _LOCK = ".run.lock"
@@ -151,8 +144,12 @@ def media_file(study, media: Media) -> Path:
     return path if path.is_absolute() else study.path / path
 
 
-def plan_jobs(study, *, parameters: dict | None = None) -> tuple[list[Job], list[dict]]:
+def plan_jobs(study) -> tuple[list[Job], list[dict]]:
     """The jobs of the eligible visits, and the media that cannot be analysed (missing or changed files).
+
+    Each job carries the complete settings of its analysis (``study.settings.analysis_parameters()``:
+    the analysis function's defaults, the study-run defaults and the study's ``[analysis.*]``
+    settings), which enter its identity.
 
     Returns
     -------
@@ -161,7 +158,7 @@ def plan_jobs(study, *, parameters: dict | None = None) -> tuple[list[Job], list
         ``patient_id``, ``visit_date``, ``analysis``, ``message`` for each file that is
         missing or whose content no longer matches the SHA-256 recorded at import.
     """
-    params = {a: dict(DEFAULT_PARAMETERS[a], **((parameters or {}).get(a, {}))) for a in ANALYSES}
+    params = study.settings.analysis_parameters()
     table = eligibility(study)
     eligible = table[table["eligible"]]
     results = study.path / RESULTS_DIR
@@ -237,24 +234,16 @@ def _execute(job: Job, study_path: str) -> dict:
 
 
 def _analyse(job: Job):
-    p = job.parameters
+    """Call the analysis function with the job's inputs and its complete settings, passed through whole."""
+    func = analysis_function(job.analysis)
+    kwargs = call_arguments(job.analysis, job.parameters)
     if job.analysis == "photo_analyze":
-        from ..photo import analyze_photo
-
-        landmarks = job.inputs.get("landmarks", (None,))[0]
-        return analyze_photo(job.inputs["photo"][0], affected=job.affected, landmarks=landmarks,
-                             midline=p["midline"], iris_mm=p["iris_mm"])
+        return func(job.inputs["photo"][0], affected=job.affected,
+                    landmarks=job.inputs.get("landmarks", (None,))[0], **kwargs)
     if job.analysis == "scan_analyze":
-        from ..scan import analyze_scan
-
-        return analyze_scan(job.inputs["scan"][0], affected=job.affected, units=p["units"], orient=p["orient"],
-                            threshold_mm=p["threshold_mm"], floor_mm=p["floor_mm"])
+        return func(job.inputs["scan"][0], affected=job.affected, **kwargs)
     if job.analysis == "scan_compare":
-        from ..scan import compare_scans
-
-        return compare_scans(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, units=p["units"],
-                             orient=p["orient"], floor_mm=p["floor_mm"],
-                             max_registration_rms_mm=p["max_registration_rms_mm"])
+        return func(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, **kwargs)
     raise StudyError(f"unknown analysis {job.analysis!r}")
 
 
@@ -311,7 +300,7 @@ class _RunLock:
         self.fh.close()
 
 
-def run_study(study, *, jobs: int = 1, retry_failed: bool = False, parameters: dict | None = None) -> RunSummary:
+def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary:
     """Analyse every photo and scan of the eligible visits; see the module docstring.
 
     Parameters
@@ -322,9 +311,11 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, parameters: d
         Analyses run in parallel (processes). 1 runs them in this process.
     retry_failed : bool
         Also redo analyses that failed before (by default they stay failed until
-        their inputs or parameters change).
-    parameters : dict, optional
-        Per-analysis overrides of :data:`DEFAULT_PARAMETERS`, e.g. ``{"photo_analyze": {"midline": "fitted"}}``.
+        their inputs or settings change).
+
+    The analyses run with the study's settings (``[analysis.*]`` in ``study.toml``, see
+    :mod:`hemiface.study._analyses`), the same ones that the endpoint table, the report
+    and ``study correct`` look results up with.
 
     Returns
     -------
@@ -338,7 +329,7 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, parameters: d
     with _RunLock(results):
         for leftover in results.glob(_STAGING_PREFIX + "*"):  # from a run that was killed
             shutil.rmtree(leftover, ignore_errors=True)
-        planned, problems = plan_jobs(study, parameters=parameters)
+        planned, problems = plan_jobs(study)
         summary = RunSummary(jobs=len(planned) + len(problems), failed=len(problems), failures=list(problems))
         with study.session() as session:
             done = {(r.analysis, r.inputs_sha256, r.parameters_sha256): r.status

@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from ._errors import StudyError
 
@@ -41,6 +42,10 @@ class StudySettings:
         The surgical techniques a spreadsheet may name (lower-case snake_case).
     database_url : str
         SQLAlchemy URL. A relative SQLite path is relative to the study folder.
+    analysis : mapping
+        Settings of the analyses, ``{analysis: {keyword: value}}`` (``[analysis.<analysis>]``
+        in ``study.toml``), checked against the analysis functions' own keyword arguments;
+        see :mod:`hemiface.study._analyses`. What it leaves out is the functions' default.
     """
 
     name: str = "hemiface study"
@@ -50,6 +55,7 @@ class StudySettings:
     followup_months: int = 6
     techniques: tuple[str, ...] = field(default=DEFAULT_TECHNIQUES)
     database_url: str = DEFAULT_DATABASE_URL
+    analysis: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
         for end in ("inclusion_from", "inclusion_to"):
@@ -77,12 +83,25 @@ class StudySettings:
         object.__setattr__(self, "techniques", techniques)
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
             raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {self.database_url!r}")
+        if self.analysis:
+            from ._analyses import validate_analysis_settings
+
+            object.__setattr__(self, "analysis", validate_analysis_settings(self.analysis))
+        else:
+            object.__setattr__(self, "analysis", {})
+
+    def analysis_parameters(self) -> dict[str, dict]:
+        """The complete settings each analysis runs with (defaults filled in)."""
+        from ._analyses import analysis_parameters
+
+        return analysis_parameters(self.analysis)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["inclusion_from"] = self.inclusion_from.isoformat() if self.inclusion_from else None
         d["inclusion_to"] = self.inclusion_to.isoformat() if self.inclusion_to else None
         d["techniques"] = list(self.techniques)
+        d["analysis"] = {a: dict(v) for a, v in self.analysis.items()}
         return d
 
     def to_toml(self) -> str:
@@ -117,7 +136,31 @@ class StudySettings:
             "# The surgical techniques a spreadsheet may name.",
             f"allowed = [{', '.join(q(t) for t in self.techniques)}]",
             "",
-        ])
+            "# Analysis settings: any keyword argument of the analysis functions, per analysis, for example",
+            "#   [analysis.scan_analyze]",
+            "#   threshold_mm = 4.0",
+            "#   [analysis.scan_analyze.region]",
+            "#   width_mm = 140.0",
+            "# (sections photo_analyze, scan_analyze, scan_compare). What is not given is hemiface's default;",
+            "# changing a setting re-runs exactly the analyses it belongs to. `hemiface study settings` lists them.",
+            *_analysis_toml(self.analysis, q),
+        ]).rstrip("\n") + "\n"
+
+
+def _analysis_toml(analysis: Mapping, q) -> list[str]:
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return q(v) if isinstance(v, str) else repr(v)
+
+    lines = []
+    for name, values in analysis.items():
+        scalars = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
+        tables = {k: v for k, v in values.items() if isinstance(v, Mapping)}
+        lines += ["", f"[analysis.{name}]", *(f"{k} = {value(v)}" for k, v in scalars.items())]
+        for key, table in tables.items():
+            lines += [f"[analysis.{name}.{key}]", *(f"{k} = {value(v)}" for k, v in table.items())]
+    return lines
 
 
 _KNOWN = {
@@ -138,8 +181,10 @@ def read_settings(path: str | Path) -> StudySettings:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study settings: {exc}") from None
     for section, value in data.items():
+        if section == "analysis":
+            continue  # checked against the analysis functions by StudySettings
         if section not in _KNOWN or not isinstance(value, dict):
-            raise StudyError(f"{path}: unknown section [{section}]; known: {', '.join(sorted(_KNOWN))}")
+            raise StudyError(f"{path}: unknown section [{section}]; known: {', '.join(sorted([*_KNOWN, 'analysis']))}")
         unknown = set(value) - _KNOWN[section]
         if unknown:
             raise StudyError(
@@ -158,6 +203,7 @@ def read_settings(path: str | Path) -> StudySettings:
             baseline_window_days=visits.get("baseline_window_days", defaults.baseline_window_days),
             followup_months=visits.get("followup_months", defaults.followup_months),
             techniques=tuple(techniques.get("allowed", defaults.techniques)),
+            analysis=data.get("analysis", {}),
         )
     except StudyError as exc:
         raise StudyError(f"{path}: {exc}") from None
