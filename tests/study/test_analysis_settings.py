@@ -145,6 +145,20 @@ def test_every_setting_reaches_the_analysis_function(overridden):
         assert recorded == study.settings.analysis_parameters()[analysis]
 
 
+def test_an_override_changes_the_measured_result(overridden, media):  # noqa: F811
+    """iris_mm = 10 instead of the default 11.7 scales every length by 10 / 11.7 (measured against a
+    direct default analysis of the same photo); midline = fitted makes the fitted ratio the primary one."""
+    study, _summary = overridden
+    photo = media / "p01_pre.png"
+    sha = __import__("hemiface")._provenance.sha256_file(photo)
+    (values,) = [v for a, st, prov, v in _results(study)
+                 if a == "photo_analyze" and st == "ok" and prov["inputs"]["photo"]["sha256"] == sha]
+    default = analyze_photo(photo, affected="left").to_dict()
+    assert values["face_width_mm"] == pytest.approx(default["face_width_mm"] * 10.0 / 11.7, rel=1e-9)
+    assert values["face_width_px"] == pytest.approx(default["face_width_px"], rel=1e-9)
+    assert values["symmetry_ratio_percent"] == pytest.approx(default["symmetry_ratio_percent_fitted_midline"])
+
+
 def test_endpoints_report_and_correct_find_the_results_of_those_settings(overridden, tmp_path):
     study, _summary = overridden
     table = endpoint_table(study).set_index("patient_id")
