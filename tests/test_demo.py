@@ -62,8 +62,10 @@ def test_report_html_has_every_section_and_the_endpoint_numbers(demo):
     parser.feed(html)
     text = " ".join(parser.parts)
     headings = " | ".join(parser.headings).lower()
-    for section in ("study flow", "table 1", "endpoint", "figure", "complication", "methods", "patient"):
+    for section in ("study flow", "table 1", "endpoint", "figure", "complication", "methods",
+                    "appendix: complete tables", "patient"):
         assert section in headings, (section, headings)
+    assert "Table 2. Endpoints by technique" in text and "Change (95% CI)" in text
     endpoints = pd.read_csv(demo.endpoints_csv)
     for pid in endpoints["patient_id"]:
         assert f"Patient {pid}" in text

@@ -27,6 +27,7 @@ CORE_ENDPOINTS = (
 #: Titles and sections of the statistics tables this report knows (others go to "Further analyses").
 KNOWN_TABLES = {
     "table1": ("Table 1", "Table 1. Baseline characteristics by technique"),
+    "table2": ("Endpoints", "Table 2. Endpoints by technique: baseline, follow-up and change"),
     "endpoints": ("Endpoints", "Endpoint definitions"),
     "descriptives": ("Endpoints", "Endpoints by technique and visit (patients with both visits)"),
     "within_group": ("Endpoints", "Change within each technique (follow-up vs baseline)"),
@@ -46,6 +47,8 @@ PATIENT_IMAGES = {
     "gain_map": ("Tissue gained between baseline and follow-up (mm)", True),
     "before_after": ("Depth maps before (left) and after (right), on one colour scale (mm)", True),
 }
+#: Tables whose key starts with this go to the appendix (after the methods), in the order given.
+APPENDIX_PREFIX = "appendix_"
 _TEST_NOTE = ("n: patients with values at both visits. Changes are follow-up minus baseline. "
               "'Selected' marks the test chosen by the pre-specified rule (see Methods).")
 
@@ -296,7 +299,7 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
 
 def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], flow: Mapping, settings: Mapping, *,
                  patient_pages: Iterable[Mapping] | None = None, title: str = "Study report",
-                 forbidden: Iterable[str] = (), date=None) -> Report:
+                 forbidden: Iterable[str] = (), date=None, captions: Mapping[str, str] | None = None) -> Report:
     """Lay out a study's results as a :class:`Report` (save it with ``save_html`` / ``save_pdf``).
 
     Parameters
@@ -308,9 +311,11 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         ``missing_2d_reason``, ``missing_3d_reason``... Missing columns leave out what needs them.
         Changes are follow-up minus baseline; NaN = missing.
     tables : mapping of str -> DataFrame
-        Statistics tables, rendered as given: ``table1``, ``within_group``, ``between_groups``, ``ancova``,
-        ``complications``, ``missing`` are placed in their sections; any other key goes to "Further analyses".
-        Without ``table1`` (or ``complications``) a plain one is made from ``endpoints``.
+        Statistics tables, rendered as given: ``table1``, ``table2``, ``within_group``, ``between_groups``,
+        ``ancova``, ``complications``, ``missing`` are placed in their sections (see :func:`journal_tables`
+        for Table 1 and Table 2 as journals print them); keys starting with ``appendix_`` go to an appendix
+        after the methods; any other key goes to "Further analyses". Without ``table1`` (or
+        ``complications``) a plain one is made from ``endpoints``.
     flow : mapping
         Study flow counts (:func:`hemiface.study.flow_counts`), optionally ``analysed_2d``, ``analysed_3d``
         (default: patients with a 2D / 3D change) and ``excluded``: reason -> count.
@@ -328,6 +333,8 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         scan file, is cropped) as image paths, and ``images``: caption -> path for anything else.
     forbidden : iterable of str
         Strings that must not appear (names, hospital numbers, source file names); see :class:`Report`.
+    captions : mapping of str -> str, optional
+        A caption (footnotes) for any table key.
 
     Returns
     -------
@@ -364,10 +371,11 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
                                                        ("analysed_3d", "Analysed: 3D scans")]
     report.add_table(pd.DataFrame([{"step": t, "n": flow_full[k]} for k, t in steps if k in flow_full]),
                      "Study flow counts")
+    captions = dict(captions or {})
     # Table 1
     report.add_section("Table 1")
     if "table1" in tables:
-        report.add_table(tables["table1"], KNOWN_TABLES["table1"][1])
+        report.add_table(tables["table1"], KNOWN_TABLES["table1"][1], caption=captions.get("table1"))
     else:
         report.add_table(baseline_characteristics(endpoints, order=order), KNOWN_TABLES["table1"][1],
                          caption="n: patients; mean and SD over patients with a value.")
@@ -375,7 +383,9 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     report.add_section("Endpoints")
     if "endpoints" in tables:
         report.add_table(tables["endpoints"], KNOWN_TABLES["endpoints"][1])
-    if "descriptives" in tables:
+    if "table2" in tables:
+        report.add_table(tables["table2"], KNOWN_TABLES["table2"][1], caption=captions.get("table2"))
+    elif "descriptives" in tables:
         report.add_table(tables["descriptives"], KNOWN_TABLES["descriptives"][1],
                          caption="Change = follow-up minus baseline.")
     else:
@@ -384,7 +394,8 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     for key in ("within_group", "between_groups", "ancova", "ancova_assumptions"):
         if key in tables:
             cols = set(map(str, tables[key].columns))
-            report.add_table(tables[key], KNOWN_TABLES[key][1], caption=_TEST_NOTE if "selected" in cols else None)
+            report.add_table(tables[key], KNOWN_TABLES[key][1],
+                             caption=captions.get(key) or (_TEST_NOTE if "selected" in cols else None))
     # Figures
     report.add_section("Figures")
     k = 2
@@ -422,7 +433,7 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     if "missing" in tables:
         report.add_section("Missing data")
         report.add_table(tables["missing"], KNOWN_TABLES["missing"][1])
-    others = [k for k in tables if k not in KNOWN_TABLES]
+    others = [k for k in tables if k not in KNOWN_TABLES and not k.startswith(APPENDIX_PREFIX)]
     if others:
         report.add_section("Further analyses")
         for key in others:
@@ -430,6 +441,13 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     # Methods
     report.add_section("Methods")
     report.add_text(methods_text(settings, flow_full))
+    appendix = [k for k in tables if k.startswith(APPENDIX_PREFIX)]
+    if appendix:
+        report.add_section("Appendix: complete tables")
+        for key in appendix:
+            name = key[len(APPENDIX_PREFIX):]
+            title = KNOWN_TABLES[name][1] if name in KNOWN_TABLES else column_label(name)
+            report.add_table(tables[key], f"Appendix. {title}", caption=captions.get(key))
     # Patients
     for page in patient_pages:
         _patient_page(report, page, endpoints)

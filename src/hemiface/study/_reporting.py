@@ -48,43 +48,6 @@ def source_file_names(study) -> set[str]:
         return {Path(m.path).name for m in session.scalars(select(Media))}
 
 
-#: Columns of the compact test tables in the report body (every computed test stays in the appendix tables).
-_TEST_SUMMARY = ["endpoint", "test", "n", "estimate_name", "estimate", "ci_low", "ci_high",
-                 "effect_size_name", "effect_size", "p_value"]
-
-
-def table_one_wide(table1):
-    """Table 1 as journals print it: one row per characteristic (and level), one column per group."""
-    import pandas as pd
-
-    if table1.empty:
-        return table1
-    groups = list(dict.fromkeys(table1["group"]))
-    sizes = table1[table1["variable"] == "patients"].set_index("group")["n"].to_dict()
-    label = {g: f"{'All' if g == 'all' else g.replace('_', ' ')} (n = {sizes.get(g, '?')})" for g in groups}
-    body = table1[table1["variable"] != "patients"].copy()
-    body["level"] = body["level"].fillna("").astype(str)
-    body["missing"] = body["n_missing"]
-    wide = body.pivot_table(index=["variable", "level"], columns="group", values="summary", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=groups).rename(columns=label)
-    note = body.groupby(["variable", "level"], sort=False).agg(summary_type=("summary_type", "first"),
-                                                                missing=("missing", "max"))
-    out = wide.join(note).reset_index()
-    out["summary_type"] = out["summary_type"].map({"median_iqr": "median [IQR]", "mean_sd": "mean ± SD",
-                                                   "count_percent": "n (%)"}).fillna(out["summary_type"])
-    out.columns = [str(c) for c in out.columns]
-    return pd.DataFrame(out)
-
-
-def selected_tests(table, by=("group",)):
-    """The tests the analysis plan selected, with the columns a reader needs."""
-    if table.empty or "selected" not in table:
-        return table
-    keep = table[table["selected"].astype(bool)]
-    cols = [c for c in ["endpoint", *by, *_TEST_SUMMARY[1:]] if c in keep.columns]
-    return keep[cols].reset_index(drop=True)
-
-
 def report_settings(study, endpoints) -> dict:
     """Everything the report's methods text quotes, as actually used: the study's rules, each
     analysis' complete settings (from the endpoint table), the photo flag limits, the statistics."""
@@ -114,24 +77,26 @@ def build_study_report(study, *, with_patient_pages: bool = True):
     endpoints : DataFrame
     tables : dict of DataFrame
     """
-    from ..report import study_report
+    from ..report import journal_tables, study_report
     from ..stats import analyze_endpoints
 
     endpoints = endpoint_table(study)
     settings = report_settings(study, endpoints)
     tables = analyze_endpoints(endpoints, alpha=settings["alpha"])
     pages = patient_pages(study, endpoints) if with_patient_pages else None
-    shown = dict(tables)
-    shown["table1"] = table_one_wide(tables["table1"])
-    shown["within_group"] = selected_tests(tables["within_group"], by=("group",))
-    shown["between_groups"] = selected_tests(tables["between_groups"], by=("comparison",))
-    if "descriptives" in tables:  # the full table, with min and max, is in the workbook of `study analyze`
-        shown["descriptives"] = tables["descriptives"].drop(columns=["min", "max"], errors="ignore")
-    shown["table1_detail"] = tables["table1"]
-    shown["within_group_all_tests"] = tables["within_group"]
-    shown["between_groups_all_tests"] = tables["between_groups"]
+    journal = journal_tables(tables, order=study.settings.techniques)
+    shown = {key: j.table for key, j in journal.items()}
+    captions = {key: j.caption for key, j in journal.items()}
+    for key in ("endpoints", "ancova", "ancova_assumptions", "complications", "complication_tests", "missing"):
+        if key in tables:
+            shown[key] = tables[key]
+    # the complete tidy tables (every computed test, min and max) go to the appendix, as in the workbook
+    for key in ("table1", "descriptives", "within_group", "between_groups"):
+        if key in tables:
+            shown[f"appendix_{key}"] = tables[key]
     report = study_report(endpoints, shown, endpoints.attrs["flow"], settings, patient_pages=pages,
-                          title=f"{study.settings.name}: study report", forbidden=source_file_names(study))
+                          title=f"{study.settings.name}: study report", forbidden=source_file_names(study),
+                          captions=captions)
     return report, endpoints, tables
 
 

@@ -1,0 +1,226 @@
+"""Tables as a plastic-surgery journal prints them, laid out from the statistics' tidy tables.
+
+:func:`journal_table_one` (baseline characteristics) and :func:`journal_table_two` (each endpoint
+by technique: baseline, follow-up, change with its confidence interval, the within-group test and
+the comparison between techniques) only *lay out* numbers that :func:`hemiface.stats.analyze_endpoints`
+computed: nothing is recomputed, so the report and ``study analyze``'s workbook cannot disagree.
+Each returns a :class:`JournalTable`: the table (strings, ready to print), its footnotes, and the
+source rows it was read from.
+
+Formatting follows journal practice: human labels with units ("Age at surgery, y"); mean ± SD or
+median [IQR] as the analysis plan chose for each variable; n (%); p-values as "< 0.001" or with
+three decimals (two above 0.1 would also do; three keeps equal precision throughout); confidence
+intervals as "low to high" (a minus sign never reads as a dash); the tests named in footnotes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from ._errors import ReportError
+
+#: Reader's labels (and units) of the endpoint table's baseline characteristics.
+VARIABLE_LABELS = {
+    "sex": ("Sex", None),
+    "affected_side": ("Affected side", None),
+    "guerrerosantos_stage": ("Guerrerosantos stage", None),
+    "age_at_surgery_years": ("Age at surgery", "y"),
+    "age_at_onset_years": ("Age at onset", "y"),
+    "years_since_onset": ("Time from onset to surgery", "y"),
+    "followup_interval_days": ("Follow-up interval", "d"),
+}
+#: Decimals by unit (volumes and days as whole numbers).
+_DECIMALS = {"mm3": 0, "mm\u00b3": 0, "d": 0, "days": 0}
+#: Footnote text of each test name of the statistics tables.
+TEST_NOTES = {
+    "paired_t": "paired t test (mean change)",
+    "wilcoxon": "Wilcoxon signed-rank test (Hodges\u2013Lehmann pseudomedian change)",
+    "welch_t": "Welch's t test",
+    "mann_whitney": "Mann\u2013Whitney U test",
+    "kruskal": "Kruskal\u2013Wallis test",
+}
+_UNIT_LABELS = {"mm3": "mm\u00b3", "mm2": "mm\u00b2"}
+_MARKS = "\u1d43\u1d47\u1d9c\u1d48\u1d49\u1da0\u1d4d\u02b0"  # superscript a-h
+
+
+@dataclass(frozen=True)
+class JournalTable:
+    """A laid-out table (all cells strings), its footnotes, and the tidy rows it came from."""
+
+    table: pd.DataFrame
+    footnotes: tuple[str, ...]
+    source_rows: pd.DataFrame = field(repr=False)
+
+    @property
+    def caption(self) -> str:
+        return " ".join(self.footnotes)
+
+
+def _need(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise ReportError(f"{name} must be a pandas DataFrame; got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ReportError(f"{name} lacks the column(s) {', '.join(missing)} of hemiface.stats' tidy table")
+
+
+def _num(value, decimals: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
+        return "\u2013"
+    text = f"{float(value):,.{decimals}f}" if decimals == 0 else f"{float(value):.{decimals}f}"
+    return text.replace("-", "\u2212")
+
+
+def format_p(p) -> str:
+    """A p-value as journals print it: "< 0.001", else three decimals ("\u2013" when missing)."""
+    if p is None or pd.isna(p):
+        return "\u2013"
+    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def _group_label(group) -> str:
+    text = str(group)
+    if text == "all":
+        return "All"
+    if text == "adm":
+        return "ADM"
+    return text.replace("_", " ").capitalize()
+
+
+def _order(groups, order: Sequence | None) -> list:
+    present = list(dict.fromkeys(groups))
+    first = [g for g in (order or ()) if g in present]
+    rest = [g for g in present if g not in first and g != "all"]
+    return first + rest + (["all"] if "all" in present else [])
+
+
+def journal_table_one(table1: pd.DataFrame, *, order: Sequence | None = None) -> JournalTable:
+    """Table 1 from ``analyze_endpoints(...)["table1"]``: one row per characteristic (and level),
+    one column per technique and all patients, headed with their n."""
+    _need(table1, ("variable", "level", "group", "n", "n_missing", "summary_type", "mean", "sd", "median",
+                   "q1", "q3", "count", "percent"), "table1")
+    groups = _order(table1["group"], order)
+    sizes = table1[table1["variable"] == "patients"].set_index("group")["n"].to_dict()
+    headers = {g: f"{_group_label(g)} (n = {int(sizes[g])})" if g in sizes else _group_label(g) for g in groups}
+    body = table1[table1["variable"] != "patients"]
+    rows, missing_notes, kinds = [], [], set()
+    for variable in dict.fromkeys(body["variable"]):
+        sub = body[body["variable"] == variable]
+        label, unit = VARIABLE_LABELS.get(variable, (str(variable).replace("_", " ").capitalize(), None))
+        kind = str(sub["summary_type"].iloc[0])
+        kinds.add(kind)
+        decimals = _DECIMALS.get(unit, 1)
+        if kind == "count_percent":
+            rows.append({"Characteristic": f"{label}, n (%)", **{headers[g]: "" for g in groups}})
+            for level in dict.fromkeys(sub["level"]):
+                cells = sub[sub["level"] == level].set_index("group")
+                rows.append({"Characteristic": f"\u2003{str(level).replace('_', ' ').capitalize()}",
+                             **{headers[g]: (f"{int(cells.loc[g, 'count'])} ({_num(cells.loc[g, 'percent'])})"
+                                             if g in cells.index else "\u2013") for g in groups}})
+        else:
+            cells = sub.set_index("group")
+            stat = "mean \u00b1 SD" if kind == "mean_sd" else "median [IQR]"
+
+            def cell(g):
+                if g not in cells.index:
+                    return "\u2013"
+                r = cells.loc[g]
+                if kind == "mean_sd":
+                    return f"{_num(r['mean'], decimals)} \u00b1 {_num(r['sd'], decimals)}"
+                return f"{_num(r['median'], decimals)} [{_num(r['q1'], decimals)}\u2013{_num(r['q3'], decimals)}]"
+
+            rows.append({"Characteristic": f"{label}{', ' + unit if unit else ''}, {stat}",
+                         **{headers[g]: cell(g) for g in groups}})
+        n_missing = int(sub.loc[sub["group"] == "all", "n_missing"].max()) if (sub["group"] == "all").any() else 0
+        if n_missing:
+            missing_notes.append(f"{label.lower()} {n_missing}")
+    notes = ["Values are n (%), mean \u00b1 SD for variables that looked normally distributed in every group "
+             "(Shapiro\u2013Wilk p \u2265 0.05), and median [interquartile range] otherwise."]
+    if missing_notes:
+        notes.append("Patients with the value missing: " + "; ".join(missing_notes) + ".")
+    table = pd.DataFrame(rows, columns=["Characteristic", *headers.values()])
+    return JournalTable(table, tuple(notes), table1.copy())
+
+
+def journal_table_two(endpoint_definitions: pd.DataFrame, descriptives: pd.DataFrame, within_group: pd.DataFrame,
+                      between_groups: pd.DataFrame, *, order: Sequence | None = None,
+                      ci_level: float | None = None) -> JournalTable:
+    """Table 2: each endpoint by technique (and all patients): n, baseline, follow-up (mean ± SD),
+    change with its confidence interval and p from the test the analysis plan selected, and the
+    selected comparison between techniques (p, on the endpoint's first line).
+
+    Arguments are ``analyze_endpoints(...)``'s ``endpoints``, ``descriptives``, ``within_group`` and
+    ``between_groups`` tables. Only patients with both visits count, so n is the same in every column.
+    """
+    _need(endpoint_definitions, ("endpoint", "label", "unit"), "endpoints")
+    _need(descriptives, ("endpoint", "group", "timepoint", "n", "mean", "sd"), "descriptives")
+    _need(within_group, ("endpoint", "group", "test", "selected", "estimate", "ci_low", "ci_high", "p_value",
+                         "conf_level", "n"), "within_group")
+    _need(between_groups, ("endpoint", "test", "selected", "p_value"), "between_groups")
+    within = within_group[within_group["selected"].astype(bool)]
+    between = between_groups[between_groups["selected"].astype(bool)]
+    marks: dict[str, str] = {}
+
+    def mark(test: str) -> str:
+        if test not in marks:
+            marks[test] = _MARKS[len(marks)]
+        return marks[test]
+
+    if ci_level is None:
+        levels = pd.to_numeric(within["conf_level"], errors="coerce").dropna()
+        ci_level = float(levels.iloc[0]) * (100 if levels.iloc[0] <= 1 else 1) if len(levels) else 95.0
+    change_header = f"Change ({ci_level:g}% CI)"
+    columns = ["Endpoint", "n", "Baseline", "Follow-up", change_header, "p (within)", "p (between techniques)"]
+    rows, sources = [], []
+    for d in endpoint_definitions.itertuples():
+        desc = descriptives[descriptives["endpoint"] == d.endpoint]
+        if desc.empty:
+            continue
+        unit = _UNIT_LABELS.get(str(d.unit), str(d.unit))
+        decimals = _DECIMALS.get(str(d.unit), 1)
+        b = between[between["endpoint"] == d.endpoint]
+        p_between = f"{format_p(b['p_value'].iloc[0])}{mark(str(b['test'].iloc[0]))}" if len(b) else ""
+        rows.append(dict.fromkeys(columns, "") | {"Endpoint": f"{d.label}, {unit}", "p (between techniques)": p_between})
+        sources.append(b)
+        for g in _order(desc["group"], order):
+            at = desc[desc["group"] == g].set_index("timepoint")
+            w = within[(within["endpoint"] == d.endpoint) & (within["group"] == g)]
+            n = int(w["n"].iloc[0]) if len(w) else int(at.loc["change", "n"]) if "change" in at.index else 0
+
+            def ms(tp):
+                if tp not in at.index:
+                    return "\u2013"
+                return f"{_num(at.loc[tp, 'mean'], decimals)} \u00b1 {_num(at.loc[tp, 'sd'], decimals)}"
+
+            if len(w):
+                r = w.iloc[0]
+                change = (f"{_num(r['estimate'], decimals)} ({_num(r['ci_low'], decimals)} to "
+                          f"{_num(r['ci_high'], decimals)})")
+                p_within = f"{format_p(r['p_value'])}{mark(str(r['test']))}"
+            else:
+                change, p_within = "\u2013", ""
+            rows.append({"Endpoint": f"\u2003{_group_label(g)}", "n": str(n), "Baseline": ms("baseline"),
+                         "Follow-up": ms("followup"), change_header: change, "p (within)": p_within,
+                         "p (between techniques)": ""})
+            sources.append(w)
+    notes = ["Baseline and follow-up: mean \u00b1 SD of the patients with both visits (n). Change: follow-up minus "
+             "baseline, estimated by the test the pre-specified rule selected (see Methods)."]
+    notes += [f"{m} {TEST_NOTES.get(t, t.replace('_', ' '))}." for t, m in marks.items()]
+    table = pd.DataFrame(rows, columns=columns)
+    source = pd.concat([s for s in sources if len(s)], ignore_index=True) if any(len(s) for s in sources) else pd.DataFrame()
+    return JournalTable(table, tuple(notes), source)
+
+
+def journal_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> dict[str, JournalTable]:
+    """Table 1 and Table 2 from ``analyze_endpoints``' tables, for those present."""
+    out = {}
+    if "table1" in tables:
+        out["table1"] = journal_table_one(tables["table1"], order=order)
+    if {"endpoints", "descriptives", "within_group", "between_groups"} <= set(tables):
+        out["table2"] = journal_table_two(tables["endpoints"], tables["descriptives"], tables["within_group"],
+                                          tables["between_groups"], order=order)
+    return out
