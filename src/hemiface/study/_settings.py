@@ -18,6 +18,22 @@ SETTINGS_NAME = "study.toml"
 DEFAULT_DATABASE_URL = "sqlite:///study.sqlite"
 DEFAULT_TECHNIQUES = ("fat_grafting", "free_flap", "adm")
 _TECHNIQUE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_STUDY_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+#: Upper bounds of the visit windows (a typo such as 99999999999 must not become a rule).
+MAX_BASELINE_WINDOW_DAYS = 3650
+MAX_FOLLOWUP_MONTHS = 600
+#: Longest study name (it is the title of every report page).
+MAX_NAME_CHARS = 200
+
+
+def masked_url(database_url: str) -> str:
+    """``database_url`` with any password replaced by ``***`` (for everything written or shown)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL: hide everything between "://" and "@"
+        return re.sub(r"://[^/@]*@", "://***@", database_url)
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,10 @@ class StudySettings:
         The surgical techniques a spreadsheet may name (lower-case snake_case).
     database_url : str
         SQLAlchemy URL. A relative SQLite path is relative to the study folder.
+    study_id : str or None
+        The study's identity (32 hex digits), also stored in its database, so that a
+        ``database_url`` pointing at another study's database is refused. None for a
+        study made before identities were recorded.
     """
 
     name: str = "hemiface study"
@@ -50,8 +70,16 @@ class StudySettings:
     followup_months: int = 6
     techniques: tuple[str, ...] = field(default=DEFAULT_TECHNIQUES)
     database_url: str = DEFAULT_DATABASE_URL
+    study_id: str | None = field(default=None, compare=False)  # identity, not a rule
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise StudyError(f"name must be text; got {self.name!r}")
+        if not self.name.strip() or len(self.name) > MAX_NAME_CHARS or any(ord(c) < 32 for c in self.name):
+            raise StudyError(f"name must be 1 to {MAX_NAME_CHARS} characters on one line; got {len(self.name):,} "
+                             "characters")
+        if self.study_id is not None and (not isinstance(self.study_id, str) or not _STUDY_ID_RE.match(self.study_id)):
+            raise StudyError(f"study_id must be 32 hexadecimal digits; got {self.study_id!r}")
         for end in ("inclusion_from", "inclusion_to"):
             value = getattr(self, end)
             if value is not None and (not isinstance(value, _dt.date) or isinstance(value, _dt.datetime)):
@@ -64,6 +92,9 @@ class StudySettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise StudyError(f"{name} must be a whole number >= 0; got {value!r}")
+        for name, top in (("baseline_window_days", MAX_BASELINE_WINDOW_DAYS), ("followup_months", MAX_FOLLOWUP_MONTHS)):
+            if getattr(self, name) > top:
+                raise StudyError(f"{name} = {getattr(self, name)} is implausible; at most {top}")
         techniques = tuple(self.techniques)
         if not techniques:
             raise StudyError("techniques must name at least one surgical technique")
@@ -79,7 +110,9 @@ class StudySettings:
             raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {self.database_url!r}")
 
     def to_dict(self) -> dict:
+        """The settings as written into every output; a password in ``database_url`` is masked."""
         d = asdict(self)
+        d["database_url"] = masked_url(self.database_url)
         d["inclusion_from"] = self.inclusion_from.isoformat() if self.inclusion_from else None
         d["inclusion_to"] = self.inclusion_to.isoformat() if self.inclusion_to else None
         d["techniques"] = list(self.techniques)
@@ -101,6 +134,9 @@ class StudySettings:
             f"name = {q(self.name)}",
             "# SQLAlchemy URL; a relative SQLite path is relative to this folder.",
             f"database_url = {q(self.database_url)}",
+            *([] if self.study_id is None else [
+                "# This study's identity, also stored in its database: a database of another study is refused.",
+                f"study_id = {q(self.study_id)}"]),
             "",
             "[inclusion]",
             "# Patients whose initial surgery falls in this window (inclusive) are included.",
@@ -121,7 +157,7 @@ class StudySettings:
 
 
 _KNOWN = {
-    "study": {"name", "database_url"},
+    "study": {"name", "database_url", "study_id"},
     "inclusion": {"initial_surgery_from", "initial_surgery_to"},
     "visits": {"baseline_window_days", "followup_months"},
     "techniques": {"allowed"},
@@ -137,6 +173,9 @@ def read_settings(path: str | Path) -> StudySettings:
         raise StudyError(f"{path}: no study settings here; create a study with `hemiface study init`") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study settings: {exc}") from None
+    if not data:
+        raise StudyError(f"{path}: the study settings are empty; a study's rules must be written out "
+                         "(`hemiface study init` writes them)")
     for section, value in data.items():
         if section not in _KNOWN or not isinstance(value, dict):
             raise StudyError(f"{path}: unknown section [{section}]; known: {', '.join(sorted(_KNOWN))}")
@@ -158,6 +197,7 @@ def read_settings(path: str | Path) -> StudySettings:
             baseline_window_days=visits.get("baseline_window_days", defaults.baseline_window_days),
             followup_months=visits.get("followup_months", defaults.followup_months),
             techniques=tuple(techniques.get("allowed", defaults.techniques)),
+            study_id=study.get("study_id"),
         )
     except StudyError as exc:
         raise StudyError(f"{path}: {exc}") from None
