@@ -50,6 +50,8 @@ def _check_place(out_dir: Path) -> None:
         real = os.path.realpath(out_dir)
     except (OSError, ValueError) as exc:
         raise OutputError(f"{out_dir}: not a usable output folder ({exc})") from None
+    if real == "/dev/shm" or real.startswith("/dev/shm/"):  # a memory-backed folder for files, not a device
+        return
     for system in SYSTEM_FOLDERS:
         if real == system or real.startswith(system + "/"):
             raise OutputError(f"{out_dir}: is under {system}, which holds the system's devices and kernel "

@@ -43,7 +43,7 @@ from hemiface.study import (
 )
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
+SRC = str(Path(run_module.__file__).resolve().parents[2])  # the hemiface under test, for subprocesses
 
 
 # --------------------------------------------------------------------------- helpers
@@ -407,7 +407,7 @@ def test_read_only_commands_work_on_a_read_only_study(tmp_path, fake_analysis):
             res = r.invoke(app, cmd)
             print(cmd[1], res.exit_code, res.output.strip().splitlines()[-1:] if res.exit_code else "")
     """)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=SRC)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     codes = dict(line.split(" ", 2)[:2] for line in done.stdout.splitlines() if line.split(" ")[0] in
@@ -603,35 +603,33 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
-def test_workers_end_when_the_parent_ends(tmp_path, sig):
+def test_workers_end_when_study_run_is_killed(tmp_path, sig):
     import signal
 
-    script = textwrap.dedent("""
-        import sys, time
-        from hemiface.study._run import worker_pool
-        pool = worker_pool(2)
-        futures = [pool.submit(time.sleep, 120) for _ in range(2)]
-        while len(pool._processes) < 2:
-            time.sleep(0.05)
-        print("ready", flush=True)
-        time.sleep(120)
-    """)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    with small_study(tmp_path) as study:
+        folder = study.path
+    env = dict(os.environ, PYTHONPATH=SRC)
+    parent = subprocess.Popen([sys.executable, "-m", "hemiface.cli", "study", "run", str(folder), "--jobs", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        assert parent.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while len(_children(parent.pid)) < 2 and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)
         children = _children(parent.pid)
-        assert len(children) >= 2  # two workers (and the resource tracker)
-        parent.send_signal(getattr(signal, sig))
+        assert len(children) >= 2 and parent.poll() is None  # the two workers (and the resource tracker)
+        parent.send_signal(getattr(signal, sig))  # to the parent only, as `kill PID` or `timeout` do
         parent.wait(timeout=30)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 15
         while any(_alive(c) for c in children) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [c for c in children if _alive(c)]
     finally:
         parent.kill()
         parent.wait()
+        for c in children if "children" in locals() else []:  # only the workers this test started
+            if _alive(c) and "python" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace"):
+                os.kill(c, signal.SIGKILL)
 
 
 def test_environmental_errors_are_not_results_and_failures_keep_standing(tmp_path, monkeypatch):
@@ -673,3 +671,8 @@ def test_out_of_memory_is_not_recorded(tmp_path, monkeypatch):
         summary = run_study(study)
         assert not summary.all_done and summary.environment and summary.environment[0]["message"].startswith("out of memory")
         assert rows(study) == []
+    from hemiface._errors import OutputError
+
+    # a full disk while the result is saved arrives as the output helper's one-line error, errno kept
+    assert run_module._environmental(OutputError("cannot write the outputs", errno.ENOSPC)) == os.strerror(errno.ENOSPC)
+    assert run_module._environmental(InputFileError("no face")) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import numpy as np
 
 from .. import logger
 from .._errors import InputFileError
-from .._provenance import sha256_file
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,12 +81,17 @@ def read_photo(path: str | os.PathLike) -> Photo:
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # Pillow's own warning: check_pixels refuses with one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
             check_pixels(image.size, path.name)
             image.load()
             orientation = image.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(image)
             rgb = _to_rgb8(upright)
+    except InputFileError:
+        raise
     except UnidentifiedImageError:
         raise InputFileError(f"{path.name}: not an image file hemiface can read (JPEG, PNG, TIFF)") from None
     except Image.DecompressionBombError:

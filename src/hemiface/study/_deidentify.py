@@ -14,6 +14,7 @@ The originals are never modified.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,10 @@ def _photo(path: Path) -> tuple[bytes, str]:
     from ..photo._io import check_pixels
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow's own warning: check_pixels refuses with one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             check_pixels(image.size, path.name)
             is_jpeg = image.format == "JPEG"
             upright = ImageOps.exif_transpose(image)

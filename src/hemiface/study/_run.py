@@ -163,6 +163,8 @@ class _HashCache:
             self.entries = json.loads(path.read_text())
             if not isinstance(self.entries, dict):
                 self.entries = {}
+            # entries keyed by a path (older hemiface) would keep folder names in the study: dropped
+            self.entries = {k: v for k, v in self.entries.items() if re.fullmatch(r"[0-9a-f]{64}", k)}
         except (OSError, ValueError):
             self.entries = {}
         self.dirty = False

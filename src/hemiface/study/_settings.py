@@ -107,7 +107,7 @@ class StudySettings:
             raise StudyError(f"techniques lists a name twice: {list(techniques)}")
         object.__setattr__(self, "techniques", techniques)
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
-            raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {self.database_url!r}")
+            raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {masked_url(self.database_url) if isinstance(self.database_url, str) else self.database_url!r}")
 
     def to_dict(self) -> dict:
         """The settings as written into every output; a password in ``database_url`` is masked."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import logger
 from ._errors import StudyError, StudyExistsError
 from ._models import SCHEMA_VERSION, TABLES, UPGRADABLE_SCHEMA_VERSIONS, Base, StudyMeta
-from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, masked_url, read_settings
 
 
 def _engine_url(folder: Path, database_url: str):
@@ -24,7 +24,7 @@ def _engine_url(folder: Path, database_url: str):
     try:
         url = make_url(database_url)
     except ArgumentError as exc:
-        raise StudyError(f"database_url {database_url!r} is not an SQLAlchemy URL: {exc}") from None
+        raise StudyError(f"database_url {masked_url(database_url)!r} is not an SQLAlchemy URL") from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise StudyError("database_url: an in-memory SQLite database cannot hold a study; name a file")
