@@ -363,6 +363,20 @@ def test_a_full_disk_during_endpoints_analyze_and_report_is_one_line_and_leaves_
     assert not (tmp_path / "r").exists()
 
 
+def test_a_hash_cache_that_cannot_be_saved_leaves_no_temporary_file(tmp_path, monkeypatch, fake_analysis):
+    with small_study(tmp_path) as study:
+        run_study(study)
+        (study.path / "results" / ".sha256-cache.json").unlink()
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(json, "dump", full)
+        table = endpoint_table(study)  # the cache only saves time: the table is still made
+        assert table["symmetry_ratio_change"].notna().all()
+        assert sorted(p.name for p in (study.path / "results").iterdir() if p.name.startswith(".")) == [".run.lock"]
+
+
 def test_stale_import_staging_folders_are_cleaned(tmp_path):
     files = write_sheets(tmp_path / "sheets")
     with init_study(tmp_path / "study") as study:

@@ -87,6 +87,7 @@ def media_type_problem(path: str | os.PathLike, kind: str) -> str | None:
                 return None
         return what
     # OBJ: text whose first statement is an OBJ keyword
+    head = head.removeprefix(b"\xef\xbb\xbf")
     if b"\x00" in head:
         return what
     for line in head.splitlines()[:-1] or head.splitlines():
