@@ -552,8 +552,9 @@ def worker_pool(n_jobs: int) -> ProcessPoolExecutor:
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (an interrupted or stopped run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(pool, "_processes", {}).values()):
+    for process in processes:
         try:
             process.terminate()
         except Exception:  # noqa: BLE001 - already gone
@@ -564,8 +565,8 @@ class _TermAsInterrupt:
     """In the main thread: SIGTERM (``kill``, ``timeout``) interrupts the run like Ctrl-C, so that it cleans up."""
 
     def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
             def handler(signum, frame):
                 raise KeyboardInterrupt(f"signal {signum}")
 
@@ -573,8 +574,8 @@ class _TermAsInterrupt:
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
 def _run_jobs(study, todo: list[Job], n_jobs: int, summary: RunSummary) -> None:
