@@ -341,6 +341,10 @@ def test_path_problems_in_spreadsheets_are_one_line_each(tmp_path, study):
     result = runner.invoke(app, ["study", "import", str(study.path), str(sheets / ("z" * 300 + ".csv"))])
     one_line_error(result)
     assert "has a name too long" in result.output
+    os.mkfifo(sheets / "visits_pipe.csv")  # a spreadsheet that is a FIFO is never opened
+    with pytest.raises(StudyImportError, match=r"visits_pipe.csv: is a FIFO \(named pipe\), not a regular file"):
+        study.import_files([sheets / "visits_pipe.csv"])
+    assert (study.path / "study.sqlite").read_bytes() == before
 
 
 def test_a_full_disk_during_endpoints_analyze_and_report_is_one_line_and_leaves_nothing(tmp_path, monkeypatch,
