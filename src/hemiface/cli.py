@@ -115,10 +115,10 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, HemifaceError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return "out of memory; nothing was written"
+        return "out of memory"
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc.__class__.__name__}; nothing was written"
+        return f"{where}{exc.strerror or exc.__class__.__name__}"
     if isinstance(exc, ValueError) and "null" in str(exc):
         return "a path contains a NUL byte"
     return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
