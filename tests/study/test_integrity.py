@@ -43,6 +43,7 @@ from hemiface.study import (
 )
 
 runner = CliRunner()
+ROOT_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "study_minimal"
 SRC = str(Path(run_module.__file__).resolve().parents[2])  # the hemiface under test, for subprocesses
 
 
@@ -678,6 +679,31 @@ def test_environmental_errors_are_not_results_and_failures_keep_standing(tmp_pat
         result = runner.invoke(app, ["study", "run", str(study.path), "--retry-failed"])
         assert result.exit_code == 0, result.output
         assert [r.status for r in rows(study)] == ["ok", "ok"]
+
+
+def test_a_full_disk_while_a_real_result_is_saved_stops_the_run_and_records_nothing(tmp_path, monkeypatch):
+    import shutil as _shutil
+
+    import hemiface.photo._outputs as photo_outputs
+
+    example = ROOT_EXAMPLE / "media"
+    sheets = tmp_path / "sheets"
+    (sheets / "media").mkdir(parents=True)
+    _shutil.copy(example / "P001_2021-01-10_front.png", sheets / "media" / "pre.png")
+    _shutil.copy(example / "P001_2021-08-20_front.png", sheets / "media" / "post.png")
+    with small_study(tmp_path) as study:
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(photo_outputs, "render_overlay", full)
+        summary = run_study(study)
+        assert summary.environment and summary.succeeded == 0 and summary.failed == 0
+        assert summary.environment[0]["message"].startswith("No space left on device")
+        assert rows(study) == []
+        assert not [p for p in (study.path / "results").rglob("*") if p.name.startswith((".staging-", ".hemiface-"))]
+        monkeypatch.undo()
+        again = run_study(study)  # space freed: a plain re-run does the work; nothing was hidden as "failed"
+        assert again.succeeded == 1 and again.duplicates == 1 and again.all_done  # the example's photos are one file
 
 
 def test_out_of_memory_is_not_recorded(tmp_path, monkeypatch):
