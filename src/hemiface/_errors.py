@@ -32,3 +32,18 @@ class RegionError(HemifaceError, ValueError):
 
 class OutputExistsError(HemifaceError, FileExistsError):
     """An output would replace an existing file and overwrite was not requested."""
+
+
+class OutputError(HemifaceError, OSError):
+    """Outputs cannot be written there (no space, read-only, not a regular file, a system folder).
+
+    ``errno`` is the operating system's error number when there is one, so that callers
+    can tell an environmental failure (ENOSPC, EROFS) from a bad result.
+    """
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

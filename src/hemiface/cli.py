@@ -121,8 +121,25 @@ def main_callback(
 
 
 def _fail(exc: Exception) -> None:
-    typer.echo(f"hemiface: error: {exc}", err=True)
+    typer.echo(f"hemiface: error: {_one_line(exc)}", err=True)
     raise typer.Exit(code=1)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, HemifaceError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc.__class__.__name__}"
+    if isinstance(exc, ValueError) and "null" in str(exc):
+        return "a path contains a NUL byte"
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+
+
+#: What study commands turn into one line (exit 1) instead of a traceback.
+_STUDY_ERRORS = (HemifaceError, OSError, MemoryError)
 
 
 #: The one-page chart summary that --report writes into an output folder.
@@ -454,7 +471,7 @@ def study_init(
             database_url=database_url,
         )
         study.close()
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(f"created study {study.path} (settings: {study.path / 'study.toml'})")
 
@@ -480,7 +497,7 @@ def study_import(
     try:
         with open_study(folder) as study:
             summary = study.import_files(files, user=user, deidentify=deidentify)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(f"imported {summary}")
 
@@ -507,7 +524,7 @@ def study_status(
             with staged_outputs(out.parent, names, overwrite=overwrite) as stage:
                 (stage / names[0]).write_text(json.dumps(table.attrs["rules"], indent=2) + "\n")
                 table.to_csv(stage / out.name, index=False)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     window = f"{rules.inclusion_from or 'open'} to {rules.inclusion_to or 'open'}"
     typer.echo(f"rules: initial surgery {window}; baseline: last preoperative visit 0-{rules.baseline_window_days} "
@@ -540,13 +557,22 @@ def study_run(
     try:
         with open_study(folder) as study:
             summary = run_study(study, jobs=jobs, retry_failed=retry_failed)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(f"study run: {summary}")
     for f in summary.failures:
         typer.echo(f"  failed: {f['patient_id']} {f['visit_date']} {f['analysis']}: {f['message']}")
-    if summary.failures:
-        typer.echo("failed analyses are recorded; fix the cause, then run again with --retry-failed")
+    for f in summary.standing:
+        typer.echo(f"  failed earlier: {f['patient_id']} {f['visit_date']} {f['analysis']}: {f['message']}")
+    for f in summary.environment:
+        typer.echo(f"  not done: {f['patient_id']} {f['visit_date']} {f['analysis']}: {f['message']}")
+    if summary.failures or summary.standing:
+        typer.echo("failed analyses are recorded; fix the cause, then run again with --retry-failed "
+                   "(missing or changed files: restore them or import the new ones)")
+    if summary.environment:
+        typer.echo("stopped by the machine (nothing of it was recorded): free space or fix the folder, then run again")
+    if not summary.all_done:
+        raise typer.Exit(code=1)
 
 
 @study_app.command("settings")
@@ -585,7 +611,7 @@ def study_endpoints(
             table = endpoint_table(study)
             out = out or study.path / "endpoints.csv"
         written = write_endpoints(table, out, overwrite=overwrite)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     flow = table.attrs["flow"]
     typer.echo("study flow:")
@@ -626,12 +652,19 @@ def study_analyze(
             check_writable(out, [f"{n}.csv" for n in TABLE_COLUMNS] + ["analysis.xlsx"], overwrite=overwrite)
             endpoints = endpoint_table(study)
         tables = analyze_endpoints(endpoints)
-        write_csv(tables, out, overwrite=overwrite)
-        write_workbook(tables, out / "analysis.xlsx", overwrite=overwrite)
-    except HemifaceError as exc:
+        from ._outputs import staged_outputs
+
+        names = [f"{n}.csv" for n in tables] + ["analysis.xlsx"]
+        with staged_outputs(out, names, overwrite=overwrite) as stage:  # every table or none
+            write_csv(tables, stage, overwrite=True)
+            write_workbook(tables, stage / "analysis.xlsx", overwrite=True)
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(f"{len(endpoints)} eligible patients; {endpoints['symmetry_ratio_change'].notna().sum()} with the 2D change, "
                f"{endpoints['discrepancy_change_mm3'].notna().sum()} with the 3D change")
+    if endpoints.empty:
+        typer.echo("no eligible patient yet: the tables are empty (see `hemiface study status` for who is "
+                   "excluded and why, and `hemiface study import` to add patients)")
     within = tables["within_group"]
     for row in within[within["selected"].astype(bool)].itertuples():
         typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
@@ -656,7 +689,7 @@ def study_report_cmd(
     try:
         with open_study(folder) as study:
             written = write_study_report(study, out or study.path / "report", overwrite=overwrite)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo("wrote " + " and ".join(str(p) for p in written))
 
@@ -686,7 +719,7 @@ def study_correct(
             raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
         with open_study(folder) as study:
             done = correct_landmarks(study, patient, when, landmarks, reason=reason, photo=photo, user=user)
-    except HemifaceError as exc:
+    except _STUDY_ERRORS as exc:
         _fail(exc)
     before, after = done["symmetry_ratio_before_percent"], done["symmetry_ratio_after_percent"]
     if done["status"] != "ok":

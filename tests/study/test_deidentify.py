@@ -117,8 +117,17 @@ def test_a_refused_import_leaves_no_copies(sheets, tmp_path):
 
 
 def test_an_unreadable_photo_is_a_problem_with_its_row(sheets, tmp_path):
-    shutil.copy(sheets / "patients.csv", sheets / "media" / f"{NAME}_pre.jpg")  # not an image
+    # a JPEG's signature, then garbage: recognised as a photo, but it cannot be decoded
+    (sheets / "media" / f"{NAME}_pre.jpg").write_bytes(b"\xff\xd8\xff\xe0" + (sheets / "patients.csv").read_bytes())
     with init_study(tmp_path / "study") as study:
         with pytest.raises(StudyImportError) as err:
             study.import_files(files(sheets), deidentify=True)
         assert "media.csv, row 2, column file: cannot de-identify" in str(err.value)
+
+
+def test_a_text_file_is_not_a_photo(sheets, tmp_path):
+    shutil.copy(sheets / "patients.csv", sheets / "media" / f"{NAME}_pre.jpg")  # text named .jpg
+    with init_study(tmp_path / "study") as study:
+        with pytest.raises(StudyImportError) as err:
+            study.import_files(files(sheets), deidentify=True)
+        assert "media.csv, row 2, column file:" in str(err.value) and "is not an image" in str(err.value)

@@ -25,7 +25,7 @@ def test_init_creates_settings_and_every_table(tmp_path):
         assert (folder / SETTINGS_NAME).is_file() and (folder / "study.sqlite").is_file()
         assert set(inspect(study.engine).get_table_names()) == set(TABLES)
         counts = study.counts()
-        assert counts.pop("study_meta") == 1 and not any(counts.values())
+        assert counts.pop("study_meta") == 2 and not any(counts.values())
     settings = read_settings(folder / SETTINGS_NAME)
     assert settings == StudySettings(
         name="PRS cohort", inclusion_from=dt.date(2020, 1, 1), inclusion_to=dt.date(2023, 12, 31),
@@ -50,7 +50,7 @@ def test_open_from_another_working_directory(tmp_path, monkeypatch):
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     with open_study(tmp_path / "s") as study:  # the SQLite path is relative to the study folder, not the cwd
-        assert study.counts()["study_meta"] == 1
+        assert study.counts()["study_meta"] == 2
     assert not (elsewhere / "study.sqlite").exists()
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +13,6 @@ import numpy as np
 
 from .. import logger
 from .._errors import InputFileError
-from .._provenance import sha256_file
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +48,19 @@ def _to_rgb8(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+#: Photos with more pixels than this are refused before they are decoded (a 50 MP image takes about 1 GB to
+#: analyse; a few kilobytes of PNG can claim billions of pixels).
+MAX_PHOTO_PIXELS = 50_000_000
+
+
+def check_pixels(size: tuple[int, int], name: str) -> None:
+    """Refuse an image of more than :data:`MAX_PHOTO_PIXELS` pixels (from its header, before decoding)."""
+    width, height = size
+    if width * height > MAX_PHOTO_PIXELS:
+        raise InputFileError(f"{name}: {width} x {height} pixels ({width * height / 1e6:.0f} megapixels) is more than "
+                             f"the {MAX_PHOTO_PIXELS / 1e6:.0f} megapixel limit; export a smaller image")
+
+
 def read_photo(path: str | os.PathLike) -> Photo:
     """Read a photograph and apply its EXIF orientation (phone photos are often stored sideways).
 
@@ -62,20 +77,32 @@ def read_photo(path: str | os.PathLike) -> Photo:
     if path.suffix.lower() in (".heic", ".heif"):
         raise InputFileError(f"{path.name}: HEIC is not supported; export the photo as JPEG or PNG")
     try:
-        with Image.open(path) as image:
+        data = path.read_bytes()  # decoded and hashed from the same bytes: the SHA-256 is of what was analysed
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        with warnings.catch_warnings():  # Pillow's own warning: check_pixels refuses with one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            check_pixels(image.size, path.name)
             image.load()
             orientation = image.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(image)
             rgb = _to_rgb8(upright)
+    except InputFileError:
+        raise
     except UnidentifiedImageError:
         raise InputFileError(f"{path.name}: not an image file hemiface can read (JPEG, PNG, TIFF)") from None
+    except Image.DecompressionBombError:
+        raise InputFileError(f"{path.name}: the image is larger than the {MAX_PHOTO_PIXELS / 1e6:.0f} megapixel limit") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputFileError(f"{path.name}: unreadable or truncated image ({exc})") from None
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 32:
         raise InputFileError(f"{path.name}: image is too small ({rgb.shape[1]}x{rgb.shape[0]} px)")
     if orientation not in (None, 1):
         logger.info("%s: applied EXIF orientation %s", path.name, orientation)
-    return Photo(np.ascontiguousarray(rgb), path.name, sha256_file(path), exif_transposed=orientation not in (None, 1))
+    return Photo(np.ascontiguousarray(rgb), path.name, hashlib.sha256(data).hexdigest(), exif_transposed=orientation not in (None, 1))
 
 
 def photo_from_array(rgb, *, name: str = "array") -> Photo:

@@ -429,6 +429,12 @@ class Report:
         path = Path(path)
         check_writable(path.parent, [path.name], overwrite=overwrite)
         self._check_forbidden()
+        from reportlab.platypus.doctemplate import LayoutError
+
         with staged_outputs(path.parent, [path.name], overwrite=overwrite) as stage:
-            write_pdf(self, stage / path.name)
+            try:
+                write_pdf(self, stage / path.name)
+            except LayoutError:
+                raise ReportError("the PDF cannot be laid out: a title, table cell or figure is too large for "
+                                  "an A4 page; nothing was written") from None
         return path

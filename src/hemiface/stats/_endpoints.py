@@ -239,7 +239,9 @@ def analyze_endpoints(
     order = present if order is None else [str(o) for o in order]
     if sorted(order) != present:
         raise StatsError(f"order must list each group exactly once: {present}; got {order}")
-    if len(order) < 2:
+    if not order:
+        logger.warning("no patients: every table is empty")
+    elif len(order) < 2:
         logger.warning("only one %s (%s): between-group comparisons are not made", group_column, order[0])
     kw = dict(alpha=alpha, normality_alpha=normality_alpha)
     tables: dict[str, list] = {name: [] for name in TABLE_COLUMNS}

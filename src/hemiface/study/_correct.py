@@ -117,7 +117,8 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
     job = next(j for j in plan_jobs(study)[0] if j.media_id == media_id and j.analysis == "photo_analyze")
     (study.path / "results").mkdir(exist_ok=True)
     outcome = _execute(job, str(study.path))
-    _record(study, job, outcome)
+    if outcome["status"] in ("ok", "failed"):  # a changed photo or a full disk is not an analysis result
+        _record(study, job, outcome)
     after = outcome["result"]["symmetry_ratio_percent"] if outcome["status"] == "ok" else None
     with study.session() as session, session.begin():
         session.add(AuditEntry(at_utc=now, user=user, action="correct_landmarks", details_json=json.dumps({

@@ -14,6 +14,7 @@ The originals are never modified.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,22 @@ def deidentified_bytes(path: Path, kind: str) -> tuple[bytes, str]:
 def _photo(path: Path) -> tuple[bytes, str]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from ..photo._io import check_pixels
+
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow's own warning: check_pixels refuses with one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            check_pixels(image.size, path.name)
             is_jpeg = image.format == "JPEG"
             upright = ImageOps.exif_transpose(image)
             upright.load()
+    except Image.DecompressionBombError:
+        from ..photo._io import MAX_PHOTO_PIXELS
+
+        raise InputFileError(f"{path.name}: the image is larger than the {MAX_PHOTO_PIXELS / 1e6:.0f} megapixel "
+                             "limit") from None
     except (OSError, UnidentifiedImageError) as exc:
         raise InputFileError(f"{path.name}: cannot read the photo: {exc}") from None
     mode = "RGB" if upright.mode not in ("RGB", "L", "RGBA", "I;16") else upright.mode
@@ -54,6 +66,9 @@ def _photo(path: Path) -> tuple[bytes, str]:
 def _scan(path: Path) -> tuple[bytes, str]:
     import trimesh
 
+    from ..scan._io import load_scan
+
+    load_scan(path, face_sized=False)  # the limits and checks of `study run` (size, vertices, degenerate faces)
     try:
         loaded = trimesh.load(path, process=False, force="mesh")
     except Exception as exc:  # noqa: BLE001 - trimesh raises many types for unreadable files

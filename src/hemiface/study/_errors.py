@@ -48,5 +48,8 @@ class StudyImportError(HemifaceError, ValueError):
         self.problems = tuple(problems)
         n = len(self.problems)
         lines = [f"{n} problem{'s' if n != 1 else ''} found; nothing was imported"]
-        lines += [f"  {p}" for p in self.problems]
+        shown = 100  # hemiface.study._import.MAX_PROBLEMS_SHOWN
+        lines += [f"  {p}" for p in self.problems[:shown]]
+        if n > shown:
+            lines.append(f"  ... and {n - shown:,} more problems (the first {shown} are listed)")
         super().__init__("\n".join(lines))

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import logger
 from .._provenance import sha256_file
+from ._files import media_type_problem, path_problem
 from ._errors import Problem, StudyError, StudyImportError
 from ._models import (
     MEDIA_KINDS,
@@ -77,6 +78,17 @@ REDCAP_COMPLICATION_FIELDS = {"complication_type": "complication_type", "complic
 REDCAP_FACEQ_PREFIX = "faceq_"
 REDCAP_PREOP_EVENTS = ("preop", "pre_op", "baseline")
 REDCAP_FOLLOWUP_EVENTS = ("followup", "follow_up", "fu_", "postop", "post_op")
+
+#: Limits of one import (documented in the README): a spreadsheet larger than these is refused before parsing.
+MAX_SHEET_BYTES = 50 * 1024**2
+#: An XLSX workbook is a zip archive: the sum of its unpacked parts must stay below this.
+MAX_XLSX_UNPACKED_BYTES = 200 * 1024**2
+#: Data rows per CSV file or worksheet.
+MAX_ROWS = 100_000
+#: A cell longer than this is refused (a clinical spreadsheet cell is a few words).
+MAX_CELL_CHARS = 10_000
+#: Problems listed in an import's error message (all are kept in ``StudyImportError.problems``).
+MAX_PROBLEMS_SHOWN = 100
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -138,6 +150,22 @@ class _Problems:
 # --------------------------------------------------------------------------- reading
 
 
+def _sheet_file_problem(path: Path) -> str | None:
+    """Why a spreadsheet file cannot be read at all (missing, a FIFO, a device, too large), or None."""
+    from ._files import path_problem
+
+    what = path_problem(path)
+    if what == "is missing":
+        return f"no such file: {path}"
+    if what is not None:
+        return what
+    size = path.stat().st_size
+    if size > MAX_SHEET_BYTES:
+        return (f"is {size / 1024**2:.0f} MB, more than the {MAX_SHEET_BYTES // 1024**2} MB a study spreadsheet "
+                "may have; split it")
+    return None
+
+
 def _read_csv(path: Path, problems: _Problems) -> tuple[list[str], list[tuple[int, list[str]]]] | None:
     name = path.name
     try:
@@ -151,7 +179,19 @@ def _read_csv(path: Path, problems: _Problems) -> tuple[list[str], list[tuple[in
     except OSError as exc:
         problems.add(name, None, None, f"cannot read: {exc.strerror or exc}")
         return None
-    rows = list(csv.reader(io.StringIO(text, newline="")))  # a quoted cell may hold line breaks
+    reader = csv.reader(io.StringIO(text, newline=""))  # a quoted cell may hold line breaks
+    rows = []
+    try:
+        for cells in reader:
+            rows.append(cells)
+            if len(rows) > MAX_ROWS + 1:
+                problems.add(name, reader.line_num, None, f"more than {MAX_ROWS:,} rows; split the spreadsheet")
+                return None
+    except csv.Error as exc:
+        why = (f"a cell is longer than {csv.field_size_limit():,} characters" if "field larger" in str(exc)
+               else f"not a readable CSV file ({exc})")
+        problems.add(name, reader.line_num, None, why)
+        return None
     return _parse_rows(name, rows, problems)
 
 
@@ -177,6 +217,17 @@ def _parse_rows(name: str, rows: list[list[str]], problems: _Problems):
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue  # blank spreadsheet row
+        long = [j for j, c in enumerate(cells) if len(c) > MAX_CELL_CHARS]
+        if long:
+            col = header[long[0]] if long[0] < len(header) else None
+            problems.add(name, i, col, f"the cell holds {len(cells[long[0]]):,} characters, more than the "
+                         f"{MAX_CELL_CHARS:,} a study cell may have")
+            continue
+        nul = [j for j, c in enumerate(cells) if "\x00" in c]
+        if nul:
+            col = header[nul[0]] if nul[0] < len(header) else None
+            problems.add(name, i, col, "the cell contains a NUL character")
+            continue
         if len(cells) > len(header) and any(cells[len(header):]):
             problems.add(name, i, None, f"{len(cells)} cells but only {len(header)} named columns")
             continue
@@ -305,12 +356,51 @@ def _xlsx_cell(value) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(path: Path, problems: _Problems) -> list[tuple[_Sheet, list[str], list]]:
-    """Each non-empty worksheet as (sheet, header, body), the same shape as a CSV file."""
-    from openpyxl import load_workbook
+def _xlsx_unpacked_problem(path: Path) -> str | None:
+    """Refuse a workbook whose parts unpack to more than :data:`MAX_XLSX_UNPACKED_BYTES` (a zip bomb)."""
+    import zipfile
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # not a zip at all: openpyxl says so below
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        return (f"the workbook unpacks to {unpacked / 1024**2:,.0f} MB, more than the "
+                f"{MAX_XLSX_UNPACKED_BYTES // 1024**2} MB limit; save the tables as CSV or split the workbook")
+    return None
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _is_formula(value) -> bool:
+    if isinstance(value, str):
+        return value.startswith("=")
+    return type(value).__name__ in ("ArrayFormula", "DataTableFormula")
+
+
+def _read_xlsx(path: Path, problems: _Problems) -> list[tuple[_Sheet, list[str], list]]:
+    """Each non-empty worksheet as (sheet, header, body), the same shape as a CSV file.
+
+    Cells are read as the values Excel last computed; a formula cell without such a
+    cached value (as written by a program, never opened in Excel) is refused with
+    its sheet, row and column, never read as empty.
+    """
+    from itertools import zip_longest
+
+    from openpyxl import load_workbook
+
+    why = _xlsx_unpacked_problem(path)
+    if why is not None:
+        problems.add(path.name, None, None, why)
+        return []
+    try:
         book = load_workbook(path, read_only=True, data_only=True)
+        formulas = load_workbook(path, read_only=True, data_only=False)
     except FileNotFoundError:
         problems.add(path.name, None, None, f"no such file: {path}")
         return []
@@ -320,18 +410,39 @@ def _read_xlsx(path: Path, problems: _Problems) -> list[tuple[_Sheet, list[str],
         return []
     out = []
     try:
-        for ws in book.worksheets:
-            rows = [[_xlsx_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        for ws, wf in zip(book.worksheets, formulas.worksheets):
+            sheet = _Sheet(f"{path.name}[{ws.title}]", ws.title, path.parent)
+            rows, uncached, header = [], 0, []
+            for i, (row, frow) in enumerate(zip_longest(ws.iter_rows(values_only=True),
+                                                        wf.iter_rows(values_only=True), fillvalue=()), start=1):
+                if i > MAX_ROWS + 1:
+                    problems.add(sheet.name, i, None, f"more than {MAX_ROWS:,} rows; split the sheet")
+                    rows = []
+                    break
+                cells = [_xlsx_cell(v) for v in row]
+                for j, (value, formula) in enumerate(zip_longest(row, frow)):
+                    if value is None and _is_formula(formula):
+                        uncached += 1
+                        if uncached <= MAX_PROBLEMS_SHOWN:
+                            col = header[j] if j < len(header) and header[j] else _column_letter(j)
+                            problems.add(sheet.name, i, col, "a formula without a computed value (the workbook "
+                                         "was written by a program and never recalculated); open and save it in "
+                                         "Excel, or type the value")
+                if i == 1:
+                    header = [c.strip() for c in cells]
+                rows.append(cells)
+            if uncached:
+                continue
             while rows and not any(rows[-1]):
                 rows.pop()
             if not rows:
                 continue  # an empty sheet is not a table
-            sheet = _Sheet(f"{path.name}[{ws.title}]", ws.title, path.parent)
             parsed = _parse_rows(sheet.name, rows, problems)
             if parsed is not None:
                 out.append((sheet, *parsed))
     finally:
         book.close()
+        formulas.close()
     return out
 
 
@@ -344,7 +455,11 @@ def read_records(files: Iterable[str | Path], problems: _Problems) -> list[_Reco
         if names[path.name] == 2:
             problems.add(path.name, None, None, "two files of this name were given; file names must be unique "
                          "so that problems can be reported unambiguously")
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
+        why = _sheet_file_problem(path)
+        if why is not None:
+            problems.add(path.name, None, None, why)
+            tables = []
+        elif path.suffix.lower() in (".xlsx", ".xlsm"):
             tables = _read_xlsx(path, problems)
         else:
             parsed = _read_csv(path, problems)
@@ -441,6 +556,17 @@ def _pid(rec, problems) -> str | None:
 
 def _describe(values: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _media_path(base_dir: Path, raw: str) -> tuple[Path | None, str | None]:
+    """The absolute path a media cell names, and what is wrong with it (see :func:`path_problem`) or None."""
+    if "\x00" in raw:
+        return None, "contains a NUL byte; a file name cannot"
+    try:
+        path = (base_dir / raw).resolve()
+    except (OSError, RuntimeError) as exc:
+        return None, f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+    return path, path_problem(path)
 
 
 def _stored_path(study_dir: Path, file: Path) -> str:
@@ -638,9 +764,13 @@ class _Import:
             raw = _required(rec, "file", problems)
             sha = stored = None
             if raw is not None:
-                path = (rec.base_dir / raw).resolve()
-                if not path.is_file():
+                path, what = _media_path(rec.base_dir, raw)
+                if what == "is missing":
                     problems.at(rec, "file", f"missing file {raw!r} (looked for {path})")
+                elif what is not None:
+                    problems.at(rec, "file", f"{raw!r} {what}")
+                elif kind is not None and (what := media_type_problem(path, kind)) is not None:
+                    problems.at(rec, "file", f"{raw!r} {what}")
                 else:
                     try:
                         sha = sha256_file(path)
@@ -784,7 +914,17 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
     by_table: dict[str, list[_Record]] = defaultdict(list)
     for rec in read_records(files, problems):
         by_table[rec.table].append(rec)
-    staging = Path(tempfile.mkdtemp(prefix=".import-staging-", dir=study.path)) if deidentify else None
+    _clean_stale_staging(study.path)
+    staging = lock = None
+    if deidentify:
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=_IMPORT_STAGING, dir=study.path))
+            lock = _hold(staging / ".lock")
+        except OSError as exc:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise StudyError(f"cannot prepare the de-identified copies in the study folder: "
+                             f"{exc.strerror or exc}; nothing was imported") from None
     placed: list[Path] = []
     try:
         with study.session() as session, session.begin():
@@ -818,8 +958,43 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+            lock.close()
     logger.info("import: %s", summary)
     return summary
+
+
+_IMPORT_STAGING = ".import-staging-"
+
+
+def _hold(path: Path):
+    """Open ``path`` and hold an exclusive lock on it while the import runs (it marks the staging folder live)."""
+    import fcntl
+
+    fh = open(path, "w")
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
+def _clean_stale_staging(folder: Path) -> None:
+    """Remove the staging folders of imports that were killed (nobody holds their lock any more)."""
+    import fcntl
+
+    try:
+        leftovers = [p for p in folder.glob(_IMPORT_STAGING + "*") if p.is_dir()]
+    except OSError:
+        return
+    for stage in leftovers:
+        try:
+            with open(stage / ".lock", "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live import holds it: leave that one alone
+                shutil.rmtree(stage)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            logger.debug("staging folder not removed: %s", exc.strerror or exc)
+            continue
+    if leftovers:
+        logger.info("removed %d staging folder(s) of interrupted imports", len(leftovers))
 
 
 def _remove(paths) -> None:

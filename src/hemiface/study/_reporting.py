@@ -102,14 +102,14 @@ def build_study_report(study, *, with_patient_pages: bool = True):
 
 def write_study_report(study, out_dir, *, overwrite: bool = False, pdf: bool = True) -> list[Path]:
     """Write ``report.html`` (self-contained) and ``report.pdf`` into ``out_dir``; returns the paths."""
-    from .._outputs import check_writable
+    from .._outputs import check_writable, staged_outputs
 
     out_dir = Path(out_dir)
-    names = ["report.html"] + (["report.pdf"] if pdf else [])
+    names = (["report.pdf"] if pdf else []) + ["report.html"]
     check_writable(out_dir, names, overwrite=overwrite)
     report, _endpoints, _tables = build_study_report(study)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [report.save_html(out_dir / "report.html", overwrite=overwrite)]
-    if pdf:
-        written.append(report.save_pdf(out_dir / "report.pdf", overwrite=overwrite))
-    return written
+    with staged_outputs(out_dir, names, overwrite=overwrite) as stage:  # both files or neither
+        report.save_html(stage / "report.html", overwrite=True)
+        if pdf:
+            report.save_pdf(stage / "report.pdf", overwrite=True)
+    return [out_dir / "report.html"] + ([out_dir / "report.pdf"] if pdf else [])

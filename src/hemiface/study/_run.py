@@ -16,17 +16,31 @@ writes its output files into a staging folder that is renamed into
 after: killing a run loses at most the jobs in flight, and the next run redoes
 exactly those. A job that fails is recorded with its message (and not retried
 unless asked) while the others carry on.
+
+Integrity: a job hashes its input files again as it runs and refuses (records
+nothing) when the bytes are not those imported; the SHA-256 the analysis itself
+computed must agree too, so a result is never stored under another file's hash.
+Environmental failures (no space left, a read-only folder, out of memory) are
+not analysis results: they are not recorded, the run stops, and the summary
+lists them with every failure still standing. Workers end with the parent
+(``PR_SET_PDEATHSIG`` and a watch on the parent's pid), even when it is killed.
+Failure messages never contain file names or folders (they often carry patient
+names): a file is called by its role ("the photo file").
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import tempfile
+import threading
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -41,6 +55,7 @@ from .._progress import progress
 from .._provenance import sha256_file
 from ._analyses import analysis_function, call_arguments
 from ._eligibility import eligibility
+from ._files import media_type_problem, path_problem
 from ._errors import StudyError
 from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, Visit
 
@@ -86,7 +101,13 @@ class Job:
 
 @dataclass
 class RunSummary:
-    """What a run did: jobs found, skipped (already done), run, succeeded, failed; failures with messages."""
+    """What a run did: jobs found, skipped (already done), run, succeeded, failed; failures with messages.
+
+    ``failures`` are this run's (including files missing or changed); ``standing`` the
+    analyses that failed in an earlier run and were not retried; ``environment`` the
+    jobs stopped by the machine (no space, read-only, out of memory), which are not
+    recorded and run again next time. :attr:`all_done` is False while any remain.
+    """
 
     jobs: int = 0
     skipped: int = 0
@@ -94,49 +115,83 @@ class RunSummary:
     succeeded: int = 0
     failed: int = 0
     failures: list = field(default_factory=list)
+    standing: list = field(default_factory=list)
+    environment: list = field(default_factory=list)
 
     @property
     def ran(self) -> int:
         return self.succeeded + self.failed
+
+    @property
+    def all_done(self) -> bool:
+        return not (self.failures or self.standing or self.environment)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __str__(self) -> str:
         dup = f", {self.duplicates} duplicate files analysed once" if self.duplicates else ""
-        return (f"{self.jobs} analyses: {self.skipped} already done, {self.succeeded} done now, "
+        text = (f"{self.jobs} analyses: {self.skipped} already done, {self.succeeded} done now, "
                 f"{self.failed} failed{dup}")
+        if self.standing:
+            text += f"; {len(self.standing)} failed earlier and still stand (retry with --retry-failed)"
+        if self.environment:
+            text += f"; {len(self.environment)} not done because of the machine (run again when it is fixed)"
+        return text
 
 
 class _HashCache:
-    """SHA-256 of files, re-hashed only when size or modification time changed (like git's index)."""
+    """SHA-256 of files, re-hashed when size, modification time, change time, inode or device changed.
+
+    It only saves re-reading unchanged files when planning; it never decides what
+    a result was computed from: each job hashes its inputs again as it runs. The
+    change time cannot be set back by a user (``touch -d`` restores the modification
+    time only). Entries are keyed by a hash of the path, so no file or folder name
+    is written into the study. Saving is best effort: a read-only study is used as it is.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         try:
             self.entries = json.loads(path.read_text())
+            if not isinstance(self.entries, dict):
+                self.entries = {}
+            # entries keyed by a path (older hemiface) would keep folder names in the study: dropped
+            self.entries = {k: v for k, v in self.entries.items() if re.fullmatch(r"[0-9a-f]{64}", k)}
         except (OSError, ValueError):
             self.entries = {}
         self.dirty = False
 
     def sha256(self, file: Path) -> str:
         st = file.stat()
-        stamp = [st.st_size, st.st_mtime_ns]
-        entry = self.entries.get(str(file))
-        if entry and entry[:2] == stamp:
-            return entry[2]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        key = hashlib.sha256(str(file).encode("utf-8", "surrogateescape")).hexdigest()
+        entry = self.entries.get(key)
+        if isinstance(entry, list) and entry[:5] == stamp and len(entry) == 6:
+            return entry[5]
         sha = sha256_file(file)
-        self.entries[str(file)] = [*stamp, sha]
+        self.entries[key] = [*stamp, sha]
         self.dirty = True
         return sha
 
     def save(self) -> None:
-        if not self.dirty:
+        if not self.dirty or not self.path.parent.is_dir():
             return
-        fd, tmp = tempfile.mkstemp(prefix=".cache-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.entries, fh)
-        os.replace(tmp, self.path)
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".cache-", dir=self.path.parent)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.entries, fh)
+            os.replace(tmp, self.path)
+            tmp = None
+        except OSError as exc:  # read-only study, full disk: the cache only saves time
+            logger.debug("hash cache not saved: %s", exc.strerror or exc)
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
 
 def media_file(study, media: Media) -> Path:
@@ -161,9 +216,7 @@ def plan_jobs(study) -> tuple[list[Job], list[dict]]:
     params = study.settings.analysis_parameters()
     table = eligibility(study)
     eligible = table[table["eligible"]]
-    results = study.path / RESULTS_DIR
-    results.mkdir(exist_ok=True)
-    cache = _HashCache(results / _HASH_CACHE)
+    cache = _HashCache(study.path / RESULTS_DIR / _HASH_CACHE)
     jobs: list[Job] = []
     problems: list[dict] = []
     with study.session() as session:
@@ -182,13 +235,18 @@ def plan_jobs(study) -> tuple[list[Job], list[dict]]:
                     file = media_file(study, media)
                     analysis = f"{media.kind}_analyze"
                     where = dict(patient_id=patient.pseudonym, visit_date=when.isoformat(), analysis=analysis)
-                    if not file.is_file():
-                        problems.append(dict(where, message=f"{media.path}: the file is missing"))
+                    what = path_problem(file) or media_type_problem(file, media.kind)
+                    if what is not None:
+                        problems.append(dict(where, message=f"the {media.kind} file {what}"))
                         continue
-                    sha = cache.sha256(file)
+                    try:
+                        sha = cache.sha256(file)
+                    except OSError as exc:
+                        problems.append(dict(where, message=f"the {media.kind} file cannot be read "
+                                             f"({exc.strerror or exc.__class__.__name__})"))
+                        continue
                     if sha != media.sha256:
-                        problems.append(dict(where, message=f"{media.path}: the file changed since it was imported "
-                                             "(SHA-256 differs); import the new file under a new name"))
+                        problems.append(dict(where, message=changed_message(media.kind)))
                         continue
                     inputs = {media.kind: (str(file), sha)}
                     if media.kind == "photo" and media.id in corrections:
@@ -208,29 +266,104 @@ def plan_jobs(study) -> tuple[list[Job], list[dict]]:
     return jobs, problems
 
 
+_ROLE_NAMES = {"photo": "photo", "landmarks": "landmark", "scan": "scan", "pre": "baseline scan",
+               "post": "follow-up scan"}
+#: Operating-system errors that say something about the machine, not about the analysis.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+                                errno.ENOMEM, errno.EMFILE, errno.ENFILE})
+
+
+def changed_message(kind: str) -> str:
+    return (f"the {kind} file changed since it was imported (its SHA-256 differs); nothing was analysed: "
+            "restore the original, or import the new file under a new name")
+
+
+def _environmental(exc: BaseException) -> str | None:
+    """A short reason when ``exc`` (or what caused it) is the machine's fault (no space, read-only, memory)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):
+            return "out of memory"
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            return os.strerror(exc.errno)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def scrub(message: str, job: Job) -> str:
+    """``message`` without the job's file names and folders: each becomes its role ("the photo file")."""
+    for role, (path, _sha) in job.inputs.items():
+        p = Path(path)
+        label = f"the {_ROLE_NAMES.get(role, role)} file"
+        for text, shortest in ((str(p), 2), (str(p.parent), 2), (p.name, 3), (p.stem, 6)):
+            if len(text) >= shortest:
+                message = message.replace(text, label)
+    # any other absolute path (a folder of the study, a temporary file)
+    return re.sub(r"(?<![\w.])/(?:[^\s/'\",:;()]+/)*[^\s/'\",:;()]+", "<path>", message)
+
+
+def _verify_inputs(job: Job) -> str | None:
+    """Hash each input file now; a message when one is not the file imported."""
+    for role, (path, sha) in job.inputs.items():
+        what = path_problem(path)
+        if what is not None:
+            return f"the {_ROLE_NAMES.get(role, role)} file {what}"
+        if sha256_file(path) != sha:
+            return changed_message(_ROLE_NAMES.get(role, role))
+    return None
+
+
+def _analysed_other_bytes(job: Job, provenance: dict) -> str | None:
+    """A message when the analysis itself hashed an input to another SHA-256 than the job's."""
+    for role, entry in (provenance.get("inputs") or {}).items():
+        if role in job.inputs and isinstance(entry, dict) and entry.get("sha256") not in (None, job.inputs[role][1]):
+            return changed_message(_ROLE_NAMES.get(role, role))
+    return None
+
+
 def _execute(job: Job, study_path: str) -> dict:
-    """Run one job in a staging folder and move its files into place; never raises."""
+    """Run one job in a staging folder and move its files into place; never raises.
+
+    ``status`` is ``ok``, ``failed`` (recorded), ``refused`` (an input is not the
+    file imported; not recorded) or ``environment`` (the machine failed; not recorded).
+    """
     study_path = Path(study_path)
     final = study_path / job.output_dir
-    stage = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=study_path / RESULTS_DIR))
+    stage = None
     try:
+        refused = _verify_inputs(job)
+        if refused is not None:
+            return dict(status="refused", message=refused, result=None, provenance={})
+        stage = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=study_path / RESULTS_DIR))
         result = _analyse(job)
+        values = result.to_dict()
+        prov = values.pop("provenance", {})
+        refused = _analysed_other_bytes(job, prov) or _verify_inputs(job)
+        if refused is not None:
+            return dict(status="refused", message=refused, result=None, provenance={})
         result.save(stage, overwrite=True)
         if final.exists():  # left by a run killed between the rename and its database commit
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stage, final)
-        values = result.to_dict()
-        prov = values.pop("provenance", {})
+        stage = None
         return dict(status="ok", message=None, result=values, provenance=prov)
-    except HemifaceError as exc:
-        return dict(status="failed", message=str(exc).splitlines()[0], result=None, provenance={})
-    except Exception as exc:  # noqa: BLE001 - one failure must not stop the cohort; recorded with its type
-        logger.debug("%s", traceback.format_exc())
-        return dict(status="failed", message=f"internal error: {exc.__class__.__name__}: {exc}",
-                    result=None, provenance={})
+    except BaseException as exc:  # noqa: BLE001 - one failure must not stop the cohort; recorded with its type
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        why = _environmental(exc)
+        if why is not None:
+            return dict(status="environment", message=f"{why} ({exc.__class__.__name__})", result=None, provenance={})
+        if isinstance(exc, HemifaceError):
+            message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        else:
+            logger.debug("%s", traceback.format_exc())
+            message = f"internal error: {exc.__class__.__name__}: {exc}".splitlines()[0]
+        return dict(status="failed", message=scrub(message, job), result=None, provenance={})
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def _analyse(job: Job):
@@ -332,15 +465,17 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary
         planned, problems = plan_jobs(study)
         summary = RunSummary(jobs=len(planned) + len(problems), failed=len(problems), failures=list(problems))
         with study.session() as session:
-            done = {(r.analysis, r.inputs_sha256, r.parameters_sha256): r.status
+            done = {(r.analysis, r.inputs_sha256, r.parameters_sha256): (r.status, r.message)
                     for r in session.scalars(select(AnalysisResult))}
         todo = []
         for job in planned:
-            status = done.get(job.key)
+            status, message = done.get(job.key, (None, None))
             if status == "ok" and (study.path / job.output_dir).is_dir():
                 summary.skipped += 1
             elif status == "failed" and not retry_failed:
                 summary.skipped += 1
+                summary.standing.append(dict(patient_id=job.patient_id, visit_date=job.visit_date,
+                                             analysis=job.analysis, message=message))
             else:
                 todo.append(job)
         unique = list({job.key: job for job in todo}.values())  # the same file attached twice runs once
@@ -352,37 +487,113 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary
     return summary
 
 
-def _tally(summary: RunSummary, job: Job, outcome: dict) -> None:
+def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
+    """Record (ok or failed) and count one outcome; False when the run must stop (the machine failed)."""
+    where = dict(patient_id=job.patient_id, visit_date=job.visit_date, analysis=job.analysis,
+                 message=outcome["message"])
+    if outcome["status"] == "environment":
+        summary.environment.append(where)
+        logger.warning("study run: stopping: %s", outcome["message"])
+        return False
+    if outcome["status"] in ("ok", "failed"):
+        try:
+            _record(study, job, outcome)
+        except Exception as exc:  # noqa: BLE001 - a database that cannot be written is the machine's failure
+            why = _environmental(exc) or f"the study database refused the result ({exc.__class__.__name__})"
+            summary.environment.append(dict(where, message=why))
+            logger.warning("study run: stopping: %s", why)
+            return False
     if outcome["status"] == "ok":
         summary.succeeded += 1
-    else:
+    else:  # failed, or refused (an input is not the file imported: not recorded)
         summary.failed += 1
-        summary.failures.append(dict(patient_id=job.patient_id, visit_date=job.visit_date, analysis=job.analysis,
-                                     message=outcome["message"]))
+        summary.failures.append(where)
+    return True
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: end this process as soon as the parent ``study run`` is gone (killed, even with SIGKILL)."""
+    try:  # Linux: the kernel sends SIGKILL when the parent dies
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the watch thread below does it
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="hemiface-parent-watch", daemon=True).start()
+
+
+def worker_pool(n_jobs: int) -> ProcessPoolExecutor:
+    """A pool of ``n_jobs`` spawned workers that end when this process ends."""
+    import multiprocessing
+
+    # spawn: workers start clean (no inherited database connections or model state)
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (an interrupted or stopped run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+class _TermAsInterrupt:
+    """In the main thread: SIGTERM (``kill``, ``timeout``) interrupts the run like Ctrl-C, so that it cleans up."""
+
+    def __enter__(self):
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            def handler(signum, frame):
+                raise KeyboardInterrupt(f"signal {signum}")
+
+            self.previous = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
 def _run_jobs(study, todo: list[Job], n_jobs: int, summary: RunSummary) -> None:
     # the slow analyses first, so that parallel workers finish together
     order = {"scan_compare": 0, "scan_analyze": 1, "photo_analyze": 2}
     todo = sorted(todo, key=lambda j: order[j.analysis])
-    with progress(total=len(todo), desc="study run", unit="analysis") as bar:
+    with progress(total=len(todo), desc="study run", unit="analysis") as bar, _TermAsInterrupt():
         if n_jobs == 1:
             for job in todo:
                 outcome = _execute(job, str(study.path))
-                _record(study, job, outcome)
-                _tally(summary, job, outcome)
                 bar.update(1)
+                if not _tally(study, summary, job, outcome):
+                    return
             return
-        import multiprocessing
-
-        # spawn: workers start clean (no inherited database connections or model state)
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = worker_pool(n_jobs)
+        try:
             pending = {pool.submit(_execute, job, str(study.path)): job for job in todo}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = pending.pop(future)
                     outcome = future.result()
-                    _record(study, job, outcome)
-                    _tally(summary, job, outcome)
                     bar.update(1)
+                    if not _tally(study, summary, job, outcome):
+                        _stop_pool(pool)
+                        return
+        except BaseException:
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)

@@ -19,6 +19,22 @@ SETTINGS_NAME = "study.toml"
 DEFAULT_DATABASE_URL = "sqlite:///study.sqlite"
 DEFAULT_TECHNIQUES = ("fat_grafting", "free_flap", "adm")
 _TECHNIQUE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_STUDY_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+#: Upper bounds of the visit windows (a typo such as 99999999999 must not become a rule).
+MAX_BASELINE_WINDOW_DAYS = 3650
+MAX_FOLLOWUP_MONTHS = 600
+#: Longest study name (it is the title of every report page).
+MAX_NAME_CHARS = 200
+
+
+def masked_url(database_url: str) -> str:
+    """``database_url`` with any password replaced by ``***`` (for everything written or shown)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL: hide everything between "://" and "@"
+        return re.sub(r"://[^/@]*@", "://***@", database_url)
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,10 @@ class StudySettings:
         Settings of the analyses, ``{analysis: {keyword: value}}`` (``[analysis.<analysis>]``
         in ``study.toml``), checked against the analysis functions' own keyword arguments;
         see :mod:`hemiface.study._analyses`. What it leaves out is the functions' default.
+    study_id : str or None
+        The study's identity (32 hex digits), also stored in its database, so that a
+        ``database_url`` pointing at another study's database is refused. None for a
+        study made before identities were recorded.
     """
 
     name: str = "hemiface study"
@@ -56,8 +76,16 @@ class StudySettings:
     techniques: tuple[str, ...] = field(default=DEFAULT_TECHNIQUES)
     database_url: str = DEFAULT_DATABASE_URL
     analysis: Mapping = field(default_factory=dict)
+    study_id: str | None = field(default=None, compare=False)  # identity, not a rule
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise StudyError(f"name must be text; got {self.name!r}")
+        if not self.name.strip() or len(self.name) > MAX_NAME_CHARS or any(ord(c) < 32 for c in self.name):
+            raise StudyError(f"name must be 1 to {MAX_NAME_CHARS} characters on one line; got {len(self.name):,} "
+                             "characters")
+        if self.study_id is not None and (not isinstance(self.study_id, str) or not _STUDY_ID_RE.match(self.study_id)):
+            raise StudyError(f"study_id must be 32 hexadecimal digits; got {self.study_id!r}")
         for end in ("inclusion_from", "inclusion_to"):
             value = getattr(self, end)
             if value is not None and (not isinstance(value, _dt.date) or isinstance(value, _dt.datetime)):
@@ -70,6 +98,9 @@ class StudySettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise StudyError(f"{name} must be a whole number >= 0; got {value!r}")
+        for name, top in (("baseline_window_days", MAX_BASELINE_WINDOW_DAYS), ("followup_months", MAX_FOLLOWUP_MONTHS)):
+            if getattr(self, name) > top:
+                raise StudyError(f"{name} = {getattr(self, name)} is implausible; at most {top}")
         techniques = tuple(self.techniques)
         if not techniques:
             raise StudyError("techniques must name at least one surgical technique")
@@ -82,7 +113,7 @@ class StudySettings:
             raise StudyError(f"techniques lists a name twice: {list(techniques)}")
         object.__setattr__(self, "techniques", techniques)
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
-            raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {self.database_url!r}")
+            raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {masked_url(self.database_url) if isinstance(self.database_url, str) else self.database_url!r}")
         if self.analysis:
             from ._analyses import validate_analysis_settings
 
@@ -97,7 +128,9 @@ class StudySettings:
         return analysis_parameters(self.analysis)
 
     def to_dict(self) -> dict:
+        """The settings as written into every output; a password in ``database_url`` is masked."""
         d = asdict(self)
+        d["database_url"] = masked_url(self.database_url)
         d["inclusion_from"] = self.inclusion_from.isoformat() if self.inclusion_from else None
         d["inclusion_to"] = self.inclusion_to.isoformat() if self.inclusion_to else None
         d["techniques"] = list(self.techniques)
@@ -120,6 +153,9 @@ class StudySettings:
             f"name = {q(self.name)}",
             "# SQLAlchemy URL; a relative SQLite path is relative to this folder.",
             f"database_url = {q(self.database_url)}",
+            *([] if self.study_id is None else [
+                "# This study's identity, also stored in its database: a database of another study is refused.",
+                f"study_id = {q(self.study_id)}"]),
             "",
             "[inclusion]",
             "# Patients whose initial surgery falls in this window (inclusive) are included.",
@@ -164,7 +200,7 @@ def _analysis_toml(analysis: Mapping, q) -> list[str]:
 
 
 _KNOWN = {
-    "study": {"name", "database_url"},
+    "study": {"name", "database_url", "study_id"},
     "inclusion": {"initial_surgery_from", "initial_surgery_to"},
     "visits": {"baseline_window_days", "followup_months"},
     "techniques": {"allowed"},
@@ -180,6 +216,9 @@ def read_settings(path: str | Path) -> StudySettings:
         raise StudyError(f"{path}: no study settings here; create a study with `hemiface study init`") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study settings: {exc}") from None
+    if not data:
+        raise StudyError(f"{path}: the study settings are empty; a study's rules must be written out "
+                         "(`hemiface study init` writes them)")
     for section, value in data.items():
         if section == "analysis":
             continue  # checked against the analysis functions by StudySettings
@@ -204,6 +243,7 @@ def read_settings(path: str | Path) -> StudySettings:
             followup_months=visits.get("followup_months", defaults.followup_months),
             techniques=tuple(techniques.get("allowed", defaults.techniques)),
             analysis=data.get("analysis", {}),
+            study_id=study.get("study_id"),
         )
     except StudyError as exc:
         raise StudyError(f"{path}: {exc}") from None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import uuid
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import logger
 from ._errors import StudyError, StudyExistsError
 from ._models import SCHEMA_VERSION, TABLES, UPGRADABLE_SCHEMA_VERSIONS, Base, StudyMeta
-from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, masked_url, read_settings
 
 
 def _engine_url(folder: Path, database_url: str):
@@ -23,7 +24,7 @@ def _engine_url(folder: Path, database_url: str):
     try:
         url = make_url(database_url)
     except ArgumentError as exc:
-        raise StudyError(f"database_url {database_url!r} is not an SQLAlchemy URL: {exc}") from None
+        raise StudyError(f"database_url {masked_url(database_url)!r} is not an SQLAlchemy URL") from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise StudyError("database_url: an in-memory SQLite database cannot hold a study; name a file")
@@ -108,6 +109,7 @@ def init_study(
         name=name, inclusion_from=inclusion_from, inclusion_to=inclusion_to,
         baseline_window_days=baseline_window_days, followup_months=followup_months,
         techniques=tuple(techniques), database_url=database_url or StudySettings.database_url,
+        study_id=uuid.uuid4().hex,
     )
     if folder.exists():
         if not folder.is_dir():
@@ -133,6 +135,7 @@ def init_study(
         Base.metadata.create_all(engine)
         with Session(engine) as session, session.begin():
             session.add(StudyMeta(key="schema_version", value=SCHEMA_VERSION))
+            session.add(StudyMeta(key="study_id", value=settings.study_id))
         # settings last, atomically: its presence marks a complete study
         fd, tmp = tempfile.mkstemp(prefix=".study-", suffix=".toml", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -171,7 +174,46 @@ def open_study(path: str | Path) -> Study:
         engine.dispose()
         found = None if version is None else version.value
         raise StudyError(f"{folder}: database schema version {found!r}; this hemiface reads {SCHEMA_VERSION!r}")
+    try:
+        _check_integrity(engine, folder)
+        _check_identity(engine, folder, settings)
+    except BaseException:
+        engine.dispose()
+        raise
     return Study(folder, settings, engine)
+
+
+def _check_integrity(engine: Engine, folder: Path) -> None:
+    """SQLite's quick check (every page and index readable and well formed); a damaged database is refused."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as conn:
+            found = [row[0] for row in conn.execute(text("PRAGMA quick_check(5)"))]
+    except SQLAlchemyError as exc:
+        found = [exc.__class__.__name__]
+    if found != ["ok"]:
+        logger.debug("quick_check: %s", found)
+        raise StudyError(f"{folder}: the study database is damaged (SQLite's integrity check failed); nothing was "
+                         "read from it: restore it from a backup")
+
+
+def _check_identity(engine: Engine, folder: Path, settings: StudySettings) -> None:
+    """The database must be this study's: the study_id in study.toml and in the database agree."""
+    with Session(engine) as session:
+        stored = session.get(StudyMeta, "study_id")
+    stored = None if stored is None else stored.value
+    if stored == settings.study_id:
+        if stored is None:
+            logger.info("this study predates study identities; its database cannot be checked to be its own")
+        return
+    if stored is None:
+        why = "the database records no study identity"
+    elif settings.study_id is None:
+        why = f"study.toml records no study_id but the database belongs to the study {stored}"
+    else:
+        why = f"the database belongs to another study ({stored}, not {settings.study_id})"
+    raise StudyError(f"{folder}: {why}; check database_url in study.toml (it must name this study's own database)")
 
 
 def _upgrade(engine: Engine, folder: Path, found: str) -> None:
