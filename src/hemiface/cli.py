@@ -731,6 +731,42 @@ def demo(
     typer.echo(f"study:     {result.study} (open it with any hemiface study command)")
 
 
+@app.command("app")
+def app_command(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but 127.0.0.1 / localhost "
+                             "makes the app reachable from other computers and requires the access token printed at start."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the address in the default web browser."),
+):
+    """The study in a browser: overview, patient pages, landmark correction, `study run` with progress.
+
+    Serves on this computer only (127.0.0.1) unless --host says otherwise; then every visitor needs the
+    access token printed once at start (the address with ?token=...). Stop with Ctrl+C.
+    """
+    from .app import is_loopback, make_server, new_token
+
+    try:
+        server = make_server(folder, host=host, port=port, token=None if is_loopback(host) else new_token())
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"hemiface app: serving {folder} at {server.address}")
+    if server.token:
+        typer.echo("reachable from other computers: give this address, with its access token, only to your team:")
+        typer.echo(f"  {server.url}")
+    typer.echo("stop with Ctrl+C")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 def main() -> None:
     app()
 
