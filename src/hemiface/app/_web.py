@@ -258,7 +258,7 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         downloads = [n for n, rel in STUDY_DOWNLOADS.items() if (study.path / rel).is_file()]
         return render_template("overview.html", view=view, downloads=downloads)
 
-    @app.get("/patients/<patient_id>")
+    @app.get("/patients/<path:patient_id>")
     def patient(patient_id):
         view = _data.patient_detail(study, patient_id)
         return render_template("patient.html", view=view)
@@ -266,7 +266,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     @app.get("/photos/<int:media_id>/correct")
     def correct_page(media_id):
         current = _data.photo_landmarks(study, media_id)
-        return render_template("correct.html", current=current, default_user=_data.login_name())
+        # on this computer the login name is who corrects; served to others, each person gives their name
+        return render_template("correct.html", current=current, default_user=_data.login_name() if token is None else "")
 
     # ------------------------------------------------------------------ files
 
@@ -312,7 +313,7 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def api_overview():
         return jsonify(_data.overview(study))
 
-    @app.get("/api/patients/<patient_id>")
+    @app.get("/api/patients/<path:patient_id>")
     def api_patient(patient_id):
         return app.response_class(json.dumps(_data.patient_detail(study, patient_id), default=str),
                                   mimetype="application/json")
@@ -332,6 +333,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     @app.post("/api/photos/<int:media_id>/landmarks")
     def api_save_landmarks(media_id):
         data = json_body()
+        if token is not None and not (isinstance(data.get("user"), str) and data["user"].strip()):
+            raise AppValidationError("give your name: who corrected the landmarks is kept in the audit table")
         if not write_lock.acquire(timeout=1.0):
             raise ConflictError("a study run or another correction is in progress; save again when it has finished")
         try:
