@@ -13,7 +13,7 @@
   const undoButton = document.getElementById("undo");
   const movedEl = document.getElementById("moved");
   const hoverEl = document.getElementById("hover-name");
-  let data = null, view = null, full = null, version = 0;
+  let data = null, view = null, full = null, face = null, version = 0;
   const undo = [];
   const original = {};  // key -> [x, y] as loaded
   const nodes = {};     // key -> circle
@@ -34,7 +34,7 @@
     if (lab) { lab.setAttribute("x", xy[0] + radius()); lab.setAttribute("y", xy[1]); }
   }
   function drawPolygon() { polygon.setAttribute("points", data.outline.map(function (p) { return p[0] + "," + p[1]; }).join(" ")); }
-  function radius() { return Math.max(view[2], view[3]) / 220; }
+  function radius() { return Math.max(view[2], view[3]) / 250; }
   function applyView() {
     svg.setAttribute("viewBox", view.join(" "));
     const r = radius();
@@ -61,7 +61,13 @@
   function build() {
     svg.textContent = "";
     const w = data.width_px, h = data.height_px;
-    full = [0, 0, w, h]; view = full.slice();
+    full = [0, 0, w, h];
+    // open on the face: the outline's bounding box with a margin (zoom out for the whole photo)
+    const xs = data.outline.map(function (p) { return p[0]; }), ys = data.outline.map(function (p) { return p[1]; });
+    const x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+    const m = 0.35 * Math.max(x1 - x0, y1 - y0);
+    face = [x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m];
+    view = face.slice();
     const img = document.createElementNS(NS, "image");
     img.setAttribute("href", editor.dataset.image); img.setAttribute("width", w); img.setAttribute("height", h);
     img.setAttribute("preserveAspectRatio", "none"); img.id = "photo";
@@ -132,7 +138,7 @@
   }, { passive: false });
   document.getElementById("zoom-in").addEventListener("click", function () { zoom(0.8); });
   document.getElementById("zoom-out").addEventListener("click", function () { zoom(1.25); });
-  document.getElementById("zoom-reset").addEventListener("click", function () { view = full.slice(); applyView(); });
+  document.getElementById("zoom-reset").addEventListener("click", function () { view = face.slice(); applyView(); });
   function doUndo() { const last = undo.pop(); if (last) { set(last.key, last.xy); moved(); } }
   undoButton.addEventListener("click", doUndo);
   document.addEventListener("keydown", function (evt) {
