@@ -52,7 +52,8 @@ def test_overview_lists_every_patient_with_flow_failures_and_downloads(client):
     for pid in ("P01", "P02", "P03"):
         assert f'href="/patients/{pid}"' in html
     assert 'id="flow-eligible">2<' in html
-    assert "no face found" in html  # P02's failed follow-up photo, with the analysis' own message
+    assert "[file]: no face found" in html  # P02's failed follow-up photo, with the analysis' own message
+    assert "p02_post" not in html and ".png" not in html  # never a media file's own name
     assert 'data-state="failed"' in html and 'data-state="excluded"' in html and 'data-state="done"' in html
     assert "/download/endpoints.csv" in html and "/download/endpoints.xlsx" in html
     assert "/download/report.html" not in html  # no report written in this study
@@ -110,7 +111,8 @@ def test_patient_page_shows_overlays_numbers_and_provenance(client):
         assert img.status_code == 200 and img.mimetype == "image/png"
         assert Image.open(io.BytesIO(img.data)).size[0] > 100
     p02 = client.get("/patients/P02").get_data(as_text=True)
-    assert "no face found" in p02 and 'class="analysis failed"' in p02
+    assert "no face found" in p02 and 'class="analysis failed"' in p02 and "p02_post" not in p02
+    assert "p02_post" not in client.get("/api/patients/P02").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("url", ["/patients/NOPE", "/api/patients/NOPE", "/photos/999/correct", "/photos/999/image.jpg",
@@ -333,6 +335,7 @@ def test_run_from_the_page_with_progress_and_one_run_at_a_time(writer):
     assert status["error"] is None and status["done"] == 1
     assert "1 failed" in status["summary"]
     assert status["failures"][0]["patient_id"] == "P02" and "no face" in status["failures"][0]["message"]
+    assert "p02_post" not in json.dumps(status)
 
 
 # --------------------------------------------------------------------------- landmark corrections

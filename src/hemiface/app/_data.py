@@ -58,6 +58,34 @@ def login_name() -> str:
         return "unknown"
 
 
+def file_names(study) -> list[str]:
+    """The media files' own names (they may carry a name or a hospital number): pages never show them."""
+    with study.session() as session:
+        names = {Path(path).name for path in session.scalars(select(Media.path))}
+    return sorted(names, key=len, reverse=True)
+
+
+def mask(text, names) -> str | None:
+    """``text`` with every media file name replaced by ``[file]`` (patient id, visit and analysis say which)."""
+    if not text:
+        return text
+    for name in names:
+        if name and name in text:
+            text = text.replace(name, "[file]")
+    return text
+
+
+def scrub(value, names):
+    """``value`` (nested dicts, lists, strings) with :func:`mask` applied to every string."""
+    if isinstance(value, str):
+        return mask(value, names)
+    if isinstance(value, dict):
+        return {k: scrub(v, names) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, names) for v in value]
+    return value
+
+
 def _results(study) -> dict:
     """(analysis, inputs sha, parameters sha) -> the stored result as a dict."""
     with study.session() as session:
@@ -68,7 +96,7 @@ def _results(study) -> dict:
         ) for r in session.scalars(select(AnalysisResult))}
 
 
-def _job_view(study, job, stored) -> dict:
+def _job_view(study, job, stored, names) -> dict:
     """One planned analysis with its stored outcome (``waiting`` when it has none yet)."""
     status = stored["status"] if stored else "waiting"
     result = (stored or {}).get("result") or {}
@@ -78,10 +106,10 @@ def _job_view(study, job, stored) -> dict:
         images = [name for name in RESULT_IMAGES[job.analysis] if (folder / name).is_file()]
     return dict(
         analysis=job.analysis, visit_date=job.visit_date, media_id=job.media_id, status=status,
-        message=(stored or {}).get("message"),
+        message=mask((stored or {}).get("message"), names),
         headline=[(label, result.get(key)) for key, label in HEADLINES[job.analysis] if key in result],
         flags=list(result.get("flags") or []),
-        result=result, provenance=(stored or {}).get("provenance") or {},
+        result=scrub(result, names), provenance=scrub((stored or {}).get("provenance") or {}, names),
         inputs={role: sha for role, (_path, sha) in job.inputs.items()},
         inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256, parameters=job.parameters,
         result_dir=job.output_dir if status == "ok" else None, images=images,
@@ -100,6 +128,7 @@ def overview(study) -> dict:
     flow = study_flow(table, endpoints)
     jobs, problems = plan_jobs(study)
     results = _results(study)
+    names = file_names(study)
     per_patient: dict = {}
     for job in jobs:
         stored = results.get(job.key)
@@ -107,14 +136,14 @@ def overview(study) -> dict:
         status = stored["status"] if stored else "waiting"
         c["ok" if status == "ok" else "failed" if status == "failed" else "waiting"] += 1
         if status == "failed":
-            c["messages"].append(f"{job.visit_date}: {stored['message']}")
+            c["messages"].append(f"{job.visit_date}: {mask(stored['message'], names)}")
         if stored and stored.get("result"):
             for flag in stored["result"].get("flags") or []:
                 per_patient[job.patient_id].setdefault("_flags", set()).add(str(flag))
     for p in problems:
         c = per_patient.setdefault(p["patient_id"], _counts())[p["analysis"]]
         c["failed"] += 1
-        c["messages"].append(f"{p['visit_date']}: {p['message']}")
+        c["messages"].append(f"{p['visit_date']}: {mask(p['message'], names)}")
     with study.session() as session:
         patients = {p.pseudonym: p for p in session.scalars(select(Patient).options(selectinload(Patient.visits)))}
         n_visits = {pid: len(p.visits) for pid, p in patients.items()}
@@ -193,10 +222,13 @@ def patient_detail(study, patient_id: str) -> dict:
                 followup_date=_date(row["followup_date"]))
     jobs, problems = plan_jobs(study)
     results = _results(study)
-    analyses = [_job_view(study, j, results.get(j.key)) for j in jobs if j.patient_id == patient_id]
+    names = file_names(study)
+    for entry in audit:
+        entry["message"] = mask(entry.get("message"), names)
+    analyses = [_job_view(study, j, results.get(j.key), names) for j in jobs if j.patient_id == patient_id]
     for a in analyses:
         a["corrections"] = n_corr.get(a["media_id"], 0) if a["analysis"] == "photo_analyze" else 0
-    problems = [p for p in problems if p["patient_id"] == patient_id]
+    problems = [dict(p, message=mask(p["message"], names)) for p in problems if p["patient_id"] == patient_id]
     return dict(patient=info, eligibility=elig, surgeries=surgeries, visits=visits, analyses=analyses,
                 problems=problems, audit=audit)
 
@@ -225,7 +257,8 @@ def photo_landmarks(study, media_id: int) -> dict:
     stored = _results(study).get(job.key)
     version = correction_version(study, media_id)
     out = dict(media_id=media_id, patient_id=job.patient_id, visit_date=job.visit_date, version=version,
-               status=stored["status"] if stored else "waiting", message=(stored or {}).get("message"),
+               status=stored["status"] if stored else "waiting",
+               message=mask((stored or {}).get("message"), file_names(study)),
                symmetry_ratio_percent=((stored or {}).get("result") or {}).get("symmetry_ratio_percent"),
                landmarks=None, result_dir=None)
     if stored and stored["status"] == "ok":
@@ -317,6 +350,7 @@ def save_correction(study, media_id: int, payload) -> dict:
         file.write_text(json.dumps(new, indent=1) + "\n", encoding="utf-8")
         done = correct_landmarks(study, current["patient_id"], visit_date, file, reason=reason,
                                  photo=photo_name, user=user)
+    done = dict(done, message=mask(done.get("message"), file_names(study)))
     return dict(done, version=correction_version(study, media_id), patient_id=current["patient_id"],
                 visit_date=current["visit_date"])
 

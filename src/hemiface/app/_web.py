@@ -125,9 +125,11 @@ class RunManager:
             with study.session() as session:
                 done = int(session.scalar(select(func.count(AnalysisResult.id))
                                           .where(AnalysisResult.created_utc >= state["started_utc"])))
+        names = _data.file_names(study)
+        failures = [dict(f, message=_data.mask(f.get("message"), names)) for f in state["failures"]]
         return dict(running=state["running"], todo=state["todo"], done=min(done, state["todo"]),
                     started_utc=_iso(state["started_utc"]), finished_utc=_iso(state["finished_utc"]),
-                    summary=state["summary"], failures=state["failures"], error=state["error"])
+                    summary=state["summary"], failures=failures, error=_data.mask(state["error"], names))
 
     def wait(self, timeout: float | None = None) -> None:
         if self.thread is not None:
@@ -231,7 +233,7 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
 
     @app.errorhandler(HemifaceError)
     def _hemiface(exc):
-        return fail(422, str(exc).splitlines()[0])
+        return fail(422, _data.mask(str(exc).splitlines()[0], _data.file_names(study)))
 
     for status, message in ((404, "no such page"), (405, "method not allowed here"),
                             (413, f"request too large (at most {MAX_REQUEST_BYTES} bytes)"),
