@@ -189,6 +189,19 @@ def test_a_symlink_out_of_results_is_refused(writer, study_dir, tmp_path):
     assert r.status_code == 404 and b"secret" not in r.data
 
 
+def test_depth_and_gain_maps_are_served_from_their_result_folders(writer, study_dir):
+    png = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(png, format="PNG")
+    for analysis, name in (("scan_analyze", "depth_map.png"), ("scan_compare", "gain_map.png"),
+                           ("scan_compare", "before_after.png")):
+        folder = study_dir / "results" / analysis / "fedcba9876543210_76543210"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(png.getvalue())
+        r = writer.get(f"/results/{analysis}/{folder.name}/{name}")
+        assert r.status_code == 200 and r.mimetype == "image/png" and r.data == png.getvalue()
+        assert writer.get(f"/results/{analysis}/{folder.name}/overlay.png").status_code == 404
+
+
 def test_photos_are_served_by_id_reencoded_only_when_the_study_analyses_them(client):
     media = _media(client, "P01", "2021-09-15")
     r = client.get(f"/photos/{media}/image.jpg")

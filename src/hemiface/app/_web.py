@@ -34,6 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, send_file
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__, logger
 from .._errors import HemifaceError
@@ -44,6 +45,8 @@ from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Host names that mean "this computer" (the only ones answered without a token).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Photos kept re-encoded in memory for the landmark editor.
+PHOTO_CACHE_SIZE = 8
 #: Largest request body accepted (a landmark edit is a few kB).
 MAX_REQUEST_BYTES = 1_000_000
 #: Files of the study folder the overview offers for download, when present (name -> path in the study).
@@ -164,6 +167,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     csrf = secrets.token_urlsafe(32)
     cookie = "hemiface_" + (hashlib.sha256(token.encode()).hexdigest()[:10] if token else "local")
     runs = RunManager(study.path, write_lock)
+    photo_cache: dict = {}  # SHA-256 -> JPEG bytes of the photos shown last (insertion order)
+    photo_cache_lock = threading.Lock()
     app.extensions["hemiface"] = dict(study=study, csrf=csrf, runs=runs, token=token)
 
     def wants_json() -> bool:
@@ -235,6 +240,16 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def _hemiface(exc):
         return fail(422, _data.mask(str(exc).splitlines()[0], _data.file_names(study)))
 
+    @app.errorhandler(SQLAlchemyError)
+    def _database(exc):
+        logger.warning("app: database error: %s", exc.__class__.__name__)
+        return fail(503, "the study database is busy or changed underneath (another hemiface command writing?); "
+                         "try again in a moment")
+
+    @app.errorhandler(500)
+    def _internal(exc):
+        return fail(500, "internal error; the server's log says more")
+
     for status, message in ((404, "no such page"), (405, "method not allowed here"),
                             (413, f"request too large (at most {MAX_REQUEST_BYTES} bytes)"),
                             (415, "send JSON (Content-Type: application/json)"), (400, "bad request")):
@@ -285,11 +300,19 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         from ..photo import read_photo
 
         job = _data.photo_job(study, media_id)
-        photo = read_photo(job.inputs["photo"][0])  # EXIF orientation applied: the landmarks' coordinates
-        buf = io.BytesIO()
-        Image.fromarray(photo.rgb).save(buf, format="JPEG", quality=90)  # a fresh file: no camera metadata
-        buf.seek(0)
-        return send_file(buf, mimetype="image/jpeg", max_age=0)
+        key = job.inputs["photo"][1]  # the photo's SHA-256, checked against the import by the plan
+        with photo_cache_lock:
+            data = photo_cache.get(key)
+        if data is None:
+            photo = read_photo(job.inputs["photo"][0])  # EXIF orientation applied: the landmarks' coordinates
+            buf = io.BytesIO()
+            Image.fromarray(photo.rgb).save(buf, format="JPEG", quality=90)  # a fresh file: no camera metadata
+            data = buf.getvalue()
+            with photo_cache_lock:
+                photo_cache[key] = data
+                while len(photo_cache) > PHOTO_CACHE_SIZE:
+                    photo_cache.pop(next(iter(photo_cache)))
+        return send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0)
 
     @app.get("/download/endpoints.<fmt>")
     def download_endpoints(fmt):
