@@ -413,6 +413,24 @@ def test_correction_in_the_browser_is_study_correct(writer, study_dir):
     assert sha256_file(photo) == before_sha
 
 
+def test_a_save_waits_for_another_process_saving_then_is_refused(writer, study_dir, monkeypatch):
+    import fcntl
+
+    from hemiface.app import _data
+
+    media = _media(writer, "P01", "2021-09-15")
+    lm = writer.get(f"/api/photos/{media}/landmarks").get_json()
+    body = {"points": lm["points"], "outline": lm["outline"], "reason": "r", "user": "u", "base_version": 0}
+    monkeypatch.setattr(_data, "EDIT_LOCK_TIMEOUT_S", 0.3)
+    (study_dir / "corrections").mkdir(exist_ok=True)
+    with open(study_dir / "corrections" / ".app-edit.lock", "w") as other:  # as another app server would hold it
+        fcntl.flock(other, fcntl.LOCK_EX)
+        r = _post(writer, f"/api/photos/{media}/landmarks", body)
+        assert r.status_code == 409 and "being saved" in r.get_json()["error"]
+    with sqlite3.connect(study_dir / "study.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM landmark_corrections").fetchone()[0] == 0
+
+
 def _bad(lm):
     pts = lm["points"]
     first = sorted(pts)[0]

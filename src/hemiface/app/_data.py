@@ -8,18 +8,21 @@ as ``hemiface study correct``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import getpass
 import json
 import math
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ..study import ANALYSES, RESULTS_DIR, correct_landmarks, eligibility, endpoint_table, plan_jobs, study_flow
+from ..study import ANALYSES, CORRECTIONS_DIR, RESULTS_DIR, correct_landmarks, eligibility, endpoint_table, plan_jobs, study_flow
 from ..study.models import TABLES, AnalysisResult, AuditEntry, Media, Patient, Visit
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
@@ -296,6 +299,37 @@ def _text(value, name: str, limit: int, *, required: bool) -> str | None:
     return value
 
 
+#: Seconds a save waits for another save of the same study (in any process) before it is refused.
+EDIT_LOCK_TIMEOUT_S = 30.0
+_EDIT_LOCK = ".app-edit.lock"
+
+
+@contextlib.contextmanager
+def edit_lock(study, *, timeout: float | None = None):
+    """One correction at a time per study, across processes (an advisory lock in ``corrections/``).
+
+    Makes the version check and the write one step, so that two app servers on the same
+    study cannot both save over the same version. :class:`ConflictError` after ``timeout``.
+    """
+    folder = study.path / CORRECTIONS_DIR
+    folder.mkdir(exist_ok=True)
+    timeout = EDIT_LOCK_TIMEOUT_S if timeout is None else timeout
+    with open(folder / _EDIT_LOCK, "w") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConflictError("another correction of this study is being saved; save again in a moment") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def save_correction(study, media_id: int, payload) -> dict:
     """Check an edit from the browser and record it through :func:`hemiface.study.correct_landmarks`.
 
@@ -304,7 +338,8 @@ def save_correction(study, media_id: int, payload) -> dict:
     ``user`` (optional; the login name by default) and ``base_version`` (the
     :func:`correction_version` the edit started from). A stale ``base_version`` is a
     :class:`ConflictError`: someone saved a newer correction since, and saving would
-    silently undo it. The caller serialises saves (one at a time per study).
+    silently undo it. The check and the write hold :func:`edit_lock`, so that saves of
+    one study, from any number of app servers, happen one at a time.
 
     Returns the outcome of :func:`correct_landmarks` with the new ``version``.
     """
@@ -320,6 +355,12 @@ def save_correction(study, media_id: int, payload) -> dict:
                                  f"got {base!r:.40}")
     reason = _text(payload.get("reason"), "reason for the correction", MAX_REASON, required=True)
     user = _text(payload.get("user"), "user name", MAX_USER, required=False) or login_name()
+    with edit_lock(study):
+        return _save(study, media_id, points=payload.get("points"), outline=payload.get("outline"), reason=reason,
+                     user=user, base=base)
+
+
+def _save(study, media_id, *, points, outline, reason, user, base) -> dict:
     current = photo_landmarks(study, media_id)
     if current["version"] != base:
         raise ConflictError(
@@ -331,7 +372,6 @@ def save_correction(study, media_id: int, payload) -> dict:
                             "correct it with `hemiface study correct` and a landmark file")
     image = lm.get("image") or {}
     width, height = float(image.get("width_px") or 1e9), float(image.get("height_px") or 1e9)
-    points, outline = payload.get("points"), payload.get("outline")
     if not isinstance(points, dict) or set(points) != set(lm["points"]):
         raise AppValidationError("points must hold exactly the photo's named landmarks "
                                  f"({len(lm['points'])}: {', '.join(sorted(lm['points']))})")
