@@ -264,6 +264,9 @@ def test_token_mode_requires_the_token_then_a_cookie(built_study):
         assert client.get("/?token=wrong", headers={"Host": "10.0.0.5:8765"}).status_code == 401
         r = client.get("/patients/P01?token=s3cret-token", headers={"Host": "10.0.0.5:8765"})
         assert r.status_code == 303 and r.headers["Location"].endswith("/patients/P01")  # the token leaves the URL
+        r2 = client.get("/", headers={"Host": "10.0.0.5:8765"},
+                        environ_overrides={"PATH_INFO": "//evil.example/x", "QUERY_STRING": "token=s3cret-token"})
+        assert r2.status_code == 303 and r2.headers["Location"] == "/evil.example/x"  # never off to another host
         cookie = r.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert client.get("/patients/P01", headers={"Host": "10.0.0.5:8765"}).status_code == 200  # the cookie now

@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, send_file
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, send_file
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -181,7 +181,6 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
 
     @app.before_request
     def _guard():
-        g.csrf = csrf
         if token is None:
             if _host_name(request.host) not in LOOPBACK_HOSTS:
                 return fail(403, "this app answers only on this computer (127.0.0.1); "
@@ -192,7 +191,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
                 if not hmac.compare_digest(given.encode(), token.encode()):
                     return fail(401, "wrong access token; open the address that `hemiface app` printed")
                 rest = {k: v for k, v in request.args.items() if k != "token"}
-                response = redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)
+                here = "/" + request.path.lstrip("/")  # never "//host": a redirect stays on this server
+                response = redirect(here + ("?" + urlencode(rest) if rest else ""), code=303)
                 response.set_cookie(cookie, token, httponly=True, samesite="Strict",
                                     secure=request.scheme == "https")
                 return response
