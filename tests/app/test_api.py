@@ -236,10 +236,33 @@ def test_downloads_of_the_endpoint_table_and_report(writer, study_dir):
     assert "/download/report.html" in writer.get("/").get_data(as_text=True)
     r = writer.get("/download/report.html")
     assert r.status_code == 200 and r.data == b"<p>report</p>"
+    assert r.headers["Content-Security-Policy"].endswith("sandbox")  # shown with its inline style, never scripts
     assert writer.get("/download/report.pdf").status_code == 404
 
 
 # --------------------------------------------------------------------------- who may connect
+
+def test_host_names_and_file_name_masking():
+    from hemiface.app._data import mask, scrub
+    from hemiface.app._web import _host_name
+
+    assert [_host_name(h) for h in ("127.0.0.1:8765", "localhost", "[::1]:80", "::1", "Evil.Example:1")] == [
+        "127.0.0.1", "localhost", "::1", "::1", "evil.example"]
+    names = ["P001 Smith.jpg", "a.png"]
+    assert mask("P001 Smith.jpg: no face found", names) == "[file]: no face found"
+    assert scrub({"x": ["a.png", 1], "y": None}, names) == {"x": ["[file]", 1], "y": None}
+
+
+def test_a_busy_port_is_one_clear_error(built_study):
+    from hemiface.app import AppError, make_server
+
+    first = make_server(built_study, host="127.0.0.1", port=0)
+    try:
+        with pytest.raises(AppError, match="cannot serve on 127.0.0.1"):
+            make_server(built_study, host="127.0.0.1", port=first.port)
+    finally:
+        first.close()
+
 
 def test_localhost_mode_answers_only_loopback_host_names(client):
     assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200

@@ -59,6 +59,9 @@ _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+_REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
 def _host_name(host: str) -> str:
     """``Host`` header -> name without port (``[::1]:8765`` -> ``::1``)."""
     host = (host or "").strip().lower()
@@ -330,7 +333,10 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         rel = STUDY_DOWNLOADS.get(name)
         if rel is None or not (study.path / rel).is_file():
             raise NotFoundError(f"no {name} in this study (write it with `hemiface study report` / `study analyze`)")
-        return send_file(study.path / rel, as_attachment=name != "report.html", download_name=name, max_age=0)
+        response = send_file(study.path / rel, as_attachment=name != "report.html", download_name=name, max_age=0)
+        if name == "report.html":  # self-contained (inline style, data: images), shown sandboxed: no script, own origin
+            response.headers["Content-Security-Policy"] = _REPORT_CSP
+        return response
 
     # ------------------------------------------------------------------ JSON API
 
