@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 
 from ._errors import AppError
-from ._web import create_app
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +60,8 @@ def make_server(study_dir, *, host: str = "127.0.0.1", port: int = 8765, token: 
     once, for the people it is meant for.
     """
     from waitress import create_server
+
+    from ._web import create_app
 
     local = is_loopback(host)
     if not local and not token:
