@@ -348,7 +348,7 @@ def test_writes_without_the_csrf_token_or_from_another_origin_are_refused(writer
 
 
 @pytest.mark.parametrize("body, message", [
-    ({"jobs": "two"}, "jobs"), ({"jobs": 0}, "jobs"), ({"jobs": True}, "jobs"), ({"retry_failed": "yes"}, "retry_failed"),
+    ({"jobs": "two"}, "jobs"), ({"jobs": 0}, "jobs"), ({"jobs": 10_000}, "jobs"), ({"jobs": True}, "jobs"), ({"retry_failed": "yes"}, "retry_failed"),
     ({"bogus": 1}, "unknown field"),
 ])
 def test_run_validation(writer, body, message):

@@ -32,6 +32,19 @@ def test_serves_on_loopback_and_prints_the_address(built_study, monkeypatch):
     assert "token" not in result.output and len(ran) == 1
 
 
+def test_open_opens_the_address_in_a_browser(built_study, monkeypatch):
+    import webbrowser
+
+    from hemiface.app import _server
+
+    opened = []
+    monkeypatch.setattr(_server.AppServer, "run", lambda self: None)
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    result = runner.invoke(app, ["app", str(built_study), "--port", "0", "--open"])
+    assert result.exit_code == 0, result.output
+    assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:") and opened[0] in result.output
+
+
 def test_another_host_gets_a_fresh_token_printed_once(built_study, monkeypatch):
     import hemiface.app
 

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import secrets
 import tempfile
 import threading
@@ -45,6 +46,8 @@ from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Host names that mean "this computer" (the only ones answered without a token).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Most analyses a run from the page may start in parallel (processes): this computer's cores.
+MAX_JOBS = max(1, os.cpu_count() or 1)
 #: Photos kept re-encoded in memory for the landmark editor.
 PHOTO_CACHE_SIZE = 8
 #: Largest request body accepted (a landmark edit is a few kB).
@@ -276,7 +279,7 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def overview():
         view = _data.overview(study)
         downloads = [n for n, rel in STUDY_DOWNLOADS.items() if (study.path / rel).is_file()]
-        return render_template("overview.html", view=view, downloads=downloads)
+        return render_template("overview.html", view=view, downloads=downloads, max_jobs=MAX_JOBS)
 
     @app.get("/patients/<path:patient_id>")
     def patient(patient_id):
@@ -390,8 +393,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         jobs = data.get("jobs", 1)
         if not isinstance(retry, bool):
             raise AppValidationError(f"retry_failed must be true or false; got {retry!r:.40}")
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 8:
-            raise AppValidationError(f"jobs must be a whole number from 1 to 8; got {jobs!r:.40}")
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+            raise AppValidationError(f"jobs must be a whole number from 1 to {MAX_JOBS}; got {jobs!r:.40}")
         return jsonify(runs.start(study, retry_failed=retry, jobs=jobs)), 202
 
     return app

@@ -81,7 +81,8 @@
     fetch("/api/run", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ retry_failed: document.getElementById("retry-failed").checked })
+      body: JSON.stringify({ retry_failed: document.getElementById("retry-failed").checked,
+                             jobs: parseInt(document.getElementById("run-jobs").value, 10) || 1 })
     }).then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); }).then(function (x) {
       if (x[0] >= 400) { status.textContent = x[1].error; button.disabled = false; return; }
       show(x[1]);
