@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-HOSTILE = '<script>alert("x")</script>'
-HOSTILE_ID = "<script>alert(1)</script>"
+from app_helpers import HOSTILE
 
 
 def _sheets(folder: Path) -> list[Path]:
@@ -56,6 +55,8 @@ def built_study(tmp_path_factory) -> Path:
     from hemiface.study import init_study, run_study
     from hemiface.study.models import Patient
 
+    from app_helpers import HOSTILE_ID
+
     root = tmp_path_factory.mktemp("appstudy")
     files = _sheets(root / "sheets")
     with init_study(root / "study", name=f"web {HOSTILE} study", inclusion_from=None, inclusion_to=None) as study:
@@ -83,7 +84,3 @@ def client(built_study):
     app.testing = True
     yield app.test_client()
     app.extensions["hemiface"]["study"].close()
-
-
-def csrf_of(app) -> str:
-    return app.extensions["hemiface"]["csrf"]

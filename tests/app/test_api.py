@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.conftest import HOSTILE, HOSTILE_ID, csrf_of
+from app_helpers import HOSTILE, HOSTILE_ID, csrf_of
 
 
 def _media(client, patient, visit_date):

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.app.webdriver import Browser, browser_paths
+from app_webdriver import Browser, browser_paths
 
 log = logging.getLogger(__name__)
 
