@@ -17,6 +17,7 @@ import typer
 
 from . import __version__
 from ._errors import HemifaceError
+from .app import make_server
 from .photo import analyze_photo, compare_photos
 from .scan import FaceRegion, analyze_scan, compare_scans
 from .study._settings import StudySettings
@@ -30,6 +31,7 @@ def _defaults(func) -> dict:
 _SCAN, _COMPARE = _defaults(analyze_scan), _defaults(compare_scans)
 _PHOTO, _PHOTO_COMPARE = _defaults(analyze_photo), _defaults(compare_photos)
 _REGION, _RULES = FaceRegion(), StudySettings()
+_APP = _defaults(make_server)
 
 app = typer.Typer(
     name="hemiface",
@@ -762,6 +764,42 @@ def demo(
     typer.echo(f"endpoints: {result.endpoints_csv}")
     typer.echo(f"analysis:  {result.analysis_dir} (CSV tables, analysis.xlsx)")
     typer.echo(f"study:     {result.study} (open it with any hemiface study command)")
+
+
+@app.command("app")
+def app_command(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    port: int = typer.Option(_APP["port"], "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option(_APP["host"], "--host", help="Address to listen on. Anything but 127.0.0.1 / localhost "
+                             "makes the app reachable from other computers and requires the access token printed at start."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the address in the default web browser."),
+):
+    """The study in a browser: overview, patient pages, landmark correction, `study run` with progress.
+
+    Serves on this computer only (127.0.0.1) unless --host says otherwise; then every visitor needs the
+    access token printed once at start (the address with ?token=...). Stop with Ctrl+C.
+    """
+    from . import app as web
+
+    try:
+        server = web.make_server(folder, host=host, port=port, token=None if web.is_loopback(host) else web.new_token())
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"hemiface app: serving {folder} at {server.address}")
+    if server.token:
+        typer.echo("reachable from other computers: give this address, with its access token, only to your team:")
+        typer.echo(f"  {server.url}")
+    typer.echo("stop with Ctrl+C")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 def main() -> None:
