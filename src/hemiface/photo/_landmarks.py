@@ -65,13 +65,18 @@ COORDINATES = (
 
 @dataclass(frozen=True, eq=False)
 class FaceLandmarks:
-    """Named points and the face outline, in photo px. ``outline`` is a closed polygon (n, 2), n >= 8."""
+    """Named points and the face outline, in photo px. ``outline`` is a closed polygon (n, 2), n >= 8.
+
+    ``mesh`` is the (478, 3) face mesh the points came from (photo px, z in px), when they
+    came from one: it carries the face's 3D shape for the pose compensation.
+    """
 
     points: dict = field(repr=False)
     outline: np.ndarray = field(repr=False)
     source: str
     model: str | None = None
     model_version: str | None = None
+    mesh: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         outline = np.asarray(self.outline, dtype=np.float64)
@@ -99,7 +104,8 @@ def from_mesh(mesh: np.ndarray, outline: np.ndarray, *, model: str, model_versio
     points = {name: [float(mesh[i, 0]), float(mesh[i, 1])] for name, i in MESH_POINTS.items()}
     for name, j in OUTLINE_POINTS.items():
         points[name] = [float(outline[j, 0]), float(outline[j, 1])]
-    return FaceLandmarks(points, np.asarray(outline, float), "automatic", model, model_version)
+    return FaceLandmarks(points, np.asarray(outline, float), "automatic", model, model_version,
+                         mesh=np.asarray(mesh, float)[:, :3] if np.shape(mesh)[1] >= 3 else None)
 
 
 def to_json_dict(lm: FaceLandmarks, *, image: dict) -> dict:
