@@ -23,7 +23,7 @@ REPEATS = 5
 
 def main() -> None:
     from hemiface.photo import analyze_photo
-    from hemiface.photo._mediapipe import load_models
+    from hemiface._face_mesh import load_models
 
     t0 = time.perf_counter()
     load_models()

@@ -328,7 +328,7 @@ def auto_landmarks(photo: Photo) -> FaceLandmarks:
     """Automatic, mirror-consistent landmarks with the image-refined outline (see :mod:`._locate`)."""
     from ._landmarks import from_mesh
     from ._locate import locate
-    from ._mediapipe import MODEL_NAME, model_version
+    from .._face_mesh import MODEL_NAME, model_version
 
     auto = locate(photo.rgb, name=photo.name)
     return from_mesh(auto.mesh, auto.outline, model=MODEL_NAME, model_version=model_version())

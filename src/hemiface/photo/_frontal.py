@@ -60,7 +60,7 @@ import numpy as np
 from .._errors import LandmarkError
 from ._geometry import POSE_TEMPLATE
 from ._landmarks import MESH_POINTS, FaceLandmarks
-from ._mp_indices import FACE_OVAL, MIRROR_MAP, N_LANDMARKS
+from .._face_mesh import FACE_OVAL, MIRROR_MAP, N_LANDMARKS
 
 #: The mesh's midline vertices (their own mirror images: 28 points from the forehead over the nose and lips
 #: to the chin); the plane through them is the face's symmetry plane.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import LandmarkError
-from ._mp_indices import IRIS, N_LANDMARKS
+from .._face_mesh import IRIS, N_LANDMARKS
 
 #: Named points taken directly from the MediaPipe mesh.
 MESH_POINTS = {
