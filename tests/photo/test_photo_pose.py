@@ -156,3 +156,44 @@ def atrophy(request):
 def test_compensated_ratio_recovers_atrophy_seen_turned(atrophy):
     for r in atrophy:
         assert abs(r["ratio_compensated"] - r["known_ratio"]) <= 2.0, r
+
+
+# ---- pose agreement between visits -----------------------------------------------------------------
+
+def test_compare_reports_and_flags_the_pose_difference(tmp_path):
+    """Two renders of one face 6 degrees of yaw apart: compare_photos reports both poses, their difference
+    (about +6 degrees of yaw, little pitch or roll) and flags the pair at the default 3 degree limit, not at
+    10; the command line prints it and takes the limit as an option."""
+    from PIL import Image
+    from pose_renders import render
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.photo import MAX_POSE_DIFFERENCE_DEG, compare_photos, pose_agreement
+
+    pre, post = tmp_path / "pre.png", tmp_path / "post.png"
+    Image.fromarray(render("james", 0, 0)).save(pre)
+    Image.fromarray(render("james", 6, 0)).save(post)
+    result = compare_photos(pre, post, affected="left")
+    pose = result.pose
+    log.info("compare pose: %s", pose)
+    assert MAX_POSE_DIFFERENCE_DEG == 3.0 and pose["max_difference_deg"] == 3.0
+    assert pose["pre"]["yaw_deg"] == pytest.approx(result.pre.pose["yaw_deg"])
+    assert pose["difference"]["yaw_deg"] == pytest.approx(6.0, abs=1.5)
+    assert abs(pose["difference"]["roll_deg"]) < 1.5
+    assert pose["differs"] and "yaw_differs_by_more_than_3_deg" in pose["flags"]
+    assert result.to_dict()["pose"] == pose
+    relaxed = pose_agreement(result.pre.pose, result.post.pose, max_difference_deg=10.0)
+    assert not relaxed["differs"] and relaxed["flags"] == []
+    same = pose_agreement(result.pre.pose, result.pre.pose)
+    assert same["difference"] == {"yaw_deg": 0.0, "pitch_deg": 0.0, "roll_deg": 0.0} and not same["differs"]
+    cli = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--max-pose-difference-deg", "10", "--out", str(tmp_path / "cmp")])
+    assert cli.exit_code == 0, cli.output
+    assert "pose yaw_deg" in cli.output and "POSE DIFFERS" not in cli.output
+    cli = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--out", str(tmp_path / "cmp3")])
+    assert cli.exit_code == 0 and "POSE DIFFERS" in cli.output
+    bad = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--max-pose-difference-deg", "-1"])
+    assert bad.exit_code == 1

@@ -145,7 +145,8 @@ def pose_flagged_pairs(endpoints: pd.DataFrame) -> pd.DataFrame:
     (``pose_differs`` of the endpoint table); empty when the table has no pose columns."""
     if "pose_differs" not in endpoints:
         return pd.DataFrame(columns=list(POSE_FLAG_COLUMNS))
-    flagged = endpoints[endpoints["pose_differs"].fillna(False).astype(bool)]
+    # True, numpy's True or "True" (an endpoint table read back from CSV); missing or False is not flagged.
+    flagged = endpoints[endpoints["pose_differs"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))]
     return flagged.reindex(columns=list(POSE_FLAG_COLUMNS)).reset_index(drop=True)
 
 
