@@ -177,7 +177,11 @@ def complete_jaw_outline(lm: FaceLandmarks, auto_outline: np.ndarray, *, model: 
     toward_chin = np.array([-d[1], d[0]])  # y points down: (dx, dy) turned clockwise on screen
     if (jaw[len(jaw) // 2] - a) @ toward_chin <= 0:
         raise LandmarkError(f"{lm.source}: the jawline does not run from the image's left to its right under the chin")
-    above = (auto - a) @ toward_chin < 0
+    # Strictly above; an automatic point at one of the jaw's ends (within 0.1% of the chord: when the jawline
+    # was taken from the automatic outline and written with finite precision) only repeats that end.
+    chord = float(np.hypot(*d))
+    at_end = np.minimum(np.hypot(*(auto - a).T), np.hypot(*(auto - b).T)) < 1e-3 * chord
+    above = ((auto - a) @ toward_chin < 0) & ~at_end
     n = len(auto)
     if not above[0]:
         raise LandmarkError(f"{lm.source}: the automatic outline does not reach above the jaw's ends")
