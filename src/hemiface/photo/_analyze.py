@@ -30,7 +30,8 @@ PROFILE_YAW_DEG = 30.0
 #: Faces narrower than this are flagged (too few pixels across the face to measure well).
 MIN_FACE_WIDTH_PX = 300.0
 #: How ``pose`` is measured when the landmarks come with a 3D face mesh.
-POSE_METHOD = "head axes of the 3D face mesh (midline-vertex plane; outer eye corners to mouth corners)"
+POSE_METHOD = ("head axes of the 3D face mesh (left-right: normal of the midline vertices' plane; vertical: "
+               "the mean face template's, fitted in 3D)")
 #: Output files written by :meth:`PhotoAnalysis.save`; the last one is written last.
 OUTPUT_NAMES = ("landmarks.json", "overlay.png", "measurements.json")
 
@@ -161,7 +162,7 @@ def _ratio(a: float, b: float) -> float:
     return 100.0 * a / b
 
 
-def levels_of(g: dict) -> list:
+def _levels_of(g: dict) -> list:
     return list(g["contour"])
 
 
@@ -216,10 +217,11 @@ def measure(
 ) -> dict:
     """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`.
 
-    ``mesh`` is the photo's (478, 3) face mesh (photo px, z in px): it gives the
-    head pose and the depths that turn the landmarks to a frontal view (see
-    :mod:`._frontal`). Without it (or with ``lm.mesh``) nothing can be compensated
-    and a :class:`LandmarkError` is raised.
+    ``mesh`` is the photo's (478, 3) face mesh (photo px, z in px; default
+    ``lm.mesh``): it gives the head pose and the depths that turn the landmarks to
+    a frontal view for the pose-compensated values (see :mod:`._frontal`). Without
+    one, the pose comes from the 2D template fit and the pose-compensated values
+    are None.
     """
     from ._frontal import frontal_landmarks
 
@@ -283,8 +285,8 @@ def measure(
             "points_px": [top.tolist(), bottom.tolist()],
         }
     if comp is None:
-        comp = {"ratios": {midline: None}, "contour": dict.fromkeys(levels_of(g)), "contour_mean": None,
-                "landmark_ratio": None, "areas": {midline: None}, "widths": dict.fromkeys(levels_of(g))}
+        comp = {"ratios": {midline: None}, "contour": dict.fromkeys(_levels_of(g)), "contour_mean": None,
+                "landmark_ratio": None, "areas": {midline: None}, "widths": dict.fromkeys(_levels_of(g))}
     compensated = {
         "symmetry_ratio_percent": comp["ratios"][midline],
         "contour_ratio_percent": comp["contour"],
