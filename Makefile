@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser demo test bench validate-pose clean
 
 setup: $(STAMP) browser
 
@@ -60,6 +60,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
 	$(BIN)/python benchmarks/bench_study_run.py
 	$(BIN)/python benchmarks/bench_app.py
+
+validate-pose: setup
+	$(BIN)/python benchmarks/validate_photo_pose.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

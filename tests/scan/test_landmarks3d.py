@@ -429,12 +429,12 @@ def test_geometric_fallback_when_no_view_yields_a_face(name, monkeypatch, tmp_pa
     """With the face detector and face mesh made blind, a real face in a random pose falls back to its
     shape: pronasale and a frame from the nose and the mirror plane, flagged low confidence in the result,
     landmarks.csv and frame.json."""
-    from hemiface.photo import _locate, _mediapipe
+    from hemiface import _face_mesh
     from hemiface.scan import read_landmarks, write_landmarks
     from hemiface.scan._landmarks3d import FALLBACK_CONFIDENCE
 
-    monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
-    monkeypatch.setattr(_locate, "face_mesh", lambda rgb: None)
+    monkeypatch.setattr(_face_mesh, "detect_faces", lambda rgb: [])
+    monkeypatch.setattr(_face_mesh, "face_mesh", lambda rgb: None)
     scan, published = _published(name)
     moved, rot, shift = _moved(scan, 12, "cm")
     found = detect_landmarks(moved)
@@ -458,9 +458,9 @@ def test_geometric_fallback_when_no_view_yields_a_face(name, monkeypatch, tmp_pa
 def test_geometric_fallback_when_faces_are_seen_but_not_placed(monkeypatch, caplog):
     """The detector sees the face but the face mesh places nothing: the same fallback, flagged low
     confidence although the detector's score is high, with the reason logged."""
-    from hemiface.photo import _locate
+    from hemiface import _face_mesh
 
-    monkeypatch.setattr(_locate, "face_mesh", lambda rgb: None)  # the model call behind mirror_consistent_mesh
+    monkeypatch.setattr(_face_mesh, "face_mesh", lambda rgb: None)  # the model call behind mirror_consistent_mesh
     scan, published = _published("humface")
     moved, rot, shift = _moved(scan, 12, "mm")
     with caplog.at_level(logging.WARNING, logger="hemiface"):
@@ -472,11 +472,11 @@ def test_geometric_fallback_when_faces_are_seen_but_not_placed(monkeypatch, capl
 
 def test_analyze_with_orient_auto_uses_the_fallback_frame_and_says_so(monkeypatch, template_phantom, caplog):
     """When no render shows a face, `scan analyze --orient auto` still measures, on the fallback frame, and warns."""
-    from hemiface.photo import _locate, _mediapipe
+    from hemiface import _face_mesh
     from hemiface.scan import analyze_scan, scan_from_arrays
 
-    monkeypatch.setattr(_mediapipe, "detect_faces", lambda rgb: [])
-    monkeypatch.setattr(_locate, "face_mesh", lambda rgb: None)
+    monkeypatch.setattr(_face_mesh, "detect_faces", lambda rgb: [])
+    monkeypatch.setattr(_face_mesh, "face_mesh", lambda rgb: None)
     rng = np.random.default_rng(7)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     q *= np.sign(np.linalg.det(q))

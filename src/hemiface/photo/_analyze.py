@@ -29,6 +29,9 @@ MAX_PITCH_DEG = 10.0
 PROFILE_YAW_DEG = 30.0
 #: Faces narrower than this are flagged (too few pixels across the face to measure well).
 MIN_FACE_WIDTH_PX = 300.0
+#: How ``pose`` is measured when the landmarks come with a 3D face mesh.
+POSE_METHOD = ("head axes of the 3D face mesh (left-right: normal of the midline vertices' plane; vertical: "
+               "the mean face template's, fitted in 3D)")
 #: Output files written by :meth:`PhotoAnalysis.save`; the last one is written last.
 OUTPUT_NAMES = ("landmarks.json", "overlay.png", "measurements.json")
 
@@ -38,8 +41,14 @@ class PhotoAnalysis:
     """Result of :func:`analyze_photo`. Sides are the patient's; lengths px and mm, areas px2 and mm2.
 
     ``symmetry_ratio_percent`` = 100 x area of the affected hemiface / area of
-    the unaffected hemiface (outline split by the chosen midline): 100 is
-    perfect symmetry, < 100 a deficient affected side, > 100 overcorrection.
+    the unaffected hemiface (outline split by the chosen midline), in the photo's
+    own 2D geometry: 100 is perfect symmetry, < 100 a deficient affected side,
+    > 100 overcorrection. Head yaw moves it by about 2 points per degree.
+    ``pose_compensated`` holds the same ratios measured on the face turned to a
+    frontal view with the face mesh's 3D shape (:mod:`._frontal`;
+    ``symmetry_ratio_pose_compensated_percent``): it removes most of the effect of
+    a turn, but the face mesh reads part of a one-sided atrophy as a turn, so it
+    also hides part of a real asymmetry; it is a secondary, experimental key.
     mm values are None when the landmarks carry no iris (no scale).
     """
 
@@ -47,6 +56,7 @@ class PhotoAnalysis:
     affected_side_chosen_by: Literal["user", "auto"]
     midline_method: str
     symmetry_ratio_percent: float
+    symmetry_ratio_pose_compensated_percent: float
     symmetry_ratio_percent_pupils_midline: float
     symmetry_ratio_percent_fitted_midline: float | None
     contour_ratio_percent: dict
@@ -63,7 +73,9 @@ class PhotoAnalysis:
     pose: dict
     flags: tuple
     midlines: dict
+    pose_compensated: dict = field(repr=False)
     landmarks: FaceLandmarks = field(repr=False)
+    frontal_landmarks: FaceLandmarks = field(repr=False)
     frame: Frame = field(repr=False)
     midline: Midline = field(repr=False)
     contour_levels_v_px: dict = field(repr=False)
@@ -86,11 +98,17 @@ class PhotoAnalysis:
             "symmetry_ratio_percent": self.symmetry_ratio_percent,
             "symmetry_ratio_percent_pupils_midline": self.symmetry_ratio_percent_pupils_midline,
             "symmetry_ratio_percent_fitted_midline": self.symmetry_ratio_percent_fitted_midline,
+            "symmetry_ratio_pose_compensated_percent": self.symmetry_ratio_pose_compensated_percent,
         }
+        comp = self.pose_compensated
         for level in CONTOUR_LEVELS:
             d[f"contour_ratio_percent_{level}"] = self.contour_ratio_percent[level]
         d["contour_ratio_percent_mean"] = self.contour_ratio_percent_mean
+        for level in CONTOUR_LEVELS:
+            d[f"contour_ratio_pose_compensated_percent_{level}"] = comp["contour_ratio_percent"][level]
+        d["contour_ratio_pose_compensated_percent_mean"] = comp["contour_ratio_percent_mean"]
         d["landmark_ratio_percent"] = self.landmark_ratio_percent
+        d["landmark_ratio_pose_compensated_percent"] = comp["landmark_ratio_percent"]
         for pair, r in self.landmark_ratio_percent_by_pair.items():
             d[f"landmark_ratio_percent_{pair}"] = r
         for pair, h in self.height_difference_px.items():
@@ -116,8 +134,15 @@ class PhotoAnalysis:
         }
         d["midlines"] = self.midlines
         d["landmark_source"] = self.landmarks.source
+        d["pose_compensation"] = (
+            "*_pose_compensated_* keys are measured on the face turned to a frontal view with the 3D face mesh "
+            "(each 2D point lifted to the depth of its mesh vertex, outline points to the depth of the face oval at "
+            "the same angle; experimental: the face mesh reads part of a one-sided atrophy as a head turn); all "
+            "other ratios, widths, areas and heights are measured in the photo's own 2D geometry"
+        )
         d["sign_conventions"] = (
             "ratios: 100 x affected / unaffected (100 = symmetric, < 100 = deficient affected side); "
+            "yaw > 0: nose toward the patient's left (image right); pitch > 0: chin down; roll > 0: clockwise; "
             "height differences > 0: the affected-side point lies higher (toward the forehead); "
             "sides are the patient's (the patient's left is on the image's right)"
         )
@@ -137,18 +162,13 @@ def _ratio(a: float, b: float) -> float:
     return 100.0 * a / b
 
 
-def measure(
-    lm: FaceLandmarks, *, affected: str, midline: str = "pupils", iris_mm: float = 11.7, name: str = "photo"
-) -> dict:
-    """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`."""
+def _levels_of(g: dict) -> list:
+    return list(g["contour"])
+
+
+def _geometry(lm: FaceLandmarks, *, affected: str, midline: str, name: str) -> dict:
+    """Areas, contour widths and landmark ratios of ``lm`` (image px, or a frontal view of them)."""
     frame = Frame.from_pupils(lm["pupil_right"], lm["pupil_left"])
-    # Refuse a profile view before measuring anything: its hemifaces are degenerate (one can be empty).
-    pose = fit_pose(lm)
-    pose["roll_deg"] = frame.roll_deg  # the roll actually corrected: the interpupillary line's tilt
-    if abs(pose["yaw_deg"]) > PROFILE_YAW_DEG:
-        raise PhotoError(
-            f"{name}: not a frontal view (head turned {pose['yaw_deg']:.0f} degrees; profile views cannot be measured)"
-        )
     outline_uv = frame.uv(lm.outline)
     lines = {"pupils": pupils_midline()}
     try:
@@ -182,48 +202,114 @@ def measure(
     if not measured:
         raise LandmarkError(f"{name}: the face outline does not cross any contour level on both sides of the midline")
     pairs = pair_ratios(lm, frame, line, side)
-    heights = height_differences_px(lm, frame, side)
+    return dict(
+        frame=frame, lines=lines, line=line, areas=areas, side=side, chosen_by=chosen_by, ratios=ratios,
+        levels=levels, widths=widths, contour=contour, contour_mean=float(np.mean(measured)), pairs=pairs,
+        landmark_ratio=float(np.mean(list(pairs.values()))) if pairs else None,
+        heights=height_differences_px(lm, frame, side),
+        face_width=float(outline_uv[:, 0].max() - outline_uv[:, 0].min()),
+    )
 
+
+def measure(
+    lm: FaceLandmarks, *, affected: str, midline: str = "pupils", iris_mm: float = 11.7, name: str = "photo",
+    mesh: np.ndarray | None = None,
+) -> dict:
+    """All measurements from named landmarks (px); the keyword arguments of :class:`PhotoAnalysis`.
+
+    ``mesh`` is the photo's (478, 3) face mesh (photo px, z in px; default
+    ``lm.mesh``): it gives the head pose and the depths that turn the landmarks to
+    a frontal view for the pose-compensated values (see :mod:`._frontal`). Without
+    one, the pose comes from the 2D template fit and the pose-compensated values
+    are None.
+    """
+    from ._frontal import frontal_landmarks
+
+    mesh = lm.mesh if mesh is None else mesh
+    pose_2d = fit_pose(lm)
+    if mesh is None:
+        logger.warning("%s: no 3D face mesh: the head pose comes from the 2D template fit and nothing is "
+                       "pose-compensated", name)
+        frontal = None
+        pose = dict(pose_2d)
+        pose["roll_deg"] = Frame.from_pupils(lm["pupil_right"], lm["pupil_left"]).roll_deg
+        pose["method"] = "2D template fit (no 3D face mesh)"
+    else:
+        frontal, head = frontal_landmarks(lm, mesh)
+        pose = dict(head.pose)
+        pose["fit_rms_ipd"] = pose_2d["fit_rms_ipd"]
+        pose["method"] = POSE_METHOD
+    pose["yaw_deg_2d_template_fit"] = pose_2d["yaw_deg"]
+    pose["pitch_deg_2d_template_fit"] = pose_2d["pitch_deg"]
+    # Refuse a profile view before measuring anything: its hemifaces are degenerate (one can be empty).
+    # Either estimate suffices: landmarks from a file may describe another pose than the photo's own mesh.
+    turned = max(pose["yaw_deg"], pose_2d["yaw_deg"], key=abs)
+    if abs(turned) > PROFILE_YAW_DEG:
+        raise PhotoError(
+            f"{name}: not a frontal view (head turned {turned:.0f} degrees; profile views cannot be measured)"
+        )
+    g = _geometry(lm, affected=affected, midline=midline, name=name)  # the photo's own 2D geometry (primary)
+    side = g["side"]
+    # The frontal view (pose-compensated), or nothing without a mesh.
+    comp = None if frontal is None else _geometry(frontal, affected=side, midline=midline, name=name)
+
+    # The single-photo pose flags keep their meaning: they read the 2D template fit, whose zero is the
+    # template's frontal face (the face mesh's pitch has another zero: its eye-to-mouth line leans by about
+    # 10 degrees on standardized frontal photos).
     flags = []
-    if abs(pose["yaw_deg"]) > MAX_YAW_DEG:
+    if abs(pose_2d["yaw_deg"]) > MAX_YAW_DEG:
         flags.append("yaw_exceeds_5_deg")
-    if abs(pose["pitch_deg"]) > MAX_PITCH_DEG:
+    if abs(pose_2d["pitch_deg"]) > MAX_PITCH_DEG:
         flags.append("pitch_exceeds_10_deg")
-    face_width = float(outline_uv[:, 0].max() - outline_uv[:, 0].min())
+    face_width = g["face_width"]
     if face_width < MIN_FACE_WIDTH_PX:
         flags.append("face_narrower_than_300_px")
     if pose["fit_rms_ipd"] > 0.15:
         flags.append("landmarks_fit_face_template_poorly")
     for flag in flags:
-        logger.warning("%s: %s (yaw %.1f deg, pitch %.1f deg, face width %.0f px)",
-                       name, flag, pose["yaw_deg"], pose["pitch_deg"], face_width)
+        logger.warning("%s: %s (2D template fit: yaw %.1f deg, pitch %.1f deg; face width %.0f px)",
+                       name, flag, pose_2d["yaw_deg"], pose_2d["pitch_deg"], face_width)
 
     iris_px = iris_diameter_px(lm)
     scale = iris_mm / iris_px if iris_px else None
     midlines = {}
-    for m, ln in lines.items():
+    frame = g["frame"]
+    for m, ln in g["lines"].items():
         top, bottom = frame.px([ln.u_at(-200.0), -200.0]), frame.px([ln.u_at(200.0), 200.0])
         midlines[m] = {
-            "symmetry_ratio_percent": ratios[m],
+            "symmetry_ratio_percent": g["ratios"][m],
+            "symmetry_ratio_pose_compensated_percent": None if comp is None else comp["ratios"][m],
             "angle_to_pupil_perpendicular_deg": ln.angle_deg(),
             "offset_at_pupils_px": ln.a,
             "fit_rms_px": ln.rms_px,
             "points_px": [top.tolist(), bottom.tolist()],
         }
+    if comp is None:
+        comp = {"ratios": {midline: None}, "contour": dict.fromkeys(_levels_of(g)), "contour_mean": None,
+                "landmark_ratio": None, "areas": {midline: None}, "widths": dict.fromkeys(_levels_of(g))}
+    compensated = {
+        "symmetry_ratio_percent": comp["ratios"][midline],
+        "contour_ratio_percent": comp["contour"],
+        "contour_ratio_percent_mean": comp["contour_mean"],
+        "landmark_ratio_percent": comp["landmark_ratio"],
+        "hemiface_area_px2": comp["areas"][midline],
+        "contour_widths_px": comp["widths"],
+    }
     return dict(
         affected_side=side,
-        affected_side_chosen_by=chosen_by,
+        affected_side_chosen_by=g["chosen_by"],
         midline_method=midline,
-        symmetry_ratio_percent=ratios[midline],
-        symmetry_ratio_percent_pupils_midline=ratios["pupils"],
-        symmetry_ratio_percent_fitted_midline=ratios.get("fitted"),
-        contour_ratio_percent=contour,
-        contour_ratio_percent_mean=float(np.mean(measured)),
-        contour_widths_px=widths,
-        landmark_ratio_percent=float(np.mean(list(pairs.values()))) if pairs else None,
-        landmark_ratio_percent_by_pair=pairs,
-        height_difference_px=heights,
-        hemiface_area_px2=areas[midline],
+        symmetry_ratio_percent=g["ratios"][midline],
+        symmetry_ratio_pose_compensated_percent=comp["ratios"][midline],
+        symmetry_ratio_percent_pupils_midline=g["ratios"]["pupils"],
+        symmetry_ratio_percent_fitted_midline=g["ratios"].get("fitted"),
+        contour_ratio_percent=g["contour"],
+        contour_ratio_percent_mean=g["contour_mean"],
+        contour_widths_px=g["widths"],
+        landmark_ratio_percent=g["landmark_ratio"],
+        landmark_ratio_percent_by_pair=g["pairs"],
+        height_difference_px=g["heights"],
+        hemiface_area_px2=g["areas"][midline],
         face_width_px=face_width,
         scale_mm_per_px=scale,
         iris_diameter_px=iris_px,
@@ -231,10 +317,12 @@ def measure(
         pose=pose,
         flags=tuple(flags),
         midlines=midlines,
+        pose_compensated=compensated,
         landmarks=lm,
+        frontal_landmarks=frontal,
         frame=frame,
-        midline=line,
-        contour_levels_v_px=levels,
+        midline=g["line"],
+        contour_levels_v_px=g["levels"],
     )
 
 
@@ -242,7 +330,7 @@ def auto_landmarks(photo: Photo) -> FaceLandmarks:
     """Automatic, mirror-consistent landmarks with the image-refined outline (see :mod:`._locate`)."""
     from ._landmarks import from_mesh
     from ._locate import locate
-    from ._mediapipe import MODEL_NAME, model_version
+    from .._face_mesh import MODEL_NAME, model_version
 
     auto = locate(photo.rgb, name=photo.name)
     return from_mesh(auto.mesh, auto.outline, model=MODEL_NAME, model_version=model_version())
@@ -259,7 +347,8 @@ def _complete_ibug_outline(lm: FaceLandmarks, photo: Photo) -> FaceLandmarks:
 
     try:
         auto = auto_landmarks(photo)
-        return complete_jaw_outline(lm, auto.outline, model=auto.model, model_version=auto.model_version)
+        done = complete_jaw_outline(lm, auto.outline, model=auto.model, model_version=auto.model_version)
+        return FaceLandmarks(done.points, done.outline, done.source, done.model, done.model_version, mesh=auto.mesh)
     except (PhotoError, LandmarkError) as exc:
         logger.warning("%s: the 68-point jawline is closed by a straight line between its ends: %s", photo.name, exc)
         return FaceLandmarks(dict(lm.points), lm.outline,
@@ -319,10 +408,20 @@ def analyze_photo(
         inputs["landmarks"] = {"file": Path(landmarks).name, "sha256": sha256_file(landmarks)}
         if Path(landmarks).suffix.lower() == ".pts":
             lm = _complete_ibug_outline(lm, photo)
-    values = measure(lm, affected=affected, midline=midline, iris_mm=iris_mm, name=photo.name)
+    mesh, mesh_source = lm.mesh, "the landmarks' own face mesh"
+    if mesh is None:
+        # Landmarks from a file carry no depth: the automatic face mesh of the same photo gives the head's
+        # 3D shape and pose for the pose compensation (the file's points are kept as they are).
+        try:
+            mesh, mesh_source = auto_landmarks(photo).mesh, "the automatic face mesh of the same photo"
+        except (PhotoError, LandmarkError) as exc:
+            mesh, mesh_source = None, f"none (no automatic face mesh: {exc})"
+    values = measure(lm, affected=affected, midline=midline, iris_mm=iris_mm, name=photo.name, mesh=mesh)
     parameters = {
         "affected": affected, "midline": midline, "iris_mm": iris_mm,
         "landmark_source": lm.source, "landmark_model": lm.model, "landmark_model_version": lm.model_version,
+        "pose_compensation": {"method": "frontal view from the 3D face mesh (hemiface.photo._frontal)",
+                              "mesh_source": mesh_source},
     }
     prov = provenance(inputs, parameters)
     prov["versions"]["mediapipe"] = _version("mediapipe")

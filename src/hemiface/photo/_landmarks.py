@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import LandmarkError
-from ._mp_indices import IRIS, N_LANDMARKS
+from .._face_mesh import IRIS, N_LANDMARKS
 
 #: Named points taken directly from the MediaPipe mesh.
 MESH_POINTS = {
@@ -65,13 +65,18 @@ COORDINATES = (
 
 @dataclass(frozen=True, eq=False)
 class FaceLandmarks:
-    """Named points and the face outline, in photo px. ``outline`` is a closed polygon (n, 2), n >= 8."""
+    """Named points and the face outline, in photo px. ``outline`` is a closed polygon (n, 2), n >= 8.
+
+    ``mesh`` is the (478, 3) face mesh the points came from (photo px, z in px), when they
+    came from one: it carries the face's 3D shape for the pose compensation.
+    """
 
     points: dict = field(repr=False)
     outline: np.ndarray = field(repr=False)
     source: str
     model: str | None = None
     model_version: str | None = None
+    mesh: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         outline = np.asarray(self.outline, dtype=np.float64)
@@ -99,7 +104,8 @@ def from_mesh(mesh: np.ndarray, outline: np.ndarray, *, model: str, model_versio
     points = {name: [float(mesh[i, 0]), float(mesh[i, 1])] for name, i in MESH_POINTS.items()}
     for name, j in OUTLINE_POINTS.items():
         points[name] = [float(outline[j, 0]), float(outline[j, 1])]
-    return FaceLandmarks(points, np.asarray(outline, float), "automatic", model, model_version)
+    return FaceLandmarks(points, np.asarray(outline, float), "automatic", model, model_version,
+                         mesh=np.asarray(mesh, float)[:, :3] if np.shape(mesh)[1] >= 3 else None)
 
 
 def to_json_dict(lm: FaceLandmarks, *, image: dict) -> dict:
@@ -171,7 +177,11 @@ def complete_jaw_outline(lm: FaceLandmarks, auto_outline: np.ndarray, *, model: 
     toward_chin = np.array([-d[1], d[0]])  # y points down: (dx, dy) turned clockwise on screen
     if (jaw[len(jaw) // 2] - a) @ toward_chin <= 0:
         raise LandmarkError(f"{lm.source}: the jawline does not run from the image's left to its right under the chin")
-    above = (auto - a) @ toward_chin < 0
+    # Strictly above; an automatic point at one of the jaw's ends (within 0.1% of the chord: when the jawline
+    # was taken from the automatic outline and written with finite precision) only repeats that end.
+    chord = float(np.hypot(*d))
+    at_end = np.minimum(np.hypot(*(auto - a).T), np.hypot(*(auto - b).T)) < 1e-3 * chord
+    above = ((auto - a) @ toward_chin < 0) & ~at_end
     n = len(auto)
     if not above[0]:
         raise LandmarkError(f"{lm.source}: the automatic outline does not reach above the jaw's ends")

@@ -29,8 +29,7 @@ import numpy as np
 
 from .. import logger
 from ._errors import PhotoError
-from ._mediapipe import FaceBox, detect_faces, face_mesh
-from ._mp_indices import FACE_OVAL, IRIS, MIRROR_MAP
+from .._face_mesh import FACE_OVAL, IRIS, MIRROR_MAP, FaceBox, detect_faces, mirror_consistent_mesh
 
 #: Canonical crop: side, pupils' midpoint position, interpupillary distance (px).
 CANON_SIZE_PX = 512
@@ -117,22 +116,6 @@ def _similarity(centre_photo, angle_rad: float, photo_px_per_crop_px: float, cro
     A = photo_px_per_crop_px * np.array([[c, -s], [s, c]])
     b = np.asarray(centre_photo, float) - A @ np.asarray(crop_centre, float)
     return CropTransform(A, b)
-
-
-def mirror_consistent_mesh(crop: np.ndarray) -> np.ndarray | None:
-    """Mesh of ``crop`` averaged with the relabelled, flipped-back mesh of its mirror image (478, 3)."""
-    size = crop.shape[1]
-    direct = face_mesh(crop)
-    mirrored = face_mesh(np.ascontiguousarray(crop[:, ::-1]))
-    if mirrored is not None:
-        mirrored[:, 0] = size - mirrored[:, 0]
-        mirrored = mirrored[MIRROR_MAP]
-    if direct is None and mirrored is None:
-        return None
-    if direct is None or mirrored is None:
-        logger.warning("the face mesh found the face in only one of the image and its mirror image")
-        return direct if direct is not None else mirrored
-    return 0.5 * (direct + mirrored)
 
 
 def _detect(rgb: np.ndarray) -> list[FaceBox]:

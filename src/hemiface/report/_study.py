@@ -138,6 +138,21 @@ def complication_summary(endpoints: pd.DataFrame, *, order: Sequence | None = No
                                        "major_complication_n", "major_complication_percent"])
 
 
+#: Columns of :func:`pose_flagged_pairs` (frozen).
+POSE_FLAG_COLUMNS = ("patient_id", "technique", "yaw_difference_deg", "pitch_difference_deg", "roll_difference_deg",
+                     "pose_flags", "symmetry_ratio_change")
+
+
+def pose_flagged_pairs(endpoints: pd.DataFrame) -> pd.DataFrame:
+    """Patients whose baseline and follow-up photographs differ in head pose beyond the limit
+    (``pose_differs`` of the endpoint table); empty when the table has no pose columns."""
+    if "pose_differs" not in endpoints:
+        return pd.DataFrame(columns=list(POSE_FLAG_COLUMNS))
+    # True, numpy's True or "True" (an endpoint table read back from CSV); missing or False is not flagged.
+    flagged = endpoints[endpoints["pose_differs"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))]
+    return flagged.reindex(columns=list(POSE_FLAG_COLUMNS)).reset_index(drop=True)
+
+
 def _fmt_date(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -391,6 +406,15 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     else:
         report.add_table(endpoint_summary(endpoints, order=order), "Endpoints by technique",
                          caption="Patients with both visits only. Change = follow-up minus baseline.")
+    if "pose_differs" in endpoints:
+        flagged = pose_flagged_pairs(endpoints)
+        caption = ("Differences are follow-up minus baseline (degrees). A head turn moves the 2D symmetry ratio by "
+                   "about 2 points per degree of yaw: these patients' 2D change includes a pose effect.")
+        if len(flagged):
+            report.add_table(flagged, "Photograph pairs whose head pose differs between the visits", caption=caption)
+        else:
+            report.add_text("No patient's baseline and follow-up photographs differ in head yaw, pitch or roll "
+                            "beyond the limit.")
     for key in ("within_group", "between_groups", "ancova", "ancova_assumptions"):
         if key in tables:
             cols = set(map(str, tables[key].columns))

@@ -241,7 +241,7 @@ class _Renderer:
 
 
 def _mediapipe():
-    from ..photo import _mediapipe
+    from .. import _face_mesh as _mediapipe
 
     return _mediapipe
 
@@ -302,7 +302,7 @@ def _landmarks_from_image(renderer: _Renderer, view: _View, img: np.ndarray) -> 
     between a face and its mirror image), and averaging makes the points of a mirrored scan the
     mirror images of the points of the scan, sides swapped.
     """
-    from ..photo._locate import mirror_consistent_mesh
+    from .._face_mesh import mirror_consistent_mesh
 
     mesh = mirror_consistent_mesh(img)
     if mesh is None:

@@ -16,6 +16,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..photo._compare import MAX_POSE_DIFFERENCE_DEG, POSE_ANGLES, pose_agreement
 from ._eligibility import EXCLUSION_REASONS, eligibility, flow_counts
 from ._models import AnalysisResult, Patient, Visit
 from ._run import plan_jobs
@@ -31,6 +32,13 @@ ENDPOINT_COLUMNS = (
     "defect_volume_baseline_mm3", "volume_gain_mm3",
     "complications_followup", "complications_followup_n", "major_complication",
     "missing_2d_reason", "missing_3d_reason",
+    # Head pose at each visit (mean over the visit's photos; degrees, as photo analyze reports it) and its
+    # agreement between the visits; the experimental pose-compensated 2D ratio.
+    "yaw_baseline_deg", "pitch_baseline_deg", "roll_baseline_deg",
+    "yaw_followup_deg", "pitch_followup_deg", "roll_followup_deg",
+    "yaw_difference_deg", "pitch_difference_deg", "roll_difference_deg", "pose_differs", "pose_flags",
+    "symmetry_ratio_pose_compensated_baseline_percent", "symmetry_ratio_pose_compensated_followup_percent",
+    "symmetry_ratio_pose_compensated_change",
 )
 #: Each FACE-Q scale adds ``faceq_<scale>_baseline``, ``faceq_<scale>_followup`` and ``faceq_<scale>_change``.
 FACEQ_COLUMN = "faceq_{scale}_{when}"
@@ -75,6 +83,31 @@ def _photo_ratio(outcomes, pid, when, label) -> tuple[float, str | None]:
     return _NAN, f"{label} photo analysis failed: {message}"
 
 
+def _photo_pose(outcomes, pid, when) -> dict:
+    """Mean yaw, pitch, roll and pose-compensated ratio over a visit's analysed photos (NaN when none)."""
+    ok = [v for status, _m, v in outcomes.get((pid, when, "photo_analyze"), []) if status == "ok"]
+    out = {k: _mean([v.get("pose", {}).get(k) for v in ok]) for k in POSE_ANGLES}
+    out["compensated"] = _mean([v.get("symmetry_ratio_pose_compensated_percent") for v in ok])
+    return out
+
+
+def _pose_columns(outcomes, pid, base, follow, limit_deg) -> dict:
+    a, b = _photo_pose(outcomes, pid, base), _photo_pose(outcomes, pid, follow)
+    row = {}
+    for k in POSE_ANGLES:
+        axis = k[:-4]
+        row[f"{axis}_baseline_deg"], row[f"{axis}_followup_deg"] = a[k], b[k]
+        row[f"{axis}_difference_deg"] = b[k] - a[k]
+    known = all(not math.isnan(a[k]) and not math.isnan(b[k]) for k in POSE_ANGLES)
+    flags = pose_agreement(a, b, max_difference_deg=limit_deg)["flags"] if known else []
+    row["pose_differs"] = bool(flags) if known else None
+    row["pose_flags"] = ";".join(flags) if known else None
+    row["symmetry_ratio_pose_compensated_baseline_percent"] = a["compensated"]
+    row["symmetry_ratio_pose_compensated_followup_percent"] = b["compensated"]
+    row["symmetry_ratio_pose_compensated_change"] = b["compensated"] - a["compensated"]
+    return row
+
+
 def _scan_values(outcomes, pid, baseline, followup) -> tuple[dict, str | None]:
     empty = dict(discrepancy_baseline_mm3=_NAN, discrepancy_followup_mm3=_NAN, discrepancy_change_mm3=_NAN,
                  discrepancy_baseline_percent=_NAN, discrepancy_followup_percent=_NAN,
@@ -114,7 +147,7 @@ def _slug(scale: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", scale.lower()).strip("_")
 
 
-def endpoint_table(study):
+def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENCE_DEG):
     """The endpoint table of ``study``: a DataFrame, one row per eligible patient.
 
     Columns are :data:`ENDPOINT_COLUMNS` followed by three columns per FACE-Q
@@ -132,6 +165,12 @@ def endpoint_table(study):
       year (may be one year high); ``years_since_onset`` = age at surgery minus
       age at onset.
     * Complications are those recorded at the follow-up visit.
+    * Pose: ``yaw/pitch/roll_{baseline,followup}_deg`` (mean over the visit's photos),
+      ``*_difference_deg`` (follow-up minus baseline); ``pose_differs`` is True when
+      any differs by more than ``max_pose_difference_deg`` (``pose_flags`` says
+      which): the 2D ratio's change then includes a pose effect (about 2 points per
+      degree of yaw). ``symmetry_ratio_pose_compensated_*`` is the experimental
+      pose-compensated ratio (see ``hemiface.photo``).
 
     ``DataFrame.attrs`` holds ``rules`` (the visit rules), ``flow`` (see
     :func:`study_flow`) and ``parameters`` (of the analyses).
@@ -176,6 +215,7 @@ def endpoint_table(study):
                 major_complication=any(c.severity == "major" for c in complications),
                 missing_2d_reason="; ".join(w for w in (why_base, why_follow) if w) or None,
                 missing_3d_reason=why_3d,
+                **_pose_columns(outcomes, p.pseudonym, base, follow, max_pose_difference_deg),
             )
             for when, label in ((e.baseline_date, "baseline"), (e.followup_date, "followup")):
                 for q in visits[when].faceq_scores:
@@ -194,7 +234,7 @@ def endpoint_table(study):
                 "followup_interval_days", "complications_followup_n"):
         out[col] = out[col].astype("Int64")
     out["major_complication"] = out["major_complication"].astype(bool)
-    numeric = [c for c in out.columns if c.endswith(("_percent", "_mm3", "_change", "_baseline", "_followup"))
+    numeric = [c for c in out.columns if c.endswith(("_percent", "_mm3", "_change", "_baseline", "_followup", "_deg"))
                and c not in ("complications_followup",)]
     out[numeric] = out[numeric].astype(float)
     out.attrs["rules"] = study.settings.to_dict()

@@ -1,0 +1,86 @@
+"""Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
+
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy]``):
+
+* renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
+  yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
+  pose-compensated ratios and the largest change of each from the frontal render;
+* the 30 Face Research Lab London photos against their delineated templates (SD of the ratio,
+  correlation with yaw, landmark error, contour agreement at the mouth and jaw levels);
+* a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio.
+
+Prints figures; asserts nothing (the tests do).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "photo"))
+
+from pose_validation import (  # noqa: E402
+    LEVELS, SCAN_NAMES, atrophy_table, format_rows, london_table, render_table,
+)
+
+RATIOS = ["ratio", "ratio_compensated", "landmark_ratio", "landmark_ratio_compensated"] + [
+    f"contour_{lv}{s}" for lv in LEVELS for s in ("", "_compensated")]
+
+
+def renders() -> None:
+    for name in SCAN_NAMES:
+        rows = render_table(name)
+        print(f"\n== {name}: renders at known yaw / pitch (reported pose and ratios, %)")
+        print(format_rows(rows, ["render_yaw_deg", "render_pitch_deg", "yaw_deg", "pitch_deg", "ratio",
+                                 "ratio_compensated", "contour_mouth", "contour_mouth_compensated",
+                                 "contour_jaw", "contour_jaw_compensated", "landmark_ratio",
+                                 "landmark_ratio_compensated"]))
+        frontal = rows[0]
+        print("largest change from the frontal render (points):")
+        for key in RATIOS:
+            print(f"  {key:32s} {max(abs(r[key] - frontal[key]) for r in rows):6.1f}")
+        yaw_rows = [r for r in rows if r["render_pitch_deg"] == 0]
+        for key in ("ratio", "ratio_compensated"):
+            slope = np.polyfit([r["render_yaw_deg"] for r in yaw_rows], [r[key] for r in yaw_rows], 1)[0]
+            print(f"  {key:32s} {slope:+6.2f} points per degree of yaw")
+
+
+def london() -> None:
+    rows = london_table()
+    print("\n== London set: 30 normal adults")
+    print(format_rows(rows, ["photo", "yaw_deg", "pitch_deg", "ratio", "ratio_compensated", "template_ratio",
+                             "landmark_error_ipd", "contour_mouth", "template_contour_mouth", "contour_jaw",
+                             "template_contour_jaw"]))
+    yaw = np.array([r["yaw_deg"] for r in rows])
+    for key in ("ratio", "ratio_compensated", "template_ratio", "template_ratio_compensated"):
+        v = np.array([r[key] for r in rows])
+        print(f"  {key:28s} mean {v.mean():6.1f}  SD {v.std(ddof=1):5.2f}  corr with yaw {np.corrcoef(v, yaw)[0, 1]:+.2f}")
+    err = np.array([r["landmark_error_ipd"] for r in rows])
+    print(f"  landmark error vs templates: mean {100 * err.mean():.2f}% IPD, max {100 * err.max():.2f}%")
+    for lv in ("mouth", "jaw"):
+        for s in ("", "_compensated"):
+            d = np.abs([r[f"contour_{lv}{s}"] - r[f"template_contour_{lv}{s}"] for r in rows])
+            print(f"  contour {lv}{s}: mean |hemiface - template| {d.mean():.2f} points (max {d.max():.2f})")
+
+
+def atrophy() -> None:
+    for name in SCAN_NAMES:
+        rows = atrophy_table(name)
+        print(f"\n== {name}: left side compressed, known ratio {rows[0]['known_ratio']:.1f} %")
+        print(format_rows(rows, ["render_yaw_deg", "render_pitch_deg", "known_ratio", "unwarped_frontal_ratio",
+                                 "ratio", "ratio_compensated", "yaw_deg"]))
+
+
+def main(argv) -> None:
+    parts = {"renders": renders, "london": london, "atrophy": atrophy}
+    for key in argv or list(parts):
+        t = time.perf_counter()
+        parts[key]()
+        print(f"({key}: {time.perf_counter() - t:.0f} s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,199 @@
+"""Head pose and the 2D symmetry ratio (issue 13): renders at known poses, the London set, atrophy seen turned.
+
+Truth:
+(a) the textured james and Lee Perry-Smith scans, turned to face the camera and rendered at yaw and
+    pitch -10 ... +10 degrees: the face does not change, so neither should a pose-free ratio;
+(b) the 30 Face Research Lab London photos (normal adults) with the set's own delineated templates;
+(c) a scan with its left side compressed by a known smooth warp, rendered frontal and turned: the
+    known ratio is the warp applied to the unwarped frontal render's outline.
+
+Each test logs its per-case table at INFO. Targets the method does not reach are
+``xfail(strict=True)`` with the measured figure in the reason: they fail the suite
+the day they are met, so the reason is updated.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+from pose_validation import (
+    ATROPHY_FACTOR, LEVELS, SCAN_NAMES, atrophy_table, format_rows, london_table, render_table,
+)
+
+log = logging.getLogger(__name__)
+RENDER_KEYS = ["scan", "render_yaw_deg", "render_pitch_deg", "yaw_deg", "pitch_deg", "ratio", "ratio_compensated",
+               "contour_mouth", "contour_mouth_compensated", "contour_jaw", "contour_jaw_compensated",
+               "landmark_ratio", "landmark_ratio_compensated"]
+COMPENSATED = ["ratio_compensated", "landmark_ratio_compensated"] + [f"contour_{lv}_compensated" for lv in LEVELS]
+
+
+def _deviation(rows, key):
+    frontal = next(r for r in rows if r["render_yaw_deg"] == 0 and r["render_pitch_deg"] == 0)
+    return max(abs(r[key] - frontal[key]) for r in rows)
+
+
+@pytest.fixture(scope="module", params=SCAN_NAMES)
+def renders(request):
+    rows = render_table(request.param)
+    log.info("renders of %s at known poses:\n%s", request.param, format_rows(rows, RENDER_KEYS))
+    return rows
+
+
+def test_uncompensated_ratio_follows_yaw(renders):
+    """The failure issue 13 reports, reproduced: about 2 points per degree of yaw."""
+    yaw_rows = [r for r in renders if r["render_pitch_deg"] == 0]
+    slope = np.polyfit([r["render_yaw_deg"] for r in yaw_rows], [r["ratio"] for r in yaw_rows], 1)[0]
+    log.info("%s: uncompensated ratio %.2f points per degree of yaw", renders[0]["scan"], slope)
+    assert slope < -1.5
+
+
+def test_reported_pose_follows_the_render(renders):
+    """The pose every photo reports (and compare_photos differences) moves with the head: the yaw and
+    pitch read from the face mesh change by the render's turn within 25% and 3 degrees."""
+    frontal = renders[0]
+    for r in renders[1:]:
+        for axis in ("yaw", "pitch"):
+            true = r[f"render_{axis}_deg"] - frontal[f"render_{axis}_deg"]
+            got = r[f"{axis}_deg"] - frontal[f"{axis}_deg"]
+            assert abs(got - true) <= max(3.0, 0.25 * abs(true)), (axis, r["render_yaw_deg"], r["render_pitch_deg"], got)
+
+
+def test_compensation_removes_most_of_the_yaw_effect(renders):
+    """Pose compensation at least halves the largest change of the hemiface-area ratio over the renders."""
+    before, after = _deviation(renders, "ratio"), _deviation(renders, "ratio_compensated")
+    log.info("%s: largest change over poses: uncompensated %.1f, compensated %.1f points",
+             renders[0]["scan"], before, after)
+    assert after < 0.5 * before
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached: largest change of a compensated ratio from the frontal render over yaw and pitch -10..+10 "
+    "measured 4.8 (hemiface-area ratio) to 18.9 points (contour and landmark ratios) on james and 8.4 to "
+    "20.5 points on Lee Perry-Smith (uncompensated area ratio: 30.1 and 48.1); target 1 point"))
+def test_compensated_ratios_within_1_point_of_frontal(renders):
+    worst = {k: _deviation(renders, k) for k in COMPENSATED}
+    log.info("%s: largest change from frontal per compensated ratio: %s", renders[0]["scan"],
+             {k: round(v, 1) for k, v in worst.items()})
+    assert max(worst.values()) <= 1.0
+
+
+# ---- (b) the London set ----------------------------------------------------------------------------
+
+LONDON_KEYS = ["photo", "yaw_deg", "pitch_deg", "ratio", "ratio_compensated", "template_ratio",
+               "landmark_error_ipd", "contour_mouth", "template_contour_mouth", "contour_jaw", "template_contour_jaw",
+               "contour_mouth_compensated", "template_contour_mouth_compensated",
+               "contour_jaw_compensated", "template_contour_jaw_compensated"]
+
+
+@pytest.fixture(scope="module")
+def london():
+    rows = london_table()
+    log.info("London set, 30 normal adults:\n%s", format_rows(rows, LONDON_KEYS))
+    return rows
+
+
+def _stats(rows, key):
+    v = np.array([r[key] for r in rows])
+    yaw = np.array([r["yaw_deg"] for r in rows])
+    return float(v.std(ddof=1)), float(np.corrcoef(v, yaw)[0, 1])
+
+
+def test_london_landmarks_agree_with_the_templates(london):
+    err = np.array([r["landmark_error_ipd"] for r in london])
+    log.info("London: landmark error %.2f%% of the IPD on average (max %.2f%%)", 100 * err.mean(), 100 * err.max())
+    assert len(london) == 30
+    assert err.mean() < 0.03
+
+
+_JAW_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "not reached: at the jaw level hemiface's outline gives contour ratios 4.2 (uncompensated) and 4.7 "
+    "(compensated) points from the template outline's on average; target 2 points"))
+
+
+@pytest.mark.parametrize("suffix", ["", "_compensated"])
+@pytest.mark.parametrize("level", ["mouth", pytest.param("jaw", marks=_JAW_XFAIL)])
+def test_london_contour_ratios_agree_with_the_templates(london, level, suffix):
+    """The same ratio measured on hemiface's outline and on the set's delineated outline (hemiface's
+    points: the same levels and midline, so only the outlines differ)."""
+    d = np.array([r[f"contour_{level}{suffix}"] - r[f"template_contour_{level}{suffix}"] for r in london])
+    log.info("London: contour ratio%s at the %s level %.2f points from the template's on average (max %.2f)",
+             suffix, level, np.abs(d).mean(), np.abs(d).max())
+    assert np.abs(d).mean() <= 2.0
+
+
+def test_london_uncompensated_ratio_spread_is_mostly_pose(london):
+    sd, corr = _stats(london, "ratio")
+    log.info("London: uncompensated ratio SD %.2f points, correlation with yaw %.2f", sd, corr)
+    assert corr < -0.5
+
+
+def test_london_compensated_ratio_is_pose_free(london):
+    """Met, with a caveat: the face mesh's yaw also absorbs part of a face's own asymmetry (see the atrophy
+    test below), so part of this smaller spread is natural asymmetry removed along with the pose."""
+    sd, corr = _stats(london, "ratio_compensated")
+    log.info("London: compensated ratio SD %.2f points, correlation with yaw %.2f", sd, corr)
+    assert sd <= 3.5 and abs(corr) < 0.3
+
+
+# ---- (c) simulated atrophy seen turned -------------------------------------------------------------
+
+ATROPHY_KEYS = ["scan", "render_yaw_deg", "render_pitch_deg", "known_ratio", "unwarped_frontal_ratio",
+                "ratio", "ratio_compensated", "yaw_deg"]
+
+
+@pytest.fixture(scope="module", params=SCAN_NAMES)
+def atrophy(request):
+    rows = atrophy_table(request.param)
+    log.info("%s with its left side compressed by %.0f%%:\n%s", request.param, 100 * ATROPHY_FACTOR,
+             format_rows(rows, ATROPHY_KEYS))
+    return rows
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached: the face mesh reads a one-sided compression as a head turn (james: frontal yaw 2.0 -> 4.7 "
+    "degrees), so the compensated ratio hides the atrophy: measured 104.9-108.1 % on james (known 96.6 %) "
+    "and 97.9-110.1 % on Lee Perry-Smith (known 100.4 %); target within 2 points"))
+def test_compensated_ratio_recovers_atrophy_seen_turned(atrophy):
+    for r in atrophy:
+        assert abs(r["ratio_compensated"] - r["known_ratio"]) <= 2.0, r
+
+
+# ---- pose agreement between visits -----------------------------------------------------------------
+
+def test_compare_reports_and_flags_the_pose_difference(tmp_path):
+    """Two renders of one face 6 degrees of yaw apart: compare_photos reports both poses, their difference
+    (about +6 degrees of yaw, little pitch or roll) and flags the pair at the default 3 degree limit, not at
+    10; the command line prints it and takes the limit as an option."""
+    from PIL import Image
+    from pose_renders import render
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.photo import MAX_POSE_DIFFERENCE_DEG, compare_photos, pose_agreement
+
+    pre, post = tmp_path / "pre.png", tmp_path / "post.png"
+    Image.fromarray(render("james", 0, 0)).save(pre)
+    Image.fromarray(render("james", 6, 0)).save(post)
+    result = compare_photos(pre, post, affected="left")
+    pose = result.pose
+    log.info("compare pose: %s", pose)
+    assert MAX_POSE_DIFFERENCE_DEG == 3.0 and pose["max_difference_deg"] == 3.0
+    assert pose["pre"]["yaw_deg"] == pytest.approx(result.pre.pose["yaw_deg"])
+    assert pose["difference"]["yaw_deg"] == pytest.approx(6.0, abs=1.5)
+    assert abs(pose["difference"]["roll_deg"]) < 1.5
+    assert pose["differs"] and "yaw_differs_by_more_than_3_deg" in pose["flags"]
+    assert result.to_dict()["pose"] == pose
+    relaxed = pose_agreement(result.pre.pose, result.post.pose, max_difference_deg=10.0)
+    assert not relaxed["differs"] and relaxed["flags"] == []
+    same = pose_agreement(result.pre.pose, result.pre.pose)
+    assert same["difference"] == {"yaw_deg": 0.0, "pitch_deg": 0.0, "roll_deg": 0.0} and not same["differs"]
+    cli = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--max-pose-difference-deg", "10", "--out", str(tmp_path / "cmp")])
+    assert cli.exit_code == 0, cli.output
+    assert "pose yaw_deg" in cli.output and "POSE DIFFERS" not in cli.output
+    cli = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--out", str(tmp_path / "cmp3")])
+    assert cli.exit_code == 0 and "POSE DIFFERS" in cli.output
+    bad = CliRunner().invoke(app, ["photo", "compare", str(pre), str(post), "--affected", "left",
+                                   "--max-pose-difference-deg", "-1"])
+    assert bad.exit_code == 1
