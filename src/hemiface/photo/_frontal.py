@@ -157,16 +157,19 @@ def outline_depth(mesh: np.ndarray, head: HeadAxes, xy: np.ndarray) -> np.ndarra
     return np.interp(qa, ang[order], z[order], period=2 * np.pi)
 
 
-def frontal_landmarks(lm: FaceLandmarks, mesh: np.ndarray) -> tuple[FaceLandmarks, HeadAxes]:
+def frontal_landmarks(lm: FaceLandmarks, mesh: np.ndarray, head: HeadAxes | None = None
+                      ) -> tuple[FaceLandmarks, HeadAxes]:
     """``lm`` as seen straight from the front (head-frame x, y in photo px), and the head axes.
 
     ``mesh`` is the (478, 3) face mesh of the same photo (photo px, z in px). The
     result's points and outline are in the head frame (origin at the pupils'
     midpoint, x toward the patient's left, y toward the chin), so the same
-    geometry as for the photo measures it.
+    geometry as for the photo measures it. ``head`` replaces the axes read from
+    the mesh (:func:`head_axes`), e.g. by a render's known rotation: the
+    validation harness measures the depth model alone that way.
     """
     mesh = np.asarray(mesh, float)
-    head = head_axes(mesh)
+    head = head_axes(mesh) if head is None else head
     depth_mesh = head.to_head(mesh)[:, 2]
     names = list(lm.points)
     xy = np.array([lm[n] for n in names])
