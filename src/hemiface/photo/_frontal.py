@@ -44,7 +44,13 @@ midline included, as if the head were turned (a 10% one-sided compression of
 the james scan, rendered frontally, reads as 2.7 degrees of yaw), and the
 compensation then undoes the asymmetry along with the "turn". The compensated
 ratios are therefore a secondary, experimental output; the primary ratio is
-measured in the photo's own 2D geometry.
+measured in the photo's own 2D geometry. A second pass tried other pose cues
+from the mesh (the symmetry plane of the mirror pairs' 3D differences, all pairs
+or the eye/brow/nose pairs only; the nose's offset from the eye corners): each
+moves by 1.5 to 6.5 degrees with the same compression (the model places its
+nose too). And with a render's known rotation (``head``) the depth model alone
+leaves 3.2 (james) and 9.0 points (Lee Perry-Smith) over yaw and pitch ±10
+degrees (README, "Pose-compensated ratios").
 
 Every step is mirror-equivariant: a mirrored photo gives the mirrored mesh
 (``locate`` averages the photo and its mirror image), mirrored axes, mirrored
