@@ -1,13 +1,15 @@
 """Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
 
-Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy]``):
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose]``):
 
 * renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
   yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
   pose-compensated ratios and the largest change of each from the frontal render;
 * the 30 Face Research Lab London photos against their delineated templates (SD of the ratio,
   correlation with yaw, landmark error, contour agreement at the mouth and jaw levels);
-* a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio.
+* a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio;
+* ``cues``: four yaw cues from the face mesh, their change over the turn and their shift by the compression;
+* ``known_pose``: the compensation with each render's known rotation (the depth model alone).
 
 Prints figures; asserts nothing (the tests do).
 """
@@ -23,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "photo"))
 
 from pose_validation import (  # noqa: E402
-    LEVELS, SCAN_NAMES, atrophy_table, format_rows, london_table, render_table,
+    CUES, LEVELS, SCAN_NAMES, atrophy_table, cue_table, format_rows, known_pose_table, london_table, render_table,
 )
 
 RATIOS = ["ratio", "ratio_compensated", "landmark_ratio", "landmark_ratio_compensated"] + [
@@ -74,8 +76,29 @@ def atrophy() -> None:
                                  "ratio", "ratio_compensated", "yaw_deg"]))
 
 
+def cues() -> None:
+    for name in SCAN_NAMES:
+        rows = cue_table(name)
+        print(f"\n== {name}: yaw cues (degrees): change over the turn (truth: render yaw) and shift by the compression (truth 0)")
+        print(format_rows(rows, ["render_yaw_deg", "render_pitch_deg"]
+                          + [f"{k}_{c}" for c in CUES for k in ("turn", "compression")]))
+        print("  columns in order: " + ", ".join(f"{k}_{c}" for c in CUES for k in ("turn", "compression")))
+
+
+def known_pose() -> None:
+    for name in SCAN_NAMES:
+        rows = known_pose_table(name)
+        print(f"\n== {name}: compensation at the known pose (depth model alone)")
+        print(format_rows(rows, ["case", "render_yaw_deg", "render_pitch_deg", "known_ratio", "ratio_known_pose",
+                                 "landmark_ratio_known_pose"] + [f"contour_{lv}_known_pose" for lv in LEVELS]))
+        renders = [r for r in rows if r["case"] == "render"]
+        dev = max(abs(r["ratio_known_pose"] - renders[0]["ratio_known_pose"]) for r in renders)
+        err = max(abs(r["ratio_known_pose"] - r["known_ratio"]) for r in rows if r["case"] == "atrophy")
+        print(f"  largest change from frontal {dev:.1f} points; compressed scan {err:.1f} points from its known ratio")
+
+
 def main(argv) -> None:
-    parts = {"renders": renders, "london": london, "atrophy": atrophy}
+    parts = {"renders": renders, "london": london, "atrophy": atrophy, "cues": cues, "known_pose": known_pose}
     for key in argv or list(parts):
         t = time.perf_counter()
         parts[key]()

@@ -52,14 +52,23 @@ def _row(a) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def render_table(name: str) -> tuple:
-    from pose_renders import render
+def render_analysis(name: str, yaw: float, pitch: float, atrophy: bool = False):
+    """The analysis of a render at a known pose (``atrophy``: with the one-sided compression), cached."""
+    from pose_renders import left_compression, render
 
     from hemiface.photo import analyze_photo, photo_from_array
 
+    warp = left_compression(ATROPHY_FACTOR) if atrophy else None
+    tag = "_atrophy" if atrophy else ""
+    return analyze_photo(photo_from_array(render(name, yaw, pitch, warp=warp), name=f"{name}{tag}_y{yaw}_p{pitch}"),
+                         affected="left")
+
+
+@functools.lru_cache(maxsize=None)
+def render_table(name: str) -> tuple:
     rows = []
     for yaw, pitch in RENDER_POSES:
-        a = analyze_photo(photo_from_array(render(name, yaw, pitch), name=f"{name}_y{yaw}_p{pitch}"), affected="left")
+        a = render_analysis(name, yaw, pitch)
         rows.append({"scan": name, "render_yaw_deg": yaw, "render_pitch_deg": pitch, **_row(a)})
     return tuple(rows)
 
@@ -119,12 +128,9 @@ def atrophy_table(name: str) -> tuple:
     Known ratio: the unwarped frontal render's detected outline and pupils, moved by the same warp (in the
     frontal head frame the warp acts on x alone, so it maps the frontal silhouette onto the warped one).
     """
-    from pose_renders import image_x_warp, left_compression, render
+    from pose_renders import image_x_warp, left_compression
 
-    from hemiface.photo import analyze_photo, photo_from_array
-
-    base = render_table(name)  # noqa: F841  (the frontal analysis below is the same render)
-    frontal = analyze_photo(photo_from_array(render(name, 0, 0), name=f"{name}_y0_p0"), affected="left")
+    frontal = render_analysis(name, 0, 0)
     warp = left_compression(ATROPHY_FACTOR)
     lm = frontal.landmarks
     outline = lm.outline.copy()
@@ -134,10 +140,107 @@ def atrophy_table(name: str) -> tuple:
     truth = _true_ratio(outline, pupils)
     rows = []
     for yaw, pitch in ((0, 0),) + ATROPHY_POSES:
-        img = render(name, yaw, pitch, warp=warp)
-        a = analyze_photo(photo_from_array(img, name=f"{name}_atrophy_y{yaw}_p{pitch}"), affected="left")
+        a = render_analysis(name, yaw, pitch, atrophy=True)
         rows.append({"scan": name, "render_yaw_deg": yaw, "render_pitch_deg": pitch, "known_ratio": truth,
                      "unwarped_frontal_ratio": frontal.symmetry_ratio_percent, **_row(a)})
+    return tuple(rows)
+
+
+# ---- what limits the compensation: the pose cues and the depth model, each on its own ----------------
+
+#: Yaw cues read from the face mesh (see :func:`pose_cues`).
+CUES = ("mesh_axes", "symmetry_plane", "symmetry_plane_upper_inner", "nose_offset")
+
+
+def pose_cues(mesh: np.ndarray) -> dict:
+    """Yaw (degrees, the convention of ``HeadAxes.pose``) of a (478, 3) face mesh from four cues:
+
+    * ``mesh_axes``: hemiface's head axes (the plane of the mesh's midline vertices; ``_frontal.head_axes``);
+    * ``symmetry_plane``: the left-right axis as the principal direction of the 3D differences between each
+      mesh vertex and its mirror vertex (a one-sided compression along that axis leaves these directions
+      unchanged on a real face, unlike the midline plane's fit);
+    * ``symmetry_plane_upper_inner``: the same from the pairs above the nose tip and within 0.6 IPD of it
+      (eyes, brows, nose: away from the cheeks);
+    * ``nose_offset``: asin of the pronasale's horizontal offset from the endocanthions' midpoint (in the
+      pupils' frame) over the nose's projection depth in front of the endocanthions (mesh z).
+    """
+    from hemiface._face_mesh import MIRROR_MAP
+    from hemiface.photo._frontal import _PUPILS, HeadAxes, _template_down, _toward, head_axes
+    from hemiface.photo._geometry import Frame
+
+    mesh = np.asarray(mesh, float)
+    mirror = np.asarray(MIRROR_MAP)
+    base = head_axes(mesh)
+    out = {"mesh_axes": base.pose["yaw_deg"]}
+    image = Frame.from_pupils(mesh[_PUPILS[0], :2], mesh[_PUPILS[1], :2])
+    uv = image.uv(mesh[:, :2])
+    left = np.array([i for i in range(len(mirror)) if mirror[i] != i and uv[i, 0] > uv[mirror[i], 0]])
+    ipd = float(np.hypot(*(uv[_PUPILS[1]] - uv[_PUPILS[0]])))
+    upper_inner = (uv[left, 1] < uv[4, 1]) & (np.abs(uv[left, 0] - uv[4, 0]) < 0.6 * ipd)
+    for key, sel in (("symmetry_plane", np.ones(len(left), bool)), ("symmetry_plane_upper_inner", upper_inner)):
+        d = mesh[left[sel]] - mesh[mirror[left[sel]]]
+        ex = _toward(np.linalg.svd(d, full_matrices=False)[2][0], mesh[_PUPILS[1]] - mesh[_PUPILS[0]])
+        down = _template_down(mesh)
+        ey = down - (down @ ex) * ex
+        ey /= np.linalg.norm(ey)
+        out[key] = HeadAxes(base.centre, np.column_stack([ex, ey, np.cross(ex, ey)])).pose["yaw_deg"]
+    depth = 0.5 * (mesh[133, 2] + mesh[362, 2]) - mesh[4, 2]
+    offset = uv[4, 0] - 0.5 * (uv[133, 0] + uv[362, 0])
+    out["nose_offset"] = float(np.degrees(np.arcsin(np.clip(offset / depth, -1, 1))))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def cue_table(name: str) -> tuple:
+    """Per atrophy pose: each cue's change over the render's turn from frontal (``turn_<cue>``, truth
+    ``render_yaw_deg``) and its shift by the one-sided compression at the same pose (``compression_<cue>``,
+    truth 0: the compression turns nothing)."""
+    frontal = pose_cues(render_analysis(name, 0, 0).landmarks.mesh)
+    rows = []
+    for yaw, pitch in ((0, 0),) + ATROPHY_POSES:
+        plain = pose_cues(render_analysis(name, yaw, pitch).landmarks.mesh)
+        warped = pose_cues(render_analysis(name, yaw, pitch, atrophy=True).landmarks.mesh)
+        row = {"scan": name, "render_yaw_deg": yaw, "render_pitch_deg": pitch}
+        for c in CUES:
+            row[f"turn_{c}"] = plain[c] - frontal[c]
+            row[f"compression_{c}"] = warped[c] - plain[c]
+        rows.append(row)
+    return tuple(rows)
+
+
+def known_head(name: str, yaw: float, pitch: float, mesh: np.ndarray):
+    """The head axes a render at a known pose really has (the render's frame turned by the known rotation;
+    frontal = the render at yaw 0, pitch 0), origin at the mesh's pupils."""
+    from pose_renders import rotation
+
+    from hemiface.photo._frontal import _PUPILS, HeadAxes
+
+    flip = np.diag([1.0, -1.0, -1.0])  # the scans' frame (y up, z toward the camera) <-> image axes
+    mesh = np.asarray(mesh, float)
+    return HeadAxes(0.5 * (mesh[_PUPILS[0]] + mesh[_PUPILS[1]]), flip @ rotation(yaw, pitch) @ flip)
+
+
+@functools.lru_cache(maxsize=None)
+def known_pose_table(name: str) -> tuple:
+    """The compensation with the render's KNOWN rotation in place of the mesh's axes: what the depth model
+    (mesh depths, face-oval depth of the outline) leaves when the pose is exact. Renders at every pose, and
+    the compressed scan at the atrophy poses (with its known ratio)."""
+    from hemiface.photo._analyze import _geometry
+    from hemiface.photo._frontal import frontal_landmarks
+
+    def ratios(a, yaw, pitch):
+        lm = a.landmarks
+        front, _ = frontal_landmarks(lm, lm.mesh, head=known_head(name, yaw, pitch, lm.mesh))
+        g = _geometry(front, affected="left", midline="pupils", name=name)
+        row = {"ratio_known_pose": g["ratios"]["pupils"], "landmark_ratio_known_pose": g["landmark_ratio"]}
+        row.update({f"contour_{lv}_known_pose": g["contour"][lv] for lv in LEVELS})
+        return row
+
+    rows = [{"scan": name, "case": "render", "render_yaw_deg": y, "render_pitch_deg": p, "known_ratio": None,
+             **ratios(render_analysis(name, y, p), y, p)} for y, p in RENDER_POSES]
+    truth = atrophy_table(name)[0]["known_ratio"]
+    rows += [{"scan": name, "case": "atrophy", "render_yaw_deg": y, "render_pitch_deg": p, "known_ratio": truth,
+              **ratios(render_analysis(name, y, p, atrophy=True), y, p)} for y, p in ((0, 0),) + ATROPHY_POSES]
     return tuple(rows)
 
 

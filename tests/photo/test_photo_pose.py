@@ -17,7 +17,8 @@ import logging
 import numpy as np
 import pytest
 from pose_validation import (
-    ATROPHY_FACTOR, LEVELS, SCAN_NAMES, atrophy_table, format_rows, london_table, render_table,
+    ATROPHY_FACTOR, CUES, LEVELS, SCAN_NAMES, atrophy_table, cue_table, format_rows, known_pose_table, london_table,
+    render_table,
 )
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,65 @@ def atrophy(request):
 def test_compensated_ratio_recovers_atrophy_seen_turned(atrophy):
     for r in atrophy:
         assert abs(r["ratio_compensated"] - r["known_ratio"]) <= 2.0, r
+
+
+# ---- (d) what limits the compensation: the pose cues and the depth model, each on its own -------------
+# Issue 13's second pass: pose cues a one-sided change should not fake (a symmetry plane from the mirror
+# pairs' 3D differences, the same restricted to eyes/brows/nose, the nose's offset from the eye corners) and
+# the compensation with the render's known rotation in place of any estimate.
+
+@pytest.fixture(scope="module", params=SCAN_NAMES)
+def cues(request):
+    rows = cue_table(request.param)
+    keys = ["scan", "render_yaw_deg", "render_pitch_deg"] + [f"{k}_{c}" for c in CUES for k in ("turn", "compression")]
+    log.info("%s: yaw cues, change over the turn and shift by the %.0f%% compression (degrees):\n%s",
+             request.param, 100 * ATROPHY_FACTOR, format_rows(rows, keys))
+    return rows
+
+
+def test_mesh_pose_cues_follow_the_turn(cues):
+    """The 3D cues (mesh axes, symmetry planes) follow the render's yaw within 1.5 degrees."""
+    for r in cues:
+        for c in ("mesh_axes", "symmetry_plane", "symmetry_plane_upper_inner"):
+            assert abs(r[f"turn_{c}"] - r["render_yaw_deg"]) <= 1.5, (c, r)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached: every cue from the face mesh reads the 10% one-sided compression as a turn: largest shift "
+    "over the frontal and turned views 3.3 (mesh axes), 3.0 (symmetry plane of all mirror pairs), 3.0 "
+    "(eyes/brows/nose pairs), 4.2 degrees (nose offset) on james and 4.5, 3.5, 3.4, 6.5 on Lee Perry-Smith "
+    "(never below 1.5 degrees at any pose); "
+    "target 0.5 degree (about 1.5 points of ratio)"))
+def test_some_pose_cue_is_not_moved_by_the_compression(cues):
+    worst = {c: max(abs(r[f"compression_{c}"]) for r in cues) for c in CUES}
+    log.info("%s: largest shift of each yaw cue by the compression: %s", cues[0]["scan"],
+             {c: round(v, 2) for c, v in worst.items()})
+    assert min(worst.values()) <= 0.5
+
+
+@pytest.fixture(scope="module", params=SCAN_NAMES)
+def known_pose(request):
+    rows = known_pose_table(request.param)
+    keys = ["scan", "case", "render_yaw_deg", "render_pitch_deg", "known_ratio", "ratio_known_pose",
+            "landmark_ratio_known_pose"] + [f"contour_{lv}_known_pose" for lv in LEVELS]
+    log.info("%s: compensation at the KNOWN pose (depth model alone):\n%s", request.param, format_rows(rows, keys))
+    return rows
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached even with the render's known rotation (the depth model alone: mesh depths and the face "
+    "oval's depth for the outline): largest change of the hemiface-area ratio from the frontal render 3.2 "
+    "points on james and 9.0 on Lee Perry-Smith; compressed scan 2.4 and 6.4 points from its known ratio "
+    "(6.4: its frontal render already reads 105.1 % against 100.4 %, the outline, not the pose); targets 1 "
+    "and 2 points"))
+def test_compensation_at_the_known_pose(known_pose):
+    renders = [r for r in known_pose if r["case"] == "render"]
+    frontal = renders[0]["ratio_known_pose"]
+    dev = max(abs(r["ratio_known_pose"] - frontal) for r in renders)
+    err = max(abs(r["ratio_known_pose"] - r["known_ratio"]) for r in known_pose if r["case"] == "atrophy")
+    log.info("%s at the known pose: largest change from frontal %.1f points; compressed: %.1f from known",
+             known_pose[0]["scan"], dev, err)
+    assert dev <= 1.0 and err <= 2.0
 
 
 # ---- pose agreement between visits -----------------------------------------------------------------
