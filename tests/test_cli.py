@@ -142,6 +142,19 @@ def test_phantom_command(tmp_path):
     assert truth["true_volume_mm3"] == pytest.approx(3000.0, rel=1e-3)
 
 
+def test_phantom_command_patterns_and_follow_up(tmp_path):
+    out = tmp_path / "mz.ply"
+    result = runner.invoke(app, ["datasets", "phantom", str(out), "--pattern", "multizone", "--restored", "0.6"])
+    assert result.exit_code == 0, result.output
+    truth = json.loads((tmp_path / "mz.ply.truth.json").read_text())
+    assert truth["pattern"] == "multizone" and truth["restored_fraction"] == 0.6
+    assert truth["baseline_volume_mm3"] == pytest.approx(15000.0, rel=1e-3)
+    assert truth["true_gain_mm3"] + truth["true_volume_mm3"] == pytest.approx(truth["baseline_volume_mm3"])
+    assert {z["name"] for z in truth["zones"]} >= {"malar", "buccal", "chin", "temple", "forehead_groove"}
+    bad = runner.invoke(app, ["datasets", "phantom", str(tmp_path / "x.ply"), "--pattern", "diagonal"])
+    assert bad.exit_code == 2
+
+
 def test_installed_entry_point_runs():
     exe = Path(sys.executable).parent / "hemiface"
     if not exe.exists():

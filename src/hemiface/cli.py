@@ -371,24 +371,42 @@ def datasets_list():
         typer.echo(f"{name:10s} photo  {description}\n{'':17s} {sample_photo_path(name)}")
 
 
+class Pattern(str, enum.Enum):
+    round = "round"
+    multizone = "multizone"
+    broad = "broad"
+    midline = "midline"
+
+
 @datasets_app.command("phantom")
 def datasets_phantom(
     out: Path = typer.Argument(..., help="Mesh file to write (.ply, .obj or .stl); truth goes to <out>.truth.json.", dir_okay=False),
     base: str = typer.Option("template", "--base", help="Sample to carve (see `hemiface datasets list`)."),
     side: Side = typer.Option(Side.left, "--side", help="Patient's side of the defect."),
-    volume_mm3: float = typer.Option(5000.0, "--volume-mm3", help="Defect volume."),
-    radius_mm: float = typer.Option(30.0, "--radius-mm", help="Defect radius."),
-    lateral_mm: float = typer.Option(40.0, "--lateral-mm", help="Defect centre: distance lateral of pronasale."),
-    height_mm: float = typer.Option(-12.0, "--height-mm", help="Defect centre: height relative to pronasale."),
+    pattern: Pattern = typer.Option(Pattern.round, "--pattern", help=(
+        "round: one cheek dent (--radius-mm, --lateral-mm, --height-mm); multizone: malar, buccal, chin, temple "
+        "and a paramedian forehead groove; broad: most of the hemiface, shallow; midline: paramedian groove, chin "
+        "and lip.")),
+    volume_mm3: Optional[float] = typer.Option(None, "--volume-mm3", help=(
+        "Defect volume (default: 5000 round, 15000 multizone, 10600 broad, 2500 midline).")),
+    radius_mm: float = typer.Option(30.0, "--radius-mm", help="Round defect radius."),
+    lateral_mm: float = typer.Option(40.0, "--lateral-mm", help="Round defect centre: distance lateral of pronasale."),
+    height_mm: float = typer.Option(-12.0, "--height-mm", help="Round defect centre: height relative to pronasale."),
+    restored: Optional[float] = typer.Option(None, "--restored", help=(
+        "Write the follow-up instead: this fraction of the defect restored (0.6 = 60%; 1.2 = 20% overcorrected).")),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
 ):
-    """Carve a smooth defect of known volume into a sample face (ground truth for validation)."""
+    """Carve a defect of known volume into a sample face (ground truth for validation)."""
     from .datasets import make_phantom
 
     try:
-        phantom = make_phantom(
-            base, side=side.value, volume_mm3=volume_mm3, radius_mm=radius_mm, centre_offset_mm=(lateral_mm, height_mm)
-        )
+        if pattern is Pattern.round:
+            phantom = make_phantom(base, side=side.value, volume_mm3=volume_mm3, radius_mm=radius_mm,
+                                   centre_offset_mm=(lateral_mm, height_mm))
+        else:
+            phantom = make_phantom(base, side=side.value, volume_mm3=volume_mm3, pattern=pattern.value)
+        if restored is not None:
+            phantom = phantom.restored(restored)
         phantom.save(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)
