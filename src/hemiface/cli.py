@@ -55,6 +55,11 @@ class Orient(str, enum.Enum):
     auto = "auto"
 
 
+_PLANE_HELP = ("Symmetry plane: mirror (mirror registration with a consensus refit), landmarks (through nasion, "
+               "subnasale and pogonion or menton in --landmarks), or a JSON file {\"normal\": [x,y,z], \"point\": "
+               "[x,y,z]} in the scan's frame and units.")
+_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected: only they register the "
+                "symmetry plane.")
 _ORIENT_HELP = ("Without --landmarks: auto finds the face and its frame in any orientation (as `scan landmarks` "
                 "does); canonical takes the scan as looking toward +z with the head up +y. --landmarks wins over both.")
 
@@ -131,6 +136,8 @@ def scan_analyze(
         help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
     ),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
+    plane: str = typer.Option("mirror", "--plane", help=_PLANE_HELP),
+    stable: Optional[Path] = typer.Option(None, "--stable", dir_okay=False, help=_STABLE_HELP),
     threshold_mm: float = typer.Option(4.0, "--threshold-mm", help="Report the area deeper than this (mm)."),
     floor_mm: float = typer.Option(1.0, "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
     region_width_mm: float = typer.Option(130.0, "--region-width-mm", help="Face region: width of the frontal ellipse."),
@@ -158,6 +165,7 @@ def scan_analyze(
         result = analyze_scan(
             scan, affected=affected.value, units=units.value, landmarks=landmarks,
             threshold_mm=threshold_mm, floor_mm=floor_mm, region=region, orient=orient.value,
+            plane=plane, stable=stable,
         )
         result.save(out, overwrite=overwrite)
         if report_pdf:
@@ -173,8 +181,11 @@ def scan_analyze(
     typer.echo(
         f"  volume discrepancy       {result.volumetric_discrepancy_mm3:10.0f} mm3 "
         f"({result.volumetric_discrepancy_percent:.2f} % of the unaffected hemiface)"
+        f" +/- {result.volumetric_discrepancy_uncertainty_mm3:.0f} (1 SD)"
     )
-    typer.echo(f"  symmetry plane fit RMS   {result.plane_fit_rms_mm:10.2f} mm")
+    typer.echo(f"  defect volume 1 SD       {result.defect_volume_uncertainty_mm3:10.0f} mm3")
+    typer.echo(f"  symmetry plane ({result.plane_method}) fit RMS {result.plane_fit_rms_mm:.2f} mm, "
+               f"uncertainty {result.plane_uncertainty_deg:.3f} deg (1 SD)")
     if not result.plane_fit_converged:
         typer.echo("  warning: the symmetry plane fit did not converge; check the scan's orientation", err=True)
     typer.echo(f"results in {out}")
