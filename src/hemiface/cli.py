@@ -239,7 +239,10 @@ def scan_compare(
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
     landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
-    floor_mm: float = typer.Option(1.0, "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
+    plane: str = typer.Option("mirror", "--plane", help="PRE's symmetry plane, shared by both visits. " + _PLANE_HELP),
+    floor_mm: float = typer.Option(1.0, "--floor-mm", help=(
+        "A depressed area counts as a defect if deeper than this somewhere (mm); gains count once they rise above "
+        "the change map's noise.")),
     max_rms_mm: float = typer.Option(1.0, "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -259,7 +262,7 @@ def scan_compare(
         result = compare_scans(
             pre, post, affected=affected.value, units=units.value, landmarks_pre=landmarks_pre,
             landmarks_post=landmarks_post, orient=orient.value, plan=plan, stable=stable, floor_mm=floor_mm,
-            max_registration_rms_mm=max_rms_mm,
+            max_registration_rms_mm=max_rms_mm, plane=plane,
         )
         result.save(out, overwrite=overwrite)
         if report_pdf:
@@ -273,6 +276,8 @@ def scan_compare(
     typer.echo(f"  discrepancy before / after       {result.discrepancy_pre_mm3:8.0f} / {result.discrepancy_post_mm3:.0f} mm3")
     typer.echo(f"  discrepancy change               {result.discrepancy_change_mm3:8.0f} mm3 ({result.discrepancy_change_percent:.1f} %)")
     typer.echo(f"  defect corrected                 {result.defect_corrected_percent:8.1f} %")
+    typer.echo(f"  PRE's plane ({result.plane_method})         +/- {result.plane_uncertainty_deg:.3f} deg (1 SD); "
+               f"discrepancy before +/- {result.discrepancy_pre_uncertainty_mm3:.0f} mm3")
     if result.plan is not None:
         typer.echo(f"  plan vs result: Dice {result.plan['plan_dice']:.2f}, mean thickness difference "
                    f"{result.plan['plan_thickness_difference_mean_mm']:.2f} mm")

@@ -16,8 +16,8 @@ from .._provenance import provenance
 from .._validate import check_option, check_positive
 from ._defect import DefectMeasure, merge_patches
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
-from ._mesh import column_volume_mm3, face_areas_mm2
-from ._plane import PlaneFit, depth_sensitivity, fit_plane
+from ._mesh import column_volume_mm3
+from ._plane import fit_plane, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._region import FaceRegion
 from ._solid import defect_solid
@@ -107,25 +107,6 @@ class ScanAnalysis:
         from ._outputs import write_outputs
 
         return write_outputs(self, out_dir, overwrite=overwrite)
-
-
-def vertex_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """A third of each adjacent triangle's area at each vertex."""
-    area = np.zeros(len(vertices))
-    a = face_areas_mm2(vertices, faces) / 3.0
-    for k in range(3):
-        np.add.at(area, faces[:, k], a)
-    return area
-
-
-def volume_uncertainty_mm3(patch, covariance: np.ndarray) -> float:
-    """SD of the depth integral over a patch from the plane's covariance (first order; see depth_sensitivity)."""
-    if not len(patch.faces):
-        return 0.0
-    if not np.all(np.isfinite(covariance)):
-        return float("nan")
-    g = vertex_areas_mm2(patch.vertices, patch.faces) @ depth_sensitivity(patch.vertices, patch.faces, patch.top)
-    return float(np.sqrt(max(g @ covariance @ g, 0.0)))
 
 
 #: The region's edge may cut a depressed area: as much again as lies within this band inside the edge is
@@ -283,7 +264,8 @@ def analyze_scan(
     plane_normal = frame.direction_to_scan(plane_fit.normal[None, :])[0]
     defect_sd, discrepancy_sd = float("nan"), float("nan")
     if uncertainty:
-        # Three independent parts (module docstring): the plane, the smoothing, the region's edge.
+        # Three independent parts added in quadrature: the plane (jackknife covariance carried to the volume),
+        # the smoothing (smoothed vs unsmoothed volume) and the region's edge (edge_volume_mm3).
         raw = depth_patch(sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, 0.0,
                           scan.source_name)
         raw_halves, _, raw_volume = measure_sides(raw, floor_mm=floor_mm, threshold_mm=threshold_mm)

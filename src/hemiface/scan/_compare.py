@@ -1,15 +1,20 @@
 """``compare_scans``: tissue gained or lost between two visits, and the change in symmetry.
 
 POST is registered onto PRE rigidly over stable regions only (forehead, nasal
-dorsum, the unaffected side; never the mouth, whose expression changes, nor the
-treated side), with the robust ICP of :mod:`._registration`. Both visits are
-then measured in PRE's symmetry frame (one shared plane), so the plane's own
-uncertainty cancels from the change.
+dorsum, the unaffected side; never the mouth, whose expression changes), with
+the robust ICP of :mod:`._registration`; after each registration what moved
+between the visits (farther than max(MOVED_MIN_MM, 3 x the registration
+spread), dilated by MOVED_DILATION_MM) is left out and POST registered again.
+Both visits are then measured in PRE's symmetry frame (one shared plane, from
+:mod:`._plane` as in ``analyze_scan``), so the plane's own uncertainty cancels
+from the change.
 
 Gain is measured net of the other side: the gain at each point less the gain
 at its mirror image, so changes that reach both sides alike (an expression,
-swelling, weight) cancel, and the rim of a gained area sits at twice the
-change map's noise level on the stable areas. The discrepancy after surgery
+swelling, weight) cancel. A gained area counts when it rises above
+max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR x the change map's noise on the
+stable areas) and is integrated down to its rim (depth 0), so thin, broad gains
+are not cut off. The discrepancy after surgery
 is the discrepancy before less the net gain integrated over the affected
 hemiface (to first order POST's own mirror comparison in the shared plane).
 
@@ -35,13 +40,13 @@ from .. import logger
 from .._errors import RegistrationError
 from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
-from ._plane import SymmetryFrame, fit_plane, registration_samples
+from ._plane import SymmetryFrame, fit_plane, registration_samples, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._surface import (
     MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
     measure_sides,
 )
-from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
+from ._defect import Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
 from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
@@ -88,6 +93,9 @@ class ScanComparison:
     stable_area_points: int
     plan: Mapping[str, float] | None
     provenance: dict
+    plane_method: str
+    plane_uncertainty_deg: float
+    discrepancy_pre_uncertainty_mm3: float
     gain_vertices_mm: np.ndarray = field(repr=False)
     gain_faces: np.ndarray = field(repr=False)
     gain_values_mm: np.ndarray = field(repr=False)
@@ -115,6 +123,9 @@ class ScanComparison:
             "discrepancy_change_percent": self.discrepancy_change_percent,
             "defect_volume_pre_mm3": self.defect_volume_pre_mm3, "defect_volume_post_mm3": self.defect_volume_post_mm3,
             "defect_corrected_percent": self.defect_corrected_percent,
+            "plane_method": self.plane_method,
+            "plane_uncertainty_deg": self.plane_uncertainty_deg,
+            "discrepancy_pre_uncertainty_mm3": self.discrepancy_pre_uncertainty_mm3,
             "registration_rms_mm": self.registration_rms_mm,
             "registration_inlier_fraction": self.registration.inlier_fraction,
             "registration_converged": self.registration.converged,
@@ -201,6 +212,7 @@ def compare_scans(
     max_registration_rms_mm: float = MAX_REGISTRATION_RMS_MM,
     orient: Literal["canonical", "auto"] = "canonical",
     plane: str | os.PathLike | Mapping = "mirror",
+    uncertainty: bool = True,
 ) -> ScanComparison:
     """Compare a follow-up scan (POST) with the preoperative one (PRE).
 
@@ -217,6 +229,8 @@ def compare_scans(
         "auto" (frame found by :func:`hemiface.scan.detect_landmarks`).
     plane : PRE's symmetry plane, shared by both visits: "mirror", "landmarks" (from
         ``landmarks_pre``) or a JSON plane file in PRE's frame and units (see :func:`analyze_scan`).
+    uncertainty : PRE's plane uncertainty (block jackknife) and what it means for PRE's discrepancy;
+        the change is measured in that one plane, so the plane's error largely cancels from it.
     """
     check_option("affected", affected, ("left", "right", "auto"))
     check_option("orient", orient, ("canonical", "auto"))
@@ -228,7 +242,7 @@ def compare_scans(
 
     pre_s = prepare_surface(pre_scan, lm_pre, region, orient)
     plane_fit = fit_plane(pre_s, region, robust_scale_mm, method=plane, landmarks=lm_pre,
-                          units_mm=MM_PER_UNIT[pre_scan.units], uncertainty=False)
+                          units_mm=MM_PER_UNIT[pre_scan.units], uncertainty=uncertainty)
     sym = plane_fit.frame
     pre_patch = depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
                              pre_s.away_from_border, region, smoothing_mm, pre_scan.source_name)
@@ -321,7 +335,7 @@ def compare_scans(
         "affected": affected, "units": units, "floor_mm": floor_mm, "threshold_mm": threshold_mm,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "max_registration_rms_mm": max_registration_rms_mm, "stable": "auto" if stable is None else os.path.basename(stable),
-        "orient": orient, "plane": plane_fit.method, "plane_fit": plane_fit.to_dict(),
+        "orient": orient, "uncertainty": uncertainty, "plane": plane_fit.method, "plane_fit": plane_fit.to_dict(),
         "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
         "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
         "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
@@ -351,6 +365,10 @@ def compare_scans(
         stable_area_points=n_stable,
         plan=plan_result,
         provenance=provenance(inputs, params),
+        plane_method=plane_fit.method,
+        plane_uncertainty_deg=plane_fit.uncertainty_deg,
+        discrepancy_pre_uncertainty_mm3=volume_uncertainty_mm3(pre_halves[side], plane_fit.covariance)
+        if uncertainty else float("nan"),
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),
         gain_faces=gain_patch.faces,
         gain_values_mm=gain_patch.depth_mm,

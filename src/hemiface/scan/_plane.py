@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 from .. import logger
 from .._errors import HemifaceError, LandmarkError, RegistrationError
 from ._distance import SurfaceQuery
+from ._mesh import face_areas_mm2, vertex_normals
 from ._region import FaceRegion
 from ._surface import PreparedSurface
 from ._symmetry import SymmetryPlane, fit_symmetry_plane, fit_symmetry_plane_masked, mirror_distance_mm, sample_surface
@@ -325,11 +326,28 @@ def depth_sensitivity(patch_vertices: np.ndarray, patch_faces: np.ndarray, top: 
     - 2 q_x (a e_y + b e_z); depth changes by that motion along the surface's
     outward normal (taken at the vertex).
     """
-    from ._mesh import vertex_normals
-
     m = vertex_normals(patch_vertices, patch_faces)
     q = top * np.array([-1.0, 1.0, 1.0])
     da = -2.0 * (q[:, 1] * m[:, 0] + q[:, 0] * m[:, 1])
     db = -2.0 * (q[:, 2] * m[:, 0] + q[:, 0] * m[:, 2])
     do = 2.0 * m[:, 0]
     return np.column_stack([da, db, do])
+
+
+def vertex_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """A third of each adjacent triangle's area at each vertex."""
+    area = np.zeros(len(vertices))
+    a = face_areas_mm2(vertices, faces) / 3.0
+    for k in range(3):
+        np.add.at(area, faces[:, k], a)
+    return area
+
+
+def volume_uncertainty_mm3(patch, covariance: np.ndarray) -> float:
+    """SD of the depth integral over a patch from the plane's covariance (first order; see depth_sensitivity)."""
+    if not len(patch.faces):
+        return 0.0
+    if not np.all(np.isfinite(covariance)):
+        return float("nan")
+    g = vertex_areas_mm2(patch.vertices, patch.faces) @ depth_sensitivity(patch.vertices, patch.faces, patch.top)
+    return float(np.sqrt(max(g @ covariance @ g, 0.0)))
