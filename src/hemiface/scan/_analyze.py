@@ -114,23 +114,26 @@ class ScanAnalysis:
 EDGE_BAND_MM = 5.0
 
 
-def edge_volume_mm3(patch, half, *, signed: bool = False) -> float:
-    """Half the depth integral of ``patch`` within EDGE_BAND_MM of the region's edge (``half``'s open border
-    away from the midline): the uncertainty of what the region's edge cut off.
-
-    Positive depth only for a defect; ``signed`` (the discrepancy) takes |integral| of the signed depth.
-    """
+def region_edge_tree(half):
+    """KD-tree of a hemiface's open border away from the midline (the region's edge), or None."""
     from scipy.spatial import cKDTree
 
     from ._mesh import boundary_points
 
-    if not len(patch.faces) or not len(half.faces):
-        return 0.0
+    if not len(half.faces):
+        return None
     edge = boundary_points(half.vertices, half.faces)
     edge = edge[np.abs(edge[:, 0]) > EDGE_BAND_MM]  # the midline cut is not an edge of the measurement
-    if not len(edge):
+    return cKDTree(edge) if len(edge) else None
+
+
+def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
+    """Half the depth integral of ``patch`` within EDGE_BAND_MM of the region's edge: the uncertainty of
+    what the edge cut off. Positive depth only for a defect; ``signed`` (the discrepancy): |signed integral|.
+    """
+    if edge_tree is None or not len(patch.faces):
         return 0.0
-    near = cKDTree(edge).query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
+    near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
     depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
     return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
 
@@ -217,8 +220,9 @@ def analyze_scan(
     plane_fit, sym = fit.plane, fit.frame
     patch = depth_patch(
         sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
-        scan.source_name,
+        scan.source_name, with_raw=uncertainty,
     )
+    patch, raw = patch if uncertainty else (patch, None)
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(
@@ -266,15 +270,14 @@ def analyze_scan(
     if uncertainty:
         # Three independent parts added in quadrature: the plane (jackknife covariance carried to the volume),
         # the smoothing (smoothed vs unsmoothed volume) and the region's edge (edge_volume_mm3).
-        raw = depth_patch(sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, 0.0,
-                          scan.source_name)
         raw_halves, _, raw_volume = measure_sides(raw, floor_mm=floor_mm, threshold_mm=threshold_mm)
         plane_defect = volume_uncertainty_mm3(defect_patch, fit.covariance)
         plane_disc = volume_uncertainty_mm3(halves[side], fit.covariance)
         smooth_defect = abs(side_volume[side] - raw_volume[side])
         smooth_disc = abs(discrepancy - raw_halves[side].volume_mm3())
-        edge_defect = edge_volume_mm3(defect_patch, halves[side])
-        edge_disc = edge_volume_mm3(halves[side], halves[side], signed=True)
+        edge = region_edge_tree(halves[side])
+        edge_defect = edge_volume_mm3(defect_patch, edge)
+        edge_disc = edge_volume_mm3(halves[side], edge, signed=True)
         defect_sd = float(np.sqrt(plane_defect**2 + smooth_defect**2 + edge_defect**2))
         discrepancy_sd = float(np.sqrt(plane_disc**2 + smooth_disc**2 + edge_disc**2))
         logger.info("uncertainty (1 SD, mm3): defect %.0f = plane %.0f + smoothing %.0f + edge %.0f; discrepancy %.0f = "

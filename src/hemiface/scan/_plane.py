@@ -62,10 +62,12 @@ EXCLUSION_NOISE_FACTOR = 3.0
 EXCLUSION_DILATION_MM = 5.0
 #: The consensus refit keeps at least this share of the samples (else the masked fit stands).
 MIN_CONSENSUS_SHARE = 0.25
-CONSENSUS_PASSES = 6
+CONSENSUS_PASSES = 4
 #: Samples this close to a ``stable`` point register.
 STABLE_REACH_MM = 3.0
-JACKKNIFE_BLOCK_MM = 20.0
+#: Jackknife blocks on the scale of the aesthetic zones (a malar or buccal area), so that leaving a block out
+#: leaves out what a zone of atrophy would; 20 mm blocks under-covered the real faces (see the README).
+JACKKNIFE_BLOCK_MM = 40.0
 JACKKNIFE_GROUPS = 12
 #: Placement error assumed per midline landmark for the ``"landmarks"`` plane's uncertainty (mm, per axis).
 LANDMARK_SD_MM = 1.0
@@ -184,7 +186,7 @@ def _jackknife(query, points, normals, used, plane, frame, robust_scale_mm) -> n
         if keep.sum() < 100 or keep.sum() == used.sum():
             continue
         try:
-            pl = _refit(query, points[keep], normals[keep], plane, robust_scale_mm, max_iterations=60)
+            pl = _refit(query, points[keep], normals[keep], plane, robust_scale_mm, max_iterations=30)
         except RegistrationError:
             continue
         estimates.append(_tilts(pl.normal, pl.offset_mm, frame))

@@ -100,12 +100,13 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     return v, faces, tree, away_from_border(tree, v, region.border_margin_mm)
 
 
-def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_mm, source_name):
+def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_mm, source_name, *, with_raw=False):
     """The face region (symmetry frame) with each point's depth below the mirrored surface.
 
     depth > 0 when the point lies inside (below) the mirror image of the face.
     A point counts only when it and its mirror partner lie on measured skin,
-    away from the scan's borders.
+    away from the scan's borders. With ``with_raw``, also the same patch with the
+    unsmoothed depth (for the smoothing's share of the uncertainty): (patch, raw).
     """
     mirror = np.array([-1.0, 1.0, 1.0])
     cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)
@@ -118,7 +119,13 @@ def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_
         raise RegionError(f"{source_name}: no part of the face has a measurable mirror partner; check orientation or --landmarks")
     # Scanner noise: smooth depth and the offset to the mirrored surface together.
     field = smooth_vertex_field(pv, pf, np.column_stack([attrs["depth"], attrs["top"] - pv]), smoothing_mm)
-    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
+    patch = _clip_to_region(Patch(pv, pf, field[:, 0], pv + field[:, 1:]), region)
+    if with_raw:
+        return patch, _clip_to_region(Patch(pv, pf, attrs["depth"], attrs["top"]), region)
+    return patch
+
+
+def _clip_to_region(patch: Patch, region: FaceRegion) -> Patch:
     patch = patch.clip(region.ellipse_margin(patch.vertices))
     patch = patch.clip(region.depth_margin(patch.vertices))
     if len(patch.faces):
