@@ -274,7 +274,9 @@ def compare_scans(
         n_stable = len(stable_points)
         if n_stable < 200:
             raise RegistrationError(f"{post_scan.source_name}: only {n_stable} points in the stable regions to register")
-        fit = register_rigid(pre_query, stable_points, stable_normals, robust_scale_mm=robust_scale_mm)
+        # Later passes start from the last fit: only the stable set changed.
+        fit = register_rigid(pre_query, stable_points, stable_normals, robust_scale_mm=robust_scale_mm,
+                             initial=fit, initial_scale_mm=10.0 if fit is None else 2.0 * robust_scale_mm)
     if user_stable is None:
         logger.info("registration: %.0f%% of the samples moved between the visits and were left out", 100 * moved_share)
     post_v = fit.apply(post_s.vertices)  # PRE canonical
