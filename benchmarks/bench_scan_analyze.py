@@ -19,7 +19,7 @@ MAKE_MESH = textwrap.dedent(
     """
     import sys, numpy as np, trimesh
     from hemiface import datasets
-    ph = datasets.make_phantom("demoface", side="left", volume_mm3=5000.0, centre_offset_mm=(35.0, -5.0), radius_mm=25.0)
+    ph = datasets.make_phantom("demoface", side="left", pattern="multizone")
     v, f = ph.vertices_mm, ph.faces
     while len(v) < {target} / 3.5:
         v, f = trimesh.remesh.subdivide(v, f)
@@ -42,7 +42,8 @@ ANALYZE = textwrap.dedent(
     t3 = time.perf_counter()
     print(json.dumps({{"import_s": t1 - t0, "analyze_s": t2 - t1, "write_s": t3 - t2,
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "defect_volume_mm3": result.defect_volume_mm3}}))
+                      "defect_volume_mm3": result.defect_volume_mm3,
+                      "sd_mm3": result.defect_volume_uncertainty_mm3, "plane_sd_deg": result.plane_uncertainty_deg}}))
     """
 )
 
@@ -74,14 +75,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mesh = str(Path(tmp) / "dense_face.ply")
         n = int(run(MAKE_MESH.format(target=TARGET_VERTICES), mesh))
-        print(f"scan analyze on a {n:,}-vertex face (demoface subdivided, 5,000 mm3 defect carved)")
+        print(f"scan analyze on a {n:,}-vertex face (demoface subdivided, 15,000 mm3 multizone atrophy carved), "
+              f"uncertainty included")
         for attempt in range(2):
             r = json.loads(run(ANALYZE.format(), mesh, str(Path(tmp) / "out")))
             total = r["analyze_s"] + r["write_s"]
             print(
                 f"  run {attempt + 1}: analyse {r['analyze_s']:.1f} s + write outputs {r['write_s']:.1f} s = {total:.1f} s "
                 f"(import {r['import_s']:.1f} s), peak memory {r['peak_mb']:.0f} MB "
-                f"[target < 15 s, < 2048 MB]; defect {r['defect_volume_mm3']:.0f} mm3"
+                f"[target < 15 s, < 2048 MB]; defect {r['defect_volume_mm3']:.0f} +/- {r['sd_mm3']:.0f} mm3, "
+                f"plane +/- {r['plane_sd_deg']:.3f} deg"
             )
         q = json.loads(run(QUERY.format(), mesh))
         print(

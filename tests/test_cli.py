@@ -142,6 +142,41 @@ def test_phantom_command(tmp_path):
     assert truth["true_volume_mm3"] == pytest.approx(3000.0, rel=1e-3)
 
 
+def test_analyze_with_a_plane_file_and_a_stable_mask(phantom_file, tmp_path):
+    plane = tmp_path / "plane.json"
+    plane.write_text(json.dumps({"normal": [1, 0, 0], "point": [0, 0, 0]}))
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["scan", "analyze", str(phantom_file), "--affected", "right", "--orient", "canonical",
+                                 "--plane", str(plane), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "measurements.json").read_text())
+    truth = json.loads(Path(str(phantom_file) + ".truth.json").read_text())
+    assert m["plane_method"] == "file:plane.json" and m["plane_uncertainty_deg"] == 0.0
+    assert m["provenance"]["inputs"]["plane"]["file"] == "plane.json"
+    assert m["defect_volume_mm3"] == pytest.approx(truth["true_volume_mm3"], rel=0.03)
+    assert m["defect_volume_uncertainty_mm3"] > 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"normal": [0, 0, 0], "point": [0, 0, 0]}))
+    result = runner.invoke(app, ["scan", "analyze", str(phantom_file), "--affected", "right", "--orient", "canonical",
+                                 "--plane", str(bad), "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 1
+    assert "normal must be a finite non-zero vector" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_phantom_command_patterns_and_follow_up(tmp_path):
+    out = tmp_path / "mz.ply"
+    result = runner.invoke(app, ["datasets", "phantom", str(out), "--pattern", "multizone", "--restored", "0.6"])
+    assert result.exit_code == 0, result.output
+    truth = json.loads((tmp_path / "mz.ply.truth.json").read_text())
+    assert truth["pattern"] == "multizone" and truth["restored_fraction"] == 0.6
+    assert truth["baseline_volume_mm3"] == pytest.approx(15000.0, rel=1e-3)
+    assert truth["true_gain_mm3"] + truth["true_volume_mm3"] == pytest.approx(truth["baseline_volume_mm3"])
+    assert {z["name"] for z in truth["zones"]} >= {"malar", "buccal", "chin", "temple", "forehead_groove"}
+    bad = runner.invoke(app, ["datasets", "phantom", str(tmp_path / "x.ply"), "--pattern", "diagonal"])
+    assert bad.exit_code == 2
+
+
 def test_installed_entry_point_runs():
     exe = Path(sys.executable).parent / "hemiface"
     if not exe.exists():

@@ -54,3 +54,50 @@ def test_unknown_sample_name():
 def test_sample_photo_is_bundled():
     path = datasets.sample_photo_path("astronaut")
     assert path.is_file() and path.stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("pattern", ["multizone", "broad", "midline"])
+def test_atrophy_patterns_meet_their_volume_and_stay_on_one_side(pattern):
+    scan = datasets.load_sample("template")
+    ph = datasets.carve_atrophy(scan.vertices_mm, scan.faces, pattern=pattern, side="right")
+    target = datasets.DEFAULT_VOLUME_MM3[pattern]
+    assert ph.true_volume_mm3 == pytest.approx(target, rel=1e-3)
+    moved = ph.true_depth_mm > 0
+    # Right side: every carved vertex lies at x < 0 (the template is symmetric about x = 0).
+    assert np.all(scan.vertices_mm[moved, 0] < 0.0)
+    # Carved along the normals by exactly the recorded depth.
+    shift = np.linalg.norm(ph.vertices_mm - scan.vertices_mm, axis=1)
+    assert np.allclose(shift, ph.true_depth_mm, atol=1e-9)
+    # The volume is the closed shell's, not the depth integral's: close to it on a gently curved face.
+    from hemiface.scan._mesh import face_areas_mm2
+
+    area = np.zeros(len(scan.vertices_mm))
+    for k in range(3):
+        np.add.at(area, scan.faces[:, k], face_areas_mm2(scan.vertices_mm, scan.faces) / 3)
+    assert np.sum(area * ph.true_depth_mm) == pytest.approx(ph.true_volume_mm3, rel=0.05)
+
+
+def test_broad_pattern_is_broad_and_shallow():
+    ph = datasets.make_phantom("template", pattern="broad")
+    # Like the published 10,621 mm3 case: about 3 mm deep at most, over most of a hemiface.
+    assert 2.5 < ph.true_max_depth_mm < 3.6
+    assert ph.true_area_deeper_than_threshold_mm2 == 0.0
+
+
+@pytest.mark.parametrize("fraction", [0.3, 1.0, 1.2])
+def test_restoration_truth_adds_up(fraction):
+    ph = datasets.make_phantom("template", pattern="multizone")
+    follow = ph.restored(fraction)
+    # Gain and what remains make up the baseline defect; overcorrection leaves a negative remainder.
+    assert follow.true_gain_mm3 + follow.true_volume_mm3 == pytest.approx(ph.true_volume_mm3, rel=1e-6)
+    assert follow.true_gain_mm3 == pytest.approx(fraction * ph.true_volume_mm3, rel=0.03)
+    assert follow.baseline_volume_mm3 == ph.true_volume_mm3 and follow.restored_fraction == fraction
+    if fraction == 1.0:
+        assert np.allclose(follow.vertices_mm, ph.original_vertices_mm)
+    with pytest.raises(HemifaceError, match="fraction"):
+        ph.restored(-0.1)
+
+
+def test_unknown_pattern():
+    with pytest.raises(ValueError, match="pattern"):
+        datasets.make_phantom("template", pattern="diagonal")

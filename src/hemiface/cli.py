@@ -71,6 +71,11 @@ class Orient(str, enum.Enum):
     auto = "auto"
 
 
+_PLANE_HELP = ("Symmetry plane: mirror (mirror registration with a consensus refit), landmarks (through nasion, "
+               "subnasale and pogonion or menton in --landmarks), or a JSON file {\"normal\": [x,y,z], \"point\": "
+               "[x,y,z]} in the scan's frame and units.")
+_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected: only they register the "
+                "symmetry plane.")
 _ORIENT_HELP = ("Without --landmarks: auto finds the face and its frame in any orientation (as `scan landmarks` "
                 "does); canonical takes the scan as looking toward +z with the head up +y. --landmarks wins over both.")
 
@@ -164,6 +169,8 @@ def scan_analyze(
         help="CSV name,x,y,z (scan units) with both endocanthions (or exocanthions) and pronasale; fixes the face frame.",
     ),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
+    plane: str = typer.Option(_SCAN["plane"], "--plane", help=_PLANE_HELP),
+    stable: Optional[Path] = typer.Option(None, "--stable", dir_okay=False, help=_STABLE_HELP),
     threshold_mm: float = typer.Option(_SCAN["threshold_mm"], "--threshold-mm", help="Report the area deeper than this (mm)."),
     floor_mm: float = typer.Option(_SCAN["floor_mm"], "--floor-mm", help="A depressed area counts as a defect if deeper than this somewhere (mm)."),
     region_width_mm: float = typer.Option(_REGION.width_mm, "--region-width-mm", help="Face region: width of the frontal ellipse."),
@@ -191,6 +198,7 @@ def scan_analyze(
         result = analyze_scan(
             scan, affected=affected.value, units=units.value, landmarks=landmarks,
             threshold_mm=threshold_mm, floor_mm=floor_mm, region=region, orient=orient.value,
+            plane=plane, stable=stable,
         )
         result.save(out, overwrite=overwrite)
         if report_pdf:
@@ -206,8 +214,11 @@ def scan_analyze(
     typer.echo(
         f"  volume discrepancy       {result.volumetric_discrepancy_mm3:10.0f} mm3 "
         f"({result.volumetric_discrepancy_percent:.2f} % of the unaffected hemiface)"
+        f" +/- {result.volumetric_discrepancy_uncertainty_mm3:.0f} (1 SD)"
     )
-    typer.echo(f"  symmetry plane fit RMS   {result.plane_fit_rms_mm:10.2f} mm")
+    typer.echo(f"  defect volume 1 SD       {result.defect_volume_uncertainty_mm3:10.0f} mm3")
+    typer.echo(f"  symmetry plane ({result.plane_method}) fit RMS {result.plane_fit_rms_mm:.2f} mm, "
+               f"uncertainty {result.plane_uncertainty_deg:.3f} deg (1 SD)")
     if not result.plane_fit_converged:
         typer.echo("  warning: the symmetry plane fit did not converge; check the scan's orientation", err=True)
     typer.echo(f"results in {out}")
@@ -261,7 +272,10 @@ def scan_compare(
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
     landmarks_post: Optional[Path] = typer.Option(None, "--landmarks-post", dir_okay=False, help="Landmark CSV for POST."),
     orient: Orient = typer.Option(Orient.auto, "--orient", help=_ORIENT_HELP),
-    floor_mm: float = typer.Option(_COMPARE["floor_mm"], "--floor-mm", help="A gained or depressed area counts if thicker than this somewhere (mm)."),
+    plane: str = typer.Option(_COMPARE["plane"], "--plane", help="PRE's symmetry plane, shared by both visits. " + _PLANE_HELP),
+    floor_mm: float = typer.Option(_COMPARE["floor_mm"], "--floor-mm", help=(
+        "A depressed area counts as a defect if deeper than this somewhere (mm); gains count once they rise above "
+        "the change map's noise.")),
     max_rms_mm: float = typer.Option(_COMPARE["max_registration_rms_mm"], "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -281,7 +295,7 @@ def scan_compare(
         result = compare_scans(
             pre, post, affected=affected.value, units=units.value, landmarks_pre=landmarks_pre,
             landmarks_post=landmarks_post, orient=orient.value, plan=plan, stable=stable, floor_mm=floor_mm,
-            max_registration_rms_mm=max_rms_mm,
+            max_registration_rms_mm=max_rms_mm, plane=plane,
         )
         result.save(out, overwrite=overwrite)
         if report_pdf:
@@ -295,6 +309,8 @@ def scan_compare(
     typer.echo(f"  discrepancy before / after       {result.discrepancy_pre_mm3:8.0f} / {result.discrepancy_post_mm3:.0f} mm3")
     typer.echo(f"  discrepancy change               {result.discrepancy_change_mm3:8.0f} mm3 ({result.discrepancy_change_percent:.1f} %)")
     typer.echo(f"  defect corrected                 {result.defect_corrected_percent:8.1f} %")
+    typer.echo(f"  PRE's plane ({result.plane_method})         +/- {result.plane_uncertainty_deg:.3f} deg (1 SD); "
+               f"discrepancy before +/- {result.discrepancy_pre_uncertainty_mm3:.0f} mm3")
     if result.plan is not None:
         typer.echo(f"  plan vs result: Dice {result.plan['plan_dice']:.2f}, mean thickness difference "
                    f"{result.plan['plan_thickness_difference_mean_mm']:.2f} mm")
@@ -417,24 +433,42 @@ def datasets_list():
         typer.echo(f"{name:10s} photo  {description}\n{'':17s} {sample_photo_path(name)}")
 
 
+class Pattern(str, enum.Enum):
+    round = "round"
+    multizone = "multizone"
+    broad = "broad"
+    midline = "midline"
+
+
 @datasets_app.command("phantom")
 def datasets_phantom(
     out: Path = typer.Argument(..., help="Mesh file to write (.ply, .obj or .stl); truth goes to <out>.truth.json.", dir_okay=False),
     base: str = typer.Option("template", "--base", help="Sample to carve (see `hemiface datasets list`)."),
     side: Side = typer.Option(Side.left, "--side", help="Patient's side of the defect."),
-    volume_mm3: float = typer.Option(5000.0, "--volume-mm3", help="Defect volume."),
-    radius_mm: float = typer.Option(30.0, "--radius-mm", help="Defect radius."),
-    lateral_mm: float = typer.Option(40.0, "--lateral-mm", help="Defect centre: distance lateral of pronasale."),
-    height_mm: float = typer.Option(-12.0, "--height-mm", help="Defect centre: height relative to pronasale."),
+    pattern: Pattern = typer.Option(Pattern.round, "--pattern", help=(
+        "round: one cheek dent (--radius-mm, --lateral-mm, --height-mm); multizone: malar, buccal, chin, temple "
+        "and a paramedian forehead groove; broad: most of the hemiface, shallow; midline: paramedian groove, chin "
+        "and lip.")),
+    volume_mm3: Optional[float] = typer.Option(None, "--volume-mm3", help=(
+        "Defect volume (default: 5000 round, 15000 multizone, 10600 broad, 2500 midline).")),
+    radius_mm: float = typer.Option(30.0, "--radius-mm", help="Round defect radius."),
+    lateral_mm: float = typer.Option(40.0, "--lateral-mm", help="Round defect centre: distance lateral of pronasale."),
+    height_mm: float = typer.Option(-12.0, "--height-mm", help="Round defect centre: height relative to pronasale."),
+    restored: Optional[float] = typer.Option(None, "--restored", help=(
+        "Write the follow-up instead: this fraction of the defect restored (0.6 = 60%; 1.2 = 20% overcorrected).")),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
 ):
-    """Carve a smooth defect of known volume into a sample face (ground truth for validation)."""
+    """Carve a defect of known volume into a sample face (ground truth for validation)."""
     from .datasets import make_phantom
 
     try:
-        phantom = make_phantom(
-            base, side=side.value, volume_mm3=volume_mm3, radius_mm=radius_mm, centre_offset_mm=(lateral_mm, height_mm)
-        )
+        if pattern is Pattern.round:
+            phantom = make_phantom(base, side=side.value, volume_mm3=volume_mm3, radius_mm=radius_mm,
+                                   centre_offset_mm=(lateral_mm, height_mm))
+        else:
+            phantom = make_phantom(base, side=side.value, volume_mm3=volume_mm3, pattern=pattern.value)
+        if restored is not None:
+            phantom = phantom.restored(restored)
         phantom.save(out, overwrite=overwrite)
     except HemifaceError as exc:
         _fail(exc)

@@ -11,29 +11,17 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .. import logger
-from .._errors import RegionError
+from .._errors import HemifaceError, RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
-from ._defect import DefectMeasure, Patch, find_defects, merge_patches
-from ._distance import SurfaceQuery
-from ._frame import FaceFrame, default_frame, frame_from_landmarks, read_landmarks
-from ._io import SurfaceScan, load_scan
-from ._mesh import (
-    boundary_points, column_volume_mm3, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components,
-    vertex_normals,
-)
+from ._defect import DefectMeasure, merge_patches
+from ._io import MM_PER_UNIT, SurfaceScan, load_scan
+from ._mesh import column_volume_mm3
+from ._plane import fit_plane, vertex_areas_mm2, volume_uncertainty_mm3
+from ._prepare import prepare_surface
 from ._region import FaceRegion
 from ._solid import defect_solid
-from ._symmetry import SymmetryPlane, fit_symmetry_plane_masked, sample_surface
-
-Side = Literal["left", "right"]
-#: Mirror pairs farther apart than this are not the same skin (hair, gross scan error).
-MAX_PAIR_DEPTH_MM = 30.0
-#: Spacing of the surface points registered to find the symmetry plane.
-SAMPLE_CELL_MM = 2.0
-#: Coarser scans are subdivided (linearly: the surface is unchanged) until no mean edge
-#: exceeds this, so that depth is sampled finely enough to integrate.
-MAX_EDGE_MM = 1.5
+from ._surface import Side, choose_side, depth_patch, load_inputs, measure_sides
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +55,11 @@ class ScanAnalysis:
     plane_fit_converged: bool
     frame_source: str
     provenance: dict
+    plane_method: str
+    plane_uncertainty_deg: float
+    plane_offset_uncertainty_mm: float
+    defect_volume_uncertainty_mm3: float
+    volumetric_discrepancy_uncertainty_mm3: float
     # Geometry for the outputs (scan frame, mm) and the render (symmetry frame).
     depth_vertices_mm: np.ndarray = field(repr=False)
     depth_faces: np.ndarray = field(repr=False)
@@ -99,6 +92,11 @@ class ScanAnalysis:
             "plane_fit_rms_mm": self.plane_fit_rms_mm,
             "plane_fit_inlier_fraction": self.plane_fit_inlier_fraction,
             "plane_fit_converged": self.plane_fit_converged,
+            "plane_method": self.plane_method,
+            "plane_uncertainty_deg": self.plane_uncertainty_deg,
+            "plane_offset_uncertainty_mm": self.plane_offset_uncertainty_mm,
+            "defect_volume_uncertainty_mm3": self.defect_volume_uncertainty_mm3,
+            "volumetric_discrepancy_uncertainty_mm3": self.volumetric_discrepancy_uncertainty_mm3,
             "frame_source": self.frame_source,
             "coordinates": "scan's own frame, millimetres",
             "provenance": self.provenance,
@@ -111,179 +109,52 @@ class ScanAnalysis:
         return write_outputs(self, out_dir, overwrite=overwrite)
 
 
-@dataclass(frozen=True)
-class SymmetryFrame:
-    """Canonical frame -> symmetry frame (x across the plane toward the left, y up, origin on the plane)."""
-
-    rotation: np.ndarray
-    origin: np.ndarray
-
-    @classmethod
-    def from_plane(cls, plane: SymmetryPlane) -> "SymmetryFrame":
-        x = plane.normal
-        y = np.array([0.0, 1.0, 0.0]) - x[1] * x
-        y /= np.linalg.norm(y)
-        return cls(np.stack([x, y, np.cross(x, y)]), plane.offset_mm * x)
-
-    def forward(self, p):
-        return (np.asarray(p) - self.origin) @ self.rotation.T
-
-    def inverse(self, p):
-        return np.asarray(p) @ self.rotation + self.origin
+#: The region's edge may cut a depressed area: as much again as lies within this band inside the edge is
+#: taken as the SD of what lies beyond it (mm).
+EDGE_BAND_MM = 5.0
 
 
-def _largest_component_faces(n_vertices, faces, seed_vertex=None) -> np.ndarray:
-    n, labels = vertex_components(n_vertices, faces)
-    face_label = labels[faces[:, 0]]
-    if seed_vertex is not None:
-        keep = labels[seed_vertex]
-    else:
-        keep = np.bincount(face_label, minlength=n).argmax()
-    return face_label == keep
+def region_edge_tree(half):
+    """KD-tree of a hemiface's open border away from the midline (the region's edge), or None."""
+    from scipy.spatial import cKDTree
+
+    from ._mesh import boundary_points
+
+    if not len(half.faces):
+        return None
+    edge = boundary_points(half.vertices, half.faces)
+    edge = edge[np.abs(edge[:, 0]) > EDGE_BAND_MM]  # the midline cut is not an edge of the measurement
+    return cKDTree(edge) if len(edge) else None
 
 
-def _orient_outward(vertices, faces):
-    """Flip the winding when normals point into the head (anterior must be +z near pronasale)."""
-    near = np.linalg.norm(vertices, axis=1) < 60.0
-    if near.any() and vertex_normals(vertices, faces)[near, 2].sum() < 0:
-        logger.info("scan normals point inward; flipped the triangle winding")
-        return faces[:, ::-1].copy()
-    return faces
-
-
-def away_from_border(border_tree, points: np.ndarray, margin_mm: float) -> np.ndarray:
-    """True for points at least ``margin_mm`` from the border points in ``border_tree`` (all, without a border)."""
-    if border_tree is None or margin_mm <= 0:
-        return np.ones(len(points), bool)
-    return border_tree.query(points, distance_upper_bound=margin_mm)[0] > margin_mm
-
-
-def border_tree_of(vertices: np.ndarray, faces: np.ndarray):
-    """KD-tree of points along a surface's open borders and holes, or None for a closed surface."""
-    border = boundary_points(vertices, faces)
-    return cKDTree(border) if len(border) else None
-
-
-def measure_sides(patch: Patch, *, floor_mm: float, threshold_mm: float):
-    """Both hemifaces of a depth patch (symmetry frame), their defects and defect volumes."""
-    halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
-    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
-    volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
-    return halves, defects, volume
-
-
-def choose_side(affected: str, defect_volume: Mapping[str, float]) -> Side:
-    """The given side, or for "auto" the side with the larger defect volume."""
-    if affected != "auto":
-        return affected
-    return "left" if defect_volume["left"] >= defect_volume["right"] else "right"
-
-
-def _working_surface(v, faces, region: FaceRegion, source_name: str):
-    """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
-
-    Returns the surface, a KD-tree of its open borders (or None) and the mask
-    of vertices at least ``region.border_margin_mm`` from them.
+def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
+    """Half the depth integral of ``patch`` within EDGE_BAND_MM of the region's edge: the uncertainty of
+    what the edge cut off. Positive depth only for a defect; ``signed`` (the discrepancy): |signed integral|.
     """
-    crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
-    face_in_crop = crop[faces].all(axis=1)
-    if not face_in_crop.any():
-        raise RegionError(f"{source_name}: no surface near the face region; check orientation or --landmarks")
-    v, faces, _, _ = submesh(v, faces, face_in_crop)
-    tip = int(np.argmin(np.linalg.norm(v, axis=1)))
-    v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
-    v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
-    tree = border_tree_of(v, faces)
-    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm)
+    if edge_tree is None or not len(patch.faces):
+        return 0.0
+    near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
+    depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
+    return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
 
 
-def _depth_patch(p, faces, sym: SymmetryFrame, border_tree, away, region: FaceRegion, smoothing_mm, source_name):
-    """The face region (symmetry frame) with each point's depth below the mirrored surface.
-
-    depth > 0 when the point lies inside (below) the mirror image of the face.
-    A point counts only when it and its mirror partner lie on measured skin,
-    away from the scan's borders.
-    """
-    mirror = np.array([-1.0, 1.0, 1.0])
-    cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)
-    depth = -cp.signed_distance_mm
-    # The mirrored surface's border is the reflection of the original's (the tree is in the canonical frame).
-    partner = sym.inverse(cp.points * mirror)
-    valid = away & (np.abs(depth) < MAX_PAIR_DEPTH_MM) & away_from_border(border_tree, partner, region.border_margin_mm)
-    pv, pf, attrs, _ = submesh(p, faces, valid[faces].all(axis=1), {"depth": depth, "top": cp.points})
-    if len(pf) == 0:
-        raise RegionError(f"{source_name}: no part of the face has a measurable mirror partner; check orientation or --landmarks")
-    # Scanner noise: smooth depth and the offset to the mirrored surface together.
-    field = smooth_vertex_field(pv, pf, np.column_stack([attrs["depth"], attrs["top"] - pv]), smoothing_mm)
-    patch = Patch(pv, pf, field[:, 0], pv + field[:, 1:])
-    patch = patch.clip(region.ellipse_margin(patch.vertices))
-    patch = patch.clip(region.depth_margin(patch.vertices))
-    if len(patch.faces):
-        tip = int(np.argmin(np.linalg.norm(patch.vertices[:, 1:], axis=1) + np.abs(patch.vertices[:, 0])))
-        keep = _largest_component_faces(len(patch.vertices), patch.faces, seed_vertex=tip)
-        v2, f2, a2, _ = submesh(patch.vertices, patch.faces, keep, {"d": patch.depth_mm, "t": patch.top})
-        patch = Patch(v2, f2, a2["d"], a2["t"])
-    return patch
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedSurface:
-    """A scan's working surface in its canonical face frame (mm), with its borders."""
-
-    scan: SurfaceScan
-    frame: FaceFrame
-    vertices: np.ndarray
-    faces: np.ndarray
-    border_tree: object  # cKDTree of border points, or None
-    away_from_border: np.ndarray
-
-
-def load_inputs(scan, units, landmarks):
-    """Load the scan (unless given) and the landmarks (mm). Returns (scan, landmarks, landmark file)."""
-    if not isinstance(scan, SurfaceScan):
-        scan = load_scan(scan, units=units)
-    landmark_file = None
-    if landmarks is not None and not isinstance(landmarks, Mapping):
-        landmark_file = Path(landmarks)
-        landmarks = read_landmarks(landmark_file, units=scan.units)
-    return scan, landmarks, landmark_file
-
-
-def prepare_surface(scan: SurfaceScan, landmarks, region: FaceRegion, orient: str = "canonical") -> PreparedSurface:
-    """Frame (landmarks, detected landmarks when ``orient == "auto"``, or default), outward winding,
-    and the cropped, refined working surface."""
-    v_scan, faces = scan.vertices_mm, scan.faces
-    if landmarks:
-        frame: FaceFrame = frame_from_landmarks(landmarks, v_scan, vertex_normals(v_scan, faces))
-    elif orient == "auto":
-        from ._landmarks3d import detect_landmarks
-
-        found = detect_landmarks(scan)
-        if found.low_confidence:  # geometric fallback: pronasale and the mirror plane only
-            logger.warning("%s: no face found in the renders; the frame comes from the geometric fallback "
-                           "(nose-like protrusion and mirror plane, low confidence): check the result or give "
-                           "--landmarks", scan.source_name)
-            frame = FaceFrame(found.frame.rotation, found.frame.origin_mm, "detected (geometric fallback, low confidence)")
-        else:
-            frame = frame_from_landmarks(found.points_mm, v_scan, vertex_normals(v_scan, faces))
-            frame = FaceFrame(frame.rotation, frame.origin_mm, "detected")
-    else:
-        frame = default_frame(v_scan, faces)
-    v = frame.to_canonical(v_scan)
-    faces = _orient_outward(v, faces)
-    v, faces, border_tree, away = _working_surface(v, faces, region, scan.source_name)
-    return PreparedSurface(scan, frame, v, faces, border_tree, away)
-
-
-def fit_plane(prepared: PreparedSurface, region: FaceRegion, robust_scale_mm: float):
-    """Symmetry plane of a prepared surface, registering the enlarged region. Returns (plane, frame)."""
-    v, faces = prepared.vertices, prepared.faces
-    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
-    inside &= prepared.away_from_border
-    query = SurfaceQuery(v, faces)
-    points, point_normals = sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
-    plane, _ = fit_symmetry_plane_masked(query, points, point_normals, robust_scale_mm=robust_scale_mm)
-    return plane, SymmetryFrame.from_plane(plane)
+def stable_points_mm(stable, scan: SurfaceScan, units: str):
+    """Points (scan frame, mm) of the ``stable`` areas and a name for provenance, or (None, None)."""
+    if stable is None:
+        return None, None
+    if isinstance(stable, (str, os.PathLike)):
+        mask_scan = load_scan(stable, units=units, face_sized=False)
+        return mask_scan.vertices_mm, os.path.basename(stable)
+    mask = np.asarray(stable)
+    if mask.dtype == bool:
+        if mask.shape != (len(scan.vertices_mm),):
+            raise HemifaceError(f"stable: a boolean mask needs one value per scan vertex ({len(scan.vertices_mm)}); "
+                                f"got shape {mask.shape}")
+        return scan.vertices_mm[mask], f"vertex mask ({int(mask.sum())} vertices)"
+    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer) or mask.size == 0 \
+            or mask.min() < 0 or mask.max() >= len(scan.vertices_mm):
+        raise HemifaceError("stable: give a mesh file, a boolean mask over the scan's vertices or their indices")
+    return scan.vertices_mm[mask], f"vertex indices ({mask.size} vertices)"
 
 
 def analyze_scan(
@@ -298,6 +169,9 @@ def analyze_scan(
     robust_scale_mm: float = 1.5,
     smoothing_mm: float = 1.5,
     orient: Literal["canonical", "auto"] = "canonical",
+    plane: str | os.PathLike | Mapping = "mirror",
+    stable: str | os.PathLike | np.ndarray | None = None,
+    uncertainty: bool = True,
 ) -> ScanAnalysis:
     """Measure the soft-tissue defect and the hemiface volumetric discrepancy of one face scan.
 
@@ -316,6 +190,14 @@ def analyze_scan(
         (mm) against scanner noise; 0 turns smoothing off.
     orient : without ``landmarks``: "canonical" takes the scan as looking toward +z with the head up
         +y; "auto" finds the face and its frame with :func:`hemiface.scan.detect_landmarks`.
+    plane : how the symmetry plane is found (see :mod:`hemiface.scan._plane`): "mirror" (mirror
+        registration with a consensus refit), "landmarks" (through nasion, subnasale and pogonion or
+        menton among ``landmarks``), or a JSON file / mapping ``{"normal": [...], "point": [...]}``
+        in the scan's frame and units.
+    stable : areas known to be unaffected, for the "mirror" fit only: a mesh file (scan's frame
+        and units), or a boolean mask / index array over the scan's vertices.
+    uncertainty : estimate ``plane_uncertainty_deg`` and the volume uncertainties (block jackknife
+        of the plane fit); False leaves them NaN and is faster.
 
     Returns
     -------
@@ -329,14 +211,18 @@ def analyze_scan(
     region = region or FaceRegion()
     check_option("orient", orient, ("canonical", "auto"))
     scan, landmarks, landmark_file = load_inputs(scan, units, landmarks)
+    stable_points, stable_name = stable_points_mm(stable, scan, units)
 
     prepared = prepare_surface(scan, landmarks, region, orient)
     frame, v, faces = prepared.frame, prepared.vertices, prepared.faces
-    plane, sym = fit_plane(prepared, region, robust_scale_mm)
-    patch = _depth_patch(
+    fit = fit_plane(prepared, region, robust_scale_mm, method=plane, stable_points_mm=stable_points,
+                    landmarks=landmarks, units_mm=MM_PER_UNIT[scan.units], uncertainty=uncertainty)
+    plane_fit, sym = fit.plane, fit.frame
+    patch = depth_patch(
         sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
-        scan.source_name,
+        scan.source_name, with_raw=uncertainty,
     )
+    patch, raw = patch if uncertainty else (patch, None)
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(
@@ -379,18 +265,39 @@ def analyze_scan(
         solid_v, solid_f = np.empty((0, 3)), np.empty((0, 3), np.int64)
 
     plane_point = frame.to_scan(sym.inverse(np.zeros((1, 3))))[0]
-    plane_normal = frame.direction_to_scan(plane.normal[None, :])[0]
+    plane_normal = frame.direction_to_scan(plane_fit.normal[None, :])[0]
+    defect_sd, discrepancy_sd = float("nan"), float("nan")
+    if uncertainty:
+        # Three independent parts added in quadrature: the plane (jackknife covariance carried to the volume),
+        # the smoothing (smoothed vs unsmoothed volume) and the region's edge (edge_volume_mm3).
+        raw_halves, _, raw_volume = measure_sides(raw, floor_mm=floor_mm, threshold_mm=threshold_mm)
+        plane_defect = volume_uncertainty_mm3(defect_patch, fit.covariance)
+        plane_disc = volume_uncertainty_mm3(halves[side], fit.covariance)
+        smooth_defect = abs(side_volume[side] - raw_volume[side])
+        smooth_disc = abs(discrepancy - raw_halves[side].volume_mm3())
+        edge = region_edge_tree(halves[side])
+        edge_defect = edge_volume_mm3(defect_patch, edge)
+        edge_disc = edge_volume_mm3(halves[side], edge, signed=True)
+        defect_sd = float(np.sqrt(plane_defect**2 + smooth_defect**2 + edge_defect**2))
+        discrepancy_sd = float(np.sqrt(plane_disc**2 + smooth_disc**2 + edge_disc**2))
+        logger.info("uncertainty (1 SD, mm3): defect %.0f = plane %.0f + smoothing %.0f + edge %.0f; discrepancy %.0f = "
+                    "plane %.0f + smoothing %.0f + edge %.0f", defect_sd, plane_defect, smooth_defect, edge_defect,
+                    discrepancy_sd, plane_disc, smooth_disc, edge_disc)
     params = {
         "affected": affected, "units": scan.units, "threshold_mm": threshold_mm, "floor_mm": floor_mm,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "landmarks": landmark_file.name if landmark_file else ("given" if landmarks else None),
-        "orient": orient,
+        "orient": orient, "plane": fit.method, "plane_fit": fit.to_dict(), "stable": stable_name,
+        "uncertainty": uncertainty,
     }
     inputs = {"scan": {"file": scan.source_name, "sha256": scan.sha256}}
-    if landmark_file is not None:
-        from .._provenance import sha256_file
+    from .._provenance import sha256_file
 
+    if landmark_file is not None:
         inputs["landmarks"] = {"file": landmark_file.name, "sha256": sha256_file(landmark_file)}
+    for role, f in (("stable", stable), ("plane", plane)):
+        if isinstance(f, (str, os.PathLike)) and not (role == "plane" and f in ("mirror", "landmarks")):
+            inputs[role] = {"file": os.path.basename(f), "sha256": sha256_file(f)}
 
     return ScanAnalysis(
         affected_side=side,
@@ -410,11 +317,16 @@ def analyze_scan(
         region_area_mm2=region_area,
         symmetry_plane_normal=tuple(float(c) for c in plane_normal),
         symmetry_plane_point_mm=tuple(float(c) for c in plane_point),
-        plane_fit_rms_mm=plane.rms_mm,
-        plane_fit_inlier_fraction=plane.inlier_fraction,
-        plane_fit_converged=plane.converged,
+        plane_fit_rms_mm=plane_fit.rms_mm,
+        plane_fit_inlier_fraction=plane_fit.inlier_fraction,
+        plane_fit_converged=plane_fit.converged,
         frame_source=frame.source,
         provenance=provenance(inputs, params),
+        plane_method=fit.method,
+        plane_uncertainty_deg=fit.uncertainty_deg,
+        plane_offset_uncertainty_mm=fit.offset_uncertainty_mm,
+        defect_volume_uncertainty_mm3=defect_sd,
+        volumetric_discrepancy_uncertainty_mm3=discrepancy_sd,
         depth_vertices_mm=to_scan(patch.vertices),
         depth_faces=patch.faces,
         depth_values_mm=patch.depth_mm,

@@ -1,15 +1,20 @@
 """``compare_scans``: tissue gained or lost between two visits, and the change in symmetry.
 
 POST is registered onto PRE rigidly over stable regions only (forehead, nasal
-dorsum, the unaffected side; never the mouth, whose expression changes, nor the
-treated side), with the robust ICP of :mod:`._registration`. Both visits are
-then measured in PRE's symmetry frame (one shared plane), so the plane's own
-uncertainty cancels from the change.
+dorsum, the unaffected side; never the mouth, whose expression changes), with
+the robust ICP of :mod:`._registration`; after each registration what moved
+between the visits (farther than max(MOVED_MIN_MM, 3 x the registration
+spread), dilated by MOVED_DILATION_MM) is left out and POST registered again.
+Both visits are then measured in PRE's symmetry frame (one shared plane, from
+:mod:`._plane` as in ``analyze_scan``), so the plane's own uncertainty cancels
+from the change.
 
 Gain is measured net of the other side: the gain at each point less the gain
 at its mirror image, so changes that reach both sides alike (an expression,
-swelling, weight) cancel, and the rim of a gained area sits at twice the
-change map's noise level on the stable areas. The discrepancy after surgery
+swelling, weight) cancel. A gained area counts when it rises above
+max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR x the change map's noise on the
+stable areas) and is integrated down to its rim (depth 0), so thin, broad gains
+are not cut off. The discrepancy after surgery
 is the discrepancy before less the net gain integrated over the affected
 hemiface (to first order POST's own mirror comparison in the shared plane).
 
@@ -35,22 +40,32 @@ from .. import logger
 from .._errors import RegistrationError
 from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
-from ._analyze import (
-    MAX_PAIR_DEPTH_MM, PreparedSurface, SymmetryFrame, _depth_patch, away_from_border, border_tree_of, choose_side,
-    fit_plane, load_inputs, measure_sides, prepare_surface,
+from ._plane import SymmetryFrame, fit_plane, registration_samples, volume_uncertainty_mm3
+from ._prepare import prepare_surface
+from ._surface import (
+    MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
+    measure_sides,
 )
-from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
+from ._defect import Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
-from ._io import SurfaceScan, load_scan
+from ._io import MM_PER_UNIT, SurfaceScan, load_scan
 from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
 from ._region import FaceRegion
 from ._registration import RigidFit, register_rigid
-from ._symmetry import sample_surface
 
 #: Registration worse than this on the stable region is refused (mm).
 MAX_REGISTRATION_RMS_MM = 1.0
 #: Pairs farther apart than this are holes or gross change, not registration error (mm).
 RMS_CAP_MM = 5.0
+#: Registration passes: each leaves out the samples that moved after the previous one.
+REGISTRATION_PASSES = 4
+#: A sample moved between the visits when farther than max(this, 3 x the registration spread) (mm) ...
+MOVED_MIN_MM = 0.3
+#: ... and every sample this close to one that moved is left out too (mm).
+MOVED_DILATION_MM = 5.0
+#: A gained (or lost) area counts when it rises above max(GAIN_FLOOR_MIN_MM, factor x change-map noise).
+GAIN_FLOOR_MIN_MM = 0.2
+GAIN_FLOOR_NOISE_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,9 @@ class ScanComparison:
     stable_area_points: int
     plan: Mapping[str, float] | None
     provenance: dict
+    plane_method: str
+    plane_uncertainty_deg: float
+    discrepancy_pre_uncertainty_mm3: float
     gain_vertices_mm: np.ndarray = field(repr=False)
     gain_faces: np.ndarray = field(repr=False)
     gain_values_mm: np.ndarray = field(repr=False)
@@ -105,6 +123,9 @@ class ScanComparison:
             "discrepancy_change_percent": self.discrepancy_change_percent,
             "defect_volume_pre_mm3": self.defect_volume_pre_mm3, "defect_volume_post_mm3": self.defect_volume_post_mm3,
             "defect_corrected_percent": self.defect_corrected_percent,
+            "plane_method": self.plane_method,
+            "plane_uncertainty_deg": self.plane_uncertainty_deg,
+            "discrepancy_pre_uncertainty_mm3": self.discrepancy_pre_uncertainty_mm3,
             "registration_rms_mm": self.registration_rms_mm,
             "registration_inlier_fraction": self.registration.inlier_fraction,
             "registration_converged": self.registration.converged,
@@ -190,6 +211,8 @@ def compare_scans(
     smoothing_mm: float = 1.5,
     max_registration_rms_mm: float = MAX_REGISTRATION_RMS_MM,
     orient: Literal["canonical", "auto"] = "canonical",
+    plane: str | os.PathLike | Mapping = "mirror",
+    uncertainty: bool = True,
 ) -> ScanComparison:
     """Compare a follow-up scan (POST) with the preoperative one (PRE).
 
@@ -204,6 +227,10 @@ def compare_scans(
     max_registration_rms_mm : refuse to report change when registration is worse than this.
     orient : for a scan without landmarks: "canonical" (as given: face toward +z, head up +y) or
         "auto" (frame found by :func:`hemiface.scan.detect_landmarks`).
+    plane : PRE's symmetry plane, shared by both visits: "mirror", "landmarks" (from
+        ``landmarks_pre``) or a JSON plane file in PRE's frame and units (see :func:`analyze_scan`).
+    uncertainty : PRE's plane uncertainty (block jackknife) and what it means for PRE's discrepancy;
+        the change is measured in that one plane, so the plane's error largely cancels from it.
     """
     check_option("affected", affected, ("left", "right", "auto"))
     check_option("orient", orient, ("canonical", "auto"))
@@ -214,8 +241,10 @@ def compare_scans(
     post_scan, lm_post, lm_post_file = load_inputs(post, units, landmarks_post)
 
     pre_s = prepare_surface(pre_scan, lm_pre, region, orient)
-    plane, sym = fit_plane(pre_s, region, robust_scale_mm)
-    pre_patch = _depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
+    plane_fit = fit_plane(pre_s, region, robust_scale_mm, method=plane, landmarks=lm_pre,
+                          units_mm=MM_PER_UNIT[pre_scan.units], uncertainty=uncertainty)
+    sym = plane_fit.frame
+    pre_patch = depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
                              pre_s.away_from_border, region, smoothing_mm, pre_scan.source_name)
     pre_halves, pre_defects, pre_volume = measure_sides(pre_patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
     side = choose_side(affected, pre_volume)
@@ -223,16 +252,33 @@ def compare_scans(
     # Register POST onto PRE (both in PRE's canonical frame after the fit).
     post_s = prepare_surface(post_scan, lm_post, region, orient)
     pre_query = SurfaceQuery(pre_s.vertices, pre_s.faces)
-    candidates, candidate_normals = _registration_samples(post_s, region)
-    fit = None
-    for _pass in range(2):  # select stable areas where POST lands in PRE's frame, register, select again
+    n_stable = 0
+    candidates, candidate_normals = registration_samples(post_s, region)
+    fit, keep, moved_share = None, None, 0.0
+    user_stable = None if stable is None else _stable_selection_user(stable, pre_s, units)
+    for _pass in range(REGISTRATION_PASSES):
+        # Stable areas where POST lands in PRE's frame, less what moved after the last registration.
         placed = candidates if fit is None else fit.apply(candidates)
-        keep = _stable_selection(placed, pre_s, sym, side, stable, units)
+        if user_stable is not None:
+            new_keep = user_stable(placed)
+        else:
+            new_keep = stable_mask(sym.forward(placed), side)
+            if fit is not None:
+                moved = _moved(pre_query, placed, keep)
+                new_keep &= ~moved
+                moved_share = float(moved.mean())
+        if keep is not None and np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
         stable_points, stable_normals = candidates[keep], candidate_normals[keep]
         n_stable = len(stable_points)
         if n_stable < 200:
             raise RegistrationError(f"{post_scan.source_name}: only {n_stable} points in the stable regions to register")
-        fit = register_rigid(pre_query, stable_points, stable_normals, robust_scale_mm=robust_scale_mm)
+        # Later passes start from the last fit: only the stable set changed.
+        fit = register_rigid(pre_query, stable_points, stable_normals, robust_scale_mm=robust_scale_mm,
+                             initial=fit, initial_scale_mm=10.0 if fit is None else 2.0 * robust_scale_mm)
+    if user_stable is None:
+        logger.info("registration: %.0f%% of the samples moved between the visits and were left out", 100 * moved_share)
     post_v = fit.apply(post_s.vertices)  # PRE canonical
     rms = _stable_rms(pre_query, fit.apply(stable_points), pre_s.border_tree, region.border_margin_mm)
     logger.info("registration of POST onto PRE: RMS %.3f mm over %d stable points", rms, n_stable)
@@ -253,18 +299,19 @@ def compare_scans(
     field_ = smooth_vertex_field(gv, gf, np.column_stack([ga["g"], ga["t"] - gv]), smoothing_mm)
     gain_patch = Patch(gv, gf, field_[:, 0], gv + field_[:, 1:])
     net_patch = net_of_control_side(gain_patch)
-    # Noise level of the change map where nothing changed: the rim of a gained area sits above it.
+    # Noise level of the change map where nothing changed: a gained area must rise above it somewhere,
+    # but is integrated all the way down to its rim (thin, broad gains are not cut off).
     still = stable_mask(net_patch.vertices, side)
     noise_mm = 1.4826 * float(np.median(np.abs(net_patch.depth_mm[still]))) if still.any() else 0.0
-    rim_mm = max(DEPTH_EPS_MM, 2.0 * noise_mm)
+    gain_floor_mm = max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR * noise_mm)
     affected_half = net_patch.clip(net_patch.vertices[:, 0] if side == "left" else -net_patch.vertices[:, 0])
-    gained = find_defects(affected_half, floor_mm=floor_mm, threshold_mm=threshold_mm, rim_mm=rim_mm)
+    gained = find_defects(affected_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm)
     lost_half = Patch(affected_half.top, affected_half.faces, -affected_half.depth_mm, affected_half.vertices)
-    lost = find_defects(lost_half, floor_mm=floor_mm, threshold_mm=threshold_mm, rim_mm=rim_mm)
+    lost = find_defects(lost_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm)
 
     # Symmetry of POST in PRE's frame (the shared plane).
     post_away = away_from_border(post_tree, post_v, region.border_margin_mm)
-    post_patch = _depth_patch(post_sym, post_s.faces, sym, post_tree, post_away, region, smoothing_mm,
+    post_patch = depth_patch(post_sym, post_s.faces, sym, post_tree, post_away, region, smoothing_mm,
                               post_scan.source_name)
     post_half = post_patch.clip(post_patch.vertices[:, 0] if side == "left" else -post_patch.vertices[:, 0])
     post_defects = find_defects(post_half, floor_mm=floor_mm, threshold_mm=threshold_mm)
@@ -290,11 +337,16 @@ def compare_scans(
         "affected": affected, "units": units, "floor_mm": floor_mm, "threshold_mm": threshold_mm,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "max_registration_rms_mm": max_registration_rms_mm, "stable": "auto" if stable is None else os.path.basename(stable),
-        "orient": orient,
+        "orient": orient, "uncertainty": uncertainty, "plane": plane_fit.method, "plane_fit": plane_fit.to_dict(),
+        "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
+        "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
+        "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
               "post": {"file": post_scan.source_name, "sha256": post_scan.sha256}}
-    for role, f in (("plan", plan), ("stable", stable), ("landmarks_pre", lm_pre_file), ("landmarks_post", lm_post_file)):
+    plane_file = plane if isinstance(plane, (str, os.PathLike)) and plane not in ("mirror", "landmarks") else None
+    for role, f in (("plan", plan), ("stable", stable), ("landmarks_pre", lm_pre_file), ("landmarks_post", lm_post_file),
+                    ("plane", plane_file)):
         if f is not None:
             inputs[role] = {"file": os.path.basename(f), "sha256": sha256_file(f)}
 
@@ -315,6 +367,10 @@ def compare_scans(
         stable_area_points=n_stable,
         plan=plan_result,
         provenance=provenance(inputs, params),
+        plane_method=plane_fit.method,
+        plane_uncertainty_deg=plane_fit.uncertainty_deg,
+        discrepancy_pre_uncertainty_mm3=volume_uncertainty_mm3(pre_halves[side], plane_fit.covariance)
+        if uncertainty else float("nan"),
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),
         gain_faces=gain_patch.faces,
         gain_values_mm=gain_patch.depth_mm,
@@ -324,21 +380,25 @@ def compare_scans(
     )
 
 
-def _registration_samples(post_s: PreparedSurface, region: FaceRegion):
-    """Evenly spread POST surface points (POST's canonical frame) over the enlarged face region."""
-    v, f = post_s.vertices, post_s.faces
-    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
-    inside &= post_s.away_from_border
-    return sample_surface(v, f, inside[f].all(axis=1))
-
-
-def _stable_selection(points_pre_canonical, pre_s: PreparedSurface, sym, side, stable, units) -> np.ndarray:
-    """Which points (placed in PRE's canonical frame) lie on the stable areas."""
-    if stable is None:
-        return stable_mask(sym.forward(points_pre_canonical), side)
+def _stable_selection_user(stable, pre_s: PreparedSurface, units):
+    """Which points (placed in PRE's canonical frame) lie within 5 mm of the user's stable mesh."""
     mask_scan = load_scan(stable, units=units, face_sized=False)
-    mask_points = pre_s.frame.to_canonical(mask_scan.vertices_mm)
-    return cKDTree(mask_points).query(points_pre_canonical, distance_upper_bound=5.0)[0] <= 5.0
+    tree = cKDTree(pre_s.frame.to_canonical(mask_scan.vertices_mm))
+    return lambda points: tree.query(points, distance_upper_bound=5.0)[0] <= 5.0
+
+
+def _moved(pre_query: SurfaceQuery, placed: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Samples (registered into PRE's frame) that moved between the visits, and all within MOVED_DILATION_MM.
+
+    Moved: farther from PRE than max(MOVED_MIN_MM, 3 x the robust spread of the registered stable samples).
+    """
+    d = np.abs(pre_query.closest(placed).signed_distance_mm)
+    spread = 1.4826 * float(np.median(d[used])) if used.any() else 0.0
+    t = max(MOVED_MIN_MM, 3.0 * spread)
+    far = d > t
+    if not far.any():
+        return far
+    return cKDTree(placed[far]).query(placed, distance_upper_bound=MOVED_DILATION_MM)[0] <= MOVED_DILATION_MM
 
 
 def _stable_rms(pre_query: SurfaceQuery, registered_points: np.ndarray, pre_border_tree, margin_mm: float) -> float:

@@ -447,15 +447,17 @@ def _onto_symmetry_plane(scan: SurfaceScan, points: dict, renderer: "_Renderer")
     or does not converge (logged).
     """
     from .._errors import HemifaceError
-    from ._analyze import fit_plane, prepare_surface
+    from ._plane import fit_plane
     from ._region import FaceRegion
+    from ._surface import surface_in_frame
 
     region = FaceRegion()
     if len(scan.vertices_mm) > PLANE_MAX_VERTICES:
         scan = _clustered(scan, PLANE_CLUSTER_MM)
     try:
-        prepared = prepare_surface(scan, points, region)
-        plane, _ = fit_plane(prepared, region, 1.5)
+        frame = frame_from_landmarks(points, scan.vertices_mm, vertex_normals(scan.vertices_mm, scan.faces))
+        prepared = surface_in_frame(scan, frame, region)
+        plane = fit_plane(prepared, region, 1.5, uncertainty=False).plane
     except HemifaceError as exc:
         logger.info("%s: midline not refined (symmetry plane: %s)", scan.source_name, exc)
         return points, None

@@ -41,8 +41,9 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def boundary_edges(faces: np.ndarray) -> np.ndarray:
     """(k, 2) directed edges that belong to exactly one face (the open border and holes)."""
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    key = np.sort(edges, axis=1)
-    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    lo, hi = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+    key = lo.astype(np.int64) * (int(hi.max(initial=0)) + 1) + hi  # one integer per undirected edge: a 1-D sort
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     return edges[counts[inverse.reshape(-1)] == 1]
 
 

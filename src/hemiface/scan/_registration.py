@@ -84,16 +84,18 @@ def register_rigid(
     robust_scale_mm: float = 1.0,
     initial_scale_mm: float = 10.0,
     max_iterations: int = 200,
+    initial: "RigidFit | None" = None,
 ) -> RigidFit:
     """Rigidly register surface points (with unit normals) onto the queried surface.
 
     ``rms_mm`` is the RMS distance over the pairs within ``robust_scale_mm``
-    after the fit; ``inlier_fraction`` is their share.
+    after the fit; ``inlier_fraction`` is their share. ``initial``: start from this
+    fit (with ``initial_scale_mm`` as the first robust scale) instead of the identity.
     """
     points, normals = np.asarray(points, float), np.asarray(normals, float)
     if len(points) < 100:
         raise RegistrationError(f"only {len(points)} points to register; the stable region is too small")
-    rot, trans = np.eye(3), np.zeros(3)
+    rot, trans = (np.eye(3), np.zeros(3)) if initial is None else (initial.rotation.copy(), initial.translation.copy())
     schedule = annealing_scales(initial_scale_mm, robust_scale_mm)
     scale = schedule.pop(0)
     converged = False
