@@ -158,6 +158,16 @@ def _profile(r: np.ndarray, radius_mm: float) -> np.ndarray:
     return np.where(r < radius_mm, 0.5 * (1 + np.cos(np.pi * np.minimum(r, radius_mm) / radius_mm)), 0.0)
 
 
+def _amplitude_for_volume(carve, vertices, faces, target_mm3: float, guess: float, *, rounds: int = 6) -> float:
+    """The carving amplitude whose exact closed-shell volume is ``target_mm3`` (fixed-point rescaling;
+    the volume is nearly proportional to the amplitude). ``carve(a)`` returns (carved vertices, depth)."""
+    amplitude = guess
+    for _ in range(rounds):
+        carved, d = carve(amplitude)
+        amplitude *= target_mm3 / _closed_solid_volume(vertices, carved, faces, d)
+    return amplitude
+
+
 def _closed_solid_volume(original, carved, faces, depth, *, support=None) -> float:
     """Volume of the solid between the original (outer) and carved (inner) surfaces over the carved faces.
 
@@ -242,10 +252,8 @@ def carve_defect(
 
     if depth_mm is None:
         check_positive("volume_mm3", volume_mm3)
-        depth = volume_mm3 / (radius_mm**2 * (np.pi / 2 - 2 / np.pi))  # flat-surface estimate
-        for _ in range(6):
-            carved, d = carve(depth)
-            depth *= volume_mm3 / _closed_solid_volume(v, carved, f, d)
+        guess = volume_mm3 / (radius_mm**2 * (np.pi / 2 - 2 / np.pi))  # flat-surface estimate
+        depth = _amplitude_for_volume(carve, v, f, volume_mm3, guess)
     else:
         depth = check_positive("depth_mm", depth_mm)
     carved, d = carve(depth)
@@ -349,10 +357,7 @@ def carve_atrophy(
 
     if depth_mm is None:
         target = check_positive("volume_mm3", volume_mm3 if volume_mm3 is not None else DEFAULT_VOLUME_MM3[pattern])
-        amplitude = 2.0
-        for _ in range(6):
-            carved, d = carve(amplitude)
-            amplitude *= target / _closed_solid_volume(v, carved, f, d)
+        amplitude = _amplitude_for_volume(carve, v, f, target, 2.0)
     else:
         amplitude = check_positive("depth_mm", depth_mm)
     carved, d = carve(amplitude)
