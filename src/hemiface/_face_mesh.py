@@ -203,13 +203,19 @@ IRIS = {
 }
 
 
+def _mesh_and_mirror_mesh(image: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The face mesh of ``image`` and that of its mirror image flipped back (x mirrored; indices not relabelled)."""
+    direct = face_mesh(image)
+    flipped = face_mesh(np.ascontiguousarray(image[:, ::-1]))
+    if flipped is not None:
+        flipped[:, 0] = image.shape[1] - flipped[:, 0]
+    return direct, flipped
+
+
 def mirror_consistent_mesh(crop: np.ndarray) -> np.ndarray | None:
     """Mesh of ``crop`` averaged with the relabelled, flipped-back mesh of its mirror image (478, 3)."""
-    size = crop.shape[1]
-    direct = face_mesh(crop)
-    mirrored = face_mesh(np.ascontiguousarray(crop[:, ::-1]))
+    direct, mirrored = _mesh_and_mirror_mesh(crop)
     if mirrored is not None:
-        mirrored[:, 0] = size - mirrored[:, 0]
         mirrored = mirrored[MIRROR_MAP]
     if direct is None and mirrored is None:
         return None
@@ -232,11 +238,9 @@ def derive_mirror_map(images: Iterable[np.ndarray]) -> np.ndarray:
     cost = np.zeros((N_LANDMARKS, N_LANDMARKS))
     n = 0
     for rgb in images:
-        direct = face_mesh(rgb)
-        flipped = face_mesh(np.ascontiguousarray(rgb[:, ::-1]))
+        direct, flipped = _mesh_and_mirror_mesh(rgb)
         if direct is None or flipped is None:
             continue
-        flipped[:, 0] = rgb.shape[1] - flipped[:, 0]
         ipd = np.hypot(*(direct[IRIS["left"]["centre"], :2] - direct[IRIS["right"]["centre"], :2]))
         cost += ((flipped[:, None, :2] - direct[None, :, :2]) ** 2).sum(-1) / ipd ** 2
         n += 1

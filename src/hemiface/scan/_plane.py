@@ -51,7 +51,9 @@ from ._distance import SurfaceQuery
 from ._mesh import face_areas_mm2, vertex_normals
 from ._region import FaceRegion
 from ._surface import PreparedSurface
-from ._symmetry import SymmetryPlane, fit_symmetry_plane, fit_symmetry_plane_masked, mirror_distance_mm, sample_surface
+from ._symmetry import (
+    SymmetryPlane, fit_symmetry_plane, fit_symmetry_plane_masked, mirror_distance_mm, near_asymmetry, sample_surface,
+)
 
 #: Spacing of the surface points registered to find the symmetry plane.
 SAMPLE_CELL_MM = 2.0
@@ -156,13 +158,7 @@ def _consensus(query, points, normals, plane, used, robust_scale_mm):
     passes = 0
     for passes in range(1, CONSENSUS_PASSES + 1):
         asym = mirror_distance_mm(query, points, plane) > t
-        if asym.any():
-            tree = cKDTree(points[asym])
-            near = tree.query(points, distance_upper_bound=EXCLUSION_DILATION_MM)[0] <= EXCLUSION_DILATION_MM
-            near |= tree.query(plane.reflect(points), distance_upper_bound=EXCLUSION_DILATION_MM)[0] <= EXCLUSION_DILATION_MM
-        else:
-            near = np.zeros(len(points), bool)
-        new_used = ~near
+        new_used = ~near_asymmetry(points, asym, plane, EXCLUSION_DILATION_MM)
         if new_used.sum() < MIN_CONSENSUS_SHARE * len(points):
             logger.info("symmetry plane: only %.0f%% of the face agrees within %.2f mm; keeping the masked fit",
                         100 * new_used.mean(), t)

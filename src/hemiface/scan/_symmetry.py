@@ -176,6 +176,18 @@ def mirror_distance_mm(query: SurfaceQuery, points: np.ndarray, plane: SymmetryP
     return np.abs(query.closest(plane.reflect(points)).signed_distance_mm)
 
 
+def near_asymmetry(points: np.ndarray, asym: np.ndarray, plane: SymmetryPlane, dilation_mm: float) -> np.ndarray:
+    """Points within ``dilation_mm`` of an asymmetric point (``asym``), themselves or through their mirror image."""
+    from scipy.spatial import cKDTree
+
+    if not asym.any():
+        return np.zeros(len(points), bool)
+    tree = cKDTree(points[asym])
+    near = tree.query(points, distance_upper_bound=dilation_mm)[0] <= dilation_mm
+    near |= tree.query(plane.reflect(points), distance_upper_bound=dilation_mm)[0] <= dilation_mm
+    return near
+
+
 def fit_symmetry_plane_masked(
     query: SurfaceQuery,
     points: np.ndarray,
@@ -194,18 +206,13 @@ def fit_symmetry_plane_masked(
     rim too, which the robust weights alone keep. Returns the plane and the mask of the
     points the final fit used.
     """
-    from scipy.spatial import cKDTree
-
     used = np.ones(len(points), bool)
     plane = fit_symmetry_plane(query, points, point_normals, robust_scale_mm=robust_scale_mm)
     for _ in range(passes - 1):
         asym = mirror_distance_mm(query, points, plane) > asymmetry_mm
         if not asym.any():
             break
-        tree = cKDTree(points[asym])
-        near = tree.query(points, distance_upper_bound=dilation_mm)[0] <= dilation_mm
-        near |= tree.query(plane.reflect(points), distance_upper_bound=dilation_mm)[0] <= dilation_mm
-        new_used = ~near
+        new_used = ~near_asymmetry(points, asym, plane, dilation_mm)
         if new_used.sum() < 0.25 * len(points):
             logger.warning("symmetry plane: the face is asymmetric almost everywhere; keeping the robust fit without a mask")
             break
