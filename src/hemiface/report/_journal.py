@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ._errors import ReportError
+from .figures import group_label
 
 #: Reader's labels (and units) of the endpoint table's baseline characteristics.
 VARIABLE_LABELS = {
@@ -83,12 +84,11 @@ def format_p(p) -> str:
 
 
 def _group_label(group) -> str:
-    text = str(group)
-    if text == "all":
+    """The figures' name for a technique (:func:`figures.group_label`), capitalised as a table row; "all" is "All"."""
+    if str(group) == "all":
         return "All"
-    if text == "adm":
-        return "ADM"
-    return text.replace("_", " ").capitalize()
+    label = group_label(group)
+    return label[:1].upper() + label[1:]
 
 
 def _order(groups, order: Sequence | None) -> list:
