@@ -12,9 +12,9 @@ Methods (``plane=``):
     fit's inlier residuals, at least :data:`EXCLUSION_MIN_MM`: a shallow, broad
     deficit inside the Tukey band (which cannot tell it from a turned plane) is
     excluded at any depth above the face's own noise, not only beyond 2 mm.
-    With ``stable`` (points of areas known to be unaffected) only the samples
-    within :data:`STABLE_REACH_MM` of them register, with the robust loss and
-    no exclusion.
+    With ``stable`` (points of areas known to be unaffected) only the mirror
+    pairs whose two ends both lie within :data:`STABLE_REACH_MM` of them
+    register (iterated with the plane), with the robust loss and no exclusion.
 ``"landmarks"``
     The plane through nasion, subnasale and pogonion (or menton), as clinicians
     draw it.
@@ -170,6 +170,30 @@ def _consensus(query, points, normals, plane, used, robust_scale_mm):
     return plane, used, t, passes
 
 
+def _stable_fit(query, points, normals, near, stable_tree, robust_scale_mm):
+    """Fit on the mirror pairs whose two ends both lie in the stable area. Returns (plane, used, passes).
+
+    A sample on the painted unaffected side whose mirror image lands in the
+    atrophy would pull the plane as much as an unpainted one: the first fit uses
+    the samples near a stable point, each later one only those whose mirror image
+    (under the last plane) is near a stable point too, until the set stops changing.
+    """
+    used = near
+    plane = fit_symmetry_plane(query, points[used], normals[used], robust_scale_mm=robust_scale_mm)
+    passes = 0
+    for passes in range(1, CONSENSUS_PASSES + 1):
+        mirrored = stable_tree.query(plane.reflect(points), distance_upper_bound=STABLE_REACH_MM)[0] <= STABLE_REACH_MM
+        new_used = near & mirrored
+        if new_used.sum() < 100:
+            raise RegistrationError(f"--stable: only {int(new_used.sum())} registration points are stable together with "
+                                    "their mirror image (need 100); paint both sides' unaffected areas")
+        if np.array_equal(new_used, used):
+            break
+        used = new_used
+        plane = _refit(query, points[used], normals[used], plane, robust_scale_mm)
+    return plane, used, passes
+
+
 def _jackknife(query, points, normals, used, plane, frame, robust_scale_mm) -> np.ndarray:
     """Covariance of (tilt y, tilt z, offset) from a delete-a-group jackknife over spatial blocks."""
     p = frame.forward(points)
@@ -293,13 +317,12 @@ def fit_plane(
 
     points, normals = registration_samples(prepared, region, query)
     if stable_points_mm is not None:
-        near = cKDTree(prepared.frame.to_canonical(np.asarray(stable_points_mm, float))).query(
-            points, distance_upper_bound=STABLE_REACH_MM)[0] <= STABLE_REACH_MM
+        stable_tree = cKDTree(prepared.frame.to_canonical(np.asarray(stable_points_mm, float)))
+        near = stable_tree.query(points, distance_upper_bound=STABLE_REACH_MM)[0] <= STABLE_REACH_MM
         if near.sum() < 100:
             raise RegistrationError(f"--stable covers only {int(near.sum())} of the face's registration points (need 100)")
-        used = near
-        plane = fit_symmetry_plane(query, points[used], normals[used], robust_scale_mm=robust_scale_mm)
-        plane_method, t, passes = "mirror (stable mask)", float("nan"), 0
+        plane, used, passes = _stable_fit(query, points, normals, near, stable_tree, robust_scale_mm)
+        plane_method, t = "mirror (stable mask)", float("nan")
     else:
         plane, used = fit_symmetry_plane_masked(query, points, normals, robust_scale_mm=robust_scale_mm)
         plane, used, t, passes = _consensus(query, points, normals, plane, used, robust_scale_mm)
