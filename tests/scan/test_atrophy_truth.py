@@ -44,17 +44,22 @@ def _carve(base, pattern, side):
     return datasets.carve_atrophy(base.vertices_mm, base.faces, pattern=pattern, side=side)
 
 
-@pytest.mark.parametrize("pose", ["canonical", "moved"])
+@pytest.mark.parametrize("pose", ["canonical", "moved", "orient-auto"])
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_template_pattern_volume_and_depth(template, pattern, side, pose):
+    """``orient-auto``: moved as ``moved`` but without landmarks, the frame found by ``orient="auto"``."""
     ph = _carve(template, pattern, side)
     v, lm = ph.vertices_mm, None
-    if pose == "moved":
+    if pose != "canonical":
         rot, trans = random_rigid(7 if side == "left" else 8)
         v = move(v, rot, trans)
+    if pose == "moved":
         lm = {k: move(p[None], rot, trans)[0] for k, p in read_landmarks(datasets.sample_landmarks_path("template")).items()}
-    r = analyze_scan(scan_from_arrays(v, ph.faces), affected=side, landmarks=lm)
+    auto = pose == "orient-auto"
+    # orient-auto cases skip the uncertainty (they add nothing to the coverage table that "moved" does not).
+    r = analyze_scan(scan_from_arrays(v, ph.faces), affected=side, landmarks=lm, orient="auto" if auto else "canonical",
+                     uncertainty=not auto)
     truth = ph.true_volume_mm3
     case = f"template {pattern} {side} {pose}"
     log.info("%s: defect %.0f mm3 (truth %.0f, %+.1f %%) +/- %.0f, discrepancy %.0f (%+.1f %%) +/- %.0f, "
@@ -62,15 +67,17 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
              100 * (r.defect_volume_mm3 / truth - 1), r.defect_volume_uncertainty_mm3, r.volumetric_discrepancy_mm3,
              100 * (r.volumetric_discrepancy_mm3 / truth - 1), r.volumetric_discrepancy_uncertainty_mm3,
              r.max_depth_mm, ph.true_max_depth_mm, r.plane_uncertainty_deg)
-    _record(case + " defect", truth, r.defect_volume_mm3, r.defect_volume_uncertainty_mm3)
-    _record(case + " discrepancy", truth, r.volumetric_discrepancy_mm3, r.volumetric_discrepancy_uncertainty_mm3)
+    if not auto:
+        _record(case + " defect", truth, r.defect_volume_mm3, r.defect_volume_uncertainty_mm3)
+        _record(case + " discrepancy", truth, r.volumetric_discrepancy_mm3, r.volumetric_discrepancy_uncertainty_mm3)
     assert r.affected_side == side
     assert r.defect_volume_mm3 == pytest.approx(truth, rel=0.05)
     assert r.volumetric_discrepancy_mm3 == pytest.approx(truth, rel=0.05)
     if pattern != "midline":  # the midline groove's peak: see test_narrow_groove_peak_depth
         assert abs(r.max_depth_mm - ph.true_max_depth_mm) < 0.3
     assert r.provenance["parameters"]["plane"] == "mirror"
-    assert np.isfinite(r.plane_uncertainty_deg)
+    assert np.isfinite(r.plane_uncertainty_deg) != auto
+    assert r.provenance["parameters"]["orient"] == ("auto" if auto else "canonical")
 
 
 @pytest.mark.xfail(strict=True, reason=(
