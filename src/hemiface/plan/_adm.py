@@ -418,8 +418,9 @@ def _layer_figure(path, plan: AdmPlan) -> None:
     xy = project(depth.vertices)
     fig, ax = plt.subplots(figsize=(7.5, 7.0), dpi=120)
     limit = max(float(np.nanmax(np.abs(depth.depth_mm))), 1.0)
-    tpc = ax.tripcolor(xy[:, 0], xy[:, 1], depth.faces, depth.depth_mm, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                       shading="gouraud")
+    face_depth = depth.depth_mm[depth.faces].mean(axis=1)
+    tpc = ax.tripcolor(xy[:, 0], xy[:, 1], depth.faces, facecolors=face_depth, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                       shading="flat", edgecolors="none", rasterized=True)
     fig.colorbar(tpc, ax=ax, shrink=0.8, label="depth below the mirrored side (mm)")
     colours = plt.get_cmap("viridis")(np.linspace(0, 1, max(len(plan.layer_regions), 2)))
     import igl

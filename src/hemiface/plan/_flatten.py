@@ -23,8 +23,8 @@ import numpy as np
 
 from .._errors import HemifaceError
 
-#: ARAP iterations after the conformal start (enough to converge on skin-like curvature).
-ARAP_ITERATIONS = 30
+#: ARAP iterations after the conformal start (a 32,000-vertex cheek layer: 0.55 % mean length error after 1, 0.52 % after 10).
+ARAP_ITERATIONS = 10
 #: Triangles thinner than this (mm2) are left out of the flattening (clipping's slivers: their own edges
 #: are shorter than a micrometre); their vertices still follow their neighbours.
 SLIVER_AREA_MM2 = 1e-8
