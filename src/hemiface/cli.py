@@ -19,6 +19,7 @@ from . import __version__
 from ._errors import HemifaceError
 from .app import make_server
 from .photo import analyze_photo, compare_photos
+from .plan import adm_plan, fat_plan
 from .scan import FaceRegion, analyze_scan, compare_scans
 from .study._settings import StudySettings
 
@@ -32,6 +33,7 @@ _SCAN, _COMPARE = _defaults(analyze_scan), _defaults(compare_scans)
 _PHOTO, _PHOTO_COMPARE = _defaults(analyze_photo), _defaults(compare_photos)
 _REGION, _RULES = FaceRegion(), StudySettings()
 _APP = _defaults(make_server)
+_ADM, _FAT = _defaults(adm_plan), _defaults(fat_plan)
 
 app = typer.Typer(
     name="hemiface",
@@ -48,6 +50,8 @@ photo_app = typer.Typer(help="2D frontal photographs.", no_args_is_help=True)
 app.add_typer(photo_app, name="photo")
 study_app = typer.Typer(help="Study cohorts: database, spreadsheet import, visit rules.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+plan_app = typer.Typer(help="Surgical planning from a `scan analyze` result: ADM composite, fat graft.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
 
 
 class AffectedSide(str, enum.Enum):
@@ -474,6 +478,101 @@ def datasets_phantom(
         _fail(exc)
     typer.echo(json.dumps(phantom.truth(), indent=2))
     typer.echo(f"wrote {out} and {out.name}.truth.json")
+
+
+class Rounding(str, enum.Enum):
+    half = "half"
+    ceil = "ceil"
+    floor = "floor"
+
+
+def _parse_size(value: str, option: str) -> tuple[float, float]:
+    try:
+        w, h = (float(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a size; write WIDTHxHEIGHT in mm, e.g. 50x60", param_hint=option) from None
+    return w, h
+
+
+_ANALYSIS_HELP = "Output folder of `hemiface scan analyze` (measurements.json, depth_map.ply)."
+
+
+@plan_app.command("adm")
+def plan_adm(
+    analysis: Path = typer.Argument(..., help=_ANALYSIS_HELP),
+    sheet_thickness_mm: float = typer.Option(..., "--sheet-thickness-mm", help="Thickness of one ADM sheet (mm)."),
+    sheet_size_mm: str = typer.Option("x".join(f"{s:g}" for s in _ADM["sheet_size_mm"]), "--sheet-size-mm",
+                                      help="Size of one sheet, WIDTHxHEIGHT in mm; each PDF page is one sheet at 1:1."),
+    max_layers: Optional[int] = typer.Option(_ADM["max_layers"], "--max-layers", min=1, help="At most this many layers (the deepest part is then under-filled)."),
+    rounding: Rounding = typer.Option(Rounding(_ADM["rounding"]), "--rounding", help=(
+        "Layer k covers where the defect is deeper than (k-1/2)T (half: nearest), (k-1)T (ceil: never short) "
+        "or kT (floor: never above).")),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<analysis>_adm]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """The stepped ADM composite: layers of the sheet thickness, flattened at 1:1 and laid out on sheets.
+
+    Writes adm_plan.json, adm_templates.pdf and .svg (print at 100 %: the scale bar measures 50 mm),
+    adm_composite.stl (the stacked layers, scan frame, to compare with defect.stl) and adm_layers.png.
+    """
+    from ._outputs import check_writable
+    from .plan import ADM_OUTPUT_NAMES
+
+    size = _parse_size(sheet_size_mm, "--sheet-size-mm")
+    out = out or Path.cwd() / f"{analysis.name}_adm"
+    try:
+        check_writable(out, ADM_OUTPUT_NAMES, overwrite=overwrite)
+        plan = adm_plan(analysis, sheet_thickness_mm=sheet_thickness_mm, sheet_size_mm=size, max_layers=max_layers,
+                        rounding=rounding.value)
+        plan.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    d = plan.to_dict()
+    typer.echo(f"{analysis.name}: {d['layer_count']} layers of {plan.sheet_thickness_mm:g} mm ({plan.rounding}), "
+               f"{d['piece_count']} pieces on {plan.sheets} sheet(s) of {size[0]:g} x {size[1]:g} mm")
+    typer.echo(f"  composite volume  {plan.composite_volume_mm3:10.0f} mm3 (defect {plan.defect_volume_mm3:.0f} mm3, "
+               f"{d['volume_difference_percent']:+.1f} %; bound +/- {plan.volume_bound.bound_mm3:.0f} mm3)")
+    for layer in plan.layers:
+        typer.echo(f"  layer {layer.k:2d}  deeper than {layer.covers_deeper_than_mm:5.2f} mm  {layer.area_mm2:8.0f} mm2  "
+                   f"{', '.join(layer.piece_labels)}")
+    worst = max((p.flat.distortion["length_error_mean_percent"] for p in plan.pieces), default=0.0)
+    typer.echo(f"  flattening: length error up to {worst:.2f} % (mean per piece), see adm_plan.json")
+    for warning in plan.warnings:
+        typer.echo(f"  warning: {warning}", err=True)
+    typer.echo(f"results in {out}")
+
+
+@plan_app.command("fat")
+def plan_fat(
+    analysis: Path = typer.Argument(..., help=_ANALYSIS_HELP),
+    retention: float = typer.Option(_FAT["retention"], "--retention", help="Fraction of grafted fat that survives, in (0, 1]."),
+    overcorrection: float = typer.Option(_FAT["overcorrection"], "--overcorrection", help="Planned excess over the deficit (0.2 = 20 %)."),
+    max_per_session_ml: Optional[float] = typer.Option(_FAT["max_per_session_ml"], "--max-per-session-ml",
+                                                       help="Most fat injected in one session, all zones together (ml)."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<analysis>_fat]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """The fat-graft plan per zone: deficit x (1 + overcorrection) / retention, and the sessions it takes.
+
+    Writes fat_plan.json and fat_plan.png (a bar chart per zone).
+    """
+    from ._outputs import check_writable
+    from .plan import FAT_OUTPUT_NAMES
+
+    out = out or Path.cwd() / f"{analysis.name}_fat"
+    try:
+        check_writable(out, FAT_OUTPUT_NAMES, overwrite=overwrite)
+        plan = fat_plan(analysis, retention=retention, overcorrection=overcorrection, max_per_session_ml=max_per_session_ml)
+        plan.save(out, overwrite=overwrite)
+    except HemifaceError as exc:
+        _fail(exc)
+    typer.echo(f"{analysis.name}: retention {plan.retention:g}, overcorrection {plan.overcorrection:g}; zones from "
+               f"{plan.zones_source.split(':')[0]}")
+    for z in plan.zones:
+        typer.echo(f"  {z.zone:20s} deficit {z.deficit_ml:7.2f} ml  inject {z.inject_ml:7.2f} ml "
+                   f"({z.inject_mm3:.0f} mm3)  {z.per_session_ml:.2f} ml per session")
+    typer.echo(f"  total inject {plan.total_inject_mm3 / 1000:.2f} ml in {plan.sessions} session(s)")
+    typer.echo(f"results in {out}")
 
 
 def _parse_day(value: Optional[str], option: str):

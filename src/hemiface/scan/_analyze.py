@@ -15,6 +15,7 @@ from .._errors import HemifaceError, RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
 from ._defect import DefectMeasure, merge_patches
+from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
 from ._mesh import column_volume_mm3
 from ._plane import fit_plane, vertex_areas_mm2, volume_uncertainty_mm3
@@ -67,6 +68,20 @@ class ScanAnalysis:
     defect_solid_vertices_mm: np.ndarray = field(repr=False)
     defect_solid_faces: np.ndarray = field(repr=False)
     render_vertices: np.ndarray = field(repr=False)
+    #: Each depth-map vertex's closest point on the mirrored unaffected surface (scan frame, mm): the top of
+    #: the defect solid, which planning (``hemiface.plan``) stacks its layers toward.
+    depth_top_mm: np.ndarray | None = field(default=None, repr=False)
+    face_frame: FaceFrame | None = field(default=None, repr=False)
+
+    def face_frame_dict(self) -> dict | None:
+        """The canonical face frame in the scan's frame and the landmarks that fixed it (mm), JSON-ready."""
+        if self.face_frame is None:
+            return None
+        f = self.face_frame
+        landmarks = {"pronasale": f.origin_mm, **f.landmarks_mm}
+        return {"axes": {name: [float(c) for c in row] for name, row in zip(("left", "superior", "anterior"), f.rotation)},
+                "origin_mm": [float(c) for c in f.origin_mm], "source": f.source,
+                "landmarks_mm": {k: [float(c) for c in p] for k, p in landmarks.items()}}
 
     def to_dict(self) -> dict:
         """Flat, JSON-ready measurements with provenance (what ``measurements.json`` holds)."""
@@ -98,6 +113,7 @@ class ScanAnalysis:
             "defect_volume_uncertainty_mm3": self.defect_volume_uncertainty_mm3,
             "volumetric_discrepancy_uncertainty_mm3": self.volumetric_discrepancy_uncertainty_mm3,
             "frame_source": self.frame_source,
+            "face_frame": self.face_frame_dict(),
             "coordinates": "scan's own frame, millimetres",
             "provenance": self.provenance,
         }
@@ -333,4 +349,6 @@ def analyze_scan(
         defect_solid_vertices_mm=solid_v,
         defect_solid_faces=solid_f,
         render_vertices=patch.vertices,
+        depth_top_mm=to_scan(patch.top),
+        face_frame=frame,
     )

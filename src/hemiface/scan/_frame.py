@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -34,6 +35,8 @@ class FaceFrame:
     rotation: np.ndarray  # (3, 3), rows are the canonical axes in scan coordinates
     origin_mm: np.ndarray  # (3,), pronasale in scan coordinates
     source: str  # "default" or "landmarks"
+    #: The landmarks the frame was fixed from (scan frame, mm); empty for the default frame.
+    landmarks_mm: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     def to_canonical(self, points_mm: np.ndarray) -> np.ndarray:
         return (np.asarray(points_mm) - self.origin_mm) @ self.rotation.T
@@ -128,7 +131,8 @@ def frame_from_landmarks(landmarks: dict[str, np.ndarray], vertices_mm: np.ndarr
     if (pronasale - eyes) @ z < 0:
         raise LandmarkError("landmarks put pronasale behind the eyes: check that left and right are the patient's sides")
     rotation = np.stack([x, y, z])
-    return FaceFrame(rotation, pronasale.astype(float), "landmarks")
+    return FaceFrame(rotation, pronasale.astype(float), "landmarks",
+                     {k: np.asarray(p, dtype=float) for k, p in landmarks.items()})
 
 
 def find_pronasale(

@@ -15,18 +15,26 @@ OUTPUT_NAMES = ("depth_map.ply", "depth_map.png", "defect.stl", "measurements.js
 COMPARE_OUTPUT_NAMES = ("gain_map.ply", "gain_map.png", "before_after.png", "comparison.json")
 
 
-def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rgb=None) -> None:
-    """Binary little-endian PLY with one float scalar (and optional colours) per vertex."""
+#: depth_map.ply's per-vertex offset to the mirrored unaffected surface (the defect solid's top), scan frame, mm.
+MIRROR_OFFSET_NAMES = ("mirror_dx_mm", "mirror_dy_mm", "mirror_dz_mm")
+
+
+def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rgb=None, extra=None) -> None:
+    """Binary little-endian PLY with one float scalar (more in ``extra``: name -> values; optional colours) per vertex."""
     n, m = len(vertices), len(faces)
+    extra = dict(extra or {})
     header = ["ply", "format binary_little_endian 1.0", "comment written by hemiface", f"element vertex {n}",
               "property float x", "property float y", "property float z", f"property float {scalar_name}"]
-    fields = [("xyz", "<f4", 3), (scalar_name, "<f4")]
+    header += [f"property float {name}" for name in extra]
+    fields = [("xyz", "<f4", 3), (scalar_name, "<f4")] + [(name, "<f4") for name in extra]
     if rgb is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
         fields.append(("rgb", "u1", 3))
     header += [f"element face {m}", "property list uchar int vertex_indices", "end_header"]
     vdata = np.empty(n, dtype=fields)
     vdata["xyz"], vdata[scalar_name] = vertices, scalar
+    for name, values in extra.items():
+        vdata[name] = values
     if rgb is not None:
         vdata["rgb"] = rgb
     fdata = np.empty(m, dtype=[("count", "u1"), ("idx", "<i4", 3)])
@@ -54,10 +62,12 @@ def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False
     out_dir = Path(out_dir)
     has_defect = len(result.defect_solid_faces) > 0
     names = [n for n in OUTPUT_NAMES if has_defect or n != "defect.stl"]
+    offsets = {} if result.depth_top_mm is None else \
+        dict(zip(MIRROR_OFFSET_NAMES, (result.depth_top_mm - result.depth_vertices_mm).T))
     with staged_outputs(out_dir, names, overwrite=overwrite) as stage:
         write_ply_with_scalar(
             stage / "depth_map.ply", result.depth_vertices_mm, result.depth_faces, result.depth_values_mm,
-            scalar_name="depth_mm", rgb=_colours(result.depth_values_mm, result.threshold_mm + 1.0),
+            scalar_name="depth_mm", rgb=_colours(result.depth_values_mm, result.threshold_mm + 1.0), extra=offsets,
         )
         side = result.affected_side
         save_depth_figure(

@@ -24,7 +24,7 @@ def choose_frame(scan: SurfaceScan, landmarks, orient: str = "canonical") -> Fac
                            "--landmarks", scan.source_name)
             return FaceFrame(found.frame.rotation, found.frame.origin_mm, "detected (geometric fallback, low confidence)")
         frame = frame_from_landmarks(found.points_mm, v_scan, vertex_normals(v_scan, faces))
-        return FaceFrame(frame.rotation, frame.origin_mm, "detected")
+        return FaceFrame(frame.rotation, frame.origin_mm, "detected", frame.landmarks_mm)
     return default_frame(v_scan, faces)
 
 
