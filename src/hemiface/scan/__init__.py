@@ -3,7 +3,8 @@
 Public entry points: :func:`analyze_scan` (returns a frozen :class:`ScanAnalysis`),
 :func:`compare_scans` (a frozen :class:`ScanComparison`),
 :func:`load_scan`, :func:`read_landmarks`, :class:`FaceRegion`,
-:func:`detect_landmarks` and :func:`canonical_frame` (automatic landmarks and frame).
+:func:`detect_landmarks` and :func:`canonical_frame` (automatic landmarks and frame),
+:data:`ZONE_NAMES` (the aesthetic zones the defect is split into, see :mod:`._zones`).
 """
 
 from ._analyze import ScanAnalysis, analyze_scan
@@ -15,9 +16,11 @@ from ._landmarks3d import DetectedLandmarks, FaceNotFoundError, canonical_frame,
 from ._landmarks3d_outputs import LANDMARK_OUTPUT_NAMES, write_landmarks
 from ._outputs import COMPARE_OUTPUT_NAMES, OUTPUT_NAMES, write_comparison, write_outputs
 from ._region import FaceRegion
+from ._zones import ZONE_NAMES, ZoneLayout, ZoneMeasure
 
 __all__ = [
     "COMPARE_OUTPUT_NAMES", "DefectMeasure", "DetectedLandmarks", "FaceNotFoundError", "LANDMARK_OUTPUT_NAMES", "FaceFrame", "FaceRegion", "LANDMARK_NAMES", "OUTPUT_NAMES",
     "ScanAnalysis", "ScanComparison", "SurfaceScan", "analyze_scan", "canonical_frame", "compare_scans", "detect_landmarks", "load_scan",
     "read_landmarks", "scan_from_arrays", "write_comparison", "write_landmarks", "write_outputs",
+    "ZONE_NAMES", "ZoneLayout", "ZoneMeasure",
 ]

@@ -151,3 +151,84 @@ def save_before_after_figure(path, before, after, *, titles, threshold_mm):
     bar.set_label("depth (mm): > 0 affected side below mirrored unaffected side")
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
+
+
+def zone_image(vertices, faces, depth_mm, layout):
+    """Frontal render of the zones: (zone index image, -1 where nothing was hit; depth image; shade; extent).
+
+    The zone of a pixel is that of the (x, y) it shows: zone boundaries are planes
+    parallel to the view (see :mod:`._zones`). The measurement places a triangle of a
+    deep defect by its mirrored counterpart instead, which can lie a few mm from it on
+    the lateral face; the map shows the zones as drawn on the skin.
+    """
+    img, shade, extent = render_depth(vertices, faces, depth_mm)
+    ny, nx = img.shape
+    xs, ys = np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
+    gx, gy = np.meshgrid(xs, ys)
+    labels = layout.label(np.column_stack([gx.ravel(), gy.ravel()])).reshape(ny, nx)
+    return np.where(np.isfinite(img), labels, -1), img, shade, extent
+
+
+def draw_zones(ax, vertices, faces, depth_mm, layout, n_zones: int):
+    """Zones in colour on a shaded frontal render, boundaries dark; returns (labels, depth image, x, y coords)."""
+    import matplotlib
+
+    labels, img, shade, extent = zone_image(vertices, faces, depth_mm, layout)
+    palette = matplotlib.colormaps["tab10"](np.arange(n_zones) % 10)[:, :3]
+    rgb = np.where(labels[..., None] >= 0, palette[np.maximum(labels, 0)], 1.0)
+    rgb = 0.35 + 0.65 * rgb  # light fills, so the shading and the text read
+    rgb *= np.where(labels >= 0, 0.55 + 0.45 * shade, 1.0)[..., None]
+    edge = np.zeros(labels.shape, bool)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    rgb[edge & (labels >= 0)] = 0.15
+    ax.imshow(np.clip(rgb, 0, 1), extent=extent, origin="upper", interpolation="nearest")
+    ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
+    ax.set_aspect("equal")
+    ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
+    ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
+    ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+    ny, nx = labels.shape
+    return labels, img, np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
+
+
+def _zone_anchor(labels, xs, ys, k, side_sign):
+    """A point well inside zone k on one side (the pixel farthest from the zone's edge), or None."""
+    mask = (labels == k) & (np.sign(xs)[None, :] == side_sign)
+    if not mask.any():
+        return None
+    inside = ndimage.distance_transform_edt(mask)
+    i, j = np.unravel_index(int(np.argmax(inside)), inside.shape)
+    return xs[j], ys[i]
+
+
+def save_zones_figure(path, vertices, faces, depth_mm, layout, measures, *, affected_side, threshold_mm, floor_mm,
+                      title):
+    """Write ``zones.png``: the aesthetic zones on a frontal render, the defect's outline, each affected zone's values."""
+    plt = _pyplot()
+
+    fig, ax = plt.subplots(figsize=(7.2, 8.0), dpi=120)
+    labels, img, xs, ys = draw_zones(ax, vertices, faces, depth_mm, layout, len(measures))
+    mask = defect_mask_image(img, xs, affected_side, floor_mm)
+    if mask.any():
+        ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.0)
+    sign = 1.0 if affected_side == "left" else -1.0
+    for k, m in enumerate(measures):
+        for s in (sign, -sign):
+            at = _zone_anchor(labels, xs, ys, k, s)
+            if at is None:
+                continue
+            name = m.name.replace("_", " ")
+            if s == sign:
+                text = (f"{name}\n{m.defect_volume_mm3:,.0f} mm\u00b3\nmax {m.max_depth_mm:.1f} mm"
+                        + (f"\n{100 * m.discrepancy_share:.0f} %" if np.isfinite(m.discrepancy_share) else ""))
+                ax.text(*at, text, ha="center", va="center", fontsize=6.5, linespacing=1.1,
+                        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.75))
+            else:
+                ax.text(*at, name, ha="center", va="center", fontsize=5.5, color="0.2")
+    ax.set_ylabel("mm")
+    ax.set_title(title, fontsize=10)
+    fig.text(0.01, 0.01, f"affected side ({affected_side}), per zone: defect volume, maximum depth, share of the "
+                         f"discrepancy; black outline: the defect (deeper than {floor_mm:g} mm somewhere)", fontsize=7)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
