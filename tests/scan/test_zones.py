@@ -17,10 +17,12 @@ from scipy.spatial import cKDTree
 
 from hemiface import datasets
 from hemiface._errors import LandmarkError
-from hemiface.scan import ZONE_NAMES, FaceRegion, analyze_scan, compare_scans, read_landmarks, scan_from_arrays
+from hemiface.scan import (
+    LANDMARK_NAMES, ZONE_NAMES, FaceRegion, analyze_scan, compare_scans, read_landmarks, scan_from_arrays,
+)
 from hemiface.scan._defect import Patch
 from hemiface.scan._mesh import swept_volumes_mm3
-from hemiface.scan._zones import REFERENCE_LANDMARKS, zone_areas_mm2, zone_layout
+from hemiface.scan._zones import MIDLINE, PAIRED, REFERENCE_LANDMARKS, zone_areas_mm2, zone_layout
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ def test_given_landmarks_fit_the_reference_face():
     assert layout.scale_lateral == pytest.approx(s_u) and layout.scale_vertical == pytest.approx(s_y)
     assert layout.exocanthion == pytest.approx((41.0 * s_u, 32.5 * s_y))
     assert layout.sources["endocanthion"] == "given" and layout.sources["exocanthion"] == "reference"
+    # every landmark the zones read is one a landmark file may name (read_landmarks keeps it without a warning)
+    assert {f"{n}_{s}" for n in PAIRED for s in ("left", "right")} | set(MIDLINE) <= set(LANDMARK_NAMES)
     with pytest.raises(LandmarkError, match="one below the other"):
         zone_layout({**lm, "cheilion_left": np.array([25.0, 40.0, -30.0])})
 

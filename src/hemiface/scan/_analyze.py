@@ -188,7 +188,8 @@ def analyze_scan(
     affected : the patient's affected side, or "auto" for the side with the larger defect volume.
     units : units of the file ("mm", "cm", "m"); results are always in mm.
     landmarks : CSV path (``name,x,y,z`` in the scan's units) or a dict of points in mm that
-        fixes the face frame; without it the scan must look toward +z with the head up +y.
+        fixes the face frame and places the aesthetic zones (see :mod:`._zones`; landmarks not
+        given come from an average face); without it the scan must look toward +z with the head up +y.
     threshold_mm : depth above which ``area_deeper_than_threshold_mm2`` counts area.
     floor_mm : a connected depressed area is a defect only if somewhere deeper than this.
     region : limits of the face region (see :class:`FaceRegion`).
@@ -209,6 +210,8 @@ def analyze_scan(
     Returns
     -------
     ScanAnalysis
+        With the defect and the discrepancy split by aesthetic zone (``zones``, in
+        :data:`hemiface.scan.ZONE_NAMES` order; they add up to the totals).
     """
     check_option("affected", affected, ("left", "right", "auto"))
     threshold_mm = check_positive("threshold_mm", threshold_mm)
