@@ -123,16 +123,17 @@ def test_zones_are_exact_mirror_images_on_the_symmetric_template(template):
     assert all(np.isnan(z.discrepancy_share) for z in r.zones) == (r.volumetric_discrepancy_mm3 <= 0)
 
 
-def test_a_dent_inside_the_malar_zone_stays_there(template):
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_dent_inside_the_malar_zone_stays_there(template, side):
     ref = zone_layout(None)  # no landmarks: the analysis below uses the reference face too
     centre = (0.5 * (ref.midpupil_u + ref.lateral_u), 0.5 * (ref.alar_base[1] + ref.infraorbital_y))
-    ph = datasets.carve_defect(template.vertices_mm, template.faces, side="left", centre_offset_mm=centre,
+    ph = datasets.carve_defect(template.vertices_mm, template.faces, side=side, centre_offset_mm=centre,
                                radius_mm=9.0, volume_mm3=400.0)
-    r = analyze_scan(scan_from_arrays(ph.vertices_mm, ph.faces), affected="left", uncertainty=False)
+    r = analyze_scan(scan_from_arrays(ph.vertices_mm, ph.faces), affected=side, uncertainty=False)
     zones = {z.name: z for z in r.zones}
     share = zones["malar"].defect_volume_mm3 / r.defect_volume_mm3
-    log.info("malar dent: %.1f %% of %.0f mm3 (truth %.0f) in the malar zone", 100 * share, r.defect_volume_mm3,
-             ph.true_volume_mm3)
+    log.info("malar dent (%s): %.1f %% of %.0f mm3 (truth %.0f) in the malar zone", side, 100 * share,
+             r.defect_volume_mm3, ph.true_volume_mm3)
     assert share >= 0.95
     assert zones["malar"].max_depth_mm == pytest.approx(r.max_depth_mm)
     assert zones["malar"].area_deeper_than_threshold_mm2 == pytest.approx(r.area_deeper_than_threshold_mm2, rel=0.01)
