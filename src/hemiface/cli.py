@@ -187,8 +187,9 @@ def scan_analyze(
 ):
     """Measure the soft-tissue defect and hemiface volume discrepancy of one face scan.
 
-    Writes measurements.json, depth_map.ply, depth_map.png and defect.stl (a
-    closed solid, in mm, to print at 1:1) into the output folder.
+    Writes measurements.json (with the defect per aesthetic zone), depth_map.ply,
+    depth_map.png, zones.png and defect.stl (a closed solid, in mm, to print at
+    1:1) into the output folder.
     """
     from ._outputs import check_writable
     from .scan import OUTPUT_NAMES, FaceRegion, analyze_scan

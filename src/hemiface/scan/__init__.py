@@ -5,7 +5,8 @@ Public entry points: :func:`analyze_scan` (returns a frozen :class:`ScanAnalysis
 :func:`load_scan`, :func:`read_landmarks`, :class:`FaceRegion`,
 :func:`detect_landmarks` and :func:`canonical_frame` (automatic landmarks and frame),
 :func:`read_analysis` (an analysis folder read back, for planning: :class:`SavedAnalysis`, its
-:class:`Patch` of depth and :func:`defect_solid`).
+:class:`Patch` of depth and :func:`defect_solid`),
+:data:`ZONE_NAMES` (the aesthetic zones the defect is split into, see :mod:`._zones`).
 """
 
 from ._analyze import ScanAnalysis, analyze_scan
@@ -19,10 +20,12 @@ from ._outputs import COMPARE_OUTPUT_NAMES, OUTPUT_NAMES, write_comparison, writ
 from ._region import FaceRegion
 from ._saved import SavedAnalysis, read_analysis, read_measurements
 from ._solid import defect_solid
+from ._zones import ZONE_NAMES, ZoneLayout, ZoneMeasure
 
 __all__ = [
     "COMPARE_OUTPUT_NAMES", "DefectMeasure", "DetectedLandmarks", "FaceNotFoundError", "LANDMARK_OUTPUT_NAMES", "FaceFrame", "FaceRegion", "LANDMARK_NAMES", "OUTPUT_NAMES",
     "ScanAnalysis", "ScanComparison", "SurfaceScan", "analyze_scan", "canonical_frame", "compare_scans", "detect_landmarks", "load_scan",
     "read_landmarks", "scan_from_arrays", "write_comparison", "write_landmarks", "write_outputs",
     "Patch", "SavedAnalysis", "defect_solid", "read_analysis", "read_measurements",
+    "ZONE_NAMES", "ZoneLayout", "ZoneMeasure",
 ]

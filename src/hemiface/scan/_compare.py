@@ -52,6 +52,7 @@ from ._io import MM_PER_UNIT, SurfaceScan, load_scan
 from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
 from ._region import FaceRegion
 from ._registration import RigidFit, register_rigid
+from ._zones import ZoneLayout, layout_for_visit, zone_volumes_mm3
 
 #: Registration worse than this on the stable region is refused (mm).
 MAX_REGISTRATION_RMS_MM = 1.0
@@ -96,6 +97,10 @@ class ScanComparison:
     plane_method: str
     plane_uncertainty_deg: float
     discrepancy_pre_uncertainty_mm3: float
+    #: Net volume gained in each aesthetic zone of the affected side (PRE's zones; the gain split by zone,
+    #: adds up to ``gain.volume_mm3``), and those zones.
+    zone_gain_mm3: Mapping[str, float]
+    zone_layout: ZoneLayout
     gain_vertices_mm: np.ndarray = field(repr=False)
     gain_faces: np.ndarray = field(repr=False)
     gain_values_mm: np.ndarray = field(repr=False)
@@ -131,6 +136,8 @@ class ScanComparison:
             "registration_converged": self.registration.converged,
             "registration_rotation": self.registration.rotation.tolist(),
             "registration_translation_mm": self.registration.translation.tolist(),
+            **{f"zone_{name}_volume_gained_mm3": v for name, v in self.zone_gain_mm3.items()},
+            "zones": self.zone_layout.to_dict(),
             "coordinates": "PRE scan's own frame, millimetres",
             "provenance": self.provenance,
         }
@@ -331,6 +338,8 @@ def compare_scans(
     discrepancy_post = discrepancy_pre - affected_half.volume_mm3()
 
     gain_measure = _change_measure(gained)
+    zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)
+    zone_gain = zone_volumes_mm3(zone_layout, merge_patches([p for p, _ in gained]), reference=pre_patch)
     plan_result = _plan_vs_result(plan, pre_s, sym, affected_half, gain_measure.volume_mm3) if plan is not None else None
 
     params = {
@@ -371,6 +380,8 @@ def compare_scans(
         plane_uncertainty_deg=plane_fit.uncertainty_deg,
         discrepancy_pre_uncertainty_mm3=volume_uncertainty_mm3(pre_halves[side], plane_fit.covariance)
         if uncertainty else float("nan"),
+        zone_gain_mm3=zone_gain,
+        zone_layout=zone_layout,
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),
         gain_faces=gain_patch.faces,
         gain_values_mm=gain_patch.depth_mm,
