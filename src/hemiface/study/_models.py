@@ -24,15 +24,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = "2"
-#: Older schema versions that :func:`hemiface.study.open_study` upgrades in place (new tables only).
-UPGRADABLE_SCHEMA_VERSIONS = ("1",)
+SCHEMA_VERSION = "3"
+#: Older schema versions that :func:`hemiface.study.open_study` upgrades in place (new tables only:
+#: 2 added the landmark corrections, 3 the rating panel's rating_rounds, rating_items, raters, ratings).
+UPGRADABLE_SCHEMA_VERSIONS = ("1", "2")
 
 SEXES = ("female", "male", "other")
 SIDES = ("left", "right")
 VISIT_KINDS = ("preoperative", "follow-up")
 MEDIA_KINDS = ("photo", "scan")
 SEVERITIES = ("minor", "major")
+#: What a rating item shows: a baseline/follow-up pair, or one photograph (baseline or follow-up).
+RATING_ITEM_KINDS = ("pair", "baseline", "followup")
 GUERREROSANTOS_STAGES = (1, 2, 3, 4)
 
 
@@ -207,9 +210,98 @@ class AuditEntry(Base):
     details_json: Mapped[str] = mapped_column(Text)
 
 
+class RatingRound(Base):
+    """A round of the blinded rating panel: which scale, which items (``rating_items``), which raters.
+
+    ``seed`` is the round's seed, from which each rater's presentation seed is derived
+    (recorded on the rater, so that any rater's order can be reproduced).
+    """
+
+    __tablename__ = "rating_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scale: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer)
+    created_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+    items: Mapped[list["RatingItem"]] = relationship(back_populates="round", cascade="all, delete-orphan")
+    raters: Mapped[list["Rater"]] = relationship(back_populates="round", cascade="all, delete-orphan")
+
+
+class RatingItem(Base):
+    """One thing a rater rates: a patient's baseline/follow-up photo pair, or one of the photos alone."""
+
+    __tablename__ = "rating_items"
+    __table_args__ = (
+        UniqueConstraint("round_id", "patient_id", "kind", name="uq_rating_items"),
+        CheckConstraint(_in("kind", RATING_ITEM_KINDS), name="ck_rating_items_kind"),
+        CheckConstraint("(kind = 'followup' OR baseline_media_id IS NOT NULL) AND "
+                        "(kind = 'baseline' OR followup_media_id IS NOT NULL)", name="ck_rating_items_media"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rating_rounds.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    baseline_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
+    followup_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
+
+    round: Mapped[RatingRound] = relationship(back_populates="items")
+    patient: Mapped[Patient] = relationship()
+
+
+class Rater(Base):
+    """A named rater invited to a round. Only the SHA-256 of the personal link's token is kept."""
+
+    __tablename__ = "raters"
+    __table_args__ = (UniqueConstraint("round_id", "name", name="uq_raters"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rating_rounds.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    invited_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+    submitted_utc: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+
+    round: Mapped[RatingRound] = relationship(back_populates="raters")
+    ratings: Mapped[list["Rating"]] = relationship(back_populates="rater", cascade="all, delete-orphan")
+
+
+class Rating(Base):
+    """A rater's rating of an item, created (empty) at the invitation with the item's place in their order.
+
+    ``position`` is the item's place (1, 2, ...) in this rater's order; ``followup_on_right``
+    whether the follow-up photo of a pair is shown on the right (None for single photos).
+    ``response`` is what the rater chose on the scale as shown; ``score`` the same in the
+    analysis's orientation (for a blinded comparison: > 0 means the follow-up looks better).
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("rater_id", "item_id", name="uq_ratings"),
+        UniqueConstraint("rater_id", "position", name="uq_ratings_position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("rating_items.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    followup_on_right: Mapped[bool | None] = mapped_column(Boolean)
+    response: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[int | None] = mapped_column(Integer)
+    rated_utc: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    edits: Mapped[int] = mapped_column(Integer, default=0)
+
+    rater: Mapped[Rater] = relationship(back_populates="ratings")
+    item: Mapped[RatingItem] = relationship()
+
+
 #: Table name -> model, in an order that respects foreign keys.
 TABLES = {
     m.__tablename__: m
     for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, LandmarkCorrection,
-              AuditEntry)
+              AuditEntry, RatingRound, RatingItem, Rater, Rating)
 }
