@@ -261,6 +261,7 @@ def create_round(study, name: str, *, scale: str, raters=(), patients=None, seed
     """
     name = _name(name, "round name")
     sc = scale_of(scale)
+    names = _rater_names(raters, allow_none=True)
     user = user or _login()
     ok, refused = candidate_patients(study)
     if patients is not None:
@@ -294,8 +295,8 @@ def create_round(study, name: str, *, scale: str, raters=(), patients=None, seed
         session.flush()
         _audit(session, user, "create_rating_round", round_id=rnd.id, name=name, scale=sc.name, seed=seed,
                n_items=len(rnd.items), patients=[r["patient_id"] for r in ok])
+        invites = _invite(session, rnd, names, user=user) if names else ()
         round_id, n_items = rnd.id, len(rnd.items)
-    invites = invite_raters(study, round_id, raters, user=user) if raters else ()
     logger.info("rating round %d created: %d items, %d raters", round_id, n_items, len(invites))
     return RoundCreated(round_id, name, sc.name, n_items, seed, tuple(invites))
 
@@ -309,39 +310,50 @@ def _login() -> str:
         return "unknown"
 
 
-def invite_raters(study, round_id: int, names, *, user: str | None = None) -> tuple[RaterInvite, ...]:
-    """Invite raters to a round: each gets a token, a recorded seed, and their items in their own order."""
+def _rater_names(names, *, allow_none: bool = False) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
     names = [_name(n, "rater's name") for n in names]
-    if not names:
+    if not names and not allow_none:
         raise RatingError("give at least one rater's name")
     if len({n.casefold() for n in names}) != len(names):
         raise RatingError("the raters' names must differ")
+    return names
+
+
+def invite_raters(study, round_id: int, names, *, user: str | None = None) -> tuple[RaterInvite, ...]:
+    """Invite raters to a round: each gets a token, a recorded seed, and their items in their own order."""
+    names = _rater_names(names)
     user = user or _login()
-    invites = []
     with study.session() as session, session.begin():
         rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.items),
                                                            selectinload(RatingRound.raters)])
         if rnd is None:
             raise RaterNotFoundError(f"no rating round {round_id}")
-        taken = {r.name.casefold() for r in rnd.raters}
-        clash = [n for n in names if n.casefold() in taken]
-        if clash:
-            raise RatingError(f"already invited to this round: {', '.join(clash)}")
-        items = sorted(rnd.items, key=lambda i: i.id)
-        sc = scale_of(rnd.scale)
-        for k, name in enumerate(names, start=len(rnd.raters)):
-            # the rater's seed: derived from the round's seed and the rater's number, recorded
-            seed = int(np.random.SeedSequence([rnd.seed, k]).generate_state(1)[0] & 0x7FFFFFFF)
-            token = secrets.token_urlsafe(32)
-            rater = Rater(name=name, token_sha256=token_sha256(token), seed=seed, invited_utc=_now())
-            rnd.raters.append(rater)
-            order, right = presentation(seed, len(items), pairs=sc.design == "pair")
-            for position, index in enumerate(order, start=1):
-                rater.ratings.append(Rating(item_id=items[index].id, position=position, edits=0,
-                                            followup_on_right=None if right is None else bool(right[index])))
-            session.flush()
-            invites.append(RaterInvite(rater.id, name, token))
-        _audit(session, user, "invite_raters", round_id=round_id, raters=names)
+        return _invite(session, rnd, names, user=user)
+
+
+def _invite(session, rnd: RatingRound, names: list[str], *, user: str) -> tuple[RaterInvite, ...]:
+    taken = {r.name.casefold() for r in rnd.raters}
+    clash = [n for n in names if n.casefold() in taken]
+    if clash:
+        raise RatingError(f"already invited to this round: {', '.join(clash)}")
+    items = sorted(rnd.items, key=lambda i: i.id)
+    sc = scale_of(rnd.scale)
+    invites = []
+    for k, name in enumerate(names, start=len(rnd.raters)):
+        # the rater's seed: derived from the round's seed and the rater's number, recorded
+        seed = int(np.random.SeedSequence([rnd.seed, k]).generate_state(1)[0] & 0x7FFFFFFF)
+        token = secrets.token_urlsafe(32)
+        rater = Rater(name=name, token_sha256=token_sha256(token), seed=seed, invited_utc=_now())
+        rnd.raters.append(rater)
+        order, right = presentation(seed, len(items), pairs=sc.design == "pair")
+        for position, index in enumerate(order, start=1):
+            rater.ratings.append(Rating(item_id=items[index].id, position=position, edits=0,
+                                        followup_on_right=None if right is None else bool(right[index])))
+        session.flush()
+        invites.append(RaterInvite(rater.id, name, token))
+    _audit(session, user, "invite_raters", round_id=rnd.id, raters=names)
     return tuple(invites)
 
 
