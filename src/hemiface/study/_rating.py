@@ -379,7 +379,9 @@ def rater_view(study, token: str) -> dict:
         ratings = sorted(rater.ratings, key=lambda r: r.position)
         items = [dict(position=r.position, response=r.response,
                       slots=["left", "right"] if sc.design == "pair" else ["photo"]) for r in ratings]
-        return dict(rater=rater.name, scale=sc.to_dict(), submitted=rater.submitted_utc is not None,
+        shown = dict(name=sc.name, design=sc.design, values=list(sc.values), labels=list(sc.labels),
+                     question=sc.question)  # not the description: it is written for the coordinator
+        return dict(rater=rater.name, scale=shown, submitted=rater.submitted_utc is not None,
                     submitted_utc=_iso(rater.submitted_utc), n_items=len(items),
                     n_rated=sum(i["response"] is not None for i in items), items=items,
                     labels=(["before", "after"] if sc.design == "pair" and not sc.blinded else None))
@@ -521,8 +523,16 @@ class RoundResults:
     agreement_note: str
 
     def to_dict(self) -> dict:
+        """Plain values (NaN as None, times as ISO text), ready for JSON."""
+        def plain(v):
+            if v is None or v is pd.NaT or (isinstance(v, float) and not np.isfinite(v)):
+                return None
+            if hasattr(v, "isoformat"):
+                return v.isoformat()
+            return v.item() if isinstance(v, np.generic) else v
+
         def records(df):
-            return json.loads(df.to_json(orient="records", date_format="iso"))
+            return [{k: plain(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
 
         return dict(progress=self.progress, distribution=records(self.distribution),
                     patients=records(self.patients), agreement=records(self.agreement),
