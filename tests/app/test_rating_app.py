@@ -137,8 +137,10 @@ def test_nothing_a_rater_receives_names_the_patient_technique_dates_or_which_pho
         lowered = text.lower()
         for word in words:
             assert word.lower() not in lowered, (page.request.path, word)
-        for src in re.findall(r'src="([^"]+)"', text):  # only our stylesheet-free images, by position and slot
+        for src in re.findall(r'src="([^"]+)"', text):  # images only by the rater's position and slot
             assert re.fullmatch(rf"/rate/{re.escape(token)}/\d+/(left|right|photo)\.jpg", src), src
+        for href in re.findall(r'href="([^"]+)"', text):  # and every link stays inside the rater's pages
+            assert href.startswith(f"/rate/{token}"), href
     images = [coordinator.get(url) for item in view.get_json()["items"] for url in item["images"].values()]
     sizes = set()
     for img in images:
@@ -280,7 +282,9 @@ def test_served_to_others_a_rater_needs_only_their_link(built, tmp_path):
         assert anonymous.get("/").status_code == 401 and anonymous.get("/rating").status_code == 401
         assert anonymous.get("/api/rating/rounds").status_code == 401
         assert anonymous.get(f"/rate/{token}").status_code == 200
-        assert anonymous.get("/static/app.css").status_code == 200
+        assert anonymous.get("/static/app.css").status_code == 401  # the app's files stay behind its token
+        assert anonymous.get(f"/rate/{token}/static/app.css").status_code == 200  # the rater's stylesheet
+        assert anonymous.get("/rate/not-a-token/static/app.css").status_code == 404
         csrf = _rater_csrf(anonymous, token)
         assert _post(anonymous, f"/api/rate/{token}/items/1", {"response": 1}, csrf=csrf).status_code == 200
         assert anonymous.get(f"/rate/{token}/1/left.jpg").status_code == 200

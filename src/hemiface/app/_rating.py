@@ -212,6 +212,11 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
         submit_ratings(study, token)
         return redirect(url_for("rater_home", token=token), code=303)
 
+    @app.get("/rate/<token>/static/<any('app.css', 'favicon.svg'):name>")
+    def rater_static(token, name):
+        rater_view(study, token)  # a valid link only
+        return app.send_static_file(name)
+
     @app.get("/rate/<token>/<int:position>/<slot>.jpg")
     def rater_photo(token, position, slot):
         from PIL import Image, ImageOps

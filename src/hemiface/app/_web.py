@@ -193,13 +193,13 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
 
     @app.before_request
     def _guard():
-        # a rater's personal link is their credential (their pages only); the package's static files are public
+        # a rater's personal link is their credential (their own pages only, with their stylesheet)
         rater = _rating.rater_token_of(request.path)
         if token is None:
             if _host_name(request.host) not in LOOPBACK_HOSTS:
                 return fail(403, "this app answers only on this computer (127.0.0.1); "
                                  "start it with --host to serve it to others (an access token is then required)")
-        elif rater is None and not request.path.startswith("/static/"):
+        elif rater is None:
             given = request.args.get("token")
             if given is not None and request.method == "GET":
                 if not hmac.compare_digest(given.encode(), token.encode()):
