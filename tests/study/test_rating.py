@@ -216,3 +216,32 @@ def test_schema_2_database_is_upgraded_in_place(built, tmp_path):
         assert s.counts()["rating_rounds"] == 0 and s.counts()["patients"] == 7
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM study_meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+
+
+def test_the_command_line_creates_invites_and_reports(study):
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+    from hemiface.study import rater_view, record_rating, submit_ratings
+
+    runner = CliRunner()
+    folder = str(study.path)
+    made = runner.invoke(app, ["study", "rating", "create", folder, "--name", "cli round", "--scale", "comparison_5",
+                               "--rater", "Dr A", "--rater", "Dr B", "--seed", "3"])
+    assert made.exit_code == 0, made.output
+    lines = made.output.strip().splitlines()
+    assert lines[0] == "round 1 (cli round): 6 items on comparison_5, seed 3"
+    tokens = [line.split("/rate/")[1] for line in lines[2:]]
+    assert len(tokens) == 2 and rater_view(study, tokens[1])["rater"] == "Dr B"
+    for token in tokens:
+        for position in range(1, 7):
+            record_rating(study, token, position, position % 3 - 1)
+        submit_ratings(study, token)
+    status = runner.invoke(app, ["study", "rating", "status", folder, "1"])
+    assert status.exit_code == 0, status.output
+    assert "Dr A: 6/6 rated, submitted" in status.output and "ICC(2,1)" in status.output
+    assert "two-way random effects, absolute agreement" in status.output and "quadratic" in status.output
+    assert "cli round" in runner.invoke(app, ["study", "rating", "status", folder]).output
+    bad = runner.invoke(app, ["study", "rating", "create", folder, "--name", "x", "--scale", "vas", "--rater", "A"])
+    assert bad.exit_code == 1 and "scale must be one of" in bad.output and "Traceback" not in bad.output
+    assert runner.invoke(app, ["study", "rating", "invite", folder, "9", "--rater", "C"]).exit_code == 1
