@@ -129,6 +129,7 @@ def test_nothing_a_rater_receives_names_the_patient_technique_dates_or_which_pho
     pages += [coordinator.get(f"/rate/{token}/{i['position']}") for i in view.get_json()["items"]]
     pages.append(coordinator.get(f"/rate/{token}/99"))  # an error, in the rater's frame
     assert [p.status_code for p in pages[:-1]] == [200] * (len(pages) - 1) and pages[-1].status_code == 404
+    assert all(p.headers["Referrer-Policy"] == "same-origin" for p in pages)  # the link never leaves in a Referer
     study = coordinator.app_.extensions["hemiface"]["study"]
     words = FORBIDDEN + DATES + ("2022", study.settings.name, ROUND_NAME, "technique", "patient",
                                  "/patients/", 'href="/"', "rating panel")

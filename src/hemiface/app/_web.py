@@ -233,7 +233,9 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # nothing to other sites; same-origin form posts then carry their Origin (under no-referrer a browser
+        # sends "Origin: null", which the guard refuses as cross-site)
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         if not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
