@@ -42,6 +42,7 @@ from .._provenance import sha256_file
 from ._eligibility import eligibility
 from ._errors import StudyError
 from ._files import path_problem
+from ._import import _login
 from ._models import AuditEntry, Media, Patient, Rater, Rating, RatingItem, RatingRound, Visit
 from ._run import media_file
 
@@ -299,15 +300,6 @@ def create_round(study, name: str, *, scale: str, raters=(), patients=None, seed
         round_id, n_items = rnd.id, len(rnd.items)
     logger.info("rating round %d created: %d items, %d raters", round_id, n_items, len(invites))
     return RoundCreated(round_id, name, sc.name, n_items, seed, tuple(invites))
-
-
-def _login() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
 
 
 def _rater_names(names, *, allow_none: bool = False) -> list[str]:
