@@ -6,7 +6,8 @@ Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_fi
 the rules to every patient of a study; :func:`run_study` (analyse every eligible visit's
 photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints` (one row
 per patient, with the study flow). The analyses' settings have one home, the analysis
-functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`.
+functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`; :func:`upgrade_study` applies the schema
+migrations (Alembic, ``hemiface/study/migrations``) to a study made by an older hemiface.
 """
 
 from ._eligibility import (
@@ -26,6 +27,7 @@ from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._reporting import build_study_report, patient_pages, write_study_report
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
@@ -59,6 +61,9 @@ __all__ = [
     "Problem",
     "SETTINGS_NAME",
     "Study",
+    "UpgradeResult",
+    "head_revision",
+    "upgrade_study",
     "StudyError",
     "StudyExistsError",
     "StudyImportError",

@@ -927,7 +927,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                              f"{exc.strerror or exc}; nothing was imported") from None
     placed: list[Path] = []
     try:
-        with study.session() as session, session.begin():
+        with study.writing() as session:
             run = _Import(study, session, problems, today, staging)
             for table in TABLE_ORDER:  # foreign keys first
                 getattr(run, f"check_{table}")(by_table[table])

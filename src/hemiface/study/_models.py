@@ -2,7 +2,8 @@
 
 Only portable column types are used, so the same schema works in SQLite (the
 default, one file in the study folder) and PostgreSQL (a URL in ``study.toml``).
-Patients are known only by their pseudonymous id; the database holds no names,
+A change here needs a migration in ``migrations/versions`` (``tests/study/test_migrations.py``
+fails until the two agree). Patients are known only by their pseudonymous id; the database holds no names,
 no dates of birth (a birth year at most) and media paths, never media content.
 """
 
@@ -24,10 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = "2"
-#: Older schema versions that :func:`hemiface.study.open_study` upgrades in place (new tables only).
-UPGRADABLE_SCHEMA_VERSIONS = ("1",)
-
 SEXES = ("female", "male", "other")
 SIDES = ("left", "right")
 VISIT_KINDS = ("preoperative", "follow-up")
@@ -45,7 +42,7 @@ class Base(DeclarativeBase):
 
 
 class StudyMeta(Base):
-    """Key/value facts about the database itself (schema version)."""
+    """Key/value facts about the database itself: ``schema_version`` (kept by the migrations) and ``study_id``."""
 
     __tablename__ = "study_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
