@@ -17,7 +17,7 @@ from hemiface.cli import app
 from hemiface.study import StudyError, head_revision, init_study, open_study, upgrade_study
 from hemiface.study._migrate import LEGACY_REVISIONS, known_revisions, migrate, schema_version
 from hemiface._provenance import sha256_file
-from hemiface.study.models import AuditEntry, Base, Media, TABLES
+from hemiface.study.models import AuditEntry, Base, Media, Surgery, TABLES
 
 V1_STUDY = Path(__file__).resolve().parents[1] / "data" / "study_v1"
 runner = CliRunner()
@@ -125,17 +125,24 @@ def test_a_version_1_study_made_by_an_older_hemiface(tmp_path):
         f"upgrade it first: hemiface study upgrade {folder}")
     result = runner.invoke(app, ["study", "upgrade", str(folder)])
     assert result.exit_code == 0 and f"from schema 0001 to {head_revision()}" in result.output
+    v1_tables = [t for t in EXAMPLE_COUNTS if t != "surgery_injections"]
     with open_study(folder) as study:
         counts = study.counts()
-        assert {t: counts[t] for t in EXAMPLE_COUNTS} == EXAMPLE_COUNTS
+        assert {t: counts[t] for t in v1_tables} == {t: EXAMPLE_COUNTS[t] for t in v1_tables}
         # the same spreadsheets again (without the media, whose paths were that checkout's): every row is
-        # already there with the same values; the media rows hold the example files' SHA-256
-        sheets = [f for f in csvs(EXAMPLE) if f.stem in ("patients", "surgeries", "visits", "complications", "faceq")]
+        # already there with the same values, and the volumes recorded since fill in the surgeries' empty fields
+        sheets = [f for f in csvs(EXAMPLE)
+                  if f.stem in ("patients", "surgeries", "injections", "visits", "complications", "faceq")]
         summary = study.import_files(sheets, today=dt.date(2024, 6, 1))
-        assert not summary.changed and summary.unchanged["patients"] == 4
+        assert summary.completed == {"surgeries": 4} and summary.added["injections"] == 3
+        assert summary.unchanged["patients"] == 4 and summary.unchanged["surgeries"] == 1
         with study.session() as session:
             stored = {(Path(m.path).name, m.sha256) for m in session.scalars(select(Media))}
+            volumes = {(s.patient.pseudonym, s.technique): (s.fat_injected_ml, s.adm_sheets, s.adm_thickness_mm,
+                                                           s.planned_gain_ml) for s in session.scalars(select(Surgery))}
     assert stored == {(p.name, sha256_file(p)) for p in (EXAMPLE / "media").iterdir()}
+    assert volumes[("P001", "fat_grafting")] == (24.5, None, None, None)
+    assert volumes[("P004", "adm")] == (None, 2, 1.5, 6.3)
     assert "nothing to do" in runner.invoke(app, ["study", "upgrade", str(folder)]).output
 
 

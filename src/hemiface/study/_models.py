@@ -74,8 +74,23 @@ class Patient(Base):
 
 
 class Surgery(Base):
+    """A surgery; what it put in (injected fat, ADM) is recorded for the graft retention and plan-vs-result endpoints.
+
+    ``fat_injected_ml`` is the total fat volume injected (ml); its split over aesthetic
+    zones, when recorded, is in :class:`SurgeryInjection` (the zones add up to the total).
+    ``adm_sheets`` / ``adm_thickness_mm`` describe the acellular dermal matrix used.
+    ``planned_gain_ml`` is the volume the surgery was planned to restore (for example the
+    ADM composite's volume from ``hemiface plan adm``), compared with the measured gain.
+    """
+
     __tablename__ = "surgeries"
-    __table_args__ = (UniqueConstraint("patient_id", "date", "technique", name="uq_surgeries"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "date", "technique", name="uq_surgeries"),
+        CheckConstraint("fat_injected_ml IS NULL OR fat_injected_ml > 0", name="ck_surgeries_fat"),
+        CheckConstraint("adm_sheets IS NULL OR adm_sheets > 0", name="ck_surgeries_adm_sheets"),
+        CheckConstraint("adm_thickness_mm IS NULL OR adm_thickness_mm > 0", name="ck_surgeries_adm_thickness"),
+        CheckConstraint("planned_gain_ml IS NULL OR planned_gain_ml > 0", name="ck_surgeries_planned"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -83,8 +98,35 @@ class Surgery(Base):
     technique: Mapped[str] = mapped_column(String(40))
     is_initial: Mapped[bool] = mapped_column(Boolean)
     notes: Mapped[str | None] = mapped_column(Text)
+    fat_injected_ml: Mapped[float | None] = mapped_column(Float)
+    adm_sheets: Mapped[int | None] = mapped_column(Integer)
+    adm_thickness_mm: Mapped[float | None] = mapped_column(Float)
+    planned_gain_ml: Mapped[float | None] = mapped_column(Float)
 
     patient: Mapped[Patient] = relationship(back_populates="surgeries")
+    injections: Mapped[list["SurgeryInjection"]] = relationship(back_populates="surgery", cascade="all, delete-orphan")
+
+
+class SurgeryInjection(Base):
+    """The fat injected into one aesthetic zone at a surgery (ml); a surgery's zones add up to its total.
+
+    A child table rather than a JSON column: one row per zone can be constrained (positive
+    volume, each zone once per surgery), queried by zone in SQL, and reads the same in
+    SQLite and PostgreSQL.
+    """
+
+    __tablename__ = "surgery_injections"
+    __table_args__ = (
+        UniqueConstraint("surgery_id", "zone", name="uq_surgery_injections"),
+        CheckConstraint("volume_ml > 0", name="ck_surgery_injections_volume"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surgery_id: Mapped[int] = mapped_column(ForeignKey("surgeries.id"), index=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    volume_ml: Mapped[float] = mapped_column(Float)
+
+    surgery: Mapped[Surgery] = relationship(back_populates="injections")
 
 
 class Visit(Base):
@@ -207,6 +249,6 @@ class AuditEntry(Base):
 #: Table name -> model, in an order that respects foreign keys.
 TABLES = {
     m.__tablename__: m
-    for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, LandmarkCorrection,
+    for m in (StudyMeta, Patient, Surgery, SurgeryInjection, Visit, Media, Complication, FaceQScore, AnalysisResult, LandmarkCorrection,
               AuditEntry)
 }

@@ -25,5 +25,6 @@ from ._models import (  # noqa: F401
     Patient,
     StudyMeta,
     Surgery,
+    SurgeryInjection,
     Visit,
 )
