@@ -551,6 +551,26 @@ def study_import(
     typer.echo(f"imported {summary}")
 
 
+@study_app.command("upgrade")
+def study_upgrade(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    user: Optional[str] = typer.Option(None, "--user", help="Who upgrades, for the audit table (default: login name)."),
+):
+    """Bring a study made by an older hemiface to this version's database schema.
+
+    An SQLite database is copied to backups/ in the study folder first; a PostgreSQL
+    database is upgraded in one transaction (back it up with pg_dump first). The
+    upgrade is recorded in the audit table; running it again changes nothing.
+    """
+    from .study import upgrade_study
+
+    try:
+        result = upgrade_study(folder, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(str(result))
+
+
 @study_app.command("status")
 def study_status(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),

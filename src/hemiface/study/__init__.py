@@ -8,7 +8,8 @@ photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints
 per patient, with the study flow); the blinded rating panel (:func:`create_round`,
 :func:`rater_view`, :func:`record_rating`, :func:`submit_ratings`, :func:`round_results`).
 The analyses' settings have one home, the analysis
-functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`.
+functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`; :func:`upgrade_study` applies the schema
+migrations (Alembic, ``hemiface/study/migrations``) to a study made by an older hemiface.
 """
 
 from ._eligibility import (
@@ -52,6 +53,7 @@ from ._rating import (
 from ._reporting import build_study_report, patient_pages, write_study_report
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
@@ -107,6 +109,9 @@ __all__ = [
     "Problem",
     "SETTINGS_NAME",
     "Study",
+    "UpgradeResult",
+    "head_revision",
+    "upgrade_study",
     "StudyError",
     "StudyExistsError",
     "StudyImportError",

@@ -2,7 +2,8 @@
 
 Only portable column types are used, so the same schema works in SQLite (the
 default, one file in the study folder) and PostgreSQL (a URL in ``study.toml``).
-Patients are known only by their pseudonymous id; the database holds no names,
+A change here needs a migration in ``migrations/versions`` (``tests/study/test_migrations.py``
+fails until the two agree). Patients are known only by their pseudonymous id; the database holds no names,
 no dates of birth (a birth year at most) and media paths, never media content.
 """
 
@@ -24,11 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = "3"
-#: Older schema versions that :func:`hemiface.study.open_study` upgrades in place (new tables only:
-#: 2 added the landmark corrections, 3 the rating panel's rating_rounds, rating_items, raters, ratings).
-UPGRADABLE_SCHEMA_VERSIONS = ("1", "2")
-
 SEXES = ("female", "male", "other")
 SIDES = ("left", "right")
 VISIT_KINDS = ("preoperative", "follow-up")
@@ -48,7 +44,7 @@ class Base(DeclarativeBase):
 
 
 class StudyMeta(Base):
-    """Key/value facts about the database itself (schema version)."""
+    """Key/value facts about the database itself: ``schema_version`` (kept by the migrations) and ``study_id``."""
 
     __tablename__ = "study_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -80,8 +76,23 @@ class Patient(Base):
 
 
 class Surgery(Base):
+    """A surgery; what it put in (injected fat, ADM) is recorded for the graft retention and plan-vs-result endpoints.
+
+    ``fat_injected_ml`` is the total fat volume injected (ml); its split over aesthetic
+    zones, when recorded, is in :class:`SurgeryInjection` (the zones add up to the total).
+    ``adm_sheets`` / ``adm_thickness_mm`` describe the acellular dermal matrix used.
+    ``planned_gain_ml`` is the volume the surgery was planned to restore (for example the
+    ADM composite's volume from ``hemiface plan adm``), compared with the measured gain.
+    """
+
     __tablename__ = "surgeries"
-    __table_args__ = (UniqueConstraint("patient_id", "date", "technique", name="uq_surgeries"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "date", "technique", name="uq_surgeries"),
+        CheckConstraint("fat_injected_ml IS NULL OR fat_injected_ml > 0", name="ck_surgeries_fat"),
+        CheckConstraint("adm_sheets IS NULL OR adm_sheets > 0", name="ck_surgeries_adm_sheets"),
+        CheckConstraint("adm_thickness_mm IS NULL OR adm_thickness_mm > 0", name="ck_surgeries_adm_thickness"),
+        CheckConstraint("planned_gain_ml IS NULL OR planned_gain_ml > 0", name="ck_surgeries_planned"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -89,8 +100,35 @@ class Surgery(Base):
     technique: Mapped[str] = mapped_column(String(40))
     is_initial: Mapped[bool] = mapped_column(Boolean)
     notes: Mapped[str | None] = mapped_column(Text)
+    fat_injected_ml: Mapped[float | None] = mapped_column(Float)
+    adm_sheets: Mapped[int | None] = mapped_column(Integer)
+    adm_thickness_mm: Mapped[float | None] = mapped_column(Float)
+    planned_gain_ml: Mapped[float | None] = mapped_column(Float)
 
     patient: Mapped[Patient] = relationship(back_populates="surgeries")
+    injections: Mapped[list["SurgeryInjection"]] = relationship(back_populates="surgery", cascade="all, delete-orphan")
+
+
+class SurgeryInjection(Base):
+    """The fat injected into one aesthetic zone at a surgery (ml); a surgery's zones add up to its total.
+
+    A child table rather than a JSON column: one row per zone can be constrained (positive
+    volume, each zone once per surgery), queried by zone in SQL, and reads the same in
+    SQLite and PostgreSQL.
+    """
+
+    __tablename__ = "surgery_injections"
+    __table_args__ = (
+        UniqueConstraint("surgery_id", "zone", name="uq_surgery_injections"),
+        CheckConstraint("volume_ml > 0", name="ck_surgery_injections_volume"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surgery_id: Mapped[int] = mapped_column(ForeignKey("surgeries.id"), index=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    volume_ml: Mapped[float] = mapped_column(Float)
+
+    surgery: Mapped[Surgery] = relationship(back_populates="injections")
 
 
 class Visit(Base):
@@ -302,6 +340,6 @@ class Rating(Base):
 #: Table name -> model, in an order that respects foreign keys.
 TABLES = {
     m.__tablename__: m
-    for m in (StudyMeta, Patient, Surgery, Visit, Media, Complication, FaceQScore, AnalysisResult, LandmarkCorrection,
-              AuditEntry, RatingRound, RatingItem, Rater, Rating)
+    for m in (StudyMeta, Patient, Surgery, SurgeryInjection, Visit, Media, Complication, FaceQScore, AnalysisResult,
+              LandmarkCorrection, AuditEntry, RatingRound, RatingItem, Rater, Rating)
 }

@@ -281,7 +281,7 @@ def create_round(study, name: str, *, scale: str, raters=(), patients=None, seed
     seed = int(secrets.randbits(31)) if seed is None else int(seed)
     if not 0 <= seed < 2 ** 31:
         raise RatingError(f"seed must be a whole number from 0 to {2 ** 31 - 1}; got {seed}")
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         if session.scalar(select(func.count(RatingRound.id)).where(RatingRound.name == name)):
             raise RatingError(f"a rating round named {name!r} exists already; choose another name")
         rnd = RatingRound(name=name, scale=sc.name, seed=seed, created_utc=_now(), created_by=user)
@@ -317,7 +317,7 @@ def invite_raters(study, round_id: int, names, *, user: str | None = None) -> tu
     """Invite raters to a round: each gets a token, a recorded seed, and their items in their own order."""
     names = _rater_names(names)
     user = user or _login()
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.items),
                                                            selectinload(RatingRound.raters)])
         if rnd is None:
@@ -418,7 +418,7 @@ def record_rating(study, token: str, position: int, response: int) -> dict:
     check and the write are one statement, so a submission in another tab cannot slip
     between them).
     """
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         rater = _rater(session, token)
         sc = scale_of(rater.round.scale)
         if isinstance(response, bool) or not isinstance(response, int) or response not in sc.values:
@@ -449,7 +449,7 @@ def submit_ratings(study, token: str) -> dict:
     :class:`RatingClosedError` when already submitted; :class:`RatingError` naming the
     positions still unrated.
     """
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         rater = _rater(session, token)
         if rater.submitted_utc is not None:
             raise RatingClosedError("these ratings were submitted already and are final")

@@ -31,5 +31,6 @@ from ._models import (  # noqa: F401
     RatingRound,
     StudyMeta,
     Surgery,
+    SurgeryInjection,
     Visit,
 )
