@@ -651,6 +651,26 @@ def study_import(
     typer.echo(f"imported {summary}")
 
 
+@study_app.command("upgrade")
+def study_upgrade(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    user: Optional[str] = typer.Option(None, "--user", help="Who upgrades, for the audit table (default: login name)."),
+):
+    """Bring a study made by an older hemiface to this version's database schema.
+
+    An SQLite database is copied to backups/ in the study folder first; a PostgreSQL
+    database is upgraded in one transaction (back it up with pg_dump first). The
+    upgrade is recorded in the audit table; running it again changes nothing.
+    """
+    from .study import upgrade_study
+
+    try:
+        result = upgrade_study(folder, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(str(result))
+
+
 @study_app.command("status")
 def study_status(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
@@ -876,6 +896,90 @@ def study_correct(
         raise typer.Exit(code=1)
     was = f"{before:.1f} %" if before is not None else "not analysed before"
     typer.echo(f"{patient} {when}: symmetry ratio {was} -> {after:.1f} % (correction recorded in the audit table)")
+
+
+rating_app = typer.Typer(help="The blinded rating panel: rounds, raters' links, progress and agreement.",
+                         no_args_is_help=True)
+study_app.add_typer(rating_app, name="rating")
+
+
+def _print_links(invites) -> None:
+    typer.echo("raters' personal links (append to the address `hemiface app` prints; shown only now):")
+    for invite in invites:
+        typer.echo(f"  {invite.name}: {invite.path}")
+
+
+@rating_app.command("create")
+def rating_create(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    name: str = typer.Option(..., "--name", help="The round's name (never shown to raters)."),
+    scale: str = typer.Option(..., "--scale", help="comparison_5, improvement_5, improvement_4 or symmetry_5."),
+    rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
+    patient: Optional[list[str]] = typer.Option(None, "--patient", help="A patient to include (repeat) [default: every "
+                                                "eligible patient with photos at baseline and follow-up]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The round's seed (recorded) [default: random]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who creates the round [default: your login name]."),
+):
+    """Create a rating round and print each rater's personal link (shown only now)."""
+    from .study import create_round, open_study
+
+    try:
+        with open_study(folder) as study:
+            done = create_round(study, name, scale=scale, raters=rater, patients=patient or None, seed=seed, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"round {done.round_id} ({done.name}): {done.n_items} items on {done.scale}, seed {done.seed}")
+    _print_links(done.invites)
+
+
+@rating_app.command("invite")
+def rating_invite(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
+    rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who invites [default: your login name]."),
+):
+    """Invite more raters to a round and print their personal links (shown only now)."""
+    from .study import invite_raters, open_study
+
+    try:
+        with open_study(folder) as study:
+            invites = invite_raters(study, round_id, rater, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    _print_links(invites)
+
+
+@rating_app.command("status")
+def rating_status(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: Optional[int] = typer.Argument(None, help="A round's number: its progress, results and agreement."),
+):
+    """List the rounds, or show one round's progress and the agreement between the raters who submitted."""
+    from .study import list_rounds, open_study, round_results
+
+    try:
+        with open_study(folder) as study:
+            if round_id is None:
+                rounds = list_rounds(study)
+                for r in rounds:
+                    typer.echo(f"{r['round_id']:4d}  {r['name']}  ({r['scale']}, {r['n_items']} items): "
+                               f"{r['n_submitted']} of {r['n_raters']} raters submitted")
+                if not rounds:
+                    typer.echo("no rating round yet (`hemiface study rating create`)")
+                return
+            res = round_results(study, round_id)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    p = res.progress
+    typer.echo(f"round {p['round_id']} ({p['name']}), {p['scale']['name']}: {p['n_items']} items, seed {p['seed']}")
+    for r in p["raters"]:
+        typer.echo(f"  {r['name']}: {r['n_rated']}/{r['n_items']} rated, "
+                   + (f"submitted {r['submitted_utc']}" if r["submitted_utc"] else "not submitted"))
+    typer.echo(f"agreement: {res.agreement_note}")
+    for a in res.agreement.itertuples():
+        ci = f"95% CI {a.ci_low:.3f} to {a.ci_high:.3f}" if a.ci_low == a.ci_low else "no CI"
+        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})")
 
 
 @app.command("demo")

@@ -22,6 +22,9 @@ Public functions
     Fisher-Freeman-Halton exact (more) (:data:`RATE_COLUMNS`, :data:`RATE_TEST_COLUMNS`).
 :func:`table_one`
     Baseline characteristics by group (:data:`TABLE_ONE_COLUMNS`).
+:func:`icc`, :func:`weighted_kappa`, :func:`fleiss_kappa`, :func:`rater_agreement`
+    Agreement between raters (a blinded rating panel): the six ICC forms with F-based 95%
+    intervals, Cohen's weighted kappa for two raters, Fleiss' kappa for more (:data:`AGREEMENT_COLUMNS`).
 :func:`analyze_endpoints`
     All of the above on the study's endpoint table; returns the tables of :data:`TABLE_COLUMNS`.
 :func:`write_workbook`, :func:`write_csv`
@@ -127,6 +130,17 @@ SELECTION_RULE = (
 )
 
 
+from ._agreement import (
+    AGREEMENT_COLUMNS,
+    AGREEMENT_MEASURES,
+    ICC_CONF_LEVEL,
+    ICC_FORMS,
+    KAPPA_WEIGHTS,
+    fleiss_kappa,
+    icc,
+    rater_agreement,
+    weighted_kappa,
+)
 from ._ancova import ANCOVA_ASSUMPTION_COLUMNS, ANCOVA_CHECKS, ANCOVA_COLUMNS, AncovaResult, ancova
 from ._categorical import (
     RATE_COLUMNS,
@@ -153,6 +167,15 @@ from ._io import write_csv, write_workbook
 from ._table_one import DEFAULT_CATEGORICAL, DEFAULT_CONTINUOUS, OVERALL, TABLE_ONE_COLUMNS, table_one
 
 __all__ = [
+    "AGREEMENT_COLUMNS",
+    "AGREEMENT_MEASURES",
+    "ICC_CONF_LEVEL",
+    "ICC_FORMS",
+    "KAPPA_WEIGHTS",
+    "fleiss_kappa",
+    "icc",
+    "rater_agreement",
+    "weighted_kappa",
     "ANCOVA_ASSUMPTION_COLUMNS",
     "SELECTION_RULE",
     "ANCOVA_CHECKS",

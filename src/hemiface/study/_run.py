@@ -392,7 +392,7 @@ def _json_default(value):
 
 def _record(study, job: Job, outcome: dict) -> None:
     """Store one job's outcome (replacing an earlier failure of the same job) and commit."""
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         old = session.scalars(select(AnalysisResult).filter_by(
             analysis=job.analysis, inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256)).first()
         if old is not None:
