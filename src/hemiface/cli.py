@@ -78,8 +78,9 @@ class Orient(str, enum.Enum):
 _PLANE_HELP = ("Symmetry plane: mirror (mirror registration with a consensus refit), landmarks (through nasion, "
                "subnasale and pogonion or menton in --landmarks), or a JSON file {\"normal\": [x,y,z], \"point\": "
                "[x,y,z]} in the scan's frame and units.")
-_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected: only they register the "
-                "symmetry plane.")
+_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected, on both sides and well clear "
+                "of the atrophy: only mirror pairs with both ends on it register the symmetry plane (use it for "
+                "broad atrophy, which pulls the automatic plane).")
 _ORIENT_HELP = ("Without --landmarks: auto finds the face and its frame in any orientation (as `scan landmarks` "
                 "does); canonical takes the scan as looking toward +z with the head up +y. --landmarks wins over both.")
 
