@@ -715,6 +715,11 @@ def study_run(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyses to run in parallel (processes)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo analyses that failed before."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", metavar="ADDRESS",
+        help="Run the analyses on a Dask cluster: its scheduler's address (tcp://HOST:PORT), or local:N for N "
+             "worker processes on this machine. The workers need the study folder and its media at the same path "
+             "(shared storage) and the same hemiface; only this process writes to the database."),
 ):
     """Analyse every photo and scan of the eligible visits (photo analyze, scan analyze, scan compare).
 
@@ -726,7 +731,7 @@ def study_run(
 
     try:
         with open_study(folder) as study:
-            summary = run_study(study, jobs=jobs, retry_failed=retry_failed)
+            summary = run_study(study, jobs=jobs, retry_failed=retry_failed, scheduler=scheduler)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(f"study run: {summary}")

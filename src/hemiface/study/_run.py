@@ -26,6 +26,11 @@ lists them with every failure still standing. Workers end with the parent
 (``PR_SET_PDEATHSIG`` and a watch on the parent's pid), even when it is killed.
 Failure messages never contain file names or folders (they often carry patient
 names): a file is called by its role ("the photo file").
+
+``scheduler=`` sends the same jobs to a Dask distributed cluster instead of the local
+pool (:mod:`hemiface.study._dask`: what the workers need, and what a lost worker does);
+the workers stage and rename the files as here, and only this process writes to the
+database.
 """
 
 from __future__ import annotations
@@ -343,10 +348,8 @@ def _execute(job: Job, study_path: str) -> dict:
         if refused is not None:
             return dict(status="refused", message=refused, result=None, provenance={})
         result.save(stage, overwrite=True)
-        if final.exists():  # left by a run killed between the rename and its database commit
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(stage, final)
+        _move_into_place(stage, final)
         stage = None
         return dict(status="ok", message=None, result=values, provenance=prov)
     except BaseException as exc:  # noqa: BLE001 - one failure must not stop the cohort; recorded with its type
@@ -364,6 +367,24 @@ def _execute(job: Job, study_path: str) -> dict:
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_into_place(stage: Path, final: Path) -> None:
+    """Rename ``stage`` to ``final``, replacing a folder left there without a database row.
+
+    Such a folder comes from a run killed between the rename and its commit, or (on a
+    cluster) from a job of a killed coordinator that a worker finished later; that job
+    may be putting its folder in place at this very moment, so a second try follows.
+    """
+    for attempt in (1, 2):
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=attempt == 1)
+        try:
+            os.replace(stage, final)
+            return
+        except OSError as exc:
+            if attempt == 2 or exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
 
 
 def _analyse(job: Job):
@@ -433,7 +454,7 @@ class _RunLock:
         self.fh.close()
 
 
-def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary:
+def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: str | None = None) -> RunSummary:
     """Analyse every photo and scan of the eligible visits; see the module docstring.
 
     Parameters
@@ -445,6 +466,12 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary
     retry_failed : bool
         Also redo analyses that failed before (by default they stay failed until
         their inputs or settings change).
+    scheduler : str, optional
+        Run the analyses on a Dask distributed cluster: the address of its scheduler
+        (``tcp://HOST:PORT``), or ``local:N`` for a cluster of N worker processes on
+        this machine. The workers need the study folder and its media at the same
+        path, and the same hemiface (checked, see :mod:`hemiface.study._dask`); the
+        cluster is contacted only when there is something to do. Excludes ``jobs``.
 
     The analyses run with the study's settings (``[analysis.*]`` in ``study.toml``, see
     :mod:`hemiface.study._analyses`), the same ones that the endpoint table, the report
@@ -457,11 +484,17 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise StudyError(f"jobs must be a whole number >= 1; got {jobs!r}")
+    if scheduler is not None:
+        from ._dask import parse_scheduler
+
+        parse_scheduler(scheduler)
+        if jobs != 1:
+            raise StudyError(f"jobs={jobs} and a scheduler exclude each other: the cluster's workers run the "
+                             "analyses in parallel (local:N for N workers on this machine)")
     results = study.path / RESULTS_DIR
     results.mkdir(exist_ok=True)
     with _RunLock(results):
-        for leftover in results.glob(_STAGING_PREFIX + "*"):  # from a run that was killed
-            shutil.rmtree(leftover, ignore_errors=True)
+        _remove_staging(results)  # from a run that was killed
         planned, problems = plan_jobs(study)
         summary = RunSummary(jobs=len(planned) + len(problems), failed=len(problems), failures=list(problems))
         with study.session() as session:
@@ -483,8 +516,14 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False) -> RunSummary
         todo = unique
         logger.info("study run: %d analyses to do, %d already done", len(todo), summary.skipped)
         if todo:
-            _run_jobs(study, todo, jobs, summary)
+            _run_jobs(study, todo, summary, jobs=jobs, scheduler=scheduler)
+            _remove_staging(results)  # from workers that died (a cluster goes on without them)
     return summary
+
+
+def _remove_staging(results: Path) -> None:
+    for leftover in results.glob(_STAGING_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
@@ -541,15 +580,32 @@ def worker_pool(n_jobs: int) -> ProcessPoolExecutor:
                                initializer=_watch_parent, initargs=(os.getpid(),))
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now (an interrupted or stopped run)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        try:
-            process.terminate()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+class _ProcessPool:
+    """Local worker processes behind the interface of :class:`._dask.DaskPool` (submit, lost, stop, close)."""
+
+    def __init__(self, n_jobs: int):
+        self.pool = worker_pool(n_jobs)
+
+    def submit(self, fn, *args):
+        return self.pool.submit(fn, *args)
+
+    @staticmethod
+    def lost(exc: BaseException) -> tuple[str, str]:
+        """``(status, message)`` for a job whose future raised: a worker process died (the machine's failure)."""
+        return "environment", f"a worker process died (out of memory, or killed) ({exc.__class__.__name__})"
+
+    def stop(self) -> None:
+        """Cancel what has not started and end the workers now (an interrupted or stopped run)."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())  # shutdown forgets them
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            try:
+                process.terminate()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 class _TermAsInterrupt:
@@ -569,31 +625,48 @@ class _TermAsInterrupt:
             signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
-def _run_jobs(study, todo: list[Job], n_jobs: int, summary: RunSummary) -> None:
+def _run_jobs(study, todo: list[Job], summary: RunSummary, *, jobs: int, scheduler: str | None) -> None:
     # the slow analyses first, so that parallel workers finish together
     order = {"scan_compare": 0, "scan_analyze": 1, "photo_analyze": 2}
     todo = sorted(todo, key=lambda j: order[j.analysis])
-    with progress(total=len(todo), desc="study run", unit="analysis") as bar, _TermAsInterrupt():
-        if n_jobs == 1:
-            for job in todo:
-                outcome = _execute(job, str(study.path))
-                bar.update(1)
-                if not _tally(study, summary, job, outcome):
-                    return
-            return
-        pool = worker_pool(n_jobs)
-        try:
-            pending = {pool.submit(_execute, job, str(study.path)): job for job in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = pending.pop(future)
-                    outcome = future.result()
+    with _TermAsInterrupt():
+        if scheduler is None and jobs == 1:
+            with progress(total=len(todo), desc="study run", unit="analysis") as bar:
+                for job in todo:
+                    outcome = _execute(job, str(study.path))
                     bar.update(1)
                     if not _tally(study, summary, job, outcome):
-                        _stop_pool(pool)
                         return
+            return
+        if scheduler is not None:
+            from ._dask import DaskPool
+
+            pool = DaskPool(scheduler, study.path / RESULTS_DIR)  # refuses workers that cannot do the jobs
+        else:
+            pool = _ProcessPool(jobs)
+        try:
+            with progress(total=len(todo), desc="study run", unit="analysis") as bar:
+                pending = {pool.submit(_execute, job, str(study.path)): job for job in todo}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        job = pending.pop(future)
+                        outcome = _outcome(pool, future, job)
+                        bar.update(1)
+                        if not _tally(study, summary, job, outcome):
+                            pool.stop()
+                            return
         except BaseException:
-            _stop_pool(pool)
+            pool.stop()
             raise
-        pool.shutdown(wait=True)
+        pool.close()
+
+
+def _outcome(pool, future, job: Job) -> dict:
+    """A finished future's outcome; a future that raised (its worker was lost) as the pool classifies it."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - _execute never raises: the worker or the cluster failed
+        status, message = pool.lost(exc)
+        logger.debug("study run: %s job lost: %r", job.analysis, exc)
+        return dict(status=status, message=scrub(message, job), result=None, provenance={})

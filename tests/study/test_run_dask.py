@@ -1,0 +1,284 @@
+"""`study run --scheduler`: the same jobs on a Dask cluster give the local run's results.
+
+A photo-only study (four photos, one without a face) is run once locally (in this
+process) and once on a LocalCluster of two worker processes; every stored number,
+message, provenance parameter and result file must be the same. Then the cluster's
+failure modes: a worker killed while it works, a coordinator killed mid-run, a worker
+with another hemiface, addresses that are not a scheduler.
+"""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+import hemiface.study._run as run_module
+from hemiface import datasets
+from hemiface.cli import app
+from hemiface.study import StudyError, endpoint_table, init_study, open_study, run_study
+from hemiface.study._dask import DaskPool, WorkerMismatchError, _Checked, code_fingerprint
+
+distributed = pytest.importorskip("distributed")
+
+runner = CliRunner()
+EXAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "examples" / "study_minimal" / "media"
+SRC = Path(run_module.__file__).resolve().parents[2]  # the hemiface under test, for other processes
+
+SHEETS = {
+    "patients.csv": "patient_id,sex,birth_year,affected_side\nP01,female,1990,left\nP02,male,1985,right\n",
+    "surgeries.csv": "patient_id,surgery_date,technique,is_initial\n"
+                     "P01,2021-03-01,free_flap,yes\nP02,2021-04-01,fat_grafting,yes\n",
+    "visits.csv": "patient_id,visit_date,visit_kind\nP01,2021-02-15,preoperative\nP01,2021-09-15,follow-up\n"
+                  "P02,2021-03-20,preoperative\nP02,2021-10-20,follow-up\n",
+    "media.csv": "patient_id,visit_date,media_kind,file\n"
+                 "P01,2021-02-15,photo,media/p01_pre.png\nP01,2021-09-15,photo,media/p01_post.png\n"
+                 "P02,2021-03-20,photo,media/p02_pre.png\nP02,2021-10-20,photo,media/p02_post.png\n",
+}
+N_JOBS, N_OK = 4, 3
+
+
+@pytest.fixture(scope="module")
+def sheets(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sheets")
+    (folder / "media").mkdir()
+    rgb = np.asarray(Image.open(datasets.sample_photo_path("astronaut")).convert("RGB"))
+    Image.fromarray(rgb).resize((384, 384)).save(folder / "media" / "p01_pre.png")
+    Image.fromarray(rgb).save(folder / "media" / "p01_post.png")
+    shutil.copy(EXAMPLE_MEDIA / "P001_2021-01-10_front.png", folder / "media" / "p02_pre.png")
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(folder / "media" / "p02_post.png")  # no face
+    for name, body in SHEETS.items():
+        (folder / name).write_text(body)
+    return folder
+
+
+def make_study(root: Path, sheets: Path):
+    study = init_study(root / "study", inclusion_from=None, inclusion_to=None)
+    study.import_files(sorted(sheets.glob("*.csv")), user="tester")
+    return study
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of two single-threaded worker processes on 127.0.0.1, and a client to watch it."""
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its connection log is not the tests'
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as c, distributed.Client(c, set_as_default=False) as client:
+        yield c.scheduler_address, client
+
+
+def stored(study) -> dict:
+    """Every result row by job key: status, message, stored numbers, provenance without its timestamp."""
+    with study.engine.connect() as conn:
+        rows = conn.execute(text("SELECT analysis, inputs_sha256, parameters_sha256, status, message, result_json, "
+                                 "provenance_json FROM analysis_results")).all()
+    out = {}
+    for analysis, inputs, params, status, message, result, prov in rows:
+        prov = json.loads(prov)
+        prov.pop("timestamp_utc", None)
+        out[(analysis, inputs, params)] = (status, message, result, prov)
+    return out
+
+
+def result_files(study) -> dict:
+    """The bytes of every result file but measurements.json (which holds the analysis' timestamp)."""
+    results = study.path / "results"
+    return {str(p.relative_to(results)): p.read_bytes() for p in sorted(results.glob("*/*/*"))
+            if p.name != "measurements.json"}
+
+
+def leftovers(study) -> list:
+    """Staging folders and worker-check files left in results/."""
+    results = study.path / "results"
+    return [*results.glob(".staging-*"), *results.glob(".worker-check-*")]
+
+
+def kill_the_first_busy_worker(client, killed: list) -> threading.Thread:
+    """A thread that SIGKILLs the first worker seen working on a job (its pid goes into ``killed``)."""
+    def watch():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy:
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, sheets, cluster):
+    """The same study run locally and on the cluster, where a worker is killed while it works.
+
+    Returns (local study, its summary, cluster study, its summary, pids killed).
+    """
+    local = make_study(tmp_path_factory.mktemp("local"), sheets)
+    local_summary = run_study(local, jobs=1)
+    remote = make_study(tmp_path_factory.mktemp("remote"), sheets)
+    killed = []
+    watcher = kill_the_first_busy_worker(cluster[1], killed)
+    remote_summary = run_study(remote, scheduler=cluster[0])
+    watcher.join()
+    yield local, local_summary, remote, remote_summary, killed
+    local.close()
+    remote.close()
+
+
+def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(runs):
+    local, local_summary, remote, remote_summary, killed = runs
+    assert killed, "a worker must be killed while it works"  # its job ran again on a worker (Dask's retry)
+    for summary in (local_summary, remote_summary):
+        assert (summary.jobs, summary.succeeded, summary.failed) == (N_JOBS, N_OK, 1)
+    expected, got = stored(local), stored(remote)
+    assert len(expected) == N_JOBS and got == expected  # values bitwise (the same JSON), messages, provenance
+    assert all(prov["study_run"]["parameters"] for *_, prov in got.values())
+    assert result_files(remote) == result_files(local) and len(result_files(local)) >= 2 * N_OK
+    pd.testing.assert_frame_equal(endpoint_table(remote), endpoint_table(local))
+    assert not leftovers(remote)
+
+
+def test_a_failing_job_on_a_worker_is_recorded_with_its_message(runs):
+    _, local_summary, _, remote_summary, _ = runs
+    (failure,) = remote_summary.failures
+    assert failure == local_summary.failures[0]
+    assert failure["patient_id"] == "P02" and failure["analysis"] == "photo_analyze" and "face" in failure["message"]
+    assert "p02" not in failure["message"] and "/" not in failure["message"]
+
+
+def test_a_rerun_on_the_cluster_redoes_nothing(runs, cluster):
+    _, _, remote, _, _ = runs
+    before = stored(remote)
+    again = run_study(remote, scheduler=cluster[0])
+    assert (again.succeeded, again.failed, again.skipped) == (0, 0, N_JOBS) and len(again.standing) == 1
+    assert stored(remote) == before
+
+
+def _ok_rows(db: Path) -> list:
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT id, created_utc, analysis FROM analysis_results WHERE status='ok' "
+                               "ORDER BY id").fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def test_a_killed_coordinator_loses_only_the_jobs_in_flight(tmp_path, sheets, cluster, runs):
+    address, client = cluster
+    with make_study(tmp_path, sheets) as study:
+        path = study.path
+    env = dict(os.environ, HEMIFACE_PROGRESS="0", PYTHONPATH=str(SRC))
+    proc = subprocess.Popen([sys.executable, "-m", "hemiface.cli", "study", "run", str(path), "--scheduler", address],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _ok_rows(path / "study.sqlite") and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = _ok_rows(path / "study.sqlite")
+    assert 1 <= len(finished) < N_OK, "the coordinator must be killed part-way"
+    with open_study(path) as study:
+        summary = run_study(study, scheduler=address)
+        assert summary.skipped == len(finished) and summary.succeeded == N_OK - len(finished)
+        assert _ok_rows(path / "study.sqlite")[: len(finished)] == finished  # nothing recorded was redone
+        assert stored(study) == stored(runs[0])
+        assert not list((path / "results").glob(".staging-*"))
+
+
+def _other_hemiface(root: Path, version: str) -> Path:
+    """A copy of the hemiface under test (its modules linked) whose version is ``version``."""
+    package = root / "hemiface"
+    package.mkdir(parents=True)
+    for entry in (SRC / "hemiface").iterdir():
+        if entry.name not in ("__init__.py", "__pycache__"):
+            (package / entry.name).symlink_to(entry)
+    init = (SRC / "hemiface" / "__init__.py").read_text()
+    (package / "__init__.py").write_text(init.replace('__version__ = "', f'__version__ = "{version}+'))
+    return root
+
+
+def joined(client, pid: int) -> bool:
+    return pid in client.run(os.getpid).values()
+
+
+def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
+    address, client = cluster
+    other = _other_hemiface(tmp_path / "other", "9.9.9")
+    env = dict(os.environ, PYTHONPATH=str(other))
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                               "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not joined(client, worker.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert joined(client, worker.pid)
+        with make_study(tmp_path, sheets) as study:
+            with pytest.raises(WorkerMismatchError, match=r"runs hemiface 9\.9\.9\+0\.1\.0, this run hemiface 0\.1\.0"):
+                run_study(study, scheduler=address)
+            with study.engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM analysis_results")).scalar() == 0
+            assert not leftovers(study)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while joined(client, worker.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # a worker that joins after the check: each job checks again, and the run stops without recording it
+    stale = _Checked(os.getpid, "0.0.1", code_fingerprint())
+    with pytest.raises(WorkerMismatchError, match="runs hemiface 0.1.0, this run hemiface 0.0.1") as caught:
+        client.submit(stale, pure=False).result()
+    assert DaskPool.lost(caught.value)[0] == "environment"
+    assert client.submit(_Checked(os.getpid, "0.1.0", code_fingerprint()), pure=False).result() > 0
+
+
+def test_a_job_that_outlives_its_workers_is_recorded_as_failed():
+    from distributed.scheduler import KilledWorker
+
+    status, message = DaskPool.lost(KilledWorker("x", None, 3))
+    assert status == "failed" and "died, 4 times" in message
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("hemiface: error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):
+    import dask
+
+    with make_study(tmp_path, sheets) as study:
+        folder = str(study.path)
+    for address, says in (("nonsense", "not a Dask scheduler address"), ("tcp://127.0.0.1", "not a Dask scheduler"),
+                          ("local:0", "local:N needs a whole number")):
+        line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", address]))
+        assert says in line, line
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", "tcp://127.0.0.1:9"]))
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in line, line
+    line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", "local:1", "--jobs", "2"]))
+    assert "exclude each other" in line
+    with open_study(folder) as study, study.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM analysis_results")).scalar() == 0
+    with open_study(folder) as study, pytest.raises(StudyError, match="scheduler must be"):
+        run_study(study, scheduler="")
