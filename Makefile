@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_photo.py
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
 	$(BIN)/python benchmarks/bench_study_run.py
+	$(BIN)/python benchmarks/bench_study_600.py
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_plan.py
 

@@ -12,13 +12,13 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,8 +31,8 @@ from hemiface import datasets
 from hemiface.cli import app
 from hemiface.study import StudyError, endpoint_table, init_study, open_study, run_study
 from hemiface.study._dask import DaskPool, WorkerMismatchError, _Checked, code_fingerprint
-
-distributed = pytest.importorskip("distributed")
+from test_integrity import one_line_error
+from test_run import _ok_rows
 
 runner = CliRunner()
 EXAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "examples" / "study_minimal" / "media"
@@ -72,12 +72,30 @@ def make_study(root: Path, sheets: Path):
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A LocalCluster of two single-threaded worker processes on 127.0.0.1, and a client to watch it."""
+def cluster(tmp_path_factory):
+    """``local:2`` (two single-threaded worker processes on 127.0.0.1): its address and client.
+
+    Its worker processes must be gone once it is closed.
+    """
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its connection log is not the tests'
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as c, distributed.Client(c, set_as_default=False) as client:
-        yield c.scheduler_address, client
+    pool = DaskPool("local:2", tmp_path_factory.mktemp("results"))
+    assert pool.address.startswith("tcp://127.0.0.1:")
+    pids = set(pool.client.run(os.getpid).values())
+    assert len(pids) == 2 and os.getpid() not in pids
+    yield pool.address, pool.client
+    pids |= set(pool.client.run(os.getpid).values())  # with the one restarted after a kill
+    pool.close()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if alive(pid)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def stored(study) -> dict:
@@ -170,15 +188,6 @@ def test_a_rerun_on_the_cluster_redoes_nothing(runs, cluster):
     assert stored(remote) == before
 
 
-def _ok_rows(db: Path) -> list:
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("SELECT id, created_utc, analysis FROM analysis_results WHERE status='ok' "
-                               "ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
-        return []
-
-
 def test_a_killed_coordinator_loses_only_the_jobs_in_flight(tmp_path, sheets, cluster, runs):
     address, client = cluster
     with make_study(tmp_path, sheets) as study:
@@ -213,8 +222,9 @@ def _other_hemiface(root: Path, version: str) -> Path:
     return root
 
 
-def joined(client, pid: int) -> bool:
-    return pid in client.run(os.getpid).values()
+def worker_with_pid(client, pid: int) -> str | None:
+    """The address of the cluster's worker in process ``pid``, or None."""
+    return next((w for w, p in client.run(os.getpid).items() if p == pid), None)
 
 
 def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
@@ -226,21 +236,24 @@ def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not joined(client, worker.pid) and time.monotonic() < deadline:
+        while not worker_with_pid(client, worker.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert joined(client, worker.pid)
+        other_worker = worker_with_pid(client, worker.pid)
+        assert other_worker is not None
         with make_study(tmp_path, sheets) as study:
             with pytest.raises(WorkerMismatchError, match=r"runs hemiface 9\.9\.9\+0\.1\.0, this run hemiface 0\.1\.0"):
                 run_study(study, scheduler=address)
             with study.engine.connect() as conn:
                 assert conn.execute(text("SELECT count(*) FROM analysis_results")).scalar() == 0
             assert not leftovers(study)
+        client.retire_workers([other_worker], close_workers=True)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while joined(client, worker.pid) and time.monotonic() < deadline:
+    while other_worker in client.scheduler_info()["workers"] and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert other_worker not in client.scheduler_info()["workers"]
     # a worker that joins after the check: each job checks again, and the run stops without recording it
     stale = _Checked(os.getpid, "0.0.1", code_fingerprint())
     with pytest.raises(WorkerMismatchError, match="runs hemiface 0.1.0, this run hemiface 0.0.1") as caught:
@@ -253,15 +266,7 @@ def test_a_job_that_outlives_its_workers_is_recorded_as_failed():
     from distributed.scheduler import KilledWorker
 
     status, message = DaskPool.lost(KilledWorker("x", None, 3))
-    assert status == "failed" and "died, 4 times" in message
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("hemiface: error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
+    assert status == "failed" and "died, 4 workers in turn" in message
 
 
 def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):
@@ -282,3 +287,30 @@ def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):
         assert conn.execute(text("SELECT count(*) FROM analysis_results")).scalar() == 0
     with open_study(folder) as study, pytest.raises(StudyError, match="scheduler must be"):
         run_study(study, scheduler="")
+
+
+def _blas_threads_inside_an_analysis(job) -> list:
+    """The thread counts of the loaded BLAS libraries as an analysis run by the study's ``_analyse`` sees them."""
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real = run_module.analysis_function
+    run_module.analysis_function = lambda name: lambda *args, **kwargs: seen.append(
+        sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}))
+    try:
+        run_module._analyse(job)
+    finally:
+        run_module.analysis_function = real
+    return seen[0]
+
+
+def test_analyses_run_on_one_blas_thread_wherever_they_run(cluster):
+    """Sums in a matrix product depend on BLAS's threads (the last bits of a scan comparison differed): one thread."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    _, client = cluster
+    job = run_module.Job("photo_analyze", "P01", 1, 1, "2021-02-15", "left", {"photo": ("x.png", "0" * 64)}, {})
+    with threadpool_limits(limits=2, user_api="blas"):  # as on any machine with two cores or more
+        assert 2 in {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        assert _blas_threads_inside_an_analysis(job) == [1]
+    assert client.submit(_blas_threads_inside_an_analysis, job, pure=False).result() == [1]

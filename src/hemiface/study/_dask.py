@@ -47,7 +47,10 @@ import hashlib
 import logging
 import os
 import secrets
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,9 +115,7 @@ def parse_scheduler(scheduler) -> tuple[str, object]:
 
 def _worker_facts(results_dir: str, check_name: str, nonce: str) -> dict:
     """On a worker: its hemiface, and whether it sees (and can write into) the coordinator's results folder."""
-    from .. import __version__ as version
-
-    facts = {"version": version, "code": code_fingerprint(), "sees_study": False, "can_write": False}
+    facts = {"version": __version__, "code": code_fingerprint(), "sees_study": False, "can_write": False}
     try:
         facts["sees_study"] = (Path(results_dir) / check_name).read_text() == nonce
     except OSError:
@@ -144,6 +145,24 @@ class _Checked:
         return self.fn(*args)
 
 
+@contextmanager
+def _interrupts_deferred():
+    """In the main thread: Ctrl-C and SIGTERM during the block interrupt (KeyboardInterrupt) only after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]}")
+
+
 class DaskPool:
     """Jobs on a Dask cluster behind the interface of the local pool (``submit``, ``lost``, ``stop``, ``close``)."""
 
@@ -158,11 +177,13 @@ class DaskPool:
             if kind == "local":
                 from distributed import LocalCluster
 
-                # its own log (connections, workers closing slowly) is Dask's business, not the run's
-                self.cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
-                self.address = self.cluster.scheduler_address
-                self.client = Client(self.cluster, set_as_default=False)
+                with _interrupts_deferred():  # a cluster half started cannot be closed, so Ctrl-C waits for it
+                    # its own log (connections, workers closing slowly) is Dask's business, not the run's
+                    self.cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True,
+                                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                                silence_logs=logging.ERROR)
+                    self.address = self.cluster.scheduler_address
+                    self.client = Client(self.cluster, set_as_default=False)
             else:
                 self.address = where
                 timeout = dask.config.get("distributed.comm.timeouts.connect")
@@ -218,10 +239,7 @@ class DaskPool:
         from distributed.scheduler import KilledWorker
 
         if isinstance(exc, KilledWorker):
-            import dask
-
-            tries = dask.config.get("distributed.scheduler.allowed-failures") + 1
-            return "failed", (f"the Dask worker running it died, {tries} times on {tries} workers "
+            return "failed", (f"the Dask workers running it died, {exc.allowed_failures + 1} workers in turn "
                               "(out of memory, or killed)")
         if isinstance(exc, WorkerMismatchError):
             return "environment", str(exc).splitlines()[0]

@@ -388,17 +388,39 @@ def _move_into_place(stage: Path, final: Path) -> None:
 
 
 def _analyse(job: Job):
-    """Call the analysis function with the job's inputs and its complete settings, passed through whole."""
+    """Call the analysis function with the job's inputs and its complete settings, passed through whole.
+
+    BLAS runs on one thread (:func:`_one_blas_thread`), so that the stored numbers do not depend on where
+    the job ran.
+    """
     func = analysis_function(job.analysis)
     kwargs = call_arguments(job.analysis, job.parameters)
-    if job.analysis == "photo_analyze":
-        return func(job.inputs["photo"][0], affected=job.affected,
-                    landmarks=job.inputs.get("landmarks", (None,))[0], **kwargs)
-    if job.analysis == "scan_analyze":
-        return func(job.inputs["scan"][0], affected=job.affected, **kwargs)
-    if job.analysis == "scan_compare":
-        return func(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, **kwargs)
+    with _one_blas_thread():
+        if job.analysis == "photo_analyze":
+            return func(job.inputs["photo"][0], affected=job.affected,
+                        landmarks=job.inputs.get("landmarks", (None,))[0], **kwargs)
+        if job.analysis == "scan_analyze":
+            return func(job.inputs["scan"][0], affected=job.affected, **kwargs)
+        if job.analysis == "scan_compare":
+            return func(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, **kwargs)
     raise StudyError(f"unknown analysis {job.analysis!r}")
+
+
+def _one_blas_thread():
+    """A context in which every loaded BLAS (numpy's, scipy's, OpenCV's OpenBLAS) uses one thread.
+
+    A matrix product sums in an order that depends on the BLAS thread count, so the same
+    job gave other last bits on a 2-thread BLAS (this process, a local worker) than on a
+    Dask worker (which sets ``OPENBLAS_NUM_THREADS=1``): the scan comparison's
+    ``discrepancy_pre_uncertainty_mm3`` was 0.010058479980406135 against ...087. On one
+    thread a result is the same bits wherever it is computed, on any number of cores.
+    The analyses' BLAS work is small (matrix-vector products, 3x3 fits); their heavy
+    parts (open3d's queries) keep their threads.
+    """
+    import cv2  # noqa: F401 - loads OpenCV's own OpenBLAS now, so that the limit reaches it too
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _json_default(value):
