@@ -262,11 +262,17 @@ def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
     assert client.submit(_Checked(os.getpid, "0.1.0", code_fingerprint()), pure=False).result() > 0
 
 
-def test_a_job_that_outlives_its_workers_is_recorded_as_failed():
+def test_a_job_that_outlives_its_workers_is_a_failure_and_a_broken_cluster_stops_the_run():
+    import concurrent.futures
+
     from distributed.scheduler import KilledWorker
 
     status, message = DaskPool.lost(KilledWorker("x", None, 3))
-    assert status == "failed" and "died, 4 workers in turn" in message
+    assert status == "failed" and "died, 4 workers in turn" in message  # recorded: --retry-failed runs it again
+    assert DaskPool.lost(concurrent.futures.CancelledError()) == (
+        "environment", "the Dask scheduler cancelled it (the scheduler restarted or was lost)")
+    assert DaskPool.lost(ModuleNotFoundError("No module named 'hemiface'\nmore")) == (
+        "environment", "a Dask worker could not run it (ModuleNotFoundError: No module named 'hemiface')")
 
 
 def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):

@@ -42,6 +42,7 @@ to 127.0.0.1, for a machine without a cluster and for tests.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import hashlib
 import logging
@@ -86,6 +87,12 @@ def _mismatch(worker: str, theirs: tuple[str, str], ours: tuple[str, str]) -> st
         return (f"Dask worker {worker} runs hemiface {theirs[0]} with other code than this run (another checkout "
                 "or local edits): install the same hemiface on every worker")
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (Dask's messages run over several lines)."""
+    lines = str(exc).splitlines()
+    return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
 
 
 def parse_scheduler(scheduler) -> tuple[str, object]:
@@ -178,10 +185,14 @@ class DaskPool:
                 from distributed import LocalCluster
 
                 with _interrupts_deferred():  # a cluster half started cannot be closed, so Ctrl-C waits for it
-                    # its own log (connections, workers closing slowly) is Dask's business, not the run's
-                    self.cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True,
-                                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                                silence_logs=logging.ERROR)
+                    try:
+                        # its own log (connections, workers closing slowly) is Dask's business, not the run's
+                        self.cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True,
+                                                    host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                                    silence_logs=logging.ERROR)
+                    except Exception as exc:  # noqa: BLE001 - no ports, no processes: one line
+                        raise StudyError(f"cannot start a local Dask cluster of {where} workers "
+                                         f"({_first_line(exc)})") from None
                     self.address = self.cluster.scheduler_address
                     self.client = Client(self.cluster, set_as_default=False)
             else:
@@ -189,9 +200,8 @@ class DaskPool:
                 timeout = dask.config.get("distributed.comm.timeouts.connect")
                 try:
                     self.client = Client(where, timeout=timeout, set_as_default=False)
-                except (OSError, TimeoutError) as exc:
-                    reason = (str(exc).splitlines() or [exc.__class__.__name__])[0]
-                    raise StudyError(f"cannot reach the Dask scheduler at {where} ({reason}): start it "
+                except Exception as exc:  # noqa: BLE001 - refused, timed out, TLS without its settings: one line
+                    raise StudyError(f"cannot reach the Dask scheduler at {where} ({_first_line(exc)}): start it "
                                      "(`dask scheduler`) or correct the address") from None
             self._check_workers(Path(results_dir))
         except BaseException:
@@ -216,8 +226,8 @@ class DaskPool:
         study = results_dir.parent
         for worker, fact in sorted(facts.items()):
             if isinstance(fact, BaseException):
-                raise StudyError(f"Dask worker {worker} cannot run hemiface's checks ({fact.__class__.__name__}: "
-                                 f"{(str(fact).splitlines() or [''])[0]}): install hemiface {__version__} on every worker")
+                raise StudyError(f"Dask worker {worker} cannot run hemiface's checks ({_first_line(fact)}): "
+                                 f"install hemiface {__version__} on every worker")
             problem = _mismatch(worker, (fact["version"], fact["code"]), (__version__, code_fingerprint()))
             if problem is not None:
                 raise WorkerMismatchError(problem)
@@ -242,11 +252,10 @@ class DaskPool:
             return "failed", (f"the Dask workers running it died, {exc.allowed_failures + 1} workers in turn "
                               "(out of memory, or killed)")
         if isinstance(exc, WorkerMismatchError):
-            return "environment", str(exc).splitlines()[0]
-        name = exc.__class__.__name__
-        if name == "CancelledError":
+            return "environment", str(exc)
+        if isinstance(exc, concurrent.futures.CancelledError):
             return "environment", "the Dask scheduler cancelled it (the scheduler restarted or was lost)"
-        return "environment", f"a Dask worker could not run it ({name}: {(str(exc).splitlines() or [''])[0]})"
+        return "environment", f"a Dask worker could not run it ({_first_line(exc)})"
 
     def stop(self) -> None:
         """Cancel every job not finished and let go of the cluster (a ``local:N`` one ends)."""
