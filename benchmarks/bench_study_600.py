@@ -5,14 +5,15 @@ hash cache), `study run` with a local pool of 2 processes and on a LocalCluster 
 workers (the cluster started beforehand, as a real one would be; its start is timed
 apart), the no-change re-run (target < 2 s), the endpoint table, the statistics
 (`study analyze`) and the report; and the peak memory (resident set) of this process
-and of the largest worker during each step. For the cluster run it also gives the
-scheduling overhead against the bare analyses: its wall time over the time the
-workers spent inside the analyses (Dask's task stream) divided by the workers
-(target <= 5%). The cluster's stored results are compared with the local run's.
+and of its largest child process (a worker, when there are any) during each step.
+For the cluster run it also gives the scheduling overhead against the bare analyses:
+its wall time over the time the workers spent inside the analyses (Dask's task
+stream) divided by the workers (target <= 5%). The cluster's stored results are
+compared with the local run's.
 
 Photos for every patient, scans for a subset. The default (60 patients, 3 with
-scans) takes a few minutes on 2 cores; ``--full`` is the 600-patient cohort with 30
-scan pairs (about an hour on 2 free cores). Asserts nothing.
+scans) took 8.4 min on a loaded 2-core machine (load 8); ``--full`` is the
+600-patient cohort with 30 scan pairs, about ten times as long. Asserts nothing.
 
     python benchmarks/bench_study_600.py [--patients N] [--scans N] [--full]
 """
@@ -165,10 +166,10 @@ def main() -> None:
     print(f"\nstudy at scale: {args.patients} synthetic patients ({args.scans} with scans), {n} analyses "
           f"({kinds['photo_analyze']} photo, {kinds['scan_analyze']} scan, {kinds['scan_compare']} scan compare); "
           f"os.cpu_count()={os.cpu_count()}, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
-    print(f"  {'step':58s} {'seconds':>9s} {'rate':>18s} {'peak MB, this':>14s} {'worker':>7s}")
+    print(f"  {'step':58s} {'seconds':>9s} {'rate':>18s} {'peak MB: this':>14s} {'largest child (worker)':>23s}")
     print(f"  {'import hemiface.study, stats, datasets':58s} {t_import:9.2f}")
     for name, seconds, rate, own, worker in rows:
-        print(f"  {name:58s} {seconds:9.2f} {rate:>18s} {own:14.0f} {worker or float('nan'):7.0f}")
+        print(f"  {name:58s} {seconds:9.2f} {rate:>18s} {own:14.0f} {worker or float('nan'):23.0f}")
     overhead = 100 * (wall_dask / (busy / args.workers) - 1) if busy else float("nan")
     print(f"  Dask: {len(tasks)} tasks, {busy:.1f} s inside the analyses on {args.workers} workers; scheduling "
           f"overhead {overhead:+.1f}% of the bare analyses (wall / (busy / workers) - 1; target <= 5%)")

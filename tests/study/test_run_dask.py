@@ -201,10 +201,12 @@ def test_a_killed_coordinator_loses_only_the_jobs_in_flight(tmp_path, sheets, cl
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = _ok_rows(path / "study.sqlite")
-    assert 1 <= len(finished) < N_OK, "the coordinator must be killed part-way"
+    assert 1 <= len(finished) < N_OK, f"the coordinator must be killed part-way: {proc.stderr.read()[-2000:]!r}"
     with open_study(path) as study:
         summary = run_study(study, scheduler=address)
-        assert summary.skipped == len(finished) and summary.succeeded == N_OK - len(finished)
+        # the photo without a face may have been recorded as failed before the kill: it stands
+        assert summary.skipped == len(finished) + len(summary.standing) and len(summary.standing) <= 1
+        assert summary.succeeded == N_OK - len(finished)
         assert _ok_rows(path / "study.sqlite")[: len(finished)] == finished  # nothing recorded was redone
         assert stored(study) == stored(runs[0])
         assert not list((path / "results").glob(".staging-*"))
