@@ -277,8 +277,10 @@ def test_a_job_that_outlives_its_workers_is_a_failure_and_a_broken_cluster_stops
         "environment", "a Dask worker could not run it (ModuleNotFoundError: No module named 'hemiface')")
 
 
-def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):
+def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets, monkeypatch):
     import dask
+
+    import hemiface.study._dask as dask_module
 
     with make_study(tmp_path, sheets) as study:
         folder = str(study.path)
@@ -289,6 +291,10 @@ def test_bad_scheduler_addresses_are_one_line(tmp_path, sheets):
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", "tcp://127.0.0.1:9"]))
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in line, line
+    monkeypatch.setattr(dask_module, "WORKER_WAIT_S", 0.5)
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as empty:
+        line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", empty.scheduler_address]))
+    assert f"the Dask scheduler at {empty.scheduler_address} has no workers" in line, line
     line = one_line_error(runner.invoke(app, ["study", "run", folder, "--scheduler", "local:1", "--jobs", "2"]))
     assert "exclude each other" in line
     with open_study(folder) as study, study.engine.connect() as conn:
