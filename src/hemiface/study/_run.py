@@ -30,7 +30,8 @@ names): a file is called by its role ("the photo file").
 ``scheduler=`` sends the same jobs to a Dask distributed cluster instead of the local
 pool (:mod:`hemiface.study._dask`: what the workers need, and what a lost worker does);
 the workers stage and rename the files as here, and only this process writes to the
-database.
+database. Every analysis runs its BLAS on one thread, so a result is the same bits in
+this process, a local worker or a Dask worker, on any number of cores.
 """
 
 from __future__ import annotations
