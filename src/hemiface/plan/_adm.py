@@ -287,9 +287,7 @@ def adm_plan(
     offsets = np.cumsum([0] + [len(v) for v, _ in shells[:-1]])
     comp_v = np.concatenate([v for v, _ in shells])
     comp_f = np.concatenate([f + o for (_, f), o in zip(shells, offsets)])
-    import trimesh
-
-    solid_volume = float(trimesh.Trimesh(comp_v, comp_f, process=False).volume)
+    solid_volume = _enclosed_volume_mm3(comp_v, comp_f)
     composite = float(sum(layer.area_mm2 for layer in layers) * thickness)
     bound = volume_bound(defect, thickness_mm=thickness, rounding=rounding)
     recomputed = defect.volume_mm3()
@@ -320,6 +318,12 @@ def _area(vertices, faces) -> float:
     from ._layers import area_mm2
 
     return area_mm2(vertices, faces)
+
+
+def _enclosed_volume_mm3(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Volume inside closed, outward-oriented shells: the sum of the signed tetrahedra (origin, triangle)."""
+    a, b, c = (vertices[faces[:, k]] for k in range(3))
+    return float(np.einsum("ij,ij->", a, np.cross(b, c)) / 6.0)
 
 
 def _extent(points: np.ndarray) -> float:
@@ -418,9 +422,9 @@ def _layer_figure(path, plan: AdmPlan) -> None:
     xy = project(depth.vertices)
     fig, ax = plt.subplots(figsize=(7.5, 7.0), dpi=120)
     limit = max(float(np.nanmax(np.abs(depth.depth_mm))), 1.0)
-    face_depth = depth.depth_mm[depth.faces].mean(axis=1)
-    tpc = ax.tripcolor(xy[:, 0], xy[:, 1], depth.faces, facecolors=face_depth, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                       shading="flat", edgecolors="none", rasterized=True)
+    # Gouraud shading draws all triangles in one call (flat shading makes one path per triangle: 13 s at 800k).
+    tpc = ax.tripcolor(xy[:, 0], xy[:, 1], depth.faces, depth.depth_mm, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                       shading="gouraud", rasterized=True)
     fig.colorbar(tpc, ax=ax, shrink=0.8, label="depth below the mirrored side (mm)")
     colours = plt.get_cmap("viridis")(np.linspace(0, 1, max(len(plan.layer_regions), 2)))
     import igl
