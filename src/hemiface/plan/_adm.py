@@ -26,7 +26,7 @@ from ..scan import Patch, SavedAnalysis, defect_solid, read_analysis
 from . import _layout
 from ._flatten import ARAP_ITERATIONS, FlatPiece, flatten_piece
 from ._layers import ROUNDING, SLICES_PER_LAYER, VolumeBound, _with_heights, layer_regions, offset_surface, volume_bound
-from ._templates import MM_TO_PT, Sheet, pdf_bytes, sheet_frame, svg_text
+from ._templates import Sheet, draw_piece, marks_fit_inside, marks_room_mm, pdf_bytes, sheet_frame, svg_text
 
 #: Files ``AdmPlan.save`` writes; the JSON last (its presence marks a complete set).
 ADM_OUTPUT_NAMES = ("adm_templates.pdf", "adm_templates.svg", "adm_composite.stl", "adm_layers.png", "adm_plan.json")
@@ -271,16 +271,20 @@ def adm_plan(
                     flat.curved_area_mm2, flat.distortion["area_error_percent"],
                     flat.distortion["length_error_mean_percent"], flat.distortion["length_error_p95_percent"])
     sizes = [f.size_mm for f in flats]
-    placements, sheets = _layout.pack(sizes, size)
+    anchors = []
+    for (k, j, part, mid), flat in zip(pieces_in, flats):
+        ids = np.concatenate(flat.outline_ids)
+        anchors.append(_anchors(mid[ids], flat, ids, saved.landmarks_mm))
+    boxes = [_box_with_marks(f"L{k}.{j}", flat, a, sz, size) for (k, j, _, _), flat, a, sz in zip(pieces_in, flats, anchors, sizes)]
+    placements, sheets = _layout.pack(boxes, size)
     pieces = []
-    for (k, j, part, mid), flat, sz, placement in zip(pieces_in, flats, sizes, placements):
+    for (k, j, part, mid), flat, sz, placement, a in zip(pieces_in, flats, sizes, placements, anchors):
         if placement.sheet is None:
             warnings.append(f"piece L{k}.{j} measures {sz[0]:.1f} x {sz[1]:.1f} mm, larger than a {size[0]:g} x "
                             f"{size[1]:g} mm sheet less its {_layout.EDGE_MARGIN_MM:g} mm margins: join sheets or "
                             "give a larger --sheet-size-mm (it has a page of its own)")
         ids = np.concatenate(flat.outline_ids)
-        anchors = _anchors(mid[ids], flat, ids, saved.landmarks_mm)
-        pieces.append(AdmPiece(k, j, flat.curved_area_mm2, flat, sz, _extent(mid[ids]), placement, anchors))
+        pieces.append(AdmPiece(k, j, flat.curved_area_mm2, flat, sz, _extent(mid[ids]), placement, a))
     for w in warnings:
         logger.warning("%s", w)
     shells = [_slab(part, k, thickness) for k, _, part, _ in pieces_in]
@@ -365,41 +369,34 @@ def _sheet_drawings(plan: AdmPlan) -> list[Sheet]:
     return pages
 
 
-def _short_name(landmark: str) -> str:
-    return landmark.replace("_left", " L").replace("_right", " R")
+def _anchor_text(anchor: dict) -> str:
+    name = anchor["landmark"].replace("_left", " L").replace("_right", " R")
+    return f"{name} {anchor['distance_mm']:.0f} mm"
+
+
+def _box_with_marks(label: str, flat: FlatPiece, anchors, size_mm, sheet_mm) -> tuple[float, float]:
+    """The box a piece is packed in: its own, or, when its label, compass and references do not all fit
+    inside its outline, a square with room beside the outline for them (a square, so never turned)."""
+    refs = [f"{i + 1} {_anchor_text(a)}" for i, a in enumerate(anchors)]
+    if marks_fit_inside(list(flat.outlines), label=label, superior=flat.superior_2d, medial=flat.medial_2d, refs=refs):
+        return size_mm
+    w, h = marks_room_mm(label=label, refs=refs)
+    side = max(max(size_mm) + h, w)
+    return (side, side) if _layout.fits((side, side), sheet_mm) else size_mm
 
 
 def _draw_piece(sheet: Sheet, piece: AdmPiece, p: _layout.Placement) -> None:
-    """Outline and holes, the label at the point farthest inside, an S/M compass on the label's medial
-    side (so the M arrow points away from it) and the anchoring arrows."""
-    from scipy.spatial import cKDTree
-
+    """The piece as placed: its outlines, and its marks inside its own part of the sheet (see :func:`draw_piece`)."""
     flat = piece.flat
-    for outline in flat.outlines:
-        sheet.line(_layout.place(outline, p, piece.size_mm), closed=True, width_mm=0.25)
-    placed = _layout.place(flat.uv_mm, p, piece.size_mm)
-    rim = np.concatenate([_layout.place(o, p, piece.size_mm) for o in flat.outlines])
-    inside = cKDTree(rim).query(placed)[0]
-    centre = placed[int(np.argmax(inside))]
-    room = float(inside.max())
-    size_pt = float(np.clip(room * 0.9 * MM_TO_PT, 4.0, 9.0))
-    height_mm = size_pt / MM_TO_PT
-    sheet.text(centre[0], centre[1] - 0.35 * height_mm, piece.label, size_pt=size_pt, anchor="middle")
-    medial = _layout.turn_direction(flat.medial_2d, p)
-    arrow = float(np.clip(0.5 * room, 2.0, 5.0))
-    origin = centre + medial * (0.3 * height_mm * len(piece.label) + 0.8)
-    sheet.arrow(origin, _layout.turn_direction(flat.superior_2d, p), arrow, "S")
-    sheet.arrow(origin, medial, arrow, "M")
+    anchors = []
     for anchor in piece.anchors:
         start = _layout.place(np.array([anchor["outline_point_mm"]]), p, piece.size_mm)[0]
         direction = _layout.turn_direction(np.array(anchor["direction_on_template"]), p)
-        sheet.arrow(start, direction, 2.5, None, width_mm=0.15)
-        text = f"{_short_name(anchor['landmark'])} {anchor['distance_mm']:.0f} mm"
-        half = 0.25 * 3.5 / MM_TO_PT * len(text)
-        tip = start + 3.6 * direction
-        x = float(np.clip(tip[0], half + 0.5, sheet.width_mm - half - 0.5))
-        y = float(np.clip(tip[1] - 0.5, 2.2, sheet.height_mm - 3.0))
-        sheet.text(x, y, text, size_pt=3.5, anchor="middle")
+        anchors.append((start, direction, _anchor_text(anchor)))
+    draw_piece(sheet, [_layout.place(o, p, piece.size_mm) for o in flat.outlines],
+               _layout.own_area(p, (sheet.width_mm, sheet.height_mm)), label=piece.label,
+               superior=_layout.turn_direction(flat.superior_2d, p), medial=_layout.turn_direction(flat.medial_2d, p),
+               anchors=anchors)
 
 
 def _layer_figure(path, plan: AdmPlan) -> None:
