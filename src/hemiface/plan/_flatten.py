@@ -95,9 +95,10 @@ def _edges(faces: np.ndarray) -> np.ndarray:
     return np.column_stack([key // n, key % n])
 
 
-def distortion(vertices: np.ndarray, uv: np.ndarray, faces: np.ndarray) -> dict:
-    """Area and length errors of a flattening (see the module docstring)."""
-    a3, a2 = _areas(vertices, faces), _areas(uv, faces)
+def distortion(vertices: np.ndarray, uv: np.ndarray, faces: np.ndarray, *, areas: tuple | None = None) -> dict:
+    """Area and length errors of a flattening (see the module docstring); ``areas``: the triangles'
+    curved and signed flat areas when already known."""
+    a3, a2 = areas if areas is not None else (_areas(vertices, faces), _areas(uv, faces))
     e = _edges(faces)
     l3 = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
     l2 = np.linalg.norm(uv[e[:, 0]] - uv[e[:, 1]], axis=1)
@@ -161,11 +162,11 @@ def _solve(v: np.ndarray, f: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return relaxed if np.isfinite(relaxed).all() else uv
 
 
-def _coarse_copy(v: np.ndarray, f: np.ndarray, edge_mm: float | None):
+def _coarse_copy(v: np.ndarray, f: np.ndarray, area_mm2: float, edge_mm: float | None):
     """The piece decimated to edges of about ``edge_mm`` (vertices, faces, outer loop), or None when not worth it."""
     if edge_mm is None:
         return None
-    target = max(int(np.ceil(_areas(v, f).sum() / (np.sqrt(3.0) / 4.0 * edge_mm**2))), MIN_COARSE_TRIANGLES)
+    target = max(int(np.ceil(area_mm2 / (np.sqrt(3.0) / 4.0 * edge_mm**2))), MIN_COARSE_TRIANGLES)
     if len(f) < 2 * target:
         return None
     import fast_simplification
@@ -208,8 +209,9 @@ def flatten_piece(vertices: np.ndarray, faces: np.ndarray, *, superior: np.ndarr
     if not loops:
         raise FlattenError("a layer piece is closed (no boundary): it cannot be a cut sheet")
     outer = max(loops, key=len)
-    coarse = _coarse_copy(v, f, coarse_edge_mm)
-    uv = None
+    curved = _areas(v, f)
+    coarse = _coarse_copy(v, f, float(curved.sum()), coarse_edge_mm)
+    uv = signed = None
     if coarse is not None:
         cv, cf, couter = coarse
         try:
@@ -229,8 +231,9 @@ def flatten_piece(vertices: np.ndarray, faces: np.ndarray, *, superior: np.ndarr
     solved = len(f) if uv is None else len(coarse[1])
     if uv is None:
         uv = _solve(v, f, outer)
-    if _areas(uv, f).sum() < 0:  # seen from inside: mirror to see it from outside
-        uv = uv * np.array([-1.0, 1.0])
+        signed = _areas(uv, f)
+    if signed.sum() < 0:  # seen from inside: mirror to see it from outside (turning and shifting keep areas)
+        uv, signed = uv * np.array([-1.0, 1.0]), -signed
     # The flattening's best affine fit carries 3D directions and nearby points onto the template.
     c3, c2 = v.mean(axis=0), uv.mean(axis=0)
     linear, *_ = np.linalg.lstsq(v - c3, uv - c2, rcond=None)
@@ -243,8 +246,9 @@ def flatten_piece(vertices: np.ndarray, faces: np.ndarray, *, superior: np.ndarr
     full[used] = uv
     loops = sorted(loops, key=lambda loop: -abs(_polygon_area(uv[loop])))
     return FlatPiece(
-        uv_mm=full, faces=used[f], outline_ids=tuple(used[loop] for loop in loops), curved_area_mm2=float(_areas(v, f).sum()),
-        flat_area_mm2=float(np.abs(_areas(uv, f)).sum()), distortion=distortion(v, uv, f), solved_triangles=solved,
+        uv_mm=full, faces=used[f], outline_ids=tuple(used[loop] for loop in loops), curved_area_mm2=float(curved.sum()),
+        flat_area_mm2=float(np.abs(signed).sum()), distortion=distortion(v, uv, f, areas=(curved, signed)),
+        solved_triangles=solved,
         superior_2d=_unit(np.asarray(superior, float) @ linear), medial_2d=_unit(np.asarray(medial, float) @ linear),
         linear_map=linear, centroid_3d=c3, centroid_uv=centroid_uv,
     )

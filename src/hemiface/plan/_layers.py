@@ -128,16 +128,20 @@ def slice_areas_mm2(defect: Patch, depths_mm: np.ndarray) -> np.ndarray:
     """
     height, u = column_directions(defect)
     f, top = defect.faces, defect.top
+    lowest, tallest = height[f].min(axis=1), height[f].max(axis=1)
+    by_lowest = np.argsort(-lowest)  # the whole triangles at any level come first in this order
+    f, lowest, tallest = f[by_lowest], lowest[by_lowest], tallest[by_lowest]
     a, c = top[f[:, 1]] - top[f[:, 0]], top[f[:, 2]] - top[f[:, 0]]
     b, d = u[f[:, 0]] - u[f[:, 1]], u[f[:, 0]] - u[f[:, 2]]
     p, q, r = np.cross(a, c), np.cross(a, d) + np.cross(b, c), np.cross(b, d)
-    lowest, tallest = height[f].min(axis=1), height[f].max(axis=1)
+    ordered = Patch(defect.vertices, f, defect.depth_mm, top)
     areas = []
     for s in depths_mm:
-        whole = lowest > s
-        area = 0.5 * float(np.linalg.norm(p[whole] + s * q[whole] + (s * s) * r[whole], axis=1).sum())
-        cut = ~whole & (tallest > s)
-        areas.append(area + (slice_area_mm2(_faces(defect, cut), s) if cut.any() else 0.0))
+        m = int(np.searchsorted(-lowest, -s, side="left"))  # lowest > s for the first m
+        area = 0.5 * float(np.linalg.norm(p[:m] + s * q[:m] + (s * s) * r[:m], axis=1).sum())
+        cut = np.zeros(len(f), bool)
+        cut[m:] = tallest[m:] > s
+        areas.append(area + (slice_area_mm2(_faces(ordered, cut), s) if cut.any() else 0.0))
     return np.array(areas)
 
 
