@@ -440,7 +440,7 @@ def _layer_figure(path, plan: AdmPlan) -> None:
                  f"{len(plan.pieces)} pieces on {plan.sheets} sheet(s)\ncomposite {plan.composite_volume_mm3:,.0f} mm\u00b3 "
                  f"vs defect {plan.defect_volume_mm3:,.0f} mm\u00b3 (bound \u00b1{plan.volume_bound.bound_mm3:,.0f})",
                  fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.09, right=0.97, bottom=0.07, top=0.92)  # fixed: tight_layout costs 0.6 s of text layout
     fig.savefig(path)
 
 
