@@ -13,21 +13,10 @@ import numpy as np
 import pytest
 
 from hemiface.plan._flatten import COARSE_EDGE_MM, flatten_piece
+from test_adm_plan import _cylinder, _shoelace  # tests/plan's own helpers
 
 log = logging.getLogger(__name__)
 UP, MEDIAL = np.array([0.0, 1.0, 0.0]), np.array([-1.0, 0.0, 0.0])
-
-
-def _cylinder(radius, angle, height, n, hole=None):
-    """A grid over a cylinder's side: arc ``angle`` (rad) by ``height`` (mm), ``n`` points a side; optionally a hole."""
-    a, z = np.meshgrid(np.linspace(0, angle, n[0]), np.linspace(0, height, n[1]), indexing="ij")
-    v = np.column_stack([radius * np.sin(a.ravel()), z.ravel(), radius * np.cos(a.ravel())])
-    idx = np.arange(v.shape[0]).reshape(n)
-    quads = np.stack([idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]], axis=-1).reshape(-1, 4)
-    if hole is not None:
-        i, j = np.meshgrid(np.arange(n[0] - 1), np.arange(n[1] - 1), indexing="ij")
-        quads = quads[~((abs(i - n[0] / 2) < hole) & (abs(j - n[1] / 2) < hole)).ravel()]
-    return v, np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
 
 
 def _sphere_cap(sphere_radius, cap_radius, spacing):
@@ -44,15 +33,10 @@ def _sphere_cap(sphere_radius, cap_radius, spacing):
     return np.column_stack([p, z]), faces
 
 
-def _shoelace(points):
-    x, y = points[:, 0], points[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-
-
 @pytest.mark.parametrize("hole", [None, 20])
 def test_dense_cylinder_unrolls_exactly_from_its_coarse_copy(hole):
     radius, angle, height, n = 40.0, 1.2, 30.0, (160, 100)
-    v, f = _cylinder(radius, angle, height, n, hole=hole)
+    v, f = _cylinder(radius, angle, height, hole=hole, n=n)
     flat = flatten_piece(v, f, superior=UP, medial=MEDIAL)
     assert flat.solved_triangles < len(f) / 4  # solved on the ~1 mm copy, not whole
     w, h = flat.size_mm

@@ -24,7 +24,7 @@ from .._provenance import provenance
 from .._validate import OptionError, check_option, check_positive
 from ..scan import Patch, SavedAnalysis, defect_solid, read_analysis
 from . import _layout
-from ._flatten import ARAP_ITERATIONS, FlatPiece, flatten_piece
+from ._flatten import ARAP_ITERATIONS, COARSE_EDGE_MM, MIN_COARSE_TRIANGLES, FlatPiece, flatten_piece
 from ._layers import ROUNDING, SLICES_PER_LAYER, VolumeBound, _with_heights, layer_regions, offset_surface, volume_bound
 from ._templates import Sheet, draw_piece, marks_fit_inside, marks_room_mm, pdf_bytes, sheet_frame, svg_text
 
@@ -64,6 +64,7 @@ class AdmPiece:
             "curved_area_mm2": self.curved_area_mm2, "flat_area_mm2": self.flat.flat_area_mm2,
             "width_mm": self.size_mm[0], "height_mm": self.size_mm[1], "extent_3d_mm": self.extent_3d_mm,
             "holes": len(self.flat.outlines) - 1, "distortion": self.flat.distortion,
+            "triangles": len(self.flat.faces), "solved_on_triangles": self.flat.solved_triangles,
             "sheet": None if p.sheet is None else p.sheet + 1, "fits_on_sheet": p.sheet is not None,
             "position_on_sheet_mm": None if p.sheet is None else [p.x_mm, p.y_mm],
             "rotated_90_deg": p.rotated, "anchors": list(self.anchors),
@@ -267,9 +268,10 @@ def adm_plan(
     for k, j, part, mid in pieces_in:
         flat = flatten_piece(mid, part.faces, superior=superior, medial=medial)
         flats.append(flat)
-        logger.info("L%d.%d: %.0f mm2 curved, flat area error %+.2f %%, length error %.2f %% (p95 %.2f %%)", k, j,
-                    flat.curved_area_mm2, flat.distortion["area_error_percent"],
-                    flat.distortion["length_error_mean_percent"], flat.distortion["length_error_p95_percent"])
+        logger.info("L%d.%d: %.0f mm2 curved, %d triangles (solved on %d); flat area error %+.2f %%, length error "
+                    "%.2f %% (p95 %.2f %%)", k, j, flat.curved_area_mm2, len(flat.faces), flat.solved_triangles,
+                    flat.distortion["area_error_percent"], flat.distortion["length_error_mean_percent"],
+                    flat.distortion["length_error_p95_percent"])
     sizes = [f.size_mm for f in flats]
     anchors = []
     for (k, j, part, mid), flat in zip(pieces_in, flats):
@@ -302,6 +304,7 @@ def adm_plan(
     params = {"sheet_thickness_mm": thickness, "sheet_size_mm": list(size), "max_layers": max_layers,
               "rounding": rounding, "gap_mm": _layout.GAP_MM, "edge_margin_mm": _layout.EDGE_MARGIN_MM,
               "min_piece_area_mm2": MIN_PIECE_AREA_MM2, "arap_iterations": ARAP_ITERATIONS,
+              "coarse_edge_mm": COARSE_EDGE_MM, "min_coarse_triangles": MIN_COARSE_TRIANGLES,
               "slices_per_layer": SLICES_PER_LAYER, "affected_side": saved.affected_side,
               "floor_mm": saved.floor_mm, "superior_from": "face frame" if saved.superior_direction is not None
               else "scan's +y (no face frame recorded)"}
