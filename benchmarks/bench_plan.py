@@ -1,8 +1,9 @@
 """Speed of `plan adm` and `plan fat` on the analysis of a dense face (target: `plan adm` < 10 s on 2 cores).
 
 Run with `make bench`. The analysis (a 500,000-vertex template with a 5,000 mm3 round dent, analysed
-without the uncertainty) is made first; each plan then runs in a fresh subprocess. Prints figures;
-asserts nothing.
+without the uncertainty) is made first; each plan then runs in a fresh subprocess. Prints figures
+(wall time, and the process's CPU time, which a loaded shared machine changes much less, with the
+load average); asserts nothing.
 """
 
 from __future__ import annotations
