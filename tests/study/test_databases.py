@@ -112,3 +112,38 @@ def test_concurrent_writers_lose_nothing_and_corrupt_nothing(tmp_path, database_
         if study.engine.dialect.name == "sqlite":
             with study.engine.connect() as conn:
                 assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def _increment(folder, barrier, results, k, times):
+    """Read a counter and write it back plus one, ``times`` times, each in one write transaction."""
+    from hemiface.study.models import StudyMeta
+
+    try:
+        with open_study(folder) as study:
+            barrier.wait(timeout=60)
+            for _ in range(times):
+                with study.writing() as session:
+                    row = session.get(StudyMeta, "test_counter")
+                    row.value = str(int(row.value) + 1)
+        results.put((k, "ok"))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        results.put((k, f"{exc.__class__.__name__}: {exc}"))
+
+
+def test_read_modify_write_under_the_write_lock_loses_no_update(tmp_path, database_url):
+    """The lost-update pattern itself: 4 processes x 25 increments of one value must give exactly 100."""
+    from hemiface.study.models import StudyMeta
+
+    with init_study(tmp_path / "s", database_url=database_url) as study, study.writing() as session:
+        session.add(StudyMeta(key="test_counter", value="0"))
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(WRITERS), ctx.Queue()
+    procs = [ctx.Process(target=_increment, args=(tmp_path / "s", barrier, results, k, 25)) for k in range(WRITERS)]
+    for p in procs:
+        p.start()
+    outcome = sorted(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert [status for _k, status in outcome] == ["ok"] * WRITERS, outcome
+    with open_study(tmp_path / "s") as study, study.session() as session:
+        assert session.get(StudyMeta, "test_counter").value == str(WRITERS * 25)
