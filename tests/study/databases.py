@@ -20,10 +20,6 @@ from pathlib import Path
 
 import pytest
 
-#: The database backends a ``database_url`` fixture runs a test on.
-BACKENDS = ("sqlite", "postgresql")
-
-
 def _pg_bin() -> Path | None:
     """The folder of PostgreSQL's server programs (Debian keeps them off PATH), newest version first."""
     found = shutil.which("initdb")

@@ -6,8 +6,6 @@ need Debian's PostgreSQL (``make setup``) and are skipped with the reason withou
 
 import datetime as dt
 import multiprocessing
-import shutil
-import sqlite3
 
 import pytest
 from sqlalchemy import func, select, text
