@@ -839,6 +839,9 @@ def study_analyze(
     for row in within[within["selected"].astype(bool)].itertuples():
         typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
                    f"change {row.estimate:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]  p={row.p_value:.3g}")
+    for row in tables["outcome_descriptives"].itertuples():  # graft retention, achieved share of the plan
+        typer.echo(f"  {row.outcome:34s} {row.group:14s} n={row.n:<3d} mean {row.mean:.1f} % (SD {row.sd:.1f}), "
+                   f"median {row.median:.1f} %")
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 

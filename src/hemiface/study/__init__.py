@@ -23,7 +23,16 @@ from ._eligibility import (
 )
 from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
 from ._correct import CORRECTIONS_DIR, correct_landmarks
-from ._endpoints import ENDPOINT_COLUMNS, FACEQ_COLUMN, endpoint_table, flow_table, study_flow, write_endpoints
+from ._endpoints import (
+    ENDPOINT_COLUMNS,
+    FACEQ_COLUMN,
+    MM3_PER_ML,
+    endpoint_table,
+    flow_table,
+    graft_retention_percent,
+    study_flow,
+    write_endpoints,
+)
 from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._rating import (
@@ -91,6 +100,8 @@ __all__ = [
     "correct_landmarks",
     "ENDPOINT_COLUMNS",
     "FACEQ_COLUMN",
+    "MM3_PER_ML",
+    "graft_retention_percent",
     "Job",
     "RESULTS_DIR",
     "RunSummary",
