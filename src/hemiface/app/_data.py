@@ -415,7 +415,7 @@ def result_file(study, analysis: str, folder: str, name: str) -> Path:
     """A result image inside the study's ``results/``, or :class:`NotFoundError` (no traversal, no other file)."""
     if name not in RESULT_IMAGES.get(analysis, ()):
         raise NotFoundError("no such result file")
-    path = _result_folder(study, analysis, folder) / name
-    if not path.is_file():
+    path = (_result_folder(study, analysis, folder) / name).resolve()  # a symlink out of results/ is refused
+    if (study.path / RESULTS_DIR).resolve() not in path.parents or not path.is_file():
         raise NotFoundError("no such result file")
     return path

@@ -32,6 +32,8 @@ from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Analyses whose result folder holds a map for the 3D view.
 MAP_ANALYSES = ("scan_analyze", "scan_compare")
+#: The files of a result folder that a map is read from.
+MAP_FILES = ("depth_map.ply", "measurements.json", "gain_map.ply", "comparison.json")
 #: A scan vertex takes the depth of the depth map's closest vertex within this distance (mm), for colour.
 DEPTH_ON_SCAN_MM = 1.5
 #: Meshes kept ready in memory (maps and scans shown last).
@@ -100,6 +102,8 @@ def result_mesh(study, analysis: str, folder: str) -> dict:
     if analysis not in MAP_ANALYSES:
         raise NotFoundError("this analysis has no 3D map")
     path = _data._result_folder(study, analysis, folder)
+    if any((path / n).is_symlink() for n in MAP_FILES):  # nothing from outside results/
+        raise NotFoundError("no such result")
     try:
         stamp = max((path / n).stat().st_mtime_ns for n in ("depth_map.ply", "gain_map.ply") if (path / n).exists())
         view = _cached(("map", str(path), stamp), lambda: map_view(path))
@@ -191,7 +195,6 @@ def scan_check(study, media_id: int) -> dict:
         version=setting["version"], setting=dict(plane=plane, stable_vertices=None if setting["stable"] is None
                                                  else int(len(setting["stable"])), user=setting["user"],
                                                  reason=setting["reason"], at_utc=setting["at_utc"]),
-        study_plane=job.parameters.get("plane") if setting["plane"] is None else None,
         display_id=ident, vertex_count=display.n_original, display_vertices=len(display.vertices),
         clustered=display.clustered, units="mm",
         positions=b64(display.vertices, "<f4"), faces=b64(display.faces, "<u4"),

@@ -161,10 +161,10 @@
     const depth = d.depth ? V.decode(d.depth, Float32Array) : null;
     if (depth) { depth.forEach(function (v) { if (isFinite(v)) { limit = Math.max(limit, Math.abs(v)); } }); }
     viewer.setValues(depth, Math.min(limit, 15), "depth");
+    // the plane to start from: the one set by hand, else the last analysis' plane, else the face's midline
     const setPlane = d.setting && d.setting.plane;
-    plane0 = d.plane || (setPlane && setPlane.normal ? setPlane : null) ||
+    plane0 = (setPlane && setPlane.normal) ? setPlane : d.plane ||
       { normal: d.axes ? d.axes.left : [1, 0, 0], point: viewer.centre.toArray() };
-    if (setPlane && setPlane.normal) { plane0 = setPlane; }
     const choice = setPlane ? (setPlane.normal ? "hand" : setPlane) : "mirror";
     document.querySelector('input[name="plane"][value="' + choice + '"]').checked = true;
     ["yaw", "roll", "offset"].forEach(function (id) { $(id).value = 0; });
