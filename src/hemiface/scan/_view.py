@@ -83,8 +83,9 @@ def display_mesh(vertices, faces, *, max_vertices: int = DISPLAY_MAX_VERTICES) -
     lo = v.min(axis=0)
     cell = _mean_edge_mm(v, f) * np.sqrt(n / max_vertices)  # a surface: vertex count goes with 1 / cell^2
     while True:
-        keys = np.floor((v - lo) / cell).astype(np.int64)
-        _, labels = np.unique(keys, axis=0, return_inverse=True)
+        cells = np.floor((v - lo) / cell).astype(np.int64)
+        dims = cells.max(axis=0) + 1
+        _, labels = np.unique((cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2], return_inverse=True)
         labels = labels.reshape(-1)
         m = int(labels.max()) + 1
         if m <= max_vertices:
@@ -94,7 +95,8 @@ def display_mesh(vertices, faces, *, max_vertices: int = DISPLAY_MAX_VERTICES) -
     centres = np.stack([np.bincount(labels, weights=v[:, k], minlength=m) for k in range(3)], axis=1) / counts
     g = labels[f]
     g = g[(g[:, 0] != g[:, 1]) & (g[:, 1] != g[:, 2]) & (g[:, 0] != g[:, 2])]
-    _, first = np.unique(np.sort(g, axis=1), axis=0, return_index=True)  # one of each triangle, orientation kept
+    k = np.sort(g, axis=1)
+    _, first = np.unique((k[:, 0] * m + k[:, 1]) * m + k[:, 2], return_index=True)  # each triangle once, as oriented
     return DisplayMesh(centres, g[np.sort(first)], labels, n)
 
 
