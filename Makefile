@@ -68,6 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
 	$(BIN)/python benchmarks/bench_study_run.py
 	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/python benchmarks/bench_app3d.py
 	$(BIN)/python benchmarks/bench_plan.py
 
 validate-pose: setup

@@ -902,6 +902,47 @@ def study_correct(
     typer.echo(f"{patient} {when}: symmetry ratio {was} -> {after:.1f} % (correction recorded in the audit table)")
 
 
+@study_app.command("scan-settings")
+def study_scan_settings(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    patient: str = typer.Argument(..., help="Pseudonymous patient id."),
+    visit_date: str = typer.Argument(..., help="Date of the visit the scan belongs to (YYYY-MM-DD)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit table)."),
+    plane: str = typer.Option("mirror", "--plane", help="mirror, landmarks, or a JSON file {\"normal\": [x, y, z], "
+                              "\"point\": [x, y, z]} in the scan's frame and units."),
+    stable: Optional[Path] = typer.Option(None, "--stable", exists=True, dir_okay=False,
+                                          help="The unaffected areas of both sides, for the mirror plane: the scan's "
+                                               "vertex indices (.npy of indices or a boolean mask, or a text file of "
+                                               "whole numbers)."),
+    scan: Optional[str] = typer.Option(None, "--scan", help="The scan's file name, when the visit has several."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who sets it [default: your login name]."),
+):
+    """Set a scan's symmetry plane or painted stable area (as the app's 3D check does); `study run` recomputes it.
+
+    The scan is never modified; the setting is recorded in the audit table. `--plane mirror` without
+    `--stable` returns the scan to the automatic plane.
+    """
+    import datetime as dt
+
+    from .study import open_study, set_scan_settings
+
+    try:
+        try:
+            when = dt.date.fromisoformat(visit_date)
+        except ValueError:
+            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        with open_study(folder) as study:
+            done = set_scan_settings(study, patient, when, reason=reason, plane=plane, stable=stable, scan=scan,
+                                     user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    plane_text = done["plane"] if isinstance(done["plane"], str) else "set by hand"
+    painted = f", stable area of {done['stable_vertices']:,} vertices" if done["stable_vertices"] else ""
+    redo = ", ".join(done["redo"]) or "nothing (already analysed with this setting)"
+    typer.echo(f"{patient} {when}: plane {plane_text}{painted} (version {done['version']}, recorded in the audit "
+               f"table); `hemiface study run` recomputes: {redo}")
+
+
 rating_app = typer.Typer(help="The blinded rating panel: rounds, raters' links, progress and agreement.",
                          no_args_is_help=True)
 study_app.add_typer(rating_app, name="rating")

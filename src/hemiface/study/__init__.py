@@ -4,7 +4,8 @@ Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_fi
 :class:`StudySettings`, :func:`baseline_visit`, :func:`followup_visit`,
 :func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
 the rules to every patient of a study; :func:`run_study` (analyse every eligible visit's
-photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints` (one row
+photos and scans, resumable; a scan's symmetry plane or painted stable area set by a person with
+:func:`set_scan_settings`) and :func:`endpoint_table` / :func:`write_endpoints` (one row
 per patient, with the study flow); the blinded rating panel (:func:`create_round`,
 :func:`rater_view`, :func:`record_rating`, :func:`submit_ratings`, :func:`round_results`).
 The analyses' settings have one home, the analysis
@@ -33,7 +34,7 @@ from ._endpoints import (
     study_flow,
     write_endpoints,
 )
-from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
+from ._errors import Problem, StaleEditError, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._rating import (
     DISTRIBUTION_COLUMNS,
@@ -61,6 +62,7 @@ from ._rating import (
 )
 from ._reporting import build_study_report, patient_pages, write_study_report
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
+from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
 from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
@@ -98,6 +100,10 @@ __all__ = [
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
+    "PLANE_METHODS",
+    "StaleEditError",
+    "current_scan_settings",
+    "set_scan_settings",
     "ENDPOINT_COLUMNS",
     "FACEQ_COLUMN",
     "MM3_PER_ML",
