@@ -58,8 +58,11 @@ demo: setup
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
+# Two workers (pytest-xdist), each test file on one worker so its module fixtures and summary tables stay
+# whole; the validation figures each test logs are printed for passing tests too (the PASSES section).
+PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -o log_cli=false -rfEsxXP
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
