@@ -265,7 +265,7 @@ def test_the_shipped_three_js_is_r111_with_its_licence(reader):
 
 @pytest.mark.skipif(browser_paths() is None, reason="browser tests need Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver; make setup installs them)")
-def test_the_3d_views_and_a_painting_in_the_browser(built, copy, tmp_path):
+def test_the_3d_views_and_a_painting_in_the_browser(built, copy, artifacts):
     from hemiface.app import make_server
 
     server = make_server(copy, host="127.0.0.1", port=0)
@@ -296,7 +296,7 @@ def test_the_3d_views_and_a_painting_in_the_browser(built, copy, tmp_path):
             browser.wait(lambda: "here:" in browser.text(browser.find(".view3d-readout")), what="the value under the cursor")
             assert "depth here:" in browser.text(browser.find(".view3d-readout"))
             assert "defect (depth > 0 mm" in browser.text(browser.find(".view3d-status"))
-            shots.append(browser.screenshot(tmp_path / "patient_3d.png"))
+            shots.append(browser.screenshot(artifacts / "patient_3d.png"))
 
             post_id = browser.script("return Array.from(document.querySelectorAll('a.button')).map(a => a.href)"
                                      ".filter(h => h.includes('/scans/'))[1].split('/')[4]")
@@ -311,7 +311,7 @@ def test_the_3d_views_and_a_painting_in_the_browser(built, copy, tmp_path):
             browser.click(browser.find("#mirror-paint"))
             browser.wait(lambda: int(browser.text(browser.find("#painted-count"))) > 1.6 * one_side, what="the mirror painting")
             both = int(browser.text(browser.find("#painted-count")))
-            shots.append(browser.screenshot(tmp_path / "scan_check_painted.png"))
+            shots.append(browser.screenshot(artifacts / "scan_check_painted.png"))
             browser.type(browser.find("#reason"), "forehead and temples unaffected")
             browser.click(browser.find("#save-check"))
             status = browser.wait(lambda: (lambda t: t if t.startswith(("saved", "not saved")) else "")(
