@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser demo test bench validate-pose clean
+.PHONY: setup browser postgresql demo test bench validate-pose clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser postgresql
 
 # Headless Chromium for the browser tests of `hemiface app` (Debian's packages); without it they are skipped.
 browser:
@@ -15,6 +15,14 @@ browser:
 	{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	echo "note: chromium and chromedriver are not installed; the browser tests of hemiface app will be skipped"
+
+# Debian's PostgreSQL server programs: the study database tests also run on a throwaway PostgreSQL cluster
+# (started and stopped by the tests themselves, on a unix socket); without them those cases are skipped.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	echo "note: PostgreSQL is not installed; the PostgreSQL cases of the study database tests will be skipped"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +58,11 @@ demo: setup
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
+# Two workers (pytest-xdist), each test file on one worker so its module fixtures and summary tables stay
+# whole; the validation figures each test logs are printed for passing tests too (the PASSES section).
+PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -o log_cli=false -rfEsxXP
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
@@ -60,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
 	$(BIN)/python benchmarks/bench_study_run.py
 	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/python benchmarks/bench_app3d.py
 	$(BIN)/python benchmarks/bench_plan.py
 
 validate-pose: setup

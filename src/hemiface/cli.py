@@ -78,8 +78,9 @@ class Orient(str, enum.Enum):
 _PLANE_HELP = ("Symmetry plane: mirror (mirror registration with a consensus refit), landmarks (through nasion, "
                "subnasale and pogonion or menton in --landmarks), or a JSON file {\"normal\": [x,y,z], \"point\": "
                "[x,y,z]} in the scan's frame and units.")
-_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected: only they register the "
-                "symmetry plane.")
+_STABLE_HELP = ("Mesh (scan's frame and units) covering areas known to be unaffected, on both sides and well clear "
+                "of the atrophy: only mirror pairs with both ends on it register the symmetry plane (use it for "
+                "broad atrophy, which pulls the automatic plane).")
 _ORIENT_HELP = ("Without --landmarks: auto finds the face and its frame in any orientation (as `scan landmarks` "
                 "does); canonical takes the scan as looking toward +z with the head up +y. --landmarks wins over both.")
 
@@ -187,8 +188,9 @@ def scan_analyze(
 ):
     """Measure the soft-tissue defect and hemiface volume discrepancy of one face scan.
 
-    Writes measurements.json, depth_map.ply, depth_map.png and defect.stl (a
-    closed solid, in mm, to print at 1:1) into the output folder.
+    Writes measurements.json (with the defect per aesthetic zone), depth_map.ply,
+    depth_map.png, zones.png and defect.stl (a closed solid, in mm, to print at
+    1:1) into the output folder.
     """
     from ._outputs import check_writable
     from .scan import OUTPUT_NAMES, FaceRegion, analyze_scan
@@ -650,6 +652,26 @@ def study_import(
     typer.echo(f"imported {summary}")
 
 
+@study_app.command("upgrade")
+def study_upgrade(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    user: Optional[str] = typer.Option(None, "--user", help="Who upgrades, for the audit table (default: login name)."),
+):
+    """Bring a study made by an older hemiface to this version's database schema.
+
+    An SQLite database is copied to backups/ in the study folder first; a PostgreSQL
+    database is upgraded in one transaction (back it up with pg_dump first). The
+    upgrade is recorded in the audit table; running it again changes nothing.
+    """
+    from .study import upgrade_study
+
+    try:
+        result = upgrade_study(folder, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(str(result))
+
+
 @study_app.command("status")
 def study_status(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
@@ -817,6 +839,9 @@ def study_analyze(
     for row in within[within["selected"].astype(bool)].itertuples():
         typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
                    f"change {row.estimate:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]  p={row.p_value:.3g}")
+    for row in tables["outcome_descriptives"].itertuples():  # graft retention, achieved share of the plan
+        typer.echo(f"  {row.outcome:34s} {row.group:14s} n={row.n:<3d} mean {row.mean:.1f} % (SD {row.sd:.1f}), "
+                   f"median {row.median:.1f} %")
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 
@@ -875,6 +900,131 @@ def study_correct(
         raise typer.Exit(code=1)
     was = f"{before:.1f} %" if before is not None else "not analysed before"
     typer.echo(f"{patient} {when}: symmetry ratio {was} -> {after:.1f} % (correction recorded in the audit table)")
+
+
+@study_app.command("scan-settings")
+def study_scan_settings(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    patient: str = typer.Argument(..., help="Pseudonymous patient id."),
+    visit_date: str = typer.Argument(..., help="Date of the visit the scan belongs to (YYYY-MM-DD)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit table)."),
+    plane: str = typer.Option("mirror", "--plane", help="mirror, landmarks, or a JSON file {\"normal\": [x, y, z], "
+                              "\"point\": [x, y, z]} in the scan's frame and units."),
+    stable: Optional[Path] = typer.Option(None, "--stable", exists=True, dir_okay=False,
+                                          help="The unaffected areas of both sides, for the mirror plane: the scan's "
+                                               "vertex indices (.npy of indices or a boolean mask, or a text file of "
+                                               "whole numbers)."),
+    scan: Optional[str] = typer.Option(None, "--scan", help="The scan's file name, when the visit has several."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who sets it [default: your login name]."),
+):
+    """Set a scan's symmetry plane or painted stable area (as the app's 3D check does); `study run` recomputes it.
+
+    The scan is never modified; the setting is recorded in the audit table. `--plane mirror` without
+    `--stable` returns the scan to the automatic plane.
+    """
+    import datetime as dt
+
+    from .study import open_study, set_scan_settings
+
+    try:
+        try:
+            when = dt.date.fromisoformat(visit_date)
+        except ValueError:
+            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        with open_study(folder) as study:
+            done = set_scan_settings(study, patient, when, reason=reason, plane=plane, stable=stable, scan=scan,
+                                     user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    plane_text = done["plane"] if isinstance(done["plane"], str) else "set by hand"
+    painted = f", stable area of {done['stable_vertices']:,} vertices" if done["stable_vertices"] else ""
+    redo = ", ".join(done["redo"]) or "nothing (already analysed with this setting)"
+    typer.echo(f"{patient} {when}: plane {plane_text}{painted} (version {done['version']}, recorded in the audit "
+               f"table); `hemiface study run` recomputes: {redo}")
+
+
+rating_app = typer.Typer(help="The blinded rating panel: rounds, raters' links, progress and agreement.",
+                         no_args_is_help=True)
+study_app.add_typer(rating_app, name="rating")
+
+
+def _print_links(invites) -> None:
+    typer.echo("raters' personal links (append to the address `hemiface app` prints; shown only now):")
+    for invite in invites:
+        typer.echo(f"  {invite.name}: {invite.path}")
+
+
+@rating_app.command("create")
+def rating_create(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    name: str = typer.Option(..., "--name", help="The round's name (never shown to raters)."),
+    scale: str = typer.Option(..., "--scale", help="comparison_5, improvement_5, improvement_4 or symmetry_5."),
+    rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
+    patient: Optional[list[str]] = typer.Option(None, "--patient", help="A patient to include (repeat) [default: every "
+                                                "eligible patient with photos at baseline and follow-up]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The round's seed (recorded) [default: random]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who creates the round [default: your login name]."),
+):
+    """Create a rating round and print each rater's personal link (shown only now)."""
+    from .study import create_round, open_study
+
+    try:
+        with open_study(folder) as study:
+            done = create_round(study, name, scale=scale, raters=rater, patients=patient or None, seed=seed, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"round {done.round_id} ({done.name}): {done.n_items} items on {done.scale}, seed {done.seed}")
+    _print_links(done.invites)
+
+
+@rating_app.command("invite")
+def rating_invite(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
+    rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who invites [default: your login name]."),
+):
+    """Invite more raters to a round and print their personal links (shown only now)."""
+    from .study import invite_raters, open_study
+
+    try:
+        with open_study(folder) as study:
+            invites = invite_raters(study, round_id, rater, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    _print_links(invites)
+
+
+@rating_app.command("status")
+def rating_status(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: Optional[int] = typer.Argument(None, help="A round's number: its progress, results and agreement."),
+):
+    """List the rounds, or show one round's progress and the agreement between the raters who submitted."""
+    from .study import list_rounds, open_study, round_results
+
+    try:
+        with open_study(folder) as study:
+            if round_id is None:
+                rounds = list_rounds(study)
+                for r in rounds:
+                    typer.echo(f"{r['round_id']:4d}  {r['name']}  ({r['scale']}, {r['n_items']} items): "
+                               f"{r['n_submitted']} of {r['n_raters']} raters submitted")
+                if not rounds:
+                    typer.echo("no rating round yet (`hemiface study rating create`)")
+                return
+            res = round_results(study, round_id)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    p = res.progress
+    typer.echo(f"round {p['round_id']} ({p['name']}), {p['scale']['name']}: {p['n_items']} items, seed {p['seed']}")
+    for r in p["raters"]:
+        typer.echo(f"  {r['name']}: {r['n_rated']}/{r['n_items']} rated, "
+                   + (f"submitted {r['submitted_utc']}" if r["submitted_utc"] else "not submitted"))
+    typer.echo(f"agreement: {res.agreement_note}")
+    for a in res.agreement.itertuples():
+        ci = f"95% CI {a.ci_low:.3f} to {a.ci_high:.3f}" if a.ci_low == a.ci_low else "no CI"
+        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})")
 
 
 @app.command("demo")

@@ -51,3 +51,39 @@ pd.DataFrame({"group": g, "baseline": base, "followup": follow}).to_csv(HERE / "
 # Complication counts: events / patients per group.
 pd.DataFrame({"group": ["A", "B", "C"], "events": [2, 7, 1], "n": [12, 10, 9]}).to_csv(
     HERE / "complications.csv", index=False)
+
+# ---- Agreement between raters (tests/stats/test_agreement_reference.py); wide: one row per subject,
+# one column per rater. A separate generator, so that the datasets above stay as they were.
+agree = np.random.default_rng(20261201)
+
+
+def _ratings(latent, offsets, noise, low, high):
+    """Integer ratings on low..high: each rater sees the latent value with an offset and noise (ties by design)."""
+    cols = {f"r{j + 1}": np.clip(np.round(latent + off + agree.normal(0, noise, latent.size)), low, high).astype(int)
+            for j, off in enumerate(offsets)}
+    return pd.DataFrame({"subject": [f"s{i + 1:02d}" for i in range(latent.size)], **cols})
+
+
+# Shrout & Fleiss (1979), Table 2: six targets rated by four judges (their ICCs: .17 .29 .71 .44 .62 .91).
+pd.DataFrame({"subject": [f"t{i}" for i in range(1, 7)], "j1": [9, 6, 8, 7, 10, 6], "j2": [2, 1, 4, 1, 5, 2],
+              "j3": [5, 3, 6, 2, 6, 4], "j4": [8, 2, 8, 6, 9, 7]}).to_csv(HERE / "agreement_shrout_fleiss.csv",
+                                                                      index=False)
+# Two raters, improvement scale -2..+2 (ordinal, many ties), 40 pairs; one rating missing (s07, rater 2).
+two = _ratings(agree.normal(0.6, 1.0, 40), (0.0, 0.3), 0.6, -2, 2)
+two["r2"] = two["r2"].astype("Int64")
+two.loc[6, "r2"] = pd.NA
+two.to_csv(HERE / "agreement_two_raters.csv", index=False)
+# Three raters, improvement scale -2..+2, 25 pairs.
+_ratings(agree.normal(0.5, 1.1, 25), (0.0, -0.4, 0.3), 0.7, -2, 2).to_csv(HERE / "agreement_three_raters.csv",
+                                                                            index=False)
+# Four raters, symmetry 1..5, 30 photos; rater 4 systematically harsher (absolute agreement < consistency).
+_ratings(agree.normal(3.0, 1.0, 30), (0.0, 0.2, -0.2, -0.9), 0.5, 1, 5).to_csv(HERE / "agreement_five_point.csv",
+                                                                                 index=False)
+# Fleiss' kappa example of Wikipedia ("Fleiss' kappa", worked example): 10 subjects, 14 raters, 5 categories,
+# given as counts per category; kappa = 0.210 (P-bar 0.378, P-bar_e 0.213). Rater identity does not enter.
+counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+          [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+wiki = np.array([np.repeat(np.arange(1, 6), c) for c in counts])
+pd.DataFrame({"subject": [f"s{i + 1:02d}" for i in range(10)],
+              **{f"r{j + 1}": wiki[:, j] for j in range(14)}}).to_csv(HERE / "agreement_fleiss_wikipedia.csv",
+                                                                      index=False)

@@ -60,11 +60,15 @@ def test_key_numbers_are_the_measurements(results):
     assert rows["Volumetric discrepancy"].startswith(f"{m['volumetric_discrepancy_mm3']:,.0f} mm\u00b3 (")
     # the phantom's carved defect is 5,000 mm3: the page shows about that
     assert 4500 < float(rows["Defect volume"].split()[0].replace(",", "")) < 5500
+    # the dent is centred on the malar zone (22 mm radius: it reaches the neighbours): the largest zone first
+    assert rows["Defect by zone (largest; % of the discrepancy)"].startswith(
+        f"malar {m['zone_malar_defect_volume_mm3']:,.0f} mm\u00b3 ({100 * m['zone_malar_discrepancy_share']:.0f} %), ")
     c = json.loads((results["scan_compare"] / "comparison.json").read_text())
     rows = dict(_compare_rows(c))
     assert rows["Volume gained"].startswith(f"{c['volume_gain_mm3']:,.0f} mm\u00b3")
     assert 2500 < float(rows["Volume gained"].split()[0].replace(",", "")) < 3500  # 5,000 -> 2,000 mm3 phantoms
     assert rows["Discrepancy change"].startswith(f"{c['discrepancy_change_mm3']:+,.0f} mm\u00b3")
+    assert rows["Gained by zone (largest)"].startswith(f"malar {c['zone_malar_volume_gained_mm3']:,.0f} mm\u00b3")
     p = json.loads((results["photo_analyze"] / "measurements.json").read_text())
     rows = dict(_photo_rows(p))
     assert rows["Symmetry ratio"].startswith(f"{p['symmetry_ratio_percent']:.1f} %")

@@ -21,11 +21,11 @@ def test_init_then_import_the_example(tmp_path):
     result = runner.invoke(app, ["study", "import", str(folder), *map(str, csvs(EXAMPLE))])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines == ["imported 7 files: added 6 patients, 7 surgeries, 13 visits, 13 media, 3 complications, "
+    assert lines == ["imported 8 files: added 6 patients, 7 surgeries, 3 injections, 13 visits, 13 media, 3 complications, "
                      "13 faceq; 0 rows already in the study, unchanged"]
     result = runner.invoke(app, ["study", "import", str(folder), *map(str, csvs(EXAMPLE))])
     assert result.exit_code == 0
-    assert result.output.strip() == "imported 7 files: added nothing; 55 rows already in the study, unchanged"
+    assert result.output.strip() == "imported 8 files: added nothing; 58 rows already in the study, unchanged"
     with open_study(folder) as study:
         assert study.settings.techniques == ("fat_grafting", "free_flap", "adm")
         counts = study.counts()

@@ -36,7 +36,7 @@ def test_example_study_imports_as_it_is(study):
     summary = study.import_files(csvs(EXAMPLE))
     assert data_counts(study) == EXAMPLE_COUNTS
     assert {k: v for k, v in summary.added.items()} == {
-        "patients": 6, "surgeries": 7, "visits": 13, "media": 13, "complications": 3, "faceq": 13}
+        "patients": 6, "surgeries": 7, "injections": 3, "visits": 13, "media": 13, "complications": 3, "faceq": 13}
     assert sum(summary.unchanged.values()) == 0
     with study.session() as s:
         p3 = s.scalars(select(Patient).where(Patient.pseudonym == "P003")).one()
@@ -77,7 +77,8 @@ def test_import_in_parts_then_all_again(study, example):
     study.import_files([example / "patients.csv", example / "visits.csv"])
     assert data_counts(study)["patients"] == 4 and data_counts(study)["visits"] == 9
     summary = study.import_files(csvs(example))
-    assert summary.unchanged == {"patients": 4, "surgeries": 0, "visits": 9, "media": 0, "complications": 0, "faceq": 0}
+    assert summary.unchanged == {"patients": 4, "surgeries": 0, "injections": 0, "visits": 9, "media": 0,
+                                 "complications": 0, "faceq": 0}
     assert data_counts(study) == EXAMPLE_COUNTS
     assert study.counts()["audit"] == 2
 
@@ -127,6 +128,13 @@ BAD = [
     ("redcap_export.csv", ("media/R001_2021-05-03_front.png", "media/missing.png"), "redcap_export.csv", 4, "photo_file", "missing file"),
     ("redcap_export.csv", ("R002,surgery_arm_1,,,,,,,,2022-02-21", "R002,surgery_arm_1,,,,,,,,2022-21-02"), "redcap_export.csv", 7, "surgery_date", "unparsable date"),
     ("redcap_export.csv", ("R002,preop_arm_1,,,,,,,,,,,,,2022-02-07,", "R002,preop_arm_1,,,,,,,,,,,,,,"), "redcap_export.csv", 8, "visit_date", "without a visit_date on the same row"),
+    # what a surgery put in: injected fat (total, zones) and the ADM
+    ("surgeries.csv", (",24.5,,,", ',"24,5",,,'), "surgeries.csv", 2, "fat_injected_ml", "write decimals with a point"),
+    ("surgeries.csv", (",24.5,,,", ",2450,,,"), "surgeries.csv", 2, "fat_injected_ml", "outside the plausible range"),
+    ("surgeries.csv", ("adm,yes,,,2,1.5,6.3", "adm,yes,,,2,,6.3"), "surgeries.csv", 6, "adm_thickness_mm", "adm_sheets is given without adm_thickness_mm"),
+    ("injections.csv", ("malar,12", "malar,13"), "injections.csv", 2, "volume_ml", "add up to 25.5 ml (buccal 8.5, malar 13, temporal 4) but its fat_injected_ml is 24.5 ml"),
+    ("injections.csv", ("2021-02-15,fat_grafting,temporal", "2021-02-16,fat_grafting,temporal"), "injections.csv", 4, "surgery_date", "has no fat_grafting surgery on 2021-02-16"),
+    ("surgeries.csv", (",24.5,,,", ",,,,"), "injections.csv", 2, "volume_ml", "records no fat_injected_ml"),
 ]
 
 
@@ -142,6 +150,18 @@ def test_each_problem_reported_with_file_row_column_and_nothing_imported(study, 
     assert f"{file}, row {row}" in str(info.value)
     assert db_bytes(study) == before
     assert not any(data_counts(study).values())
+
+
+def test_recorded_volumes_are_never_overwritten(study, example):
+    study.import_files(csvs(example))
+    edit(example / "surgeries.csv", ",24.5,,,", ",25,,,")
+    with pytest.raises(StudyImportError, match=r"surgeries.csv, row 2, column fat_injected_ml: the surgery of P001 on "
+                       r"2021-02-15 is already in the study with fat_injected_ml=24.5; this row says fat_injected_ml=25.0"):
+        study.import_files(csvs(example))
+    with study.session() as s:
+        p1 = s.scalars(select(Surgery).join(Patient).where(Patient.pseudonym == "P001")).one()
+        assert p1.fat_injected_ml == 24.5 and sorted((i.zone, i.volume_ml) for i in p1.injections) == [
+            ("buccal", 8.5), ("malar", 12.0), ("temporal", 4.0)]
 
 
 def test_every_problem_is_reported_at_once(study, example):

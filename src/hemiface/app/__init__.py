@@ -1,8 +1,10 @@
 """`hemiface app`: a local web workspace over one study folder.
 
 Pages: the study overview (flow, one row per patient, downloads, `study run` with
-progress), a patient page (overlays, depth and gain maps, numbers with provenance)
-and a landmark editor whose save is :func:`hemiface.study.correct_landmarks`.
+progress), a patient page (overlays, depth and gain maps, numbers with provenance),
+a landmark editor whose save is :func:`hemiface.study.correct_landmarks`, and the blinded
+rating panel (coordinator pages under ``/rating``; each rater's own pages under
+``/rate/<token>``, see :mod:`hemiface.app._rating`).
 Everything is served from the package (no CDN). See :mod:`hemiface.app._web` for
 the security model.
 

@@ -7,6 +7,9 @@ Security model (see the README's "hemiface app" section):
   page elsewhere cannot reach it by DNS rebinding. Served on any other address it
   requires the access token printed at start: ``?token=...`` once, then an
   HttpOnly, SameSite=Strict cookie; every other request gets 401.
+* **Raters.** A rater's personal link (``/rate/<token>``) is their credential: it opens
+  their own ratings and nothing else, with or without the app's access token (see
+  :mod:`hemiface.app._rating`); their pages carry their own CSRF token.
 * **Writes.** Every POST must carry the page's CSRF token (``X-CSRF-Token`` header),
   must come from the app's own origin when the browser says where it comes from,
   and JSON endpoints accept only ``application/json``. A correction carries the
@@ -39,9 +42,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__, logger
 from .._errors import HemifaceError
-from ..study import ANALYSES, open_study, run_study, write_endpoints
+from ..study import (ANALYSES, RaterNotFoundError, RatingClosedError, RatingError, StaleEditError, open_study, run_study,
+                     write_endpoints)
 from ..study.models import AnalysisResult
-from . import _data
+from . import _data, _rating, _scan3d
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Host names that mean "this computer" (the only ones answered without a token).
@@ -183,15 +187,20 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def fail(status: int, message: str):
         if wants_json():
             return jsonify(error=message), status
+        rater = _rating.rater_token_of(request.path)
+        if rater is not None:  # a rater's frame: nothing of the study
+            return render_template("rate_error.html", status=status, message=message, token=rater), status
         return render_template("error.html", status=status, message=message, name=study.settings.name), status
 
     @app.before_request
     def _guard():
+        # a rater's personal link is their credential (their own pages only, with their stylesheet)
+        rater = _rating.rater_token_of(request.path)
         if token is None:
             if _host_name(request.host) not in LOOPBACK_HOSTS:
                 return fail(403, "this app answers only on this computer (127.0.0.1); "
                                  "start it with --host to serve it to others (an access token is then required)")
-        else:
+        elif rater is None:
             given = request.args.get("token")
             if given is not None and request.method == "GET":
                 if not hmac.compare_digest(given.encode(), token.encode()):
@@ -216,7 +225,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
             if origin == "null":
                 return fail(403, "cross-site request refused (Origin: null)")
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-            if not hmac.compare_digest(sent.encode(), csrf.encode()):
+            expected = csrf if rater is None else _rating.rater_csrf(csrf, rater)
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
                 return fail(403, "missing or wrong CSRF token; reload the page and try again")
 
     @app.after_request
@@ -224,7 +234,9 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # nothing to other sites; same-origin form posts then carry their Origin (under no-referrer a browser
+        # sends "Origin: null", which the guard refuses as cross-site)
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         if not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
@@ -240,6 +252,22 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
 
     @app.errorhandler(ConflictError)
     def _conflict(exc):
+        return fail(409, str(exc))
+
+    @app.errorhandler(RaterNotFoundError)
+    def _no_rater(exc):
+        return fail(404, str(exc))
+
+    @app.errorhandler(RatingError)
+    def _bad_rating(exc):
+        return fail(400, str(exc))
+
+    @app.errorhandler(StaleEditError)
+    def _stale(exc):
+        return fail(409, str(exc))
+
+    @app.errorhandler(RatingClosedError)
+    def _closed(exc):
         return fail(409, str(exc))
 
     @app.errorhandler(HemifaceError)
@@ -273,6 +301,13 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
             raise AppValidationError("the request body must be a JSON object")
         return data
 
+    def user_of(data: dict) -> str:
+        """Who writes: the name given, else the login name here (served to others: who holds the token)."""
+        given = _data._text(data.get("user"), "user name", _data.MAX_USER, required=False)
+        return given or (_data.login_name() if token is None else "access-token holder")
+
+    _rating.register(app, study, csrf=csrf, json_body=json_body, user_of=user_of)
+
     # ------------------------------------------------------------------ pages
 
     @app.get("/")
@@ -291,6 +326,12 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         current = _data.photo_landmarks(study, media_id)
         # on this computer the login name is who corrects; served to others, each person gives their name
         return render_template("correct.html", current=current, default_user=_data.login_name() if token is None else "")
+
+    @app.get("/scans/<int:media_id>/check")
+    def scan_check_page(media_id):
+        job = _scan3d.scan_job(study, media_id)
+        return render_template("scan_check.html", job=job, media_id=media_id,
+                               default_user=_data.login_name() if token is None else "")
 
     # ------------------------------------------------------------------ files
 
@@ -378,6 +419,31 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         logger.info("app: landmarks of photo %s corrected by %s", media_id, data.get("user") or "(login)")
         status = 200 if done["status"] == "ok" else 422
         return jsonify(done), status
+
+    @app.get("/api/results/<analysis>/<folder>/mesh")
+    def api_result_mesh(analysis, folder):
+        return jsonify(_scan3d.result_mesh(study, analysis, folder))
+
+    @app.get("/api/scans/<int:media_id>/check")
+    def api_scan_check(media_id):
+        current = _scan3d.scan_check(study, media_id)
+        response = jsonify(current)
+        response.headers["ETag"] = f'"{current["version"]}"'
+        return response
+
+    @app.post("/api/scans/<int:media_id>/settings")
+    def api_save_scan_settings(media_id):
+        data = json_body()
+        if token is not None and not (isinstance(data.get("user"), str) and data["user"].strip()):
+            raise AppValidationError("give your name: who set the plane or the stable area is kept in the audit table")
+        if not write_lock.acquire(timeout=1.0):
+            raise ConflictError("a study run or a correction is in progress; save again when it has finished")
+        try:
+            done = _scan3d.save_scan_settings(study, media_id, data, user_default=user_of({}))
+        finally:
+            write_lock.release()
+        logger.info("app: 3D check of scan %s saved (version %s)", media_id, done["version"])
+        return jsonify(done)
 
     @app.get("/api/run")
     def api_run_status():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -46,6 +47,26 @@ def _num(value, spec: str, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+#: Zones named on the page: the few holding the most volume (all zones are in the JSON and in zones.png).
+TOP_ZONES = 3
+
+
+def _largest_zones(d: dict, quantity: str, share: str | None = None) -> str | None:
+    """"malar 3,248 mm³ (19 %), ..." for the TOP_ZONES zones with the most ``zone_<name>_<quantity>``, or None."""
+    pattern = re.compile(rf"^zone_(.+)_{quantity}$")
+    volumes = {m.group(1): d[k] for k in d if (m := pattern.match(k)) and isinstance(d[k], (int, float))}
+    top = sorted(((v, n) for n, v in volumes.items() if v > 0.5), reverse=True)[:TOP_ZONES]
+    if not top:
+        return None
+
+    def one(v, n):
+        frac = d.get(f"zone_{n}_{share}") if share else None
+        extra = f" ({_num(100 * frac, '.0f', '%')})" if isinstance(frac, (int, float)) and frac == frac else ""
+        return n.replace("_", " ") + " " + _num(v, ",.0f", "mm\u00b3") + extra
+
+    return ", ".join(one(v, n) for v, n in top)
+
+
 def _scan_rows(m: dict) -> list[tuple[str, str]]:
     threshold = m.get("threshold_mm", 4.0)
     count = m.get("defect_count", 0)
@@ -60,6 +81,9 @@ def _scan_rows(m: dict) -> list[tuple[str, str]]:
         ("Symmetry plane fit", f"RMS {_num(m['plane_fit_rms_mm'], '.2f', 'mm')}, "
          + ("converged" if m.get("plane_fit_converged") else "DID NOT CONVERGE: check the scan's orientation")),
     ]
+    zones = _largest_zones(m, "defect_volume_mm3", "discrepancy_share")
+    if zones:
+        rows.insert(-1, ("Defect by zone (largest; % of the discrepancy)", zones))
     return rows
 
 
@@ -76,6 +100,9 @@ def _compare_rows(c: dict) -> list[tuple[str, str]]:
         ("Registration (stable areas)", f"RMS {_num(c['registration_rms_mm'], '.2f', 'mm')}, "
          + ("converged" if c.get("registration_converged") else "DID NOT CONVERGE")),
     ]
+    zones = _largest_zones(c, "volume_gained_mm3")
+    if zones:
+        rows.insert(2, ("Gained by zone (largest)", zones))
     if "plan_dice" in c:
         rows.append(("Plan vs result", f"Dice {_num(c['plan_dice'], '.2f')}, mean thickness difference "
                                        f"{_num(c.get('plan_thickness_difference_mean_mm'), '.2f', 'mm')}"))

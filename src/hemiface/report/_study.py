@@ -34,6 +34,10 @@ KNOWN_TABLES = {
     "between_groups": ("Endpoints", "Comparison of change between techniques"),
     "ancova": ("Endpoints", "Follow-up adjusted for baseline (ANCOVA)"),
     "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
+    "outcome_descriptives": ("Endpoints", "Graft retention and achieved share of the planned volume at follow-up, "
+                                          "by technique"),
+    "outcome_between_groups": ("Endpoints", "Graft retention and achieved share of the planned volume compared "
+                                            "between techniques"),
     "complications": ("Complications", "Complications at follow-up"),
     "complication_tests": ("Complications", "Complication rates compared between techniques"),
     "missing": ("Missing data", "Missing endpoints"),
@@ -49,6 +53,9 @@ PATIENT_IMAGES = {
 }
 #: Tables whose key starts with this go to the appendix (after the methods), in the order given.
 APPENDIX_PREFIX = "appendix_"
+_OUTCOME_NOTE = ("Graft retention = net 3D volume gained on the affected side at follow-up / fat volume injected "
+                 "(1 ml = 1,000 mm\u00b3), in patients with a recorded injected volume; achieved share = net gain / "
+                 "planned gain, in patients with a recorded planned gain.")
 _TEST_NOTE = ("n: patients with values at both visits. Changes are follow-up minus baseline. "
               "'Selected' marks the test chosen by the pre-specified rule (see Methods).")
 
@@ -420,6 +427,9 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
             cols = set(map(str, tables[key].columns))
             report.add_table(tables[key], KNOWN_TABLES[key][1],
                              caption=captions.get(key) or (_TEST_NOTE if "selected" in cols else None))
+    for key in ("outcome_descriptives", "outcome_between_groups"):  # follow-up outcomes, when recorded
+        if key in tables and len(tables[key]):
+            report.add_table(tables[key], KNOWN_TABLES[key][1], caption=captions.get(key) or _OUTCOME_NOTE)
     # Figures
     report.add_section("Figures")
     k = 2

@@ -11,18 +11,19 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .. import logger
-from .._errors import HemifaceError, RegionError
+from .._errors import RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
 from ._defect import DefectMeasure, merge_patches
 from ._frame import FaceFrame
-from ._io import MM_PER_UNIT, SurfaceScan, load_scan
+from ._io import MM_PER_UNIT, SurfaceScan
 from ._mesh import column_volume_mm3
-from ._plane import fit_plane, vertex_areas_mm2, volume_uncertainty_mm3
+from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._region import FaceRegion
 from ._solid import defect_solid
 from ._surface import Side, choose_side, depth_patch, load_inputs, measure_sides
+from ._zones import ZoneLayout, ZoneMeasure, layout_for_visit, measure_zones, zone_keys
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +62,10 @@ class ScanAnalysis:
     plane_offset_uncertainty_mm: float
     defect_volume_uncertainty_mm3: float
     volumetric_discrepancy_uncertainty_mm3: float
+    #: The affected side's measurements per aesthetic zone (:data:`hemiface.scan.ZONE_NAMES` order) and
+    #: the zones' boundaries (see :mod:`hemiface.scan._zones`).
+    zones: tuple[ZoneMeasure, ...]
+    zone_layout: ZoneLayout
     # Geometry for the outputs (scan frame, mm) and the render (symmetry frame).
     depth_vertices_mm: np.ndarray = field(repr=False)
     depth_faces: np.ndarray = field(repr=False)
@@ -112,6 +117,8 @@ class ScanAnalysis:
             "plane_offset_uncertainty_mm": self.plane_offset_uncertainty_mm,
             "defect_volume_uncertainty_mm3": self.defect_volume_uncertainty_mm3,
             "volumetric_discrepancy_uncertainty_mm3": self.volumetric_discrepancy_uncertainty_mm3,
+            **zone_keys(self.zones),
+            "zones": self.zone_layout.to_dict(),
             "frame_source": self.frame_source,
             "face_frame": self.face_frame_dict(),
             "coordinates": "scan's own frame, millimetres",
@@ -154,25 +161,6 @@ def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
     return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
 
 
-def stable_points_mm(stable, scan: SurfaceScan, units: str):
-    """Points (scan frame, mm) of the ``stable`` areas and a name for provenance, or (None, None)."""
-    if stable is None:
-        return None, None
-    if isinstance(stable, (str, os.PathLike)):
-        mask_scan = load_scan(stable, units=units, face_sized=False)
-        return mask_scan.vertices_mm, os.path.basename(stable)
-    mask = np.asarray(stable)
-    if mask.dtype == bool:
-        if mask.shape != (len(scan.vertices_mm),):
-            raise HemifaceError(f"stable: a boolean mask needs one value per scan vertex ({len(scan.vertices_mm)}); "
-                                f"got shape {mask.shape}")
-        return scan.vertices_mm[mask], f"vertex mask ({int(mask.sum())} vertices)"
-    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer) or mask.size == 0 \
-            or mask.min() < 0 or mask.max() >= len(scan.vertices_mm):
-        raise HemifaceError("stable: give a mesh file, a boolean mask over the scan's vertices or their indices")
-    return scan.vertices_mm[mask], f"vertex indices ({mask.size} vertices)"
-
-
 def analyze_scan(
     scan: str | os.PathLike | SurfaceScan,
     *,
@@ -197,7 +185,8 @@ def analyze_scan(
     affected : the patient's affected side, or "auto" for the side with the larger defect volume.
     units : units of the file ("mm", "cm", "m"); results are always in mm.
     landmarks : CSV path (``name,x,y,z`` in the scan's units) or a dict of points in mm that
-        fixes the face frame; without it the scan must look toward +z with the head up +y.
+        fixes the face frame and places the aesthetic zones (see :mod:`._zones`; landmarks not
+        given come from an average face); without it the scan must look toward +z with the head up +y.
     threshold_mm : depth above which ``area_deeper_than_threshold_mm2`` counts area.
     floor_mm : a connected depressed area is a defect only if somewhere deeper than this.
     region : limits of the face region (see :class:`FaceRegion`).
@@ -218,6 +207,8 @@ def analyze_scan(
     Returns
     -------
     ScanAnalysis
+        With the defect and the discrepancy split by aesthetic zone (``zones``, in
+        :data:`hemiface.scan.ZONE_NAMES` order; they add up to the totals).
     """
     check_option("affected", affected, ("left", "right", "auto"))
     threshold_mm = check_positive("threshold_mm", threshold_mm)
@@ -274,6 +265,8 @@ def analyze_scan(
         for _, m in chosen
     )
     defect_patch = merge_patches([d for d, _ in chosen])
+    zone_layout = layout_for_visit(prepared.landmarks_mm, frame, sym)
+    zones = measure_zones(zone_layout, halves[side], defect_patch, threshold_mm=threshold_mm)
     if len(defect_patch.faces):
         solid_v, solid_f = defect_solid(defect_patch)
         solid_v = to_scan(solid_v)
@@ -343,6 +336,8 @@ def analyze_scan(
         plane_offset_uncertainty_mm=fit.offset_uncertainty_mm,
         defect_volume_uncertainty_mm3=defect_sd,
         volumetric_discrepancy_uncertainty_mm3=discrepancy_sd,
+        zones=zones,
+        zone_layout=zone_layout,
         depth_vertices_mm=to_scan(patch.vertices),
         depth_faces=patch.faces,
         depth_values_mm=patch.depth_mm,

@@ -31,14 +31,18 @@ class Patch:
 
     def sample(self, points: np.ndarray) -> np.ndarray:
         """Depth at arbitrary points: linear on the closest triangle (0 where the patch is empty)."""
-        from ._distance import SurfaceQuery
-
         if not len(self.faces):
             return np.zeros(len(points))
+        return self.interpolate(points, self.depth_mm)
+
+    def interpolate(self, points: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per-vertex ``values`` ((n,) or (n, k)) at arbitrary points: linear on the closest triangle."""
+        from ._distance import SurfaceQuery
+
         cp = SurfaceQuery(self.vertices, self.faces).closest(points)
         tri = self.faces[cp.face_ids]
         a, b, c = (self.vertices[tri[:, k]] for k in range(3))
-        return np.einsum("ij,ij->i", barycentric(cp.points, a, b, c), self.depth_mm[tri])
+        return np.einsum("ij,ij...->i...", barycentric(cp.points, a, b, c), np.asarray(values)[tri])
 
     def clip(self, scalar: np.ndarray, level: float = 0.0, *, pin_top: bool = False) -> "Patch":
         v, f, attrs, on_cut = clip_by_scalar(

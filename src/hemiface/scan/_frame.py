@@ -20,10 +20,11 @@ from .. import logger
 from .._errors import LandmarkError
 from ._io import MM_PER_UNIT
 
-#: Names hemiface understands (patient's sides). Later landmarking adds more.
+#: Names hemiface understands (patient's sides). Glabella and the alar bases place the aesthetic zones only.
 LANDMARK_NAMES = (
     "endocanthion_left", "endocanthion_right", "exocanthion_left", "exocanthion_right",
     "pronasale", "subnasale", "nasion", "pogonion", "menton", "cheilion_left", "cheilion_right",
+    "glabella", "alar_base_left", "alar_base_right",
 )
 _LOWER_MIDLINE = ("menton", "pogonion", "subnasale")
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from .._outputs import staged_outputs
-from ._render import save_before_after_figure, save_depth_figure, save_gain_figure, symmetric_limit
+from ._render import (
+    render_depth, save_before_after_figure, save_depth_figure, save_gain_figure, save_zones_figure, symmetric_limit,
+)
 
-OUTPUT_NAMES = ("depth_map.ply", "depth_map.png", "defect.stl", "measurements.json")
+OUTPUT_NAMES = ("depth_map.ply", "depth_map.png", "zones.png", "defect.stl", "measurements.json")
 COMPARE_OUTPUT_NAMES = ("gain_map.ply", "gain_map.png", "before_after.png", "comparison.json")
 
 
@@ -70,12 +72,20 @@ def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False
             scalar_name="depth_mm", rgb=_colours(result.depth_values_mm, result.threshold_mm + 1.0), extra=offsets,
         )
         side = result.affected_side
+        frontal = render_depth(result.render_vertices, result.depth_faces, result.depth_values_mm)  # both figures'
         save_depth_figure(
             stage / "depth_map.png", result.render_vertices, result.depth_faces, result.depth_values_mm,
-            affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
+            frontal=frontal, affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
             title=(f"{result.provenance['inputs']['scan']['file']}: affected side {side}\n"
                    f"defect {result.defect_volume_mm3:,.0f} mm\u00b3, max depth {result.max_depth_mm:.1f} mm, "
                    f"discrepancy {result.volumetric_discrepancy_percent:.1f} %"),
+        )
+        save_zones_figure(
+            stage / "zones.png", result.render_vertices, result.depth_faces, result.depth_values_mm, result.zone_layout,
+            result.zones, frontal=frontal, affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
+            title=(f"{result.provenance['inputs']['scan']['file']}: aesthetic zones, affected side {side}\n"
+                   f"defect {result.defect_volume_mm3:,.0f} mm\u00b3, discrepancy "
+                   f"{result.volumetric_discrepancy_mm3:,.0f} mm\u00b3"),
         )
         measurements = result.to_dict()
         if has_defect:

@@ -146,6 +146,8 @@ class PreparedSurface:
     faces: np.ndarray
     border_tree: object  # cKDTree of border points, or None
     away_from_border: np.ndarray
+    #: The landmarks the frame came from (given or detected; scan frame, mm), or None.
+    landmarks_mm: Mapping[str, np.ndarray] | None = None
 
 
 def load_inputs(scan, units, landmarks):
@@ -159,9 +161,12 @@ def load_inputs(scan, units, landmarks):
     return scan, landmarks, landmark_file
 
 
-def surface_in_frame(scan: SurfaceScan, frame: FaceFrame, region: FaceRegion) -> PreparedSurface:
-    """The scan in ``frame``'s canonical coordinates, wound outward, cropped and refined."""
+def surface_in_frame(scan: SurfaceScan, frame: FaceFrame, region: FaceRegion, landmarks=None) -> PreparedSurface:
+    """The scan in ``frame``'s canonical coordinates, wound outward, cropped and refined.
+
+    ``landmarks`` (scan frame, mm): those the frame came from, kept for what is placed from them.
+    """
     v = frame.to_canonical(scan.vertices_mm)
     faces = _orient_outward(v, scan.faces)
     v, faces, border_tree, away = _working_surface(v, faces, region, scan.source_name)
-    return PreparedSurface(scan, frame, v, faces, border_tree, away)
+    return PreparedSurface(scan, frame, v, faces, border_tree, away, landmarks or None)

@@ -4,9 +4,13 @@ Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_fi
 :class:`StudySettings`, :func:`baseline_visit`, :func:`followup_visit`,
 :func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
 the rules to every patient of a study; :func:`run_study` (analyse every eligible visit's
-photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints` (one row
-per patient, with the study flow). The analyses' settings have one home, the analysis
-functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`.
+photos and scans, resumable; a scan's symmetry plane or painted stable area set by a person with
+:func:`set_scan_settings`) and :func:`endpoint_table` / :func:`write_endpoints` (one row
+per patient, with the study flow); the blinded rating panel (:func:`create_round`,
+:func:`rater_view`, :func:`record_rating`, :func:`submit_ratings`, :func:`round_results`).
+The analyses' settings have one home, the analysis
+functions' keyword arguments, overridden in ``study.toml`` (:func:`analysis_parameters`). The database models are in :mod:`hemiface.study.models`; :func:`upgrade_study` applies the schema
+migrations (Alembic, ``hemiface/study/migrations``) to a study made by an older hemiface.
 """
 
 from ._eligibility import (
@@ -20,16 +24,73 @@ from ._eligibility import (
 )
 from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
 from ._correct import CORRECTIONS_DIR, correct_landmarks
-from ._endpoints import ENDPOINT_COLUMNS, FACEQ_COLUMN, endpoint_table, flow_table, study_flow, write_endpoints
-from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
+from ._endpoints import (
+    ENDPOINT_COLUMNS,
+    FACEQ_COLUMN,
+    MM3_PER_ML,
+    endpoint_table,
+    flow_table,
+    graft_retention_percent,
+    study_flow,
+    write_endpoints,
+)
+from ._errors import Problem, StaleEditError, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
+from ._rating import (
+    DISTRIBUTION_COLUMNS,
+    PATIENT_SCORE_COLUMNS,
+    RATING_COLUMNS,
+    RATING_SCALES,
+    RaterInvite,
+    RaterNotFoundError,
+    RatingClosedError,
+    RatingError,
+    RatingScale,
+    RoundCreated,
+    RoundResults,
+    candidate_patients,
+    create_round,
+    invite_raters,
+    list_rounds,
+    presentation,
+    rater_view,
+    rating_photo,
+    record_rating,
+    round_progress,
+    round_results,
+    submit_ratings,
+)
 from ._reporting import build_study_report, patient_pages, write_study_report
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
+from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 
 __all__ = [
+    "DISTRIBUTION_COLUMNS",
+    "PATIENT_SCORE_COLUMNS",
+    "RATING_COLUMNS",
+    "RATING_SCALES",
+    "RaterInvite",
+    "RaterNotFoundError",
+    "RatingClosedError",
+    "RatingError",
+    "RatingScale",
+    "RoundCreated",
+    "RoundResults",
+    "candidate_patients",
+    "create_round",
+    "invite_raters",
+    "list_rounds",
+    "presentation",
+    "rater_view",
+    "rating_photo",
+    "record_rating",
+    "round_progress",
+    "round_results",
+    "submit_ratings",
     "ANALYSES",
     "STUDY_DEFAULTS",
     "analysis_parameters",
@@ -39,8 +100,14 @@ __all__ = [
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
+    "PLANE_METHODS",
+    "StaleEditError",
+    "current_scan_settings",
+    "set_scan_settings",
     "ENDPOINT_COLUMNS",
     "FACEQ_COLUMN",
+    "MM3_PER_ML",
+    "graft_retention_percent",
     "Job",
     "RESULTS_DIR",
     "RunSummary",
@@ -59,6 +126,9 @@ __all__ = [
     "Problem",
     "SETTINGS_NAME",
     "Study",
+    "UpgradeResult",
+    "head_revision",
+    "upgrade_study",
     "StudyError",
     "StudyExistsError",
     "StudyImportError",

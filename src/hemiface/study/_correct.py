@@ -110,7 +110,7 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
         shutil.copyfile(landmarks, tmp)
         os.replace(tmp, stored)
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         before = _ratio_of(session, before_jobs[0])
         session.add(LandmarkCorrection(media_id=media_id, path=stored.relative_to(study.path).as_posix(), sha256=sha,
                                        user=user, reason=reason.strip(), at_utc=now))
@@ -120,7 +120,7 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
     if outcome["status"] in ("ok", "failed"):  # a changed photo or a full disk is not an analysis result
         _record(study, job, outcome)
     after = outcome["result"]["symmetry_ratio_percent"] if outcome["status"] == "ok" else None
-    with study.session() as session, session.begin():
+    with study.writing() as session:
         session.add(AuditEntry(at_utc=now, user=user, action="correct_landmarks", details_json=json.dumps({
             "patient_id": patient_id, "visit_date": visit_date.isoformat(), "media_id": media_id,
             "landmarks_sha256": sha, "reason": reason.strip(),

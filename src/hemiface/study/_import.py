@@ -46,6 +46,7 @@ from ._models import (
     Media,
     Patient,
     Surgery,
+    SurgeryInjection,
     Visit,
 )
 
@@ -55,7 +56,10 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("patient_id", "sex", "affected_side"),
         ("birth_year", "age_at_surgery_years", "guerrerosantos_stage", "age_at_onset_years"),
     ),
-    "surgeries": (("patient_id", "surgery_date", "technique", "is_initial"), ("notes",)),
+    "surgeries": (("patient_id", "surgery_date", "technique", "is_initial"),
+                  ("notes", "fat_injected_ml", "adm_sheets", "adm_thickness_mm", "planned_gain_ml")),
+    # the split of a surgery's injected fat over aesthetic zones (they add up to its fat_injected_ml)
+    "injections": (("patient_id", "surgery_date", "technique", "zone", "volume_ml"), ()),
     "visits": (("patient_id", "visit_date", "visit_kind"), ()),
     "media": (("patient_id", "visit_date", "media_kind", "file"), ()),
     "complications": (("patient_id", "visit_date", "complication_type", "severity"), ()),
@@ -71,7 +75,8 @@ TABLE_ORDER = tuple(TABLE_COLUMNS)
 REDCAP_PATIENT_FIELDS = ("sex", "birth_year", "age_at_surgery_years", "affected_side", "guerrerosantos_stage",
                          "age_at_onset_years")
 REDCAP_SURGERY_FIELDS = {"surgery_date": "surgery_date", "technique": "technique", "is_initial": "is_initial",
-                         "surgery_notes": "notes"}
+                         "surgery_notes": "notes", "fat_injected_ml": "fat_injected_ml", "adm_sheets": "adm_sheets",
+                         "adm_thickness_mm": "adm_thickness_mm", "planned_gain_ml": "planned_gain_ml"}
 REDCAP_VISIT_FIELDS = ("visit_date", "visit_kind")
 REDCAP_MEDIA_FIELDS = {"photo_file": "photo", "scan_file": "scan"}
 REDCAP_COMPLICATION_FIELDS = {"complication_type": "complication_type", "complication_severity": "severity"}
@@ -87,12 +92,22 @@ MAX_XLSX_UNPACKED_BYTES = 200 * 1024**2
 MAX_ROWS = 100_000
 #: A cell longer than this is refused (a clinical spreadsheet cell is a few words).
 MAX_CELL_CHARS = 10_000
+#: Plausible ranges of what a facial surgery puts in (a larger number is a typo or the wrong unit).
+MAX_FAT_ML = 500.0
+MAX_ADM_SHEETS = 50
+MAX_ADM_THICKNESS_MM = 10.0
+#: A surgery's zone volumes must add up to its fat_injected_ml within this (ml; recorded numbers are rounded).
+ZONE_SUM_TOLERANCE_ML = 0.05
+#: Surgery fields an import may fill in when the study holds them empty (recorded after the surgery was imported,
+#: e.g. in a study upgraded to schema 0003); a value already recorded is never overwritten.
+FILLABLE_SURGERY_FIELDS = ("fat_injected_ml", "adm_sheets", "adm_thickness_mm", "planned_gain_ml")
 #: Problems listed in an import's error message (all are kept in ``StudyImportError.problems``).
 MAX_PROBLEMS_SHOWN = 100
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT_RE = re.compile(r"^\d+$")
+_DECIMAL_RE = re.compile(r"^\d+(\.\d+)?$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STAGES = {"1": 1, "2": 2, "3": 3, "4": 4, "i": 1, "ii": 2, "iii": 3, "iv": 4}
 _BOOLS = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
@@ -121,19 +136,24 @@ class ImportSummary:
     files: tuple[str, ...]
     added: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    #: Rows already in the study whose empty fields the import filled in (see :data:`FILLABLE_SURGERY_FIELDS`).
+    completed: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return any(self.added.values())
+        return any(self.added.values()) or any(self.completed.values())
 
     def to_dict(self) -> dict:
-        return {"files": list(self.files), "added": dict(self.added), "unchanged": dict(self.unchanged)}
+        return {"files": list(self.files), "added": dict(self.added), "unchanged": dict(self.unchanged),
+                "completed": dict(self.completed)}
 
     def __str__(self) -> str:
         added = ", ".join(f"{n} {t}" for t, n in self.added.items() if n) or "nothing"
+        completed = ", ".join(f"{n} {t}" for t, n in self.completed.items() if n)
         unchanged = sum(self.unchanged.values())
         return (f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}: added {added}; "
-                f"{unchanged} row{'s' if unchanged != 1 else ''} already in the study, unchanged")
+                + (f"filled in empty fields of {completed}; " if completed else "")
+                + f"{unchanged} row{'s' if unchanged != 1 else ''} already in the study, unchanged")
 
 
 class _Problems:
@@ -518,6 +538,24 @@ def _int(rec, fld, problems, lo, hi, *, required=False) -> int | None:
     return value
 
 
+def _decimal(rec, fld, problems, hi, unit, *, required=False) -> float | None:
+    """A positive decimal number (a point, not a comma) up to ``hi``, or None when empty."""
+    raw = rec.values.get(fld, "")
+    if not raw:
+        if required:
+            problems.at(rec, fld, "empty; this column is required")
+        return None
+    if not _DECIMAL_RE.match(raw):
+        hint = "; write decimals with a point (12.5)" if re.match(r"^\d+,\d+$", raw) else ""
+        problems.at(rec, fld, f"{raw!r} is not a positive number of {unit}{hint}")
+        return None
+    value = float(raw)
+    if not 0.0 < value <= hi:
+        problems.at(rec, fld, f"{raw} {unit} is outside the plausible range (more than 0, at most {hi:g} {unit})")
+        return None
+    return value
+
+
 def _choice(rec, fld, problems, allowed, what, aliases=None) -> str | None:
     raw = _required(rec, fld, problems)
     if raw is None:
@@ -598,6 +636,10 @@ class _Import:
         self.complications = {(c.visit.patient.pseudonym, c.visit.date, c.type): c
                               for c in session.scalars(select(Complication))}
         self.faceq = {(q.visit.patient.pseudonym, q.visit.date, q.scale): q for q in session.scalars(select(FaceQScore))}
+        self.injections = {(*self._surgery_key(i.surgery), i.zone): i for i in session.scalars(select(SurgeryInjection))}
+        self.known_surgeries = set(self.surgeries)
+        self.fat_total = {k: s.fat_injected_ml for k, s in self.surgeries.items()}  # as it will be after the import
+        self.fill: list[tuple[Surgery, dict]] = []  # empty fields of surgeries in the study, filled in
         self.initial = {s.patient.pseudonym: ("the study", s.date, s.technique)
                         for s in self.surgeries.values() if s.is_initial}
         self.birth_year = {pid: p.birth_year for pid, p in self.patients.items()}
@@ -609,6 +651,10 @@ class _Import:
         self._seen: dict[tuple, _Record] = {}
 
     # helpers ------------------------------------------------------------------
+
+    @staticmethod
+    def _surgery_key(s: Surgery) -> tuple[str, _dt.date, str]:
+        return s.patient.pseudonym, s.date, s.technique
 
     def _once(self, key, rec, what, fld=None) -> bool:
         """False (and a problem) when the import already had a row with this key."""
@@ -628,7 +674,11 @@ class _Import:
         # an optional column the file does not have says nothing about what the study holds
         values = {k: v for k, v in values.items() if k not in _OPTIONAL_FIELDS or k in rec.columns}
         diff = {k: v for k, v in values.items() if getattr(existing, k) != v}
-        if diff and rec.table == "media":
+        fill = {k: v for k, v in diff.items()
+                if rec.table == "surgeries" and k in FILLABLE_SURGERY_FIELDS and getattr(existing, k) is None}
+        if fill and len(fill) == len(diff):
+            self.fill.append((existing, fill))
+        elif diff and rec.table == "media":
             self.problems.at(rec, "file", f"{what}: the file changed since it was imported (its SHA-256 "
                              "differs); hemiface never overwrites: give the new file a new name")
         elif diff:
@@ -715,6 +765,17 @@ class _Import:
             is_initial = None if raw_init is None else _BOOLS.get(raw_init.lower())
             if raw_init is not None and is_initial is None:
                 problems.at(rec, "is_initial", f"{raw_init!r} is not yes or no")
+            volumes = dict(
+                fat_injected_ml=_decimal(rec, "fat_injected_ml", problems, MAX_FAT_ML, "ml"),
+                adm_sheets=_int(rec, "adm_sheets", problems, 1, MAX_ADM_SHEETS),
+                adm_thickness_mm=_decimal(rec, "adm_thickness_mm", problems, MAX_ADM_THICKNESS_MM, "mm"),
+                planned_gain_ml=_decimal(rec, "planned_gain_ml", problems, MAX_FAT_ML, "ml"),
+            )
+            if bool(rec.values.get("adm_sheets")) != bool(rec.values.get("adm_thickness_mm")):
+                given, other = ("adm_sheets", "adm_thickness_mm") if rec.values.get("adm_sheets") else \
+                    ("adm_thickness_mm", "adm_sheets")
+                problems.at(rec, other, f"{given} is given without {other}; record the ADM as both "
+                            "(number of sheets and their thickness in mm)")
             if pid is None:
                 continue
             self._after_birth(rec, "surgery_date", pid, d)
@@ -734,9 +795,52 @@ class _Import:
                                 f"do not agree with an initial surgery in {d.year}")
             if not self._once(("surgeries", pid, d, technique), rec, f"surgery of {pid} on {d} ({technique})"):
                 continue
-            values = dict(is_initial=is_initial, notes=rec.values.get("notes") or None)
+            self.known_surgeries.add((pid, d, technique))
+            values = dict(is_initial=is_initial, notes=rec.values.get("notes") or None, **volumes)
             if self._is_new(self.surgeries.get((pid, d, technique)), values, rec, f"the surgery of {pid} on {d}", start):
                 self.new["surgeries"].append((pid, dict(date=d, technique=technique, **values)))
+            if len(problems.items) == start and volumes["fat_injected_ml"] is not None:
+                self.fat_total[(pid, d, technique)] = volumes["fat_injected_ml"]
+
+    def check_injections(self, records) -> None:
+        problems = self.problems
+        zones: dict[tuple, dict[str, float]] = defaultdict(dict)  # surgery -> zone -> ml, the study's and the import's
+        for (*key, zone), inj in self.injections.items():
+            zones[tuple(key)][zone] = inj.volume_ml
+        first: dict[tuple, _Record] = {}
+        for rec in records:
+            start = len(problems.items)
+            pid = self._patient_ref(rec)
+            d = _date(rec, "surgery_date", problems, self.today)
+            technique = _required(rec, "technique", problems)
+            zone = _name(rec, "zone", problems, "zone")
+            volume = _decimal(rec, "volume_ml", problems, MAX_FAT_ML, "ml", required=True)
+            if pid is None or d is None or technique is None:
+                continue
+            key = (pid, d, technique)
+            if key not in self.known_surgeries:
+                problems.at(rec, "surgery_date", f"patient {pid} has no {technique} surgery on {d.isoformat()}; "
+                            "add it to the surgeries table")
+                continue
+            if zone is None or volume is None:
+                continue
+            if not self._once(("injections", *key, zone), rec, f"zone {zone} of the surgery of {pid} on {d}", "zone"):
+                continue
+            first.setdefault(key, rec)
+            if self._is_new(self.injections.get((*key, zone)), dict(volume_ml=volume), rec,
+                            f"the {zone} injection of {pid} on {d}", start):
+                zones[key][zone] = volume
+                self.new["injections"].append((key, dict(zone=zone, volume_ml=volume)))
+        for key, rec in first.items():  # the zones of each surgery this import touches add up to its total
+            total, summed = self.fat_total.get(key), sum(zones[key].values())
+            if total is None:
+                problems.at(rec, "volume_ml", f"the surgery of {key[0]} on {key[1].isoformat()} records no "
+                            "fat_injected_ml; give the total in the surgeries table (the zones split it)")
+            elif abs(summed - total) > ZONE_SUM_TOLERANCE_ML:
+                listed = ", ".join(f"{z} {v:g}" for z, v in sorted(zones[key].items()))
+                problems.at(rec, "volume_ml", f"the zones of the surgery of {key[0]} on {key[1].isoformat()} add up "
+                            f"to {summed:g} ml ({listed}) but its fat_injected_ml is {total:g} ml; give every zone "
+                            "of the surgery, or correct the total")
 
     def check_visits(self, records) -> None:
         problems = self.problems
@@ -865,8 +969,15 @@ class _Import:
         for pid, values in self.new["patients"]:
             patients[pid] = Patient(pseudonym=pid, **values)
             session.add(patients[pid])
+        surgeries = dict(self.surgeries)
         for pid, values in self.new["surgeries"]:
-            session.add(Surgery(patient=patients[pid], **values))
+            surgeries[(pid, values["date"], values["technique"])] = Surgery(patient=patients[pid], **values)
+            session.add(surgeries[(pid, values["date"], values["technique"])])
+        for surgery, values in self.fill:
+            for k, v in values.items():
+                setattr(surgery, k, v)
+        for key, values in self.new["injections"]:
+            session.add(SurgeryInjection(surgery=surgeries[key], **values))
         for pid, values in self.new["visits"]:
             visits[(pid, values["date"])] = Visit(patient=patients[pid], **values)
             session.add(visits[(pid, values["date"])])
@@ -927,7 +1038,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                              f"{exc.strerror or exc}; nothing was imported") from None
     placed: list[Path] = []
     try:
-        with study.session() as session, session.begin():
+        with study.writing() as session:
             run = _Import(study, session, problems, today, staging)
             for table in TABLE_ORDER:  # foreign keys first
                 getattr(run, f"check_{table}")(by_table[table])
@@ -937,7 +1048,9 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                 raise StudyImportError(items)  # rolls the transaction back; nothing was written
             added = run.write()
             placed = run.place_staged()  # before the commit; removed again if the commit fails
-            summary = ImportSummary(files=tuple(f.name for f in files), added=added, unchanged=run.unchanged)
+            completed = {"surgeries": len(run.fill)} if run.fill else {}
+            summary = ImportSummary(files=tuple(f.name for f in files), added=added, unchanged=run.unchanged,
+                                    completed=completed)
             if summary.changed:
                 session.add(AuditEntry(
                     at_utc=_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None),
@@ -946,6 +1059,7 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
                     details_json=json.dumps({
                         "files": [{"file": f.name, "sha256": sha256_file(f)} for f in files],
                         "added": added,
+                        "completed": completed,
                         "deidentified": deidentify,
                     }, sort_keys=True),
                 ))

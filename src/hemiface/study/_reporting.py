@@ -87,7 +87,8 @@ def build_study_report(study, *, with_patient_pages: bool = True):
     journal = journal_tables(tables, order=study.settings.techniques)
     shown = {key: j.table for key, j in journal.items()}
     captions = {key: j.caption for key, j in journal.items()}
-    for key in ("endpoints", "ancova", "ancova_assumptions", "complications", "complication_tests", "missing"):
+    for key in ("endpoints", "ancova", "ancova_assumptions", "outcome_descriptives", "outcome_between_groups",
+                "complications", "complication_tests", "missing"):
         if key in tables:
             shown[key] = tables[key]
     # the complete tidy tables (every computed test, min and max) go to the appendix, as in the workbook

@@ -6,38 +6,20 @@ import datetime as _dt
 import os
 import uuid
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import logger
+from ._database import check_identity, connect_study, engine_url, lock_for_writing, make_engine
 from ._errors import StudyError, StudyExistsError
-from ._models import SCHEMA_VERSION, TABLES, UPGRADABLE_SCHEMA_VERSIONS, Base, StudyMeta
-from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, masked_url, read_settings
-
-
-def _engine_url(folder: Path, database_url: str):
-    """The settings' URL, with a relative SQLite path made relative to the study folder."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError as exc:
-        raise StudyError(f"database_url {masked_url(database_url)!r} is not an SQLAlchemy URL") from None
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise StudyError("database_url: an in-memory SQLite database cannot hold a study; name a file")
-        if not Path(url.database).is_absolute():
-            url = url.set(database=str(folder / url.database))
-    return url
-
-
-def _make_engine(url) -> Engine:
-    try:
-        return create_engine(url)
-    except (ArgumentError, SQLAlchemyError, ImportError) as exc:
-        raise StudyError(f"cannot use the study database {url.render_as_string(hide_password=True)}: {exc}") from None
+from ._migrate import check_schema, stamp_head
+from ._models import TABLES, Base, StudyMeta
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings
 
 
 class Study:
@@ -62,6 +44,17 @@ class Study:
     def session(self) -> Session:
         """A new ORM session on the study database (use as a context manager)."""
         return self._sessions()
+
+    @contextmanager
+    def writing(self):
+        """A session in a transaction that holds the study's write lock; committed on success.
+
+        Every change to the study goes through one (see :mod:`hemiface.study._database`):
+        concurrent writers take turns, none loses another's change.
+        """
+        with self.session() as session, session.begin():
+            lock_for_writing(session.connection())
+            yield session
 
     def counts(self) -> dict[str, int]:
         """Rows in each table, by table name."""
@@ -118,13 +111,13 @@ def init_study(
             raise StudyExistsError(f"{folder}: already holds a study ({SETTINGS_NAME}); open it instead of creating it")
         if any(folder.iterdir()):
             raise StudyExistsError(f"{folder}: the folder is not empty; create the study in a new or empty folder")
-    url = _engine_url(folder, settings.database_url)
+    url = engine_url(folder, settings.database_url)
     if url.get_backend_name() == "sqlite" and Path(url.database).exists():
         raise StudyExistsError(f"{url.database}: a database file already exists; refusing to write over it")
     folder.mkdir(parents=True, exist_ok=True)
     if url.get_backend_name() == "sqlite":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = _make_engine(url)
+    engine = make_engine(url)
     try:
         existing = inspect(engine).get_table_names()
         if existing:
@@ -132,10 +125,11 @@ def init_study(
                 f"{url.render_as_string(hide_password=True)}: the database already has tables "
                 f"({', '.join(sorted(existing))}); use an empty database"
             )
-        Base.metadata.create_all(engine)
-        with Session(engine) as session, session.begin():
-            session.add(StudyMeta(key="schema_version", value=SCHEMA_VERSION))
-            session.add(StudyMeta(key="study_id", value=settings.study_id))
+        with engine.connect() as conn, conn.begin():  # the current schema, stamped at the newest migration
+            lock_for_writing(conn)
+            Base.metadata.create_all(conn)
+            stamp_head(conn)
+            conn.execute(StudyMeta.__table__.insert().values(key="study_id", value=settings.study_id))
         # settings last, atomically: its presence marks a complete study
         fd, tmp = tempfile.mkstemp(prefix=".study-", suffix=".toml", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -152,77 +146,16 @@ def init_study(
 
 
 def open_study(path: str | Path) -> Study:
-    """Open an existing study folder (its ``study.toml`` and database)."""
-    folder = Path(path).absolute()
-    if not folder.is_dir():
-        raise StudyError(f"{folder}: no such study folder; create one with `hemiface study init`")
-    settings = read_settings(folder / SETTINGS_NAME)
-    url = _engine_url(folder, settings.database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
-        raise StudyError(f"{url.database}: the study database is missing")
-    engine = _make_engine(url)
+    """Open an existing study folder (its ``study.toml`` and database).
+
+    Refuses a study whose database schema is older than this hemiface's (upgrade it with
+    :func:`upgrade_study`, ``hemiface study upgrade DIR``) or newer.
+    """
+    folder, settings, engine = connect_study(path)
     try:
-        with Session(engine) as session:
-            version = session.get(StudyMeta, "schema_version")
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StudyError(f"{folder}: the database is not a hemiface study database: {exc.__class__.__name__}") from None
-    if version is not None and version.value in UPGRADABLE_SCHEMA_VERSIONS:
-        _upgrade(engine, folder, version.value)
-        version = StudyMeta(key="schema_version", value=SCHEMA_VERSION)
-    if version is None or version.value != SCHEMA_VERSION:
-        engine.dispose()
-        found = None if version is None else version.value
-        raise StudyError(f"{folder}: database schema version {found!r}; this hemiface reads {SCHEMA_VERSION!r}")
-    try:
-        _check_integrity(engine, folder)
-        _check_identity(engine, folder, settings)
+        check_schema(engine, folder)
+        check_identity(engine, folder, settings)
     except BaseException:
         engine.dispose()
         raise
     return Study(folder, settings, engine)
-
-
-def _check_integrity(engine: Engine, folder: Path) -> None:
-    """SQLite's quick check (every page and index readable and well formed); a damaged database is refused."""
-    if engine.dialect.name != "sqlite":
-        return
-    try:
-        with engine.connect() as conn:
-            found = [row[0] for row in conn.execute(text("PRAGMA quick_check(5)"))]
-    except SQLAlchemyError as exc:
-        found = [exc.__class__.__name__]
-    if found != ["ok"]:
-        logger.debug("quick_check: %s", found)
-        raise StudyError(f"{folder}: the study database is damaged (SQLite's integrity check failed); nothing was "
-                         "read from it: restore it from a backup")
-
-
-def _check_identity(engine: Engine, folder: Path, settings: StudySettings) -> None:
-    """The database must be this study's: the study_id in study.toml and in the database agree."""
-    with Session(engine) as session:
-        stored = session.get(StudyMeta, "study_id")
-    stored = None if stored is None else stored.value
-    if stored == settings.study_id:
-        if stored is None:
-            logger.info("this study predates study identities; its database cannot be checked to be its own")
-        return
-    if stored is None:
-        why = "the database records no study identity"
-    elif settings.study_id is None:
-        why = f"study.toml records no study_id but the database belongs to the study {stored}"
-    else:
-        why = f"the database belongs to another study ({stored}, not {settings.study_id})"
-    raise StudyError(f"{folder}: {why}; check database_url in study.toml (it must name this study's own database)")
-
-
-def _upgrade(engine: Engine, folder: Path, found: str) -> None:
-    """Bring an older study database to :data:`SCHEMA_VERSION` (later versions only add tables)."""
-    try:
-        Base.metadata.create_all(engine)  # creates the missing tables, leaves existing ones alone
-        with Session(engine) as session, session.begin():
-            session.get(StudyMeta, "schema_version").value = SCHEMA_VERSION
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StudyError(f"{folder}: cannot upgrade the database from schema {found!r}: {exc}") from None
-    logger.warning("upgraded the study database from schema version %s to %s", found, SCHEMA_VERSION)

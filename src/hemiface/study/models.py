@@ -11,6 +11,7 @@
 from ._models import (  # noqa: F401
     GUERREROSANTOS_STAGES,
     MEDIA_KINDS,
+    RATING_ITEM_KINDS,
     SEVERITIES,
     SEXES,
     SIDES,
@@ -22,8 +23,15 @@ from ._models import (  # noqa: F401
     Complication,
     FaceQScore,
     Media,
+    LandmarkCorrection,
     Patient,
+    Rater,
+    Rating,
+    RatingItem,
+    RatingRound,
+    ScanSetting,
     StudyMeta,
     Surgery,
+    SurgeryInjection,
     Visit,
 )
