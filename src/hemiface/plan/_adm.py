@@ -279,7 +279,8 @@ def adm_plan(
     for (k, j, part, mid), flat in zip(pieces_in, flats):
         ids = np.concatenate(flat.outline_ids)
         anchors.append(_anchors(mid[ids], flat, ids, saved.landmarks_mm))
-    boxes = [_box_with_marks(f"L{k}.{j}", flat, a, sz, size) for (k, j, _, _), flat, a, sz in zip(pieces_in, flats, anchors, sizes)]
+    boxes = [_box_with_marks(f"L{k}.{j}", flat, a, sz, size)
+             for (k, j, _, _), flat, a, sz in zip(pieces_in, flats, anchors, sizes)]
     placements, sheets = _layout.pack(boxes, size)
     pieces = []
     for (k, j, part, mid), flat, sz, placement, a in zip(pieces_in, flats, sizes, placements, anchors):

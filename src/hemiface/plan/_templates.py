@@ -306,7 +306,8 @@ def _spot(rects, near: np.ndarray, inward: np.ndarray, box, inside: _Inside, tak
     placed = rects[None, :, :] + np.tile(shifts, 2)[:, None, :]  # (spots, rects, 4)
     free = np.ones(len(shifts), bool)
     for t in taken:
-        free &= ~((placed[..., 0] < t[2]) & (t[0] < placed[..., 2]) & (placed[..., 1] < t[3]) & (t[1] < placed[..., 3])).any(axis=1)
+        hit = (placed[..., 0] < t[2]) & (t[0] < placed[..., 2]) & (placed[..., 1] < t[3]) & (t[1] < placed[..., 3])
+        free &= ~hit.any(axis=1)
     order = np.flatnonzero(free)[np.argsort(cost[free])]
     for chunk in np.array_split(order, max(1, len(order) // 48)):  # nearest spots first, a few dozen at a time
         if not len(chunk):
