@@ -808,21 +808,20 @@ def study_analyze(
 
     Within-group change (Shapiro-Wilk, then paired t or Wilcoxon), between-technique
     comparison (Welch t / Mann-Whitney U / Kruskal-Wallis, Hodges-Lehmann shift),
-    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1, and
-    who is missing from what and why.
+    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1,
+    who is missing from what and why, and each completed round of the blinded rating
+    panel (scores by technique, rank tests, agreement between the raters: rating_*).
     """
-    from ._outputs import check_writable
-    from .stats import TABLE_COLUMNS, analyze_endpoints, write_csv, write_workbook
-    from .study import endpoint_table, open_study
+    from ._outputs import check_writable, staged_outputs
+    from .stats import TABLE_COLUMNS, write_csv, write_workbook
+    from .study import RATING_TABLES, open_study, study_analysis
 
     try:
         with open_study(folder) as study:
             out = out or study.path / "analysis"
-            check_writable(out, [f"{n}.csv" for n in TABLE_COLUMNS] + ["analysis.xlsx"], overwrite=overwrite)
-            endpoints = endpoint_table(study)
-        tables = analyze_endpoints(endpoints)
-        from ._outputs import staged_outputs
-
+            check_writable(out, [f"{n}.csv" for n in (*TABLE_COLUMNS, *RATING_TABLES)] + ["analysis.xlsx"],
+                           overwrite=overwrite)
+            endpoints, tables, ratings = study_analysis(study)
         names = [f"{n}.csv" for n in tables] + ["analysis.xlsx"]
         with staged_outputs(out, names, overwrite=overwrite) as stage:  # every table or none
             write_csv(tables, stage, overwrite=True)
@@ -838,6 +837,13 @@ def study_analyze(
     for row in within[within["selected"].astype(bool)].itertuples():
         typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
                    f"change {row.estimate:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]  p={row.p_value:.3g}")
+    for round_ in ratings.rounds:
+        agreement = tables["rating_agreement"]
+        icc = agreement[(agreement.round_id == round_["round_id"]) & (agreement.form == "ICC(2,1)")]
+        said = (f"ICC(2,1) {icc.estimate.iloc[0]:.2f} [{icc.ci_low.iloc[0]:.2f}, {icc.ci_high.iloc[0]:.2f}]"
+                if len(icc) and icc.estimate.notna().iloc[0] else round_["agreement_note"])
+        typer.echo(f"  rating round {round_['name']!r}: {round_['n_patients']} patients, {round_['n_raters']} raters; "
+                   f"{said}")
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 
