@@ -21,6 +21,7 @@ from .app import make_server
 from .photo import analyze_photo, compare_photos
 from .plan import adm_plan, fat_plan
 from .scan import FaceRegion, analyze_scan, compare_scans
+from .study._reporting import REPORT_FORMATS, write_study_report
 from .study._settings import StudySettings
 
 
@@ -52,6 +53,11 @@ study_app = typer.Typer(help="Study cohorts: database, spreadsheet import, visit
 app.add_typer(study_app, name="study")
 plan_app = typer.Typer(help="Surgical planning from a `scan analyze` result: ADM composite, fat graft.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+
+
+#: `study report --format`: the formats the library writes, its default the library's.
+ReportFormat = enum.Enum("ReportFormat", {f: f for f in REPORT_FORMATS}, type=str)
+_REPORT_DEFAULT = list(_defaults(write_study_report)["formats"])
 
 
 class AffectedSide(str, enum.Enum):
@@ -852,18 +858,22 @@ def study_report_cmd(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/report]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    formats: Optional[list[ReportFormat]] = typer.Option(
+        None, "--format", help="html, pdf or docx (Word, for the manuscript); repeat for several [default: html and pdf]."),
 ):
-    """The study report: one self-contained HTML file and the same as PDF.
+    """The study report: one self-contained HTML file and the same as PDF (or a Word document).
 
     Study flow diagram, Table 1, endpoint tables with tests and effect sizes, figures,
-    complications, methods written from the actual settings, and a page per patient
-    (photo overlays, depth and gain maps). Pseudonymous ids only.
+    complications, the blinded rating panel's results, methods written from the actual
+    settings, and a page per patient (photo overlays, depth and gain maps; not in the Word
+    document). Pseudonymous ids only.
     """
-    from .study import open_study, write_study_report
+    from .study import open_study
 
+    chosen = [f.value for f in formats] if formats else _REPORT_DEFAULT
     try:
         with open_study(folder) as study:
-            written = write_study_report(study, out or study.path / "report", overwrite=overwrite)
+            written = write_study_report(study, out or study.path / "report", overwrite=overwrite, formats=chosen)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo("wrote " + " and ".join(str(p) for p in written))

@@ -137,15 +137,24 @@ def test_study_analyze_writes_the_rating_tables(panel, analysis, tmp_path):
     pd.testing.assert_series_equal(summary["mean"], analysis[1]["rating_summary"]["mean"], check_names=False)
 
 
-def test_the_report_has_a_blinded_rating_section(panel, analysis):
+def test_the_report_has_a_blinded_rating_section(panel, analysis, tmp_path):
+    import docx
     from report.report_helpers import Html  # tests/report
+    from typer.testing import CliRunner
 
+    from hemiface.cli import app
     from hemiface.report import format_p
-    from hemiface.study import build_study_report, open_study
 
-    with open_study(panel) as study:
-        report, _endpoints, tables = build_study_report(study, with_patient_pages=False)
-    doc = Html(report.to_html())
+    tables = analysis[1]
+    out = tmp_path / "report"
+    run = CliRunner().invoke(app, ["study", "report", str(panel), "--out", str(out), "--format", "html",
+                                   "--format", "docx"])
+    assert run.exit_code == 0, run.output
+    assert sorted(p.name for p in out.iterdir()) == ["report.docx", "report.html"]  # no PDF: not asked for
+    word = docx.Document(str(out / "report.docx"))
+    assert "Blinded rating" in [p.text for p in word.paragraphs if p.style.name == "Heading 1"]
+    assert not any(p.text.startswith("Patient RQ") for p in word.paragraphs)  # patient pages: HTML and PDF only
+    doc = Html((out / "report.html").read_text(encoding="utf-8"))
     assert doc.errors == [] and "Blinded rating" in doc.h2
     assert doc.h2.index("Blinded rating") < doc.h2.index("Methods")
     scores = doc.table("Rating round \u201cpairs\u201d: patients' scores by technique")

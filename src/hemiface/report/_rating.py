@@ -22,7 +22,9 @@ from ._journal import TEST_NOTES as _TEST_NOTES
 REPORTED_ICC = "ICC(2,1)"
 #: Agreement rows shown in the body, in order (every form is in the appendix and the workbook).
 BODY_AGREEMENT_FORMS = (REPORTED_ICC, "ICC(2,k)", "unweighted", "linear", "quadratic", "fleiss")
-_RATING_TABLES = ("rating_summary", "rating_distribution", "rating_within", "rating_between", "rating_agreement")
+#: The rating panel's tidy tables (sheet names of ``study analyze``), in order: made by
+#: :func:`hemiface.study.rating_analysis`, laid out here.
+RATING_TABLES = ("rating_summary", "rating_distribution", "rating_within", "rating_between", "rating_agreement")
 _MEASURE_TEXT = {"mean_score": "score, mean over the raters", "change": "change in symmetry score, follow-up minus baseline"}
 _WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
 
@@ -189,4 +191,4 @@ def rating_tables(tables: Mapping[str, pd.DataFrame], rounds: Sequence[Mapping],
 
 def is_rating_table(key: str) -> bool:
     """Whether a statistics table is one of the rating panel's (placed in the "Blinded rating" section)."""
-    return key in _RATING_TABLES
+    return key in RATING_TABLES

@@ -12,7 +12,8 @@ import pandas as pd
 from .. import __version__, logger
 from ._errors import ReportError
 from ._format import column_label
-from ._rating import is_rating_table, rating_methods_text, rating_tables
+from ._journal import journal_tables
+from ._rating import RATING_TABLES, is_rating_table, rating_methods_text, rating_tables
 from ._report import Report
 from . import figures as _fig
 
@@ -280,7 +281,7 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
         raise ReportError(f"each patient page needs a 'patient_id' (the pseudonym); got keys {sorted(page)}")
     pid = str(page["patient_id"])
     section = f"Patient {pid}"
-    report.add_section(section, new_page=True)
+    report.add_section(section, new_page=True, docx=False)  # the Word document is for the manuscript
     match = endpoints[endpoints["patient_id"].astype(str) == pid] if "patient_id" in endpoints else endpoints.iloc[:0]
     if len(match):
         row = match.iloc[0]
@@ -313,6 +314,26 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
                              max_width_px=1000, photo=True)
     for caption, path in images.items():
         report.add_image(path, caption=str(caption), section=section, max_height_mm=95, max_width_px=1000, photo=True)
+
+
+#: Statistics tables shown as they are, in their sections (the rating panel's are laid out in theirs).
+_SHOWN_AS_GIVEN = ("endpoints", "ancova", "ancova_assumptions", "complications", "complication_tests", "missing",
+                   *RATING_TABLES)
+#: The complete tidy tables (every computed test, min and max) that go to the appendix, as in the workbook.
+APPENDIX_TABLES = ("table1", "descriptives", "within_group", "between_groups", "rating_agreement")
+
+
+def report_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> tuple[dict, dict]:
+    """The ``tables`` and ``captions`` :func:`study_report` takes, from the statistics' tidy tables
+    (:func:`hemiface.stats.analyze_endpoints`, :func:`hemiface.study.rating_analysis`): Table 1 and Table 2
+    as journals print them (:func:`journal_tables`), the others as given, and the complete tables again
+    for the appendix."""
+    journal = journal_tables(tables, order=order)
+    shown = {key: j.table for key, j in journal.items()}
+    captions = {key: j.caption for key, j in journal.items()}
+    shown.update({key: tables[key] for key in _SHOWN_AS_GIVEN if key in tables})
+    shown.update({f"{APPENDIX_PREFIX}{key}": tables[key] for key in APPENDIX_TABLES if key in tables})
+    return shown, captions
 
 
 def _rating_section(report: Report, tables: Mapping[str, pd.DataFrame], rounds: Sequence[Mapping], order) -> None:

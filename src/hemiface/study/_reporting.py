@@ -13,7 +13,9 @@ import pandas as pd
 from sqlalchemy import select
 
 from .. import logger
+from ..report._rating import RATING_TABLES
 from ._endpoints import endpoint_table
+from ._errors import StudyError
 from ._models import AnalysisResult, Media
 from ._rating import DISTRIBUTION_COLUMNS, list_rounds, round_results, scale_of
 from ._run import plan_jobs
@@ -81,8 +83,6 @@ def report_settings(study, endpoints) -> dict:
 _ROUND_COLUMNS = ("round_id", "round", "scale")
 #: The rank-based rows of hemiface.stats' tests: rating scores are ordinal, so these are the tests reported.
 RATING_TESTS = ("wilcoxon", "mann_whitney", "kruskal")
-#: Names of the rating tables (sheets) of :func:`rating_analysis`, in order.
-RATING_TABLES = ("rating_summary", "rating_distribution", "rating_within", "rating_between", "rating_agreement")
 
 
 def rating_table_columns() -> dict[str, tuple[str, ...]]:
@@ -240,38 +240,48 @@ def build_study_report(study, *, with_patient_pages: bool = True):
     endpoints : DataFrame
     tables : dict of DataFrame
     """
-    from ..report import journal_tables, study_report
+    from ..report import report_tables, study_report
 
     endpoints, tables, ratings = study_analysis(study)
     settings = report_settings(study, endpoints)
     pages = patient_pages(study, endpoints) if with_patient_pages else None
-    journal = journal_tables(tables, order=study.settings.techniques)
-    shown = {key: j.table for key, j in journal.items()}
-    captions = {key: j.caption for key, j in journal.items()}
-    for key in ("endpoints", "ancova", "ancova_assumptions", "complications", "complication_tests", "missing"):
-        if key in tables:
-            shown[key] = tables[key]
-    # the complete tidy tables (every computed test, min and max) go to the appendix, as in the workbook
-    shown.update({key: tables[key] for key in RATING_TABLES if key in tables})
-    for key in ("table1", "descriptives", "within_group", "between_groups", "rating_agreement"):
-        if key in tables:
-            shown[f"appendix_{key}"] = tables[key]
+    shown, captions = report_tables(tables, order=study.settings.techniques)
     report = study_report(endpoints, shown, endpoints.attrs["flow"], settings, patient_pages=pages,
                           title=f"{study.settings.name}: study report", forbidden=source_file_names(study),
                           captions=captions, rating_rounds=ratings.rounds)
     return report, endpoints, tables
 
 
-def write_study_report(study, out_dir, *, overwrite: bool = False, pdf: bool = True) -> list[Path]:
-    """Write ``report.html`` (self-contained) and ``report.pdf`` into ``out_dir``; returns the paths."""
-    from .._outputs import check_writable, staged_outputs
+#: What ``study report`` can write, by ``--format``: the file each one writes.
+REPORT_FORMATS = {"html": "report.html", "pdf": "report.pdf", "docx": "report.docx"}
 
+
+def write_study_report(study, out_dir, *, overwrite: bool = False, formats=("html", "pdf")) -> list[Path]:
+    """Write the study report into ``out_dir`` in each of ``formats``; returns the paths (html, pdf, docx order).
+
+    ``html``: ``report.html``, one self-contained file; ``pdf``: ``report.pdf``; ``docx``:
+    ``report.docx``, the same sections, tables and figures for the manuscript, without the per-patient
+    pages. All files or none are written.
+    """
+    from .._outputs import check_writable, staged_outputs
+    from .._validate import check_option
+
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    if not formats:
+        raise StudyError(f"give at least one report format of {', '.join(REPORT_FORMATS)}")
+    for fmt in formats:
+        check_option("format", fmt, REPORT_FORMATS)
+    formats = [f for f in REPORT_FORMATS if f in formats]
     out_dir = Path(out_dir)
-    names = (["report.pdf"] if pdf else []) + ["report.html"]
+    names = [REPORT_FORMATS[f] for f in formats]
     check_writable(out_dir, names, overwrite=overwrite)
-    report, _endpoints, _tables = build_study_report(study)
-    with staged_outputs(out_dir, names, overwrite=overwrite) as stage:  # both files or neither
-        report.save_html(stage / "report.html", overwrite=True)
-        if pdf:
-            report.save_pdf(stage / "report.pdf", overwrite=True)
-    return [out_dir / "report.html"] + ([out_dir / "report.pdf"] if pdf else [])
+    report, _endpoints, _tables = build_study_report(study, with_patient_pages=formats != ["docx"])
+    with staged_outputs(out_dir, names, overwrite=overwrite) as stage:  # every file or none
+        for fmt, name in zip(formats, names):
+            if fmt == "html":
+                report.save_html(stage / name, overwrite=True)
+            elif fmt == "pdf":
+                report.save_pdf(stage / name, overwrite=True)
+            else:
+                report.save_docx(stage / name, overwrite=True)
+    return [out_dir / n for n in names]
