@@ -34,8 +34,9 @@ def report(endpoints, stats_tables, flow, settings, tmp_path_factory):
     photo = tmp_path_factory.mktemp("photo") / "overlay.png"
     Image.fromarray(np.full((120, 90, 3), 128, np.uint8)).save(photo)
     pages = [{"patient_id": "HFA-004", "overlay_baseline": photo}]
-    # the figures of the 2D endpoint only (flow, paired, change): each figure is drawn again per format
-    plotted = endpoints.drop(columns=[c for c in endpoints if c.startswith(("faceq_", "discrepancy_"))])
+    # two figures (the flow diagram, the change in symmetry): each figure is drawn again per format
+    plotted = endpoints.drop(columns=[c for c in endpoints if c.startswith(("faceq_", "discrepancy_"))
+                                      or c in ("symmetry_ratio_baseline_percent", "symmetry_ratio_followup_percent")])
     return study_report(plotted, shown, flow, settings, captions=captions, patient_pages=pages, date="2026-02-03")
 
 
@@ -90,7 +91,7 @@ def test_docx_figures_are_at_print_resolution(docx_path, report):
     doc = docx.Document(str(docx_path))
     figures = [i for s in report._sections if s.docx for i in s.items if i.kind == "image"]
     shapes = doc.inline_shapes
-    assert len(shapes) == len(figures) == 3
+    assert len(shapes) == len(figures) == 2
     for shape in shapes:
         blob = doc.part.related_parts[shape._inline.graphic.graphicData.pic.blipFill.blip.embed].blob
         with Image.open(io.BytesIO(blob)) as im:
@@ -103,3 +104,79 @@ def test_docx_figures_are_at_print_resolution(docx_path, report):
 
     with pytest.raises(OutputExistsError, match="already holds report.docx"):
         report.save_docx(docx_path)  # never overwritten unless asked
+
+
+#: Tables that fit a portrait page (at 6.5 pt at least) and those that do not (laid out on landscape pages).
+PORTRAIT = ("Study flow counts", "Table 1. Baseline characteristics by technique",
+            "Table 2. Endpoints by technique: baseline, follow-up and change", "Complications at follow-up",
+            "Missing endpoints")
+LANDSCAPE = ("Endpoint definitions", "Follow-up adjusted for baseline (ANCOVA)", "ANCOVA assumption checks",
+             "Complication rates compared between techniques", "Appendix. Table 1. Baseline characteristics by technique",
+             "Appendix. Endpoints by technique and visit (patients with both visits)",
+             "Appendix. Change within each technique (follow-up vs baseline)",
+             "Appendix. Comparison of change between techniques")
+#: The widest tidy tables (20 and 21 columns: 803 and 825 pt at 6 pt for a 728 pt landscape frame) still
+#: take two column groups on their landscape pages (in portrait: three).
+STILL_SPLIT = LANDSCAPE[-2:]
+
+
+def _drawing(page) -> tuple[int, int]:
+    """Path-construction operators and image XObjects on a PDF page."""
+    from pypdf.generic import ContentStream
+
+    ops = [op for _, op in ContentStream(page.get_contents(), page.pdf).operations]
+    images = sum(x.get_object().get("/Subtype") == "/Image" for x in (page["/Resources"].get("/XObject") or {}).values())
+    return sum(op in (b"m", b"l", b"c", b"v", b"y", b"re") for op in ops), images
+
+
+@pytest.fixture(scope="module")
+def pdf_pages(report, tmp_path_factory):
+    """Each page's text, orientation and the page itself."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(report.save_pdf(tmp_path_factory.mktemp("pdf") / "report.pdf"))
+    return [{"text": " ".join(page.extract_text().split()), "landscape": page.mediabox.width > page.mediabox.height,
+             "page": page} for page in reader.pages]
+
+
+def _page_of(pages, title: str) -> int:
+    """The first page showing ``title`` ("Table 1. ..." is also in "Appendix. Table 1. ...", which comes later)."""
+    return next(k for k, f in enumerate(pages) if title in f["text"])
+
+
+def test_pdf_figures_are_vector_drawings(pdf_pages, report):
+    figures = [i.title for s in report._sections for i in s.items if i.kind == "image" and i.figure]
+    assert len(figures) == 2
+    for title in figures:
+        paths, images = _drawing(pdf_pages[_page_of(pdf_pages, title)]["page"])
+        # drawn as paths (boxes, lines, markers and every glyph of the labels), not as a picture
+        assert images == 0 and paths > 500, (title, paths, images)
+    assert _drawing(pdf_pages[_page_of(pdf_pages, "Baseline photograph")]["page"])[1] == 1  # a photo stays an image
+
+
+def test_wide_tables_are_on_landscape_pages(pdf_pages, docx_path):
+    import docx
+    from docx.text.paragraph import Paragraph
+
+    for title in PORTRAIT:
+        assert not pdf_pages[_page_of(pdf_pages, title)]["landscape"], title
+    for title in LANDSCAPE:
+        k = _page_of(pdf_pages, title)
+        assert pdf_pages[k]["landscape"], title
+    groups = [f["text"].count("column groups") for f in pdf_pages]
+    assert sum(groups) == len(STILL_SPLIT) and all(pdf_pages[k]["landscape"] for k, n in enumerate(groups) if n)
+    assert not any("in 3 column groups" in f["text"] for f in pdf_pages)
+    assert pdf_pages[_page_of(pdf_pages, "Appendix: complete tables")]["landscape"]  # the heading goes with them
+    assert not pdf_pages[-1]["landscape"]  # the patient page after the appendix is portrait again
+    # the Word document turns the same tables: each table's section has the PDF page's orientation
+    doc = docx.Document(str(docx_path))
+    orientation, k, titles = {}, 0, [*PORTRAIT, *LANDSCAPE]
+    sections = list(doc.sections)
+    for child in doc.element.body.iterchildren():
+        if not child.tag.endswith("}p"):
+            continue
+        if Paragraph(child, doc).text in titles:
+            orientation[Paragraph(child, doc).text] = int(sections[k].orientation)
+        k += child.find(".//{*}sectPr") is not None  # a section ends with the paragraph holding its properties
+    assert orientation == {**dict.fromkeys(PORTRAIT, 0), **dict.fromkeys(LANDSCAPE, 1)}
+    assert {round(s.page_width.mm) for s in sections} == {210, 297}

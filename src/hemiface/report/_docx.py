@@ -16,40 +16,26 @@ import re
 from xml.sax.saxutils import escape
 
 from .. import __version__
-from ._pdf import html_blocks
+from ._pdf import MARGINS_MM, fitted_widths, html_blocks, landscape_items
 from ._report import FIGURE_DPI, PRINT_DPI
 
 FONT = "Arial"
-#: A4 with the PDF's margins (mm).
-PAGE_MM, MARGIN_MM = (210.0, 297.0), 18.0
+#: A4 (mm); the margins are the PDF's.
+PAGE_MM = (210.0, 297.0)
 _TAG_RE = re.compile(r"<(/?)(b|i|super|sub|br/)>")
 
 
-def _column_widths(item, avail_w_mm: float, size_pt: float) -> list[float]:
-    """Column widths (mm) from the text they hold (the longest cell, capped as in the PDF; the header's
-    longest word), scaled to fill the frame when they would overflow it."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    from ._pdf import FONT, FONT_BOLD, register_fonts
-
-    register_fonts()
-    widths = []
-    for j, label in enumerate(item.labels):
-        head = max((stringWidth(w, FONT_BOLD, size_pt) for w in label.split()), default=0.0)
-        body = max((stringWidth(r[j], FONT, size_pt) for r in item.rows), default=0.0)
-        widths.append((max(head, min(body, 150.0)) + 8.0) * 25.4 / 72)
-    total = sum(widths)
-    return [w * avail_w_mm / total for w in widths] if total > avail_w_mm else widths
-
-
-def _table(doc, item, avail_w_mm: float, size_pt: float = 8.0) -> None:
+def _table(doc, item, avail_w_mm: float) -> None:
     """A journal-style table, written as WordprocessingML in one piece (python-docx's cell-by-cell API
     takes seconds for the appendix tables): rules above and below the header and below the last row,
     the header repeated on each page, numeric columns right-aligned."""
     from docx.oxml import parse_xml
     from docx.oxml.ns import nsdecls
 
-    twips = [round(w / 25.4 * 1440) for w in _column_widths(item, avail_w_mm, size_pt)]
+    size_pt, widths = fitted_widths(item, avail_w_mm * 72 / 25.4)  # the PDF's font and widths (points)
+    if sum(widths) > avail_w_mm * 72 / 25.4:  # Word wraps what the PDF would split into column groups
+        widths = [w * avail_w_mm * 72 / 25.4 / sum(widths) for w in widths]
+    twips = [round(w * 20) for w in widths]
     half_points = round(2 * size_pt)
     rule = '<w:{0} w:val="single" w:sz="{1}" w:space="0" w:color="000000"/>'
 
@@ -111,11 +97,27 @@ def _picture(doc, item, avail_w_mm: float, avail_h_mm: float) -> None:
     doc.paragraphs[-1].paragraph_format.keep_with_next = bool(item.caption)
 
 
+def _page(section, *, landscape: bool) -> tuple[float, float]:
+    """Set a Word section to A4 portrait or landscape with the PDF's margins; returns its frame (mm)."""
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    width, height = (PAGE_MM[1], PAGE_MM[0]) if landscape else PAGE_MM
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Mm(width), Mm(height)
+    left, right, top, bottom = MARGINS_MM
+    section.left_margin, section.right_margin, section.top_margin, section.bottom_margin = (
+        Mm(left), Mm(right), Mm(top), Mm(bottom))
+    return width - left - right, height - top - bottom
+
+
 def write_docx(report, path) -> None:
-    """Write ``report`` to ``path`` as .docx, without its sections added with ``docx=False``."""
+    """Write ``report`` to ``path`` as .docx, without its sections added with ``docx=False``; wide tables
+    on landscape pages, as in the PDF (:func:`~hemiface.report._pdf.landscape_items`)."""
     import docx
+    from docx.enum.section import WD_SECTION
     from docx.enum.text import WD_BREAK
-    from docx.shared import Mm, Pt, RGBColor
+    from docx.shared import Pt, RGBColor
 
     doc = docx.Document()
     normal = doc.styles["Normal"]
@@ -123,11 +125,7 @@ def write_docx(report, path) -> None:
     for name in ("Title", "Heading 1", "Heading 2"):
         doc.styles[name].font.name = FONT
         doc.styles[name].font.color.rgb = RGBColor(0, 0, 0)
-    page = doc.sections[0]
-    page.page_width, page.page_height = Mm(PAGE_MM[0]), Mm(PAGE_MM[1])
-    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(page, side, Mm(MARGIN_MM))
-    avail_w, avail_h = PAGE_MM[0] - 2 * MARGIN_MM, PAGE_MM[1] - 2 * MARGIN_MM
+    frame = {False: _page(doc.sections[0], landscape=False)}
     props = doc.core_properties
     props.title, props.author, props.last_modified_by = report.title, "hemiface", "hemiface"
     props.subject, props.comments = report.study_name or "", f"hemiface {__version__}, {report.date}"
@@ -135,15 +133,29 @@ def write_docx(report, path) -> None:
     doc.add_heading(report.title, level=0)
     if report.study_name:
         doc.add_paragraph(report.study_name)
+    wide = landscape_items(report)
+    state = {"landscape": False}
+
+    def orient(landscape: bool) -> None:
+        if landscape != state["landscape"]:
+            frame[landscape] = _page(doc.add_section(WD_SECTION.NEW_PAGE), landscape=landscape)
+            state["landscape"] = landscape
+
     first = True
     for section in report._sections:
         if not section.docx:
             continue
-        if section.new_page and not first:
+        starts_wide = bool(section.items) and id(section.items[0]) in wide
+        if state["landscape"] and not starts_wide:
+            orient(False)
+        elif section.new_page and not first and not (starts_wide and not state["landscape"]):
             doc.paragraphs[-1].add_run().add_break(WD_BREAK.PAGE)
         first = False
+        orient(starts_wide or state["landscape"])
         doc.add_heading(section.title, level=1)
         for item in section.items:
+            orient(id(item) in wide)
+            avail_w, avail_h = frame[state["landscape"]]
             if item.title:
                 heading = doc.add_paragraph()
                 heading.add_run(item.title).bold = True
@@ -163,5 +175,6 @@ def write_docx(report, path) -> None:
                 note.add_run(item.caption).font.size = Pt(8)
             elif item.kind == "table":
                 doc.add_paragraph()  # Word joins two tables that touch
+    orient(False)
     doc.add_paragraph().add_run(f"Generated by hemiface {__version__} on {report.date}.").font.size = Pt(8)
     doc.save(str(path))

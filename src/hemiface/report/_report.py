@@ -69,14 +69,16 @@ class _Item:
         if key not in self._renders:
             import pickle
 
+            import matplotlib
             import matplotlib.pyplot as plt
 
             fig = pickle.loads(self.figure)
             buf = io.BytesIO()
             metadata = {"svg": {"Creator": None, "Date": None}, "png": {"Software": None},
                         "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}.get(fmt)
-            try:
-                fig.savefig(buf, format=fmt, dpi=dpi or "figure", facecolor="white", metadata=metadata)
+            try:  # glyphs as paths: the PDF then shows the figure's own font (svglib would substitute its own)
+                with matplotlib.rc_context({"svg.fonttype": "path"}):
+                    fig.savefig(buf, format=fmt, dpi=dpi or "figure", facecolor="white", metadata=metadata)
             finally:
                 plt.close(fig)
             self._renders[key] = buf.getvalue()
