@@ -180,3 +180,22 @@ def test_wide_tables_are_on_landscape_pages(pdf_pages, docx_path):
         k += child.find(".//{*}sectPr") is not None  # a section ends with the paragraph holding its properties
     assert orientation == {**dict.fromkeys(PORTRAIT, 0), **dict.fromkeys(LANDSCAPE, 1)}
     assert {round(s.page_width.mm) for s in sections} == {210, 297}
+
+
+def test_inline_markup_keeps_its_spaces_in_pdf_and_word(tmp_path):
+    import docx
+
+    from hemiface.report import Report
+    from hemiface.report._pdf import html_blocks
+
+    fragment = "<p>Mirrored <b>unaffected</b> side; x<sup>2</sup> &amp; more</p><ul><li> one </li></ul>"
+    assert html_blocks(fragment) == [("body", "Mirrored <b>unaffected</b> side; x<super>2</super> &amp; more"),
+                                     ("body", "\u2022 one")]
+    report = Report("Markup")
+    report.add_html(fragment, section="Text")
+    doc = docx.Document(str(report.save_docx(tmp_path / "m.docx")))
+    (para,) = [p for p in doc.paragraphs if p.text.startswith("Mirrored")]
+    assert para.text == "Mirrored unaffected side; x2 & more"
+    assert [(r.text, bool(r.bold), bool(r.font.superscript)) for r in para.runs] == [
+        ("Mirrored ", False, False), ("unaffected", True, False), (" side; x", False, False), ("2", False, True),
+        (" & more", False, False)]

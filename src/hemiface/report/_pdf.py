@@ -114,7 +114,15 @@ class _Markup(HTMLParser):
             self.current.append(f"</{name}>")
 
     def handle_data(self, data):
-        self.current.append(escape(" ".join(data.split()) if data.strip() else (" " if data else "")))
+        # whitespace collapses to one space, kept at either end: "Some <b>bold</b> text" keeps its spaces
+        text = " ".join(data.split())
+        if data[:1].isspace():
+            text = " " + text
+        if data[-1:].isspace() and text != " ":
+            text += " "
+        if text.startswith(" ") and (not self.current or self.current[-1].endswith(" ")):
+            text = text[1:]
+        self.current.append(escape(text))
 
     def close(self):
         super().close()
