@@ -189,7 +189,8 @@ def test_the_report_has_a_blinded_rating_section(panel, analysis, tmp_path):
     for phrase in ("Two raters rated, independently", "Three raters rated", "follow-up photograph on a random side",
                    "intraclass correlation ICC(2,1) (two-way random effects, absolute agreement, single rater",
                    "Cohen's weighted kappa (linear and quadratic weights)", "as Fleiss' kappa",
-                   "Mann\u2013Whitney U test"):
+                   "techniques were compared with the Mann\u2013Whitney U test",
+                   "the change within each technique was tested with the Wilcoxon signed-rank test of the scores"):
         assert phrase in text, phrase
     every = text + " ".join(c for t in shown.values() for r in t for c in r)
     for hidden in ("unfinished", "Dr A", "Rater C"):  # the round not complete; raters are counted, not named

@@ -5,7 +5,8 @@ of :func:`hemiface.study.rating_analysis` (``rating_summary``, ``rating_distribu
 ``rating_between``, ``rating_agreement``), one set per completed round, so the report and ``study
 analyze``'s workbook cannot disagree. A round is described by a plain mapping (``round_id``, ``name``,
 ``scale`` with the scale's ``name``, ``design``, ``blinded``, ``values``, ``labels``, ``question``,
-``description``; ``n_raters``, ``n_patients``, ``n_items``, ``measure``, ``agreement_note``).
+``description``; ``n_raters``, ``n_patients``, ``n_items``, ``measure``, ``agreement_note``,
+``within_tested``, ``between_tested``).
 """
 
 from __future__ import annotations
@@ -156,15 +157,21 @@ def rating_methods_text(round_: Mapping) -> str:
                 "on its own")
         shown = "Each rater saw the photographs, baseline and follow-up mixed, in their own random order"
     values = scale["values"]
+    score = "A patient's score is the mean over the raters" + (
+        "; a patient's change is the follow-up photograph's score minus the baseline photograph's"
+        if scale["design"] == "single" else "")
+    tests = [t for t, done in (
+        ("techniques were compared with the Mann\u2013Whitney U test (Kruskal\u2013Wallis with more than two)",
+         round_.get("between_tested")),
+        ("the change within each technique was tested with the Wilcoxon signed-rank test"
+         + ("" if scale["design"] == "single" else " of the scores against 0 (no change)"),
+         round_.get("within_tested")),
+    ) if done]
     text = (f"Blinded rating (round \u201c{round_['name']}\u201d). {who} rated, independently and each through a "
             f"personal link that showed only their own ratings, {what}, answering \u201c{scale['question']}\u201d "
             f"on a {len(values)}-point scale. Scale: {scale['description']}. {shown}; no patient identifier, date, "
-            "technique or file name was shown. Ratings were final once submitted. A patient's score is the mean "
-            "over the raters" + (", the change that of the follow-up minus the baseline photograph"
-                                 if scale["design"] == "single" else "") + ". Scores are ordinal: techniques were "
-            "compared with the Mann\u2013Whitney U test (Kruskal\u2013Wallis with more than two)"
-            + (", and the change within each technique with the Wilcoxon signed-rank test"
-               if scale["design"] == "single" or 0 in values else "") + ". ")
+            f"technique or file name was shown. Ratings were final once submitted. {score}. "
+            + (f"Scores are ordinal: {' and '.join(tests)}. " if tests else ""))
     if n_raters >= 2:
         kappa = ("Cohen's weighted kappa (linear and quadratic weights)" if n_raters == 2
                  else "Fleiss' kappa")

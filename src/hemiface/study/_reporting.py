@@ -110,7 +110,8 @@ class RatingAnalysis:
 
     ``rounds``: one mapping per completed round (every invited rater has submitted) with ``round_id``,
     ``name``, ``scale`` (:meth:`RatingScale.to_dict`), ``n_raters``, ``n_patients``, ``n_items``,
-    ``measure`` and ``agreement_note``; what the report's methods sentence says. Empty when no round is
+    ``measure``, ``agreement_note``, ``within_tested`` and ``between_tested`` (whether ``rating_within`` /
+    ``rating_between`` hold rows for it); what the report's methods sentence says. Empty when no round is
     complete (and then ``tables`` is empty too).
     """
 
@@ -122,9 +123,10 @@ def _patient_measure(scale) -> str:
     return "change" if scale.design == "single" else "mean_score"
 
 
-def _has_no_change_value(scale) -> bool:
-    """A pair scale whose 0 means "no difference": its scores can be tested against 0."""
-    return scale.design == "pair" and 0 in scale.values
+def _within_testable(scale) -> bool:
+    """Whether a change within a technique can be tested: on the symmetry scale (follow-up against baseline)
+    and on pair scales whose 0 means "no difference" (scores against 0); not on ``improvement_4``."""
+    return scale.design == "single" or 0 in scale.values
 
 
 @contextlib.contextmanager
@@ -178,12 +180,12 @@ def rating_analysis(study, *, alpha: float = 0.05, order=None) -> RatingAnalysis
                 lead, technique=tech, measure=measure, n_patients=len(x), n_raters=int(res.progress["n_submitted"]),
                 mean=x.mean() if len(x) else np.nan, sd=x.std(ddof=1) if len(x) > 1 else np.nan, median=median,
                 q1=q1, q3=q3, min=x.min() if len(x) else np.nan, max=x.max() if len(x) else np.nan)]))
+            if not _within_testable(scale):
+                continue
             if scale.design == "single":
                 before, after = sub["baseline_mean"].to_numpy(float), sub["followup_mean"].to_numpy(float)
-            elif _has_no_change_value(scale):
-                before, after = np.zeros(len(sub)), sub["mean_score"].to_numpy(float)
             else:
-                continue
+                before, after = np.zeros(len(sub)), sub["mean_score"].to_numpy(float)
             with _quiet_moments():
                 within = paired_change(before, after, alpha=alpha, ids=list(sub.patient_id))
             parts["rating_within"].append(_rank_rows(within).assign(**lead, technique=tech))
@@ -197,7 +199,9 @@ def rating_analysis(study, *, alpha: float = 0.05, order=None) -> RatingAnalysis
         parts["rating_agreement"].append(res.agreement.assign(**lead))
         rounds.append(dict(round_id=listed["round_id"], name=listed["name"], scale=scale.to_dict(),
                            n_raters=int(res.progress["n_submitted"]), n_patients=int(len(patients)),
-                           n_items=int(res.progress["n_items"]), measure=measure, agreement_note=res.agreement_note))
+                           n_items=int(res.progress["n_items"]), measure=measure, agreement_note=res.agreement_note,
+                           within_tested=_within_testable(scale),
+                           between_tested=len(techniques) > 1))
     tables = {}
     if rounds:
         for name, columns in rating_table_columns().items():
