@@ -339,7 +339,9 @@ class Report:
 
     def add_figure(self, fig, title: str | None = None, *, caption: str | None = None, section: str | None = None,
                    dpi: int = FIGURE_DPI, max_height_mm: float | None = None) -> "Report":
-        """Add a matplotlib figure, rasterised now to a PNG without metadata (the figure is not changed)."""
+        """Add a matplotlib figure: rasterised now to a PNG without metadata (the HTML file's), and copied
+        (pickled), so that the PDF draws it as vectors and the Word document at :data:`PRINT_DPI`. Later
+        changes to ``fig`` do not show; the figure itself is not changed."""
         from matplotlib.figure import Figure
 
         if not isinstance(fig, Figure):
