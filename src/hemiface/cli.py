@@ -21,6 +21,7 @@ from .app import make_server
 from .photo import analyze_photo, compare_photos
 from .plan import adm_plan, fat_plan
 from .scan import FaceRegion, analyze_scan, compare_scans
+from .study._reporting import REPORT_FORMATS, write_study_report
 from .study._settings import StudySettings
 
 
@@ -52,6 +53,11 @@ study_app = typer.Typer(help="Study cohorts: database, spreadsheet import, visit
 app.add_typer(study_app, name="study")
 plan_app = typer.Typer(help="Surgical planning from a `scan analyze` result: ADM composite, fat graft.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+
+
+#: `study report --format`: the formats the library writes, its default the library's.
+ReportFormat = enum.Enum("ReportFormat", {f: f for f in REPORT_FORMATS}, type=str)
+_REPORT_DEFAULT = list(_defaults(write_study_report)["formats"])
 
 
 class AffectedSide(str, enum.Enum):
@@ -809,21 +815,20 @@ def study_analyze(
 
     Within-group change (Shapiro-Wilk, then paired t or Wilcoxon), between-technique
     comparison (Welch t / Mann-Whitney U / Kruskal-Wallis, Hodges-Lehmann shift),
-    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1, and
-    who is missing from what and why.
+    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1,
+    who is missing from what and why, and each completed round of the blinded rating
+    panel (scores by technique, rank tests, agreement between the raters: rating_*).
     """
-    from ._outputs import check_writable
-    from .stats import TABLE_COLUMNS, analyze_endpoints, write_csv, write_workbook
-    from .study import endpoint_table, open_study
+    from ._outputs import check_writable, staged_outputs
+    from .stats import TABLE_COLUMNS, write_csv, write_workbook
+    from .study import RATING_TABLES, open_study, study_analysis
 
     try:
         with open_study(folder) as study:
             out = out or study.path / "analysis"
-            check_writable(out, [f"{n}.csv" for n in TABLE_COLUMNS] + ["analysis.xlsx"], overwrite=overwrite)
-            endpoints = endpoint_table(study)
-        tables = analyze_endpoints(endpoints)
-        from ._outputs import staged_outputs
-
+            check_writable(out, [f"{n}.csv" for n in (*TABLE_COLUMNS, *RATING_TABLES)] + ["analysis.xlsx"],
+                           overwrite=overwrite)
+            endpoints, tables, ratings = study_analysis(study)
         names = [f"{n}.csv" for n in tables] + ["analysis.xlsx"]
         with staged_outputs(out, names, overwrite=overwrite) as stage:  # every table or none
             write_csv(tables, stage, overwrite=True)
@@ -842,6 +847,13 @@ def study_analyze(
     for row in tables["outcome_descriptives"].itertuples():  # graft retention, achieved share of the plan
         typer.echo(f"  {row.outcome:34s} {row.group:14s} n={row.n:<3d} mean {row.mean:.1f} % (SD {row.sd:.1f}), "
                    f"median {row.median:.1f} %")
+    for round_ in ratings.rounds:
+        agreement = tables["rating_agreement"]
+        icc = agreement[(agreement.round_id == round_["round_id"]) & (agreement.form == "ICC(2,1)")]
+        said = (f"ICC(2,1) {icc.estimate.iloc[0]:.2f} [{icc.ci_low.iloc[0]:.2f}, {icc.ci_high.iloc[0]:.2f}]"
+                if len(icc) and icc.estimate.notna().iloc[0] else round_["agreement_note"])
+        typer.echo(f"  rating round {round_['name']!r}: {round_['n_patients']} patients, {round_['n_raters']} raters; "
+                   f"{said}")
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 
@@ -850,18 +862,22 @@ def study_report_cmd(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/report]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    formats: Optional[list[ReportFormat]] = typer.Option(
+        None, "--format", help="html, pdf or docx (Word, for the manuscript); repeat for several [default: html and pdf]."),
 ):
-    """The study report: one self-contained HTML file and the same as PDF.
+    """The study report: one self-contained HTML file and the same as PDF (or a Word document).
 
     Study flow diagram, Table 1, endpoint tables with tests and effect sizes, figures,
-    complications, methods written from the actual settings, and a page per patient
-    (photo overlays, depth and gain maps). Pseudonymous ids only.
+    complications, the blinded rating panel's results, methods written from the actual
+    settings, and a page per patient (photo overlays, depth and gain maps; not in the Word
+    document). Pseudonymous ids only.
     """
-    from .study import open_study, write_study_report
+    from .study import open_study
 
+    chosen = [f.value for f in formats] if formats else _REPORT_DEFAULT
     try:
         with open_study(folder) as study:
-            written = write_study_report(study, out or study.path / "report", overwrite=overwrite)
+            written = write_study_report(study, out or study.path / "report", overwrite=overwrite, formats=chosen)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo("wrote " + " and ".join(str(p) for p in written))

@@ -60,7 +60,8 @@ from ._rating import (
     round_results,
     submit_ratings,
 )
-from ._reporting import build_study_report, patient_pages, write_study_report
+from ._reporting import (RATING_TABLES, RatingAnalysis, build_study_report, patient_pages, rating_analysis,
+                         rating_table_columns, study_analysis, write_study_report)
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
@@ -95,7 +96,12 @@ __all__ = [
     "STUDY_DEFAULTS",
     "analysis_parameters",
     "setting_defaults",
+    "RATING_TABLES",
+    "RatingAnalysis",
     "build_study_report",
+    "rating_analysis",
+    "rating_table_columns",
+    "study_analysis",
     "patient_pages",
     "write_study_report",
     "CORRECTIONS_DIR",
