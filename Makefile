@@ -34,6 +34,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_5000mm3.ply --volume-mm3 5000 --side left --overwrite
 	$(BIN)/hemiface scan analyze $(DEMO)/phantom_5000mm3.ply --affected auto --out $(DEMO)/phantom_5000mm3 --overwrite
+	$(BIN)/hemiface plan adm $(DEMO)/phantom_5000mm3 --sheet-thickness-mm 1 --sheet-size-mm 80x100 --out $(DEMO)/phantom_5000mm3_adm_plan --overwrite
+	$(BIN)/hemiface plan fat $(DEMO)/phantom_5000mm3 --retention 0.5 --overcorrection 0.2 --out $(DEMO)/phantom_5000mm3_fat_plan --overwrite
 	$(BIN)/hemiface scan analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_path; print(sample_path("demoface"))')" \
 		--affected auto --out $(DEMO)/demoface_natural_asymmetry --overwrite
 	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_followup_2000mm3.ply --volume-mm3 2000 --side left --overwrite
@@ -49,6 +51,8 @@ demo: setup
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
+	@echo "  $(DEMO)/phantom_5000mm3_adm_plan/   its stepped ADM plan: 1 mm layers, 1:1 cutting templates (adm_templates.pdf), composite STL"
+	@echo "  $(DEMO)/phantom_5000mm3_fat_plan/   its fat-graft plan per aesthetic zone (50% retention, 20% overcorrection)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
 	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
 	@echo "  $(DEMO)/photo_astronaut/             a frontal photograph: symmetry ratio, landmarks.json (editable), overlay.png"
