@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser demo test bench validate-pose clean
+.PHONY: setup browser postgresql demo test bench validate-pose clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser postgresql
 
 # Headless Chromium for the browser tests of `hemiface app` (Debian's packages); without it they are skipped.
 browser:
@@ -15,6 +15,14 @@ browser:
 	{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	echo "note: chromium and chromedriver are not installed; the browser tests of hemiface app will be skipped"
+
+# Debian's PostgreSQL server programs: the study database tests also run on a throwaway PostgreSQL cluster
+# (started and stopped by the tests themselves, on a unix socket); without them those cases are skipped.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	echo "note: PostgreSQL is not installed; the PostgreSQL cases of the study database tests will be skipped"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +34,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_5000mm3.ply --volume-mm3 5000 --side left --overwrite
 	$(BIN)/hemiface scan analyze $(DEMO)/phantom_5000mm3.ply --affected auto --out $(DEMO)/phantom_5000mm3 --overwrite
+	$(BIN)/hemiface plan adm $(DEMO)/phantom_5000mm3 --sheet-thickness-mm 1 --sheet-size-mm 80x100 --out $(DEMO)/phantom_5000mm3_adm_plan --overwrite
+	$(BIN)/hemiface plan fat $(DEMO)/phantom_5000mm3 --retention 0.5 --overcorrection 0.2 --out $(DEMO)/phantom_5000mm3_fat_plan --overwrite
 	$(BIN)/hemiface scan analyze "$$($(BIN)/python -c 'from hemiface.datasets import sample_path; print(sample_path("demoface"))')" \
 		--affected auto --out $(DEMO)/demoface_natural_asymmetry --overwrite
 	$(BIN)/hemiface datasets phantom $(DEMO)/phantom_followup_2000mm3.ply --volume-mm3 2000 --side left --overwrite
@@ -41,6 +51,8 @@ demo: setup
 	@echo
 	@echo "Demo results are in $(DEMO)/:"
 	@echo "  $(DEMO)/phantom_5000mm3/            a symmetric face with a carved 5,000 mm3 defect (truth: $(DEMO)/phantom_5000mm3.ply.truth.json)"
+	@echo "  $(DEMO)/phantom_5000mm3_adm_plan/   its stepped ADM plan: 1 mm layers, 1:1 cutting templates (adm_templates.pdf), composite STL"
+	@echo "  $(DEMO)/phantom_5000mm3_fat_plan/   its fat-graft plan per aesthetic zone (50% retention, 20% overcorrection)"
 	@echo "  $(DEMO)/demoface_natural_asymmetry/  a real person's face: natural asymmetry, no defect carved"
 	@echo "  $(DEMO)/followup_vs_baseline/        the same face after 3,000 mm3 was restored: gain map, before/after, plan vs result"
 	@echo "  $(DEMO)/photo_astronaut/             a frontal photograph: symmetry ratio, landmarks.json (editable), overlay.png"
@@ -50,8 +62,11 @@ demo: setup
 	@echo "The analyses hold measurements.json, depth_map.png, depth_map.ply and (when a defect is found) defect.stl;"
 	@echo "the comparison holds comparison.json, gain_map.png, gain_map.ply and before_after.png."
 
+# Two workers (pytest-xdist), each test file on one worker so its module fixtures and summary tables stay
+# whole; the validation figures each test logs are printed for passing tests too (the PASSES section).
+PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -o log_cli=false -rfEsxXP
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
@@ -61,6 +76,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_study_run.py
 	$(BIN)/python benchmarks/bench_study_600.py
 	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/python benchmarks/bench_app3d.py
 	$(BIN)/python benchmarks/bench_plan.py
 
 validate-pose: setup

@@ -7,6 +7,7 @@ memory (ru_maxrss) belongs to that measurement alone. Prints figures; asserts no
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,10 @@ ANALYZE = textwrap.dedent(
 
     def timed(name, fn):  # the aesthetic zones' share: splitting the defect, and zones.png
         def run(*args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out = fn(*args, **kwargs)
             zones_s[name] = time.perf_counter() - start
+            zones_s[name + "_cpu"] = time.process_time() - cpu
             return out
         return run
 
@@ -101,7 +103,8 @@ def main() -> None:
             )
             z = r["zones_s"]
             print(f"    of which aesthetic zones: split {z['measure']:.2f} s + zones.png {z['figure']:.2f} s = "
-                  f"{z['measure'] + z['figure']:.2f} s [target < 1 s]")
+                  f"{z['measure'] + z['figure']:.2f} s (CPU {z['measure_cpu'] + z['figure_cpu']:.2f} s, load average "
+                  f"{os.getloadavg()[0]:.1f}) [target < 1 s]")
         q = json.loads(run(QUERY.format(), mesh))
         print(
             f"distance query alone: {q['query_s_per_million']:.2f} s per million points against "

@@ -52,6 +52,7 @@ def test_demo_recovers_the_simulated_changes(demo):
     assert a["patients_2d"] >= 3 and a["patients_3d"] >= 1 and a["all_finite"]
     assert a["ratio_change_points_max"] < 2.0  # the photo issue's tolerance
     assert a["volume_gain_percent_max"] < 10.0  # the scan compare issue's tolerance
+    assert a["patients_retention"] >= 1 and a["retention_percent_max"] < 10.0  # the same, through the injected ml
     assert "0 failed" in demo.run_summary
 
 
@@ -76,6 +77,10 @@ def test_report_html_has_every_section_and_the_endpoint_numbers(demo):
         if len(change):
             mean = format_value(change.mean(), column_kind("mean"))
             assert mean in cells, (technique, mean)
+    # graft retention by technique, from the injected volumes the cohort records
+    assert "Graft retention and achieved share of the planned volume at follow-up, by technique" in text
+    fat = endpoints.loc[endpoints["technique"] == "fat_grafting", "graft_retention_percent"].dropna()
+    assert len(fat) and format_value(fat.mean(), column_kind("mean")) in cells
     # methods are written from the settings actually used
     assert "6 calendar months" in text or "6 months" in text
     assert "Shapiro-Wilk" in text

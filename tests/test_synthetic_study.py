@@ -52,7 +52,9 @@ def test_truth_table_columns_are_frozen(small):
         "carved_volume_baseline_mm3", "carved_volume_followup_mm3", "volume_restored_mm3",
         "carved_max_depth_baseline_mm", "followup_scan_rotation_deg", "followup_scan_translation_mm", "baseline_scan",
         "followup_scan",
-        "faceq_baseline", "faceq_followup", "expected_faceq_change", "complications")
+        "faceq_baseline", "faceq_followup", "expected_faceq_change", "complications",
+        "retention_fraction", "fat_injected_ml", "expected_retention_percent", "planned_gain_ml",
+        "expected_achieved_of_planned_percent")
     assert tuple(small.truth.columns) == datasets.TRUTH_COLUMNS
     assert tuple(TRUTH_COLUMN_DOCS) == datasets.TRUTH_COLUMNS  # every column documented, in order
     columns_md = (small.path / "truth" / "COLUMNS.md").read_text()

@@ -35,13 +35,16 @@ def agreement_with_truth(endpoints, truth) -> dict:
     """Largest differences between measured endpoints and the simulation's truth (eligible patients).
 
     ``ratio_change_points``: 2D symmetry-ratio change vs the simulated change;
-    ``volume_gain_percent``: 3D volume gained vs the volume restored (percent of it).
+    ``volume_gain_percent``: 3D volume gained vs the volume restored (percent of it);
+    ``retention_percent``: graft retention vs the simulated one (percent of it).
     """
     import numpy as np
 
     m = endpoints.merge(truth, on="patient_id", suffixes=("", "_truth"))
     ratio = (m["symmetry_ratio_change"] - m["expected_ratio_change_points"]).abs().dropna()
     gain = (100 * (m["volume_gain_mm3"] - m["volume_restored_mm3"]) / m["volume_restored_mm3"]).abs().dropna()
+    retention = (100 * (m["graft_retention_percent"] - m["expected_retention_percent"])
+                 / m["expected_retention_percent"]).abs().dropna()
     return {
         "patients_2d": int(len(ratio)),
         "ratio_change_points_max": float(ratio.max()) if len(ratio) else float("nan"),
@@ -49,6 +52,8 @@ def agreement_with_truth(endpoints, truth) -> dict:
         "patients_3d": int(len(gain)),
         "volume_gain_percent_max": float(gain.max()) if len(gain) else float("nan"),
         "volume_gain_percent_mean": float(gain.mean()) if len(gain) else float("nan"),
+        "patients_retention": int(len(retention)),
+        "retention_percent_max": float(retention.max()) if len(retention) else float("nan"),
         "all_finite": bool(np.isfinite(ratio).all() and np.isfinite(gain).all()),
     }
 

@@ -114,6 +114,10 @@ class TechniqueEffect:
     probability) recorded at the follow-up visit, each drawn independently.
     ``stage_weights``: relative preference for the technique in stages I-IV (the
     technique is drawn with probability proportional to it among the study's techniques).
+    ``retention_mean`` / ``retention_sd``: for a technique that injects fat, the share of the
+    injected volume that survives (normal, clipped to 0.15-0.95); the recorded injected volume
+    is the restored volume divided by it. ``records_planned_gain``: the surgery records the
+    baseline defect volume as its planned gain (as ``hemiface plan adm`` would give it).
     """
 
     correction_mean: float
@@ -122,6 +126,9 @@ class TechniqueEffect:
     faceq_gain_sd: float
     complications: tuple[tuple[str, str, float], ...]
     stage_weights: tuple[float, float, float, float]
+    retention_mean: float | None = None
+    retention_sd: float = 0.0
+    records_planned_gain: bool = False
 
 
 #: Default effects. Free flaps treat larger defects and correct more of them; fat grafts partly resorb.
@@ -130,6 +137,7 @@ TECHNIQUE_EFFECTS: dict[str, TechniqueEffect] = {
         0.55, 0.12, 15.0, 10.0,
         (("graft_resorption", "minor", 0.15), ("contour_irregularity", "minor", 0.10), ("fat_necrosis", "minor", 0.05)),
         (1.0, 0.8, 0.4, 0.2),
+        retention_mean=0.45, retention_sd=0.08,  # 31-60 % at a year, depending on processing
     ),
     "free_flap": TechniqueEffect(
         0.85, 0.08, 25.0, 10.0,
@@ -141,6 +149,7 @@ TECHNIQUE_EFFECTS: dict[str, TechniqueEffect] = {
         0.40, 0.10, 10.0, 10.0,
         (("seroma", "minor", 0.08), ("infection", "major", 0.04), ("extrusion", "major", 0.03)),
         (0.3, 0.3, 0.2, 0.1),
+        records_planned_gain=True,
     ),
 }
 
@@ -185,6 +194,11 @@ TRUTH_COLUMNS = (
     "faceq_followup",
     "expected_faceq_change",
     "complications",
+    "retention_fraction",
+    "fat_injected_ml",
+    "expected_retention_percent",
+    "planned_gain_ml",
+    "expected_achieved_of_planned_percent",
 )
 
 #: What each truth column means (written to ``truth/COLUMNS.md``). Sides are the patient's.
@@ -236,6 +250,14 @@ TRUTH_COLUMN_DOCS = {
     "expected_faceq_change": "the technique's mean FACE-Q change (TechniqueEffect.faceq_gain_mean); each patient "
                              "adds noise",
     "complications": "complication types recorded at the follow-up visit, separated by ';'",
+    "retention_fraction": "share of the injected fat that survives (techniques that inject fat; TechniqueEffect)",
+    "fat_injected_ml": "fat volume recorded for the initial surgery (surgeries.csv, rounded to 0.1 ml): the restored "
+                       "volume / retention_fraction",
+    "expected_retention_percent": "100 x volume_restored_mm3 / (fat_injected_ml x 1,000): the graft retention the "
+                                  "endpoint table should report (patients with scans)",
+    "planned_gain_ml": "planned gain recorded for the initial surgery (rounded to 0.1 ml): the baseline defect volume",
+    "expected_achieved_of_planned_percent": "100 x volume_restored_mm3 / (planned_gain_ml x 1,000) (patients with "
+                                            "scans)",
 }
 
 #: The spreadsheets written, in import order.
@@ -694,7 +716,8 @@ def synthetic_study(
     stage = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.partial"
     stage.mkdir()  # (not mkdtemp: the folder keeps the user's usual permissions)
     try:
-        _write_study(stage, patients, rng, effects, float(faceq_missing_rate))
+        # the recorded volumes come from a generator of their own: the rest of the cohort is as it was before them
+        _write_study(stage, patients, rng, effects, float(faceq_missing_rate), np.random.default_rng([seed, 17]))
         params = {
             "generator": "hemiface.datasets.synthetic_study", "hemiface_version": __version__, "seed": seed,
             "n_patients": n_patients, "n_with_scans": n_with_scans, "techniques": list(techniques),
@@ -766,7 +789,20 @@ score is invented.
 """
 
 
-def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_rate: float) -> None:
+def _recorded_volumes(p: dict, effect: TechniqueEffect, restored_mm3: float, rng) -> dict:
+    """What the initial surgery records (injected fat, planned gain; ml, 0.1 ml) and the retention behind it."""
+    from .study import MM3_PER_ML
+
+    out = dict(retention_fraction=None, fat_injected_ml=None, planned_gain_ml=None)
+    if effect.retention_mean is not None:
+        out["retention_fraction"] = float(np.clip(rng.normal(effect.retention_mean, effect.retention_sd), 0.15, 0.95))
+        out["fat_injected_ml"] = round(restored_mm3 / out["retention_fraction"] / MM3_PER_ML, 1)
+    if effect.records_planned_gain:
+        out["planned_gain_ml"] = round(p["volume_baseline_mm3"] / MM3_PER_ML, 1)
+    return out
+
+
+def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_rate: float, volume_rng) -> None:
     """Write the spreadsheets, media and truth of ``patients`` into ``root``."""
     from .study import TABLE_COLUMNS
 
@@ -784,12 +820,14 @@ def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_r
             "age_at_surgery_years": p["age_column"], "affected_side": side,
             "guerrerosantos_stage": p["stage"], "age_at_onset_years": p["age_at_onset"],
         })
+        volumes = _recorded_volumes(p, effect, p["volume_baseline_mm3"] * p["correction"], volume_rng)
         rows["surgeries.csv"].append({"patient_id": pid, "surgery_date": p["surgery"], "technique": p["technique"],
-                                      "is_initial": "yes", "notes": ""})
-        if p["touch_up"] is not None:
+                                      "is_initial": "yes", "notes": "", "fat_injected_ml": volumes["fat_injected_ml"],
+                                      "planned_gain_ml": volumes["planned_gain_ml"]})
+        if p["touch_up"] is not None:  # after the follow-up visit: its fat does not enter the retention
             rows["surgeries.csv"].append({"patient_id": pid, "surgery_date": p["touch_up"],
                                           "technique": "fat_grafting", "is_initial": "no",
-                                          "notes": "touch-up lipofilling"})
+                                          "notes": "touch-up lipofilling", "fat_injected_ml": 5.0})
         visits = [(p["preop"], "preoperative"), (p["followup"], "follow-up")]
         if p["early"] is not None:
             visits.append((p["early"], "follow-up"))
@@ -875,6 +913,10 @@ def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_r
             "faceq_followup": faceq["followup"],
             "expected_faceq_change": effect.faceq_gain_mean,
             "complications": ";".join(complications),
+            **volumes,
+            "expected_retention_percent": _share_percent(scan.get("volume_restored_mm3"), volumes["fat_injected_ml"]),
+            "expected_achieved_of_planned_percent": _share_percent(scan.get("volume_restored_mm3"),
+                                                                   volumes["planned_gain_ml"]),
         })
 
     for name, table in rows.items():
@@ -884,8 +926,15 @@ def _write_study(root: Path, patients: list[dict], rng, effects, faceq_missing_r
     logger.info("synthetic study: wrote %d photos and %d scans", n_photos, n_scans)
 
 
+def _share_percent(volume_mm3: float | None, of_ml: float | None) -> float | None:
+    from .study import MM3_PER_ML
+
+    return None if volume_mm3 is None or of_ml is None else 100.0 * volume_mm3 / (of_ml * MM3_PER_ML)
+
+
 #: Optional spreadsheet columns the generator fills.
-_WRITTEN_OPTIONAL = ("birth_year", "age_at_surgery_years", "guerrerosantos_stage", "age_at_onset_years", "notes")
+_WRITTEN_OPTIONAL = ("birth_year", "age_at_surgery_years", "guerrerosantos_stage", "age_at_onset_years", "notes",
+                     "fat_injected_ml", "planned_gain_ml")
 
 
 def _cell(x) -> str:

@@ -21,6 +21,7 @@ from .app import make_server
 from .photo import analyze_photo, compare_photos
 from .plan import adm_plan, fat_plan
 from .scan import FaceRegion, analyze_scan, compare_scans
+from .study._reporting import REPORT_FORMATS, write_study_report
 from .study._settings import StudySettings
 
 
@@ -52,6 +53,11 @@ study_app = typer.Typer(help="Study cohorts: database, spreadsheet import, visit
 app.add_typer(study_app, name="study")
 plan_app = typer.Typer(help="Surgical planning from a `scan analyze` result: ADM composite, fat graft.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+
+
+#: `study report --format`: the formats the library writes, its default the library's.
+ReportFormat = enum.Enum("ReportFormat", {f: f for f in REPORT_FORMATS}, type=str)
+_REPORT_DEFAULT = list(_defaults(write_study_report)["formats"])
 
 
 class AffectedSide(str, enum.Enum):
@@ -814,21 +820,20 @@ def study_analyze(
 
     Within-group change (Shapiro-Wilk, then paired t or Wilcoxon), between-technique
     comparison (Welch t / Mann-Whitney U / Kruskal-Wallis, Hodges-Lehmann shift),
-    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1, and
-    who is missing from what and why.
+    ANCOVA as sensitivity analysis, complications (exact CIs, Fisher), Table 1,
+    who is missing from what and why, and each completed round of the blinded rating
+    panel (scores by technique, rank tests, agreement between the raters: rating_*).
     """
-    from ._outputs import check_writable
-    from .stats import TABLE_COLUMNS, analyze_endpoints, write_csv, write_workbook
-    from .study import endpoint_table, open_study
+    from ._outputs import check_writable, staged_outputs
+    from .stats import TABLE_COLUMNS, write_csv, write_workbook
+    from .study import RATING_TABLES, open_study, study_analysis
 
     try:
         with open_study(folder) as study:
             out = out or study.path / "analysis"
-            check_writable(out, [f"{n}.csv" for n in TABLE_COLUMNS] + ["analysis.xlsx"], overwrite=overwrite)
-            endpoints = endpoint_table(study)
-        tables = analyze_endpoints(endpoints)
-        from ._outputs import staged_outputs
-
+            check_writable(out, [f"{n}.csv" for n in (*TABLE_COLUMNS, *RATING_TABLES)] + ["analysis.xlsx"],
+                           overwrite=overwrite)
+            endpoints, tables, ratings = study_analysis(study)
         names = [f"{n}.csv" for n in tables] + ["analysis.xlsx"]
         with staged_outputs(out, names, overwrite=overwrite) as stage:  # every table or none
             write_csv(tables, stage, overwrite=True)
@@ -844,6 +849,16 @@ def study_analyze(
     for row in within[within["selected"].astype(bool)].itertuples():
         typer.echo(f"  {row.endpoint:34s} {row.group:14s} {row.test:9s} n={row.n:<3d} "
                    f"change {row.estimate:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]  p={row.p_value:.3g}")
+    for row in tables["outcome_descriptives"].itertuples():  # graft retention, achieved share of the plan
+        typer.echo(f"  {row.outcome:34s} {row.group:14s} n={row.n:<3d} mean {row.mean:.1f} % (SD {row.sd:.1f}), "
+                   f"median {row.median:.1f} %")
+    for round_ in ratings.rounds:
+        agreement = tables["rating_agreement"]
+        icc = agreement[(agreement.round_id == round_["round_id"]) & (agreement.form == "ICC(2,1)")]
+        said = (f"ICC(2,1) {icc.estimate.iloc[0]:.2f} [{icc.ci_low.iloc[0]:.2f}, {icc.ci_high.iloc[0]:.2f}]"
+                if len(icc) and icc.estimate.notna().iloc[0] else round_["agreement_note"])
+        typer.echo(f"  rating round {round_['name']!r}: {round_['n_patients']} patients, {round_['n_raters']} raters; "
+                   f"{said}")
     typer.echo(f"tables in {out} (CSV, and analysis.xlsx for a statistician)")
 
 
@@ -852,18 +867,22 @@ def study_report_cmd(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/report]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    formats: Optional[list[ReportFormat]] = typer.Option(
+        None, "--format", help="html, pdf or docx (Word, for the manuscript); repeat for several [default: html and pdf]."),
 ):
-    """The study report: one self-contained HTML file and the same as PDF.
+    """The study report: one self-contained HTML file and the same as PDF (or a Word document).
 
     Study flow diagram, Table 1, endpoint tables with tests and effect sizes, figures,
-    complications, methods written from the actual settings, and a page per patient
-    (photo overlays, depth and gain maps). Pseudonymous ids only.
+    complications, the blinded rating panel's results, methods written from the actual
+    settings, and a page per patient (photo overlays, depth and gain maps; not in the Word
+    document). Pseudonymous ids only.
     """
-    from .study import open_study, write_study_report
+    from .study import open_study
 
+    chosen = [f.value for f in formats] if formats else _REPORT_DEFAULT
     try:
         with open_study(folder) as study:
-            written = write_study_report(study, out or study.path / "report", overwrite=overwrite)
+            written = write_study_report(study, out or study.path / "report", overwrite=overwrite, formats=chosen)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo("wrote " + " and ".join(str(p) for p in written))
@@ -902,6 +921,47 @@ def study_correct(
         raise typer.Exit(code=1)
     was = f"{before:.1f} %" if before is not None else "not analysed before"
     typer.echo(f"{patient} {when}: symmetry ratio {was} -> {after:.1f} % (correction recorded in the audit table)")
+
+
+@study_app.command("scan-settings")
+def study_scan_settings(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    patient: str = typer.Argument(..., help="Pseudonymous patient id."),
+    visit_date: str = typer.Argument(..., help="Date of the visit the scan belongs to (YYYY-MM-DD)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit table)."),
+    plane: str = typer.Option("mirror", "--plane", help="mirror, landmarks, or a JSON file {\"normal\": [x, y, z], "
+                              "\"point\": [x, y, z]} in the scan's frame and units."),
+    stable: Optional[Path] = typer.Option(None, "--stable", exists=True, dir_okay=False,
+                                          help="The unaffected areas of both sides, for the mirror plane: the scan's "
+                                               "vertex indices (.npy of indices or a boolean mask, or a text file of "
+                                               "whole numbers)."),
+    scan: Optional[str] = typer.Option(None, "--scan", help="The scan's file name, when the visit has several."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who sets it [default: your login name]."),
+):
+    """Set a scan's symmetry plane or painted stable area (as the app's 3D check does); `study run` recomputes it.
+
+    The scan is never modified; the setting is recorded in the audit table. `--plane mirror` without
+    `--stable` returns the scan to the automatic plane.
+    """
+    import datetime as dt
+
+    from .study import open_study, set_scan_settings
+
+    try:
+        try:
+            when = dt.date.fromisoformat(visit_date)
+        except ValueError:
+            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        with open_study(folder) as study:
+            done = set_scan_settings(study, patient, when, reason=reason, plane=plane, stable=stable, scan=scan,
+                                     user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    plane_text = done["plane"] if isinstance(done["plane"], str) else "set by hand"
+    painted = f", stable area of {done['stable_vertices']:,} vertices" if done["stable_vertices"] else ""
+    redo = ", ".join(done["redo"]) or "nothing (already analysed with this setting)"
+    typer.echo(f"{patient} {when}: plane {plane_text}{painted} (version {done['version']}, recorded in the audit "
+               f"table); `hemiface study run` recomputes: {redo}")
 
 
 rating_app = typer.Typer(help="The blinded rating panel: rounds, raters' links, progress and agreement.",

@@ -20,8 +20,10 @@ import urllib.request
 from pathlib import Path
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000"]
+# --enable-unsafe-swiftshader: WebGL on the CPU (SwiftShader) without a GPU, for the 3D views (three.js)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--window-size=1280,1000"]
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -108,13 +110,19 @@ class Browser:
     def script(self, source: str, *args):
         return self._s("POST", "/execute/sync", {"script": source, "args": list(args)})
 
-    def drag(self, element: str, dx: int, dy: int) -> None:
-        """Press on the element's centre, move by (dx, dy) CSS pixels in small steps, release."""
+    def move_to(self, element: str, x: int = 0, y: int = 0) -> None:
+        """Move the mouse to (x, y) CSS pixels from the element's centre."""
+        self._s("POST", "/actions", {"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "origin": {ELEMENT: element}, "x": x, "y": y}]}]})
+
+    def drag(self, element: str, dx: int, dy: int, *, start: tuple[int, int] = (0, 0)) -> None:
+        """Press at ``start`` (CSS pixels from the element's centre), move by (dx, dy) in small steps, release."""
         steps = [{"type": "pointerMove", "origin": "pointer", "x": dx // 4, "y": dy // 4, "duration": 50}
                  for _ in range(4)]
         self._s("POST", "/actions", {"actions": [{
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": [{"type": "pointerMove", "origin": {ELEMENT: element}, "x": 0, "y": 0},
+            "actions": [{"type": "pointerMove", "origin": {ELEMENT: element}, "x": start[0], "y": start[1]},
                         {"type": "pointerDown", "button": 0}, {"type": "pause", "duration": 50}, *steps,
                         {"type": "pointerUp", "button": 0}]}]})
         self._s("DELETE", "/actions")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_helpers import HOSTILE, HOSTILE_ID, csrf_of
+from app_helpers import HOSTILE, HOSTILE_ID, csrf_of, make_client
 
 
 def _media(client, patient, visit_date):
@@ -25,16 +25,10 @@ def _media(client, patient, visit_date):
 @pytest.fixture
 def writer(study_dir):
     """A test client on a private copy of the study, with its CSRF token."""
-    from hemiface.app import create_app
-
-    app = create_app(study_dir)
-    app.testing = True
-    client = app.test_client()
-    client.csrf = csrf_of(app)
-    client.app_ = app
+    client = make_client(study_dir)
     yield client
-    app.extensions["hemiface"]["runs"].wait(60)
-    app.extensions["hemiface"]["study"].close()
+    client.app_.extensions["hemiface"]["runs"].wait(60)
+    client.app_.extensions["hemiface"]["study"].close()
 
 
 def _post(client, url, body, *, csrf=True, **kw):

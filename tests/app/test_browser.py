@@ -42,7 +42,7 @@ def browser():
         yield b
 
 
-def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, study_dir, tmp_path):
+def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, study_dir, artifacts):
     base = served.address.rstrip("/")
     shots = []
     browser.get(base + "/")
@@ -62,13 +62,13 @@ def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, stud
     # start a run from the page (nothing is missing): it finishes and says so
     browser.click(browser.find("#run-button"))
     browser.wait(lambda: "last run" in browser.text(browser.find("#run-status")), what="the run to finish")
-    shots.append(browser.screenshot(tmp_path / "overview.png"))
+    shots.append(browser.screenshot(artifacts / "overview.png"))
 
     browser.get(base + "/patients/P01")
     browser.wait(lambda: browser.script(
         "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length") == 2,
         what="both overlays to load")
-    shots.append(browser.screenshot(tmp_path / "patient.png"))
+    shots.append(browser.screenshot(artifacts / "patient.png"))
     link = browser.script("return Array.from(document.querySelectorAll('a.button')).map(a => a.href)[1]")
     browser.get(link)  # the follow-up photo
     browser.wait(lambda: browser.script("return document.getElementById('editor').dataset.ready === '1' && "
@@ -85,7 +85,7 @@ def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, stud
     x1 = browser.script(f"return document.querySelector('circle[data-key=\"{key}\"]').cx.baseVal.value")
     assert x1 > x0 + 5
     assert "1 point moved" in browser.text(browser.find("#moved"))
-    shots.append(browser.screenshot(tmp_path / "correct_edited.png"))
+    shots.append(browser.screenshot(artifacts / "correct_edited.png"))
     browser.type(browser.find("#reason"), "cheek outline inside the contour")
     browser.click(browser.find("#save"))
     status = browser.wait(lambda: (lambda t: t if t.startswith(("saved", "not saved", "correction")) else "")(
@@ -93,7 +93,7 @@ def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, stud
     assert status.startswith("saved"), status
     after = float(browser.text(browser.find("#ratio")))
     assert after > before
-    shots.append(browser.screenshot(tmp_path / "correct_saved.png"))
+    shots.append(browser.screenshot(artifacts / "correct_saved.png"))
     with sqlite3.connect(study_dir / "study.sqlite") as db:
         details = json.loads(db.execute("SELECT details_json FROM audit WHERE action='correct_landmarks'").fetchone()[0])
     assert details["reason"] == "cheek outline inside the contour"
@@ -127,14 +127,14 @@ def test_overview_patient_and_a_landmark_dragged_and_saved(served, browser, stud
     status = browser.wait(lambda: (lambda t: t if t.startswith("not saved") else "")(
         browser.text(browser.find("#save-status"))), timeout=60, what="the refusal")
     assert "corrected since you opened them" in status
-    shots.append(browser.screenshot(tmp_path / "correct_conflict.png"))
+    shots.append(browser.screenshot(artifacts / "correct_conflict.png"))
     with sqlite3.connect(study_dir / "study.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM landmark_corrections").fetchone()[0] == 2
 
     browser.get(base + "/patients/P01")
     audit = browser.text(browser.find("#audit"))
     assert "cheek outline inside the contour" in audit and f"{after:.2f}" in audit
-    shots.append(browser.screenshot(tmp_path / "patient_after.png"))
+    shots.append(browser.screenshot(artifacts / "patient_after.png"))
     # no script errors (the refused save's 409 is logged by the browser as a failed request: expected)
     assert not [e for e in browser.console_errors() if "409" not in e["message"]]
     log.info("browser screenshots: %s", ", ".join(str(s) for s in shots))

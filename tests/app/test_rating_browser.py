@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
            "make setup installs them)")
 
 
-def test_a_round_with_two_raters_in_the_browser(tmp_path):
+def test_a_round_with_two_raters_in_the_browser(tmp_path, artifacts):
     from hemiface.app import make_server
     from hemiface.study import open_study, rating_photo, round_results
 
@@ -41,7 +41,7 @@ def test_a_round_with_two_raters_in_the_browser(tmp_path):
             browser.click(browser.find("#new-round button[type=submit]"))
             browser.wait(lambda: browser.find_all("#links code"), what="the raters' links")
             links = [browser.text(e) for e in browser.find_all("#links code")]
-            shots.append(browser.screenshot(tmp_path / "rating_links.png"))
+            shots.append(browser.screenshot(artifacts / "rating_links.png"))
             assert len(links) == 2 and all(link.startswith(base + "/rate/") for link in links)
             opinions = {links[0]: {"RQ101": 2, "RQ102": 0, "RQ104": -1}, links[1]: {"RQ101": 2, "RQ102": 1, "RQ104": -1}}
             with open_study(folder) as study:
@@ -58,20 +58,20 @@ def test_a_round_with_two_raters_in_the_browser(tmp_path):
                         value = change[right.split("_")[0].upper()] * (1 if right.endswith("_post.png") else -1)
                         browser.click(browser.find(f'input[name=response][value="{value}"]'))
                         if position == 1 and link == links[0]:
-                            shots.append(browser.screenshot(tmp_path / "rating_item.png"))
+                            shots.append(browser.screenshot(artifacts / "rating_item.png"))
                         browser.click(browser.find("#save"))
                     browser.wait(lambda: browser.script("return !!document.getElementById('submit-form')"),
                                  what="the rater's overview")
                     assert "3 of 3 rated" in browser.text(browser.find("#progress"))
                     browser.click(browser.find("#submit"))
                     browser.wait(lambda: browser.find_all("#submitted"), what="the submission")
-                shots.append(browser.screenshot(tmp_path / "rating_submitted.png"))
+                shots.append(browser.screenshot(artifacts / "rating_submitted.png"))
                 expected = round_results(study, 1).agreement.set_index("form").estimate
             browser.get(base + "/rating/1")
             row = browser.text(browser.find('#agreement tr[data-form="ICC(2,1)"]'))
             assert f"{expected['ICC(2,1)']:.3f}" in row and "absolute agreement" in row
             assert "Every rater has submitted." in browser.text(browser.find("#status"))
-            shots.append(browser.screenshot(tmp_path / "rating_round.png"))
+            shots.append(browser.screenshot(artifacts / "rating_round.png"))
             assert re.search(r"quadratic", browser.text(browser.find("#agreement")))
             assert not browser.console_errors()
     finally:

@@ -247,3 +247,69 @@ def test_bad_options_say_which(analysis_dir, kwargs, fragment):
 def _shoelace(points):
     x, y = points[:, 0], points[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _moved(analysis, rotation, shift):
+    """The same analysed face in another pose: every point and direction of the analysis moved rigidly."""
+    from dataclasses import replace
+
+    def point(p):
+        return np.asarray(p, float) @ rotation.T + shift
+
+    frame = analysis.face_frame
+    moved_frame = replace(frame, rotation=frame.rotation @ rotation.T, origin_mm=point(frame.origin_mm),
+                          landmarks_mm={k: point(p) for k, p in frame.landmarks_mm.items()})
+    return replace(analysis, depth_vertices_mm=point(analysis.depth_vertices_mm), depth_top_mm=point(analysis.depth_top_mm),
+                   symmetry_plane_normal=tuple(np.asarray(analysis.symmetry_plane_normal) @ rotation.T),
+                   symmetry_plane_point_mm=tuple(point(analysis.symmetry_plane_point_mm)), face_frame=moved_frame)
+
+
+def test_the_same_face_moved_gives_the_same_plan(analysis, plans):
+    """Rigid-motion invariance: layers, pieces, templates and sheets do not depend on the scan's pose."""
+    from scipy.spatial.transform import Rotation
+
+    rotation = Rotation.from_euler("zyx", [110.0, -50.0, 30.0], degrees=True).as_matrix()
+    moved = adm_plan(_moved(analysis, rotation, np.array([120.0, -40.0, 300.0])), sheet_thickness_mm=1.0)
+    plan = plans[1.0]
+    assert [l.area_mm2 for l in moved.layers] == pytest.approx([l.area_mm2 for l in plan.layers], rel=1e-6)
+    assert moved.composite_volume_mm3 == pytest.approx(plan.composite_volume_mm3, rel=1e-6)
+    assert moved.composite_solid_volume_mm3 == pytest.approx(plan.composite_solid_volume_mm3, rel=1e-6)
+    assert moved.sheets == plan.sheets and [p.label for p in moved.pieces] == [p.label for p in plan.pieces]
+    for a, b in zip(moved.pieces, plan.pieces):
+        assert a.size_mm == pytest.approx(b.size_mm, abs=1e-3)  # superior still up: the template is the same
+        assert a.flat.distortion["length_error_mean_percent"] == pytest.approx(
+            b.flat.distortion["length_error_mean_percent"], abs=1e-3)
+        assert [x["landmark"] for x in a.anchors] == [x["landmark"] for x in b.anchors]
+        assert [x["distance_mm"] for x in a.anchors] == pytest.approx([x["distance_mm"] for x in b.anchors], abs=1e-6)
+        assert (a.placement.sheet, a.placement.rotated) == (b.placement.sheet, b.placement.rotated)
+    # The composite solid moves with the face.
+    assert moved.composite_vertices_mm == pytest.approx(plan.composite_vertices_mm @ rotation.T + [120.0, -40.0, 300.0],
+                                                       abs=1e-4)
+
+
+def test_template_marks_stay_on_their_own_piece(plans):
+    """Labels, compasses and references: inside the sheet, each within one piece's own part of it (so never
+    over a neighbour), and no two texts over each other."""
+    from hemiface.plan._adm import _sheet_drawings
+    from hemiface.plan._layout import EDGE_MARGIN_MM, own_area
+
+    for t, plan in plans.items():
+        pages = _sheet_drawings(plan)
+        for s, sheet in enumerate(pages[:plan.sheets]):
+            areas = np.array([own_area(p.placement, plan.sheet_size_mm) for p in plan.pieces if p.placement.sheet == s])
+            boxes = sheet.text_boxes()[1:]  # the first is the sheet's caption, in the margin
+            assert len(boxes) >= 3 * len(areas)  # a label, S, M and the references at least, per piece
+            owners = [np.flatnonzero((areas[:, :2] <= b[:2] + 1e-6).all(axis=1) & (areas[:, 2:] >= b[2:] - 1e-6).all(axis=1))
+                      for b in boxes]
+            assert all(len(o) == 1 for o in owners), (t, s, [b for b, o in zip(boxes, owners) if len(o) != 1])
+            for i, a in enumerate(boxes):
+                for b in boxes[i + 1:]:
+                    overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+                    assert min(overlap) <= 1e-6, (t, s, a, b)
+            # Every line off the sheet's margin (outlines, arrows) lies in one piece's own area too.
+            w, h = plan.sheet_size_mm
+            for points, *_ in sheet.lines:
+                inner = points[((points > EDGE_MARGIN_MM) & (points < [w - EDGE_MARGIN_MM, h - EDGE_MARGIN_MM])).all(axis=1)]
+                if len(inner):
+                    lo, hi = inner.min(axis=0), inner.max(axis=0)
+                    assert ((areas[:, :2] <= lo + 1e-6).all(axis=1) & (areas[:, 2:] >= hi - 1e-6).all(axis=1)).sum() == 1

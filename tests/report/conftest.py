@@ -108,7 +108,11 @@ def tables(endpoints):
     complication_tests = pd.DataFrame({"outcome": ["any_complication"], "test": ["fisher_freeman_halton"],
                                        "p_value": [0.4937], "effect_size": [np.nan], "n": [24]})
     missing = pd.DataFrame({"endpoint": ["symmetry_ratio_change", "discrepancy_change_mm3"], "missing_n": [2, 1]})
-    return {"table1": table1, "within_group": within, "between_groups": between, "ancova": ancova, "complications": complications,
+    outcomes = pd.DataFrame({"outcome": ["graft_retention"] * 2, "group": ["fat_grafting", "all"], "n": [6, 7],
+                             "n_missing": [1, 1], "mean": [43.21, 44.05], "sd": [8.7, 8.1]})
+    outcome_tests = pd.DataFrame({"outcome": ["graft_retention"], "test": ["welch_t"], "p_value": [0.0415],
+                                  "selected": [True]})
+    return {"outcome_descriptives": outcomes, "outcome_between_groups": outcome_tests, "table1": table1, "within_group": within, "between_groups": between, "ancova": ancova, "complications": complications,
             "endpoints": definitions, "ancova_assumptions": assumptions, "complication_tests": complication_tests,
             "missing": missing, "sensitivity_per_protocol": between.assign(n=[20])}
 

@@ -52,6 +52,7 @@ def test_format_value(value, kind, shown):
     ("symmetry_ratio_followup_percent", "percent", "Symmetry ratio follow-up (%)"), ("max_depth_mm", "mm", None),
     ("followup_interval_days", "days", "Follow-up interval (days)"), ("effect_size", "stat", "Effect size"),
     ("faceq_cheeks_change", "general", "FACE-Q cheeks change"), ("technique", "general", "Technique"),
+    ("p (within)", "general", "p (within)"),  # a journal table's header is a label already: never re-cased
 ])
 def test_column_kinds_and_labels(name, kind, label):
     assert column_kind(name) == kind

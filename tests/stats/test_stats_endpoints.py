@@ -33,7 +33,13 @@ def result(table):
 
 def test_table_names_and_columns_are_frozen(result):
     assert list(TABLE_COLUMNS) == ["endpoints", "table1", "descriptives", "within_group", "between_groups", "ancova",
-                                   "ancova_assumptions", "complications", "complication_tests", "missing"]
+                                   "ancova_assumptions", "complications", "complication_tests", "missing", "outcomes",
+                                   "outcome_descriptives", "outcome_between_groups"]
+    assert TABLE_COLUMNS["outcomes"] == ("outcome", "label", "unit", "column", "population_column", "reason_column",
+                                         "population")
+    assert TABLE_COLUMNS["outcome_descriptives"] == ("outcome", "group", "n", "n_missing", "missing_ids", "mean", "sd",
+                                                     "median", "q1", "q3", "min", "max")
+    assert TABLE_COLUMNS["outcome_between_groups"] == ("outcome",) + GROUP_COLUMNS
     assert TABLE_COLUMNS["within_group"] == ("endpoint", "group") + PAIRED_COLUMNS
     assert TABLE_COLUMNS["between_groups"] == ("endpoint",) + GROUP_COLUMNS
     assert TABLE_COLUMNS["missing"] == ("patient_id", "group", "endpoint", "timepoint", "reason")
@@ -93,6 +99,35 @@ def test_ancova_and_complications_are_reported(result):
     any_all = c[(c.outcome == "any_complication") & (c.group == "all")].iloc[0]
     assert any_all.n == 23 and any_all.missing_ids == "P004"
     assert set(result["complication_tests"].test) == {"fisher_freeman_halton"}
+
+
+def test_graft_retention_is_summarised_per_technique(table):
+    """Retention drawn around 40 % (fat grafting) and 60 % (free flap with fat): descriptives and the comparison."""
+    rng = np.random.default_rng(3)
+    t = table.copy()
+    truth = {"fat_grafting": 40.0, "free_flap": 60.0}
+    t["fat_injected_ml"] = [20.0 if g in truth else np.nan for g in t.technique]
+    t["graft_retention_percent"] = [truth[g] + rng.normal(0, 4) if g in truth else np.nan for g in t.technique]
+    t["missing_retention_reason"] = None
+    first_fat = t.index[t.technique == "fat_grafting"][0]
+    t.loc[first_fat, "graft_retention_percent"] = np.nan
+    t.loc[first_fat, "missing_retention_reason"] = "no scan at the follow-up visit"
+    res = analyze_endpoints(t)
+    assert list(res["outcomes"].outcome) == ["graft_retention"]  # no planned gains: that outcome is absent
+    d = res["outcome_descriptives"].set_index("group")
+    assert list(d.index) == ["fat_grafting", "free_flap", "all"]  # adm patients injected nothing: not in it
+    for g in truth:
+        values = t.loc[(t.technique == g), "graft_retention_percent"].dropna()
+        assert d.loc[g, "n"] == len(values) and d.loc[g, "mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert d.loc[g, "sd"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+        assert abs(d.loc[g, "mean"] - truth[g]) < 4
+    assert d.loc["fat_grafting", "n_missing"] == 1 and d.loc["fat_grafting", "missing_ids"] == t.patient_id[first_fat]
+    b = res["outcome_between_groups"]
+    assert set(b.test) == {"welch_t", "mann_whitney"} and (b.comparison == "fat_grafting - free_flap").all()
+    assert (b.p_value < 1e-3).all()  # 7 vs 8 patients: the exact Mann-Whitney p cannot go below 3e-4
+    m = res["missing"]
+    row = m[m.endpoint == "graft_retention"]
+    assert list(row.patient_id) == [t.patient_id[first_fat]] and row.reason.iloc[0] == "no scan at the follow-up visit"
 
 
 def test_two_techniques_use_two_group_tests(table):
@@ -164,7 +199,7 @@ def test_workbook_rejects_bad_sheet_names(tmp_path):
 def test_csv_round_trip(result, tmp_path):
     paths = write_csv(result, tmp_path / "out")
     assert [p.name for p in paths] == [f"{n}.csv" for n in TABLE_COLUMNS]
-    m = pd.read_csv(paths[-1])
+    m = pd.read_csv(paths[list(TABLE_COLUMNS).index("missing")])
     assert tuple(m.columns) == TABLE_COLUMNS["missing"] and len(m) == len(result["missing"])
     with pytest.raises(OutputExistsError):
         write_csv(result, tmp_path / "out")

@@ -33,3 +33,25 @@ def study(tmp_path):
 
 def csvs(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.csv"))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (skips when PostgreSQL is not installed)."""
+    from databases import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=("sqlite", "postgresql"))
+def database_url(request):
+    """Runs a test on each database: None (the study's own SQLite file) and an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres")
+    name, url = server.new_database()
+    yield url
+    server.drop_database(name)

@@ -23,15 +23,29 @@ V1_STUDY = Path(__file__).resolve().parents[1] / "data" / "study_v1"
 runner = CliRunner()
 
 #: Rows written at the baseline revision by hand (raw SQL, no ORM model of today involved).
+D = dt.date
 BASELINE_ROWS = {
     "patients": [(1, "B001", "female", 1990, None, "left", 2, 12), (2, "B002", "male", None, 31, "right", None, None)],
-    "surgeries": [(1, 1, "2021-03-01", "fat_grafting", 1, "first session"), (2, 2, "2021-04-01", "adm", 1, None)],
-    "visits": [(1, 1, "2021-02-20", "preoperative"), (2, 1, "2021-09-10", "follow-up"), (3, 2, "2021-03-30", "preoperative")],
+    "surgeries": [(1, 1, D(2021, 3, 1), "fat_grafting", True, "first session"), (2, 2, D(2021, 4, 1), "adm", True, None)],
+    "visits": [(1, 1, D(2021, 2, 20), "preoperative"), (2, 1, D(2021, 9, 10), "follow-up"),
+               (3, 2, D(2021, 3, 30), "preoperative")],
     "media": [(1, 1, "photo", "media/B001_pre.png", "a" * 64), (2, 2, "scan", "/abs/B001_post.ply", "b" * 64)],
     "complications": [(1, 2, "seroma", "minor")],
     "faceq_scores": [(1, 1, "satisfaction_with_face", 41.5)],
     "analysis_results": [(1, "photo_analyze", 1, 1, "c" * 64, "d" * 64, "ok", None, '{"symmetry_ratio_percent": 91.2}',
-                          "{}", "2021-10-01 12:00:00.000000")],
+                          "{}", dt.datetime(2021, 10, 1, 12, 0))],
+}
+#: The baseline columns of each table, in its order (what the rows above give).
+BASELINE_COLUMNS = {
+    "patients": "id, pseudonym, sex, birth_year, age_at_surgery_years, affected_side, guerrerosantos_stage, "
+                "age_at_onset_years",
+    "surgeries": "id, patient_id, date, technique, is_initial, notes",
+    "visits": "id, patient_id, date, kind",
+    "media": "id, visit_id, kind, path, sha256",
+    "complications": "id, visit_id, type, severity",
+    "faceq_scores": "id, visit_id, scale, score",
+    "analysis_results": "id, analysis, visit_id, media_id, inputs_sha256, parameters_sha256, status, message, "
+                        "result_json, provenance_json, created_utc",
 }
 
 
@@ -43,28 +57,34 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-def _rows(db: Path, table: str) -> list[tuple]:
-    with sqlite3.connect(db) as con:
-        cols = [c for _i, c, *_ in con.execute(f"PRAGMA table_info({table})")]
-        base = [c for c in cols][: len(BASELINE_ROWS[table][0])]
-        return con.execute(f"SELECT {', '.join(base)} FROM {table} ORDER BY id").fetchall()
+def _rows(url: str) -> dict[str, list[tuple]]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        out = {t: [tuple(r) for r in conn.execute(text(f"SELECT {cols} FROM {t} ORDER BY id"))]
+               for t, cols in BASELINE_COLUMNS.items()}
+    engine.dispose()
+    return out
 
 
-def _baseline_study(folder: Path) -> Path:
-    """A study folder whose SQLite database was made by the baseline migration (0001) and filled by raw SQL."""
+def _baseline_study(folder: Path, database_url: str | None) -> str:
+    """A study folder whose database was made by the baseline migration (0001) and filled by plain SQL; its URL."""
     folder.mkdir()
     study_id = uuid.uuid4().hex
-    db = folder / "study.sqlite"
-    engine = create_engine(f"sqlite:///{db}")
+    url = database_url or f"sqlite:///{folder / 'study.sqlite'}"
+    engine = create_engine(url)
     with engine.connect() as conn, conn.begin():
         migrate(conn, to=known_revisions()[0])
         conn.execute(text("INSERT INTO study_meta (key, value) VALUES ('study_id', :s)"), {"s": study_id})
         for table, rows in BASELINE_ROWS.items():
-            marks = ", ".join("?" * len(rows[0]))
-            conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", rows)
+            names = [c.strip() for c in BASELINE_COLUMNS[table].split(",")]
+            conn.execute(text(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"),
+                         [dict(zip(names, row)) for row in rows])
+            if conn.dialect.name == "postgresql":  # explicit ids: move the id sequence past them, as pg_restore does
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {len(rows)})"))
     engine.dispose()
-    (folder / "study.toml").write_text(f'[study]\nname = "baseline"\nstudy_id = "{study_id}"\n')
-    return db
+    (folder / "study.toml").write_text(f'[study]\nname = "baseline"\nstudy_id = "{study_id}"\n'
+                                       f'database_url = "{url}"\n')
+    return url
 
 
 def test_the_revisions_are_one_chain_from_the_baseline_to_the_models():
@@ -74,12 +94,12 @@ def test_the_revisions_are_one_chain_from_the_baseline_to_the_models():
     assert set(LEGACY_REVISIONS.values()) <= set(revisions)
 
 
-def test_head_of_the_migrations_is_the_models(tmp_path):
+def test_head_of_the_migrations_is_the_models(tmp_path, database_url):
     """Migrations from nothing to head give exactly the models' schema: a model change without a migration fails."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    engine = create_engine(database_url or f"sqlite:///{tmp_path / 'm.sqlite'}")
     with engine.connect() as conn, conn.begin():
         migrate(conn)
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
@@ -88,31 +108,35 @@ def test_head_of_the_migrations_is_the_models(tmp_path):
     engine.dispose()
 
 
-def test_baseline_database_upgrades_with_its_data(tmp_path):
-    db = _baseline_study(tmp_path / "s")
-    before = {t: _rows(db, t) for t in BASELINE_ROWS}
+def test_baseline_database_upgrades_with_its_data(tmp_path, database_url):
+    url = _baseline_study(tmp_path / "s", database_url)
+    before = _rows(url)
     with pytest.raises(StudyError, match=r"older schema 0001 .*hemiface study upgrade .*s$"):
         open_study(tmp_path / "s")
     result = upgrade_study(tmp_path / "s", user="tester")
     assert result.changed and (result.from_revision, result.to_revision) == ("0001", head_revision())
-    # the backup is the database as it was, checked and complete
-    assert result.backup.parent == tmp_path / "s" / "backups"
-    assert {t: _rows(result.backup, t) for t in BASELINE_ROWS} == before
-    assert {t: _rows(db, t) for t in BASELINE_ROWS} == before  # every row survives, every value as it was
+    if database_url is None:  # the backup is the SQLite database as it was, checked and complete
+        assert result.backup.parent == tmp_path / "s" / "backups"
+        assert _rows(f"sqlite:///{result.backup}") == before
+    else:
+        assert result.backup is None  # PostgreSQL: one transaction (pg_dump is the administrator's backup)
+    assert _rows(url) == before  # every row survives, every value as it was
     with open_study(tmp_path / "s") as study:
         assert set(study.counts()) == set(TABLES)
         with study.session() as session:
             (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "upgrade")).all()
         details = json.loads(entry.details_json)
         assert entry.user == "tester" and details["from_revision"] == "0001" and details["to_revision"] == head_revision()
-        assert details["backup"] == result.backup.relative_to(tmp_path / "s").as_posix()
+        assert details["backup"] == (None if result.backup is None else
+                                     result.backup.relative_to(tmp_path / "s").as_posix())
         # the upgraded study is usable: an import reads and writes it
         study.import_files(csvs(EXAMPLE), today=dt.date(2024, 6, 1))
         assert study.counts()["patients"] == 2 + EXAMPLE_COUNTS["patients"]
     # idempotent: nothing to do, no second backup, no second audit entry
     again = upgrade_study(tmp_path / "s")
     assert not again.changed and again.backup is None
-    assert len(list((tmp_path / "s" / "backups").iterdir())) == 1
+    assert len(list((tmp_path / "s" / "backups").iterdir())) == 1 if database_url is None else \
+        not (tmp_path / "s" / "backups").exists()
     with open_study(tmp_path / "s") as study, study.session() as session:
         assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "upgrade")).all()) == 1
 

@@ -38,6 +38,8 @@ from hemiface.study import (
 log = logging.getLogger(__name__)
 EXAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "examples" / "study_minimal" / "media"
 RESTORED_MM3 = 3000.0
+#: P01's recorded volumes (surgeries.csv): injected fat and planned gain, ml.
+INJECTED_ML, PLANNED_ML = 7.5, 3.2
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,10 @@ def write_sheets(folder: Path, media: Path) -> list[Path]:
     sheets = {
         "patients.csv": "patient_id,sex,birth_year,affected_side,guerrerosantos_stage,age_at_onset_years\n"
                         "P01,female,1990,left,2,12\nP02,male,1985,right,3,20\nP03,female,2000,left,1,15\n",
-        "surgeries.csv": "patient_id,surgery_date,technique,is_initial\n"
-                         "P01,2021-03-01,free_flap,yes\nP02,2021-04-01,fat_grafting,yes\nP03,2021-05-01,fat_grafting,yes\n",
+        # P01's flap came with 7.5 ml of fat (retention 3,000 / 7,500 mm3 = 40 %) and a planned gain of 3.2 ml
+        "surgeries.csv": "patient_id,surgery_date,technique,is_initial,fat_injected_ml,planned_gain_ml\n"
+                         "P01,2021-03-01,free_flap,yes,7.5,3.2\nP02,2021-04-01,fat_grafting,yes,10,\n"
+                         "P03,2021-05-01,fat_grafting,yes,,\n",
         "visits.csv": "patient_id,visit_date,visit_kind\nP01,2021-02-15,preoperative\nP01,2021-09-15,follow-up\n"
                       "P02,2021-03-20,preoperative\nP02,2021-10-20,follow-up\nP03,2021-04-20,preoperative\n",
         "media.csv": "patient_id,visit_date,media_kind,file\n"
@@ -132,6 +136,32 @@ def test_endpoints_reproduce_the_known_restored_volume(done):
     assert bool(p01.major_complication)
     assert p01.faceq_satisfaction_with_facial_appearance_change == 25.0
     assert p01.followup_interval_days == 198 and p01.age_at_surgery_years == 31 and p01.years_since_onset == 19
+
+
+def test_graft_retention_is_the_net_gain_over_the_injected_volume(done):
+    """Phantom follow-up: 3,000 mm3 survive of 7.5 ml injected (40 %); planned 3.2 ml (93.75 % achieved)."""
+    from hemiface.study import graft_retention_percent
+
+    assert ENDPOINT_COLUMNS[-8:] == (
+        "fat_injected_ml", "adm_sheets", "adm_thickness_mm", "net_volume_gain_mm3", "graft_retention_percent",
+        "planned_gain_mm3", "achieved_of_planned_percent", "missing_retention_reason")
+    assert graft_retention_percent(3000.0, 7.5) == 40.0  # by hand: 100 x 3,000 / 7,500
+    _, _, table = done
+    p01, p02 = (table.set_index("patient_id").loc[p] for p in ("P01", "P02"))
+    # exactly the stored comparison's net gain over what was injected ...
+    assert p01.net_volume_gain_mm3 == p01.discrepancy_baseline_mm3 - p01.discrepancy_followup_mm3
+    assert p01.graft_retention_percent == 100.0 * p01.net_volume_gain_mm3 / (INJECTED_ML * 1000.0)
+    assert p01.achieved_of_planned_percent == 100.0 * p01.net_volume_gain_mm3 / (PLANNED_ML * 1000.0)
+    assert (p01.fat_injected_ml, p01.planned_gain_mm3) == (INJECTED_ML, PLANNED_ML * 1000.0)
+    # ... and the known surviving volume within the scan comparison's accuracy
+    log.info("P01 retention %.1f %% (truth %.1f %%), achieved %.1f %% of planned (truth %.2f %%)",
+             p01.graft_retention_percent, 100 * RESTORED_MM3 / (INJECTED_ML * 1000),
+             p01.achieved_of_planned_percent, 100 * RESTORED_MM3 / (PLANNED_ML * 1000))
+    assert p01.graft_retention_percent == pytest.approx(100 * RESTORED_MM3 / (INJECTED_ML * 1000), rel=0.10)
+    assert pd.isna(p01.missing_retention_reason) and pd.isna(p01.adm_sheets) and np.isnan(p01.adm_thickness_mm)
+    # P02 injected fat but has no scans: missing, with the 3D reason
+    assert p02.fat_injected_ml == 10.0 and np.isnan(p02.graft_retention_percent)
+    assert p02.missing_retention_reason == "no scans" and np.isnan(p02.achieved_of_planned_percent)
 
 
 def test_endpoint_ratios_are_the_photo_analyses(done, media):

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..study import ANALYSES, CORRECTIONS_DIR, RESULTS_DIR, correct_landmarks, eligibility, endpoint_table, plan_jobs, study_flow
-from ..study.models import TABLES, AnalysisResult, AuditEntry, Media, Patient, Visit
+from ..study.models import TABLES, AnalysisResult, AuditEntry, Media, Patient, ScanSetting, Visit
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
 LandmarkCorrection = TABLES["landmark_corrections"]  # not (yet) exported by hemiface.study.models
@@ -212,12 +212,16 @@ def patient_detail(study, patient_id: str) -> dict:
         n_corr = dict(session.execute(select(LandmarkCorrection.media_id, func.count(LandmarkCorrection.id))
                                       .where(LandmarkCorrection.media_id.in_(media_ids))
                                       .group_by(LandmarkCorrection.media_id)).all()) if media_ids else {}
-        audit = []
-        for a in session.scalars(select(AuditEntry).where(AuditEntry.action == "correct_landmarks")
+        n_settings = dict(session.execute(select(ScanSetting.media_id, func.count(ScanSetting.id))
+                                          .where(ScanSetting.media_id.in_(media_ids))
+                                          .group_by(ScanSetting.media_id)).all()) if media_ids else {}
+        audit, scan_audit = [], []
+        for a in session.scalars(select(AuditEntry).where(AuditEntry.action.in_(("correct_landmarks", "scan_settings")))
                                  .order_by(AuditEntry.at_utc, AuditEntry.id)):
             details = json.loads(a.details_json)
             if details.get("patient_id") == patient_id:
-                audit.append(dict(at_utc=a.at_utc.isoformat(timespec="seconds"), user=a.user, **details))
+                entry = dict(details, at_utc=a.at_utc.isoformat(timespec="seconds"), user=a.user)
+                (audit if a.action == "correct_landmarks" else scan_audit).append(entry)
     table = eligibility(study)
     row = table[table["patient_id"] == patient_id].iloc[0]
     elig = dict(eligible=bool(row["eligible"]), exclusion_reason=row["exclusion_reason"],
@@ -231,9 +235,10 @@ def patient_detail(study, patient_id: str) -> dict:
     analyses = [_job_view(study, j, results.get(j.key), names) for j in jobs if j.patient_id == patient_id]
     for a in analyses:
         a["corrections"] = n_corr.get(a["media_id"], 0) if a["analysis"] == "photo_analyze" else 0
+        a["scan_settings"] = n_settings.get(a["media_id"], 0) if a["analysis"] == "scan_analyze" else 0
     problems = [dict(p, message=mask(p["message"], names)) for p in problems if p["patient_id"] == patient_id]
     return dict(patient=info, eligibility=elig, surgeries=surgeries, visits=visits, analyses=analyses,
-                problems=problems, audit=audit)
+                problems=problems, audit=audit, scan_audit=scan_audit)
 
 
 # --------------------------------------------------------------------------- photos and corrections
@@ -395,12 +400,22 @@ def _save(study, media_id, *, points, outline, reason, user, base) -> dict:
                 visit_date=current["visit_date"])
 
 
+def _result_folder(study, analysis: str, folder: str) -> Path:
+    """A result folder inside the study's ``results/``, or :class:`NotFoundError` (no traversal)."""
+    if analysis not in RESULT_IMAGES or not RESULT_FOLDER_RE.match(folder):
+        raise NotFoundError("no such result")
+    root = (study.path / RESULTS_DIR).resolve()
+    path = (root / analysis / folder).resolve()
+    if root not in path.parents or not path.is_dir():
+        raise NotFoundError("no such result")
+    return path
+
+
 def result_file(study, analysis: str, folder: str, name: str) -> Path:
     """A result image inside the study's ``results/``, or :class:`NotFoundError` (no traversal, no other file)."""
-    if analysis not in RESULT_IMAGES or name not in RESULT_IMAGES[analysis] or not RESULT_FOLDER_RE.match(folder):
+    if name not in RESULT_IMAGES.get(analysis, ()):
         raise NotFoundError("no such result file")
-    root = (study.path / RESULTS_DIR).resolve()
-    path = (root / analysis / folder / name).resolve()
-    if root not in path.parents or not path.is_file():
+    path = (_result_folder(study, analysis, folder) / name).resolve()  # a symlink out of results/ is refused
+    if (study.path / RESULTS_DIR).resolve() not in path.parents or not path.is_file():
         raise NotFoundError("no such result file")
     return path

@@ -42,9 +42,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__, logger
 from .._errors import HemifaceError
-from ..study import ANALYSES, RaterNotFoundError, RatingClosedError, RatingError, open_study, run_study, write_endpoints
+from ..study import (ANALYSES, RaterNotFoundError, RatingClosedError, RatingError, StaleEditError, open_study, run_study,
+                     write_endpoints)
 from ..study.models import AnalysisResult
-from . import _data, _rating
+from . import _data, _rating, _scan3d
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Host names that mean "this computer" (the only ones answered without a token).
@@ -261,6 +262,10 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def _bad_rating(exc):
         return fail(400, str(exc))
 
+    @app.errorhandler(StaleEditError)
+    def _stale(exc):
+        return fail(409, str(exc))
+
     @app.errorhandler(RatingClosedError)
     def _closed(exc):
         return fail(409, str(exc))
@@ -321,6 +326,12 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         current = _data.photo_landmarks(study, media_id)
         # on this computer the login name is who corrects; served to others, each person gives their name
         return render_template("correct.html", current=current, default_user=_data.login_name() if token is None else "")
+
+    @app.get("/scans/<int:media_id>/check")
+    def scan_check_page(media_id):
+        job = _scan3d.scan_job(study, media_id)
+        return render_template("scan_check.html", job=job, media_id=media_id,
+                               default_user=_data.login_name() if token is None else "")
 
     # ------------------------------------------------------------------ files
 
@@ -408,6 +419,31 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         logger.info("app: landmarks of photo %s corrected by %s", media_id, data.get("user") or "(login)")
         status = 200 if done["status"] == "ok" else 422
         return jsonify(done), status
+
+    @app.get("/api/results/<analysis>/<folder>/mesh")
+    def api_result_mesh(analysis, folder):
+        return jsonify(_scan3d.result_mesh(study, analysis, folder))
+
+    @app.get("/api/scans/<int:media_id>/check")
+    def api_scan_check(media_id):
+        current = _scan3d.scan_check(study, media_id)
+        response = jsonify(current)
+        response.headers["ETag"] = f'"{current["version"]}"'
+        return response
+
+    @app.post("/api/scans/<int:media_id>/settings")
+    def api_save_scan_settings(media_id):
+        data = json_body()
+        if token is not None and not (isinstance(data.get("user"), str) and data["user"].strip()):
+            raise AppValidationError("give your name: who set the plane or the stable area is kept in the audit table")
+        if not write_lock.acquire(timeout=1.0):
+            raise ConflictError("a study run or a correction is in progress; save again when it has finished")
+        try:
+            done = _scan3d.save_scan_settings(study, media_id, data, user_default=user_of({}))
+        finally:
+            write_lock.release()
+        logger.info("app: 3D check of scan %s saved (version %s)", media_id, done["version"])
+        return jsonify(done)
 
     @app.get("/api/run")
     def api_run_status():

@@ -68,6 +68,17 @@ def pack(sizes_mm: list[tuple[float, float]], sheet_mm: tuple[float, float]) -> 
     return [placements[i] for i in range(len(sizes_mm))], sheets
 
 
+def own_area(placement: Placement, page_mm: tuple[float, float]) -> tuple[float, float, float, float]:
+    """The part of the page that belongs to a placed piece, (x0, y0, x1, y1) mm: its box and the cutting
+    gap above and to the right of it (less half a millimetre, so nothing touches a neighbour), inside
+    the edge margin. Boxes never overlap, so whatever a piece draws inside its own area stays clear of
+    every other piece."""
+    x0, y0 = placement.x_mm, placement.y_mm
+    x1 = min(x0 + placement.width_mm + GAP_MM - 0.5, page_mm[0] - EDGE_MARGIN_MM)
+    y1 = min(y0 + placement.height_mm + GAP_MM - 0.5, page_mm[1] - EDGE_MARGIN_MM)
+    return x0, y0, max(x1, x0 + placement.width_mm), max(y1, y0 + placement.height_mm)
+
+
 def place(points_mm: np.ndarray, placement: Placement, size_mm: tuple[float, float]) -> np.ndarray:
     """Piece coordinates (lower-left at 0) moved to their place on the sheet, turned 90 degrees
     counter-clockwise when ``placement.rotated``."""

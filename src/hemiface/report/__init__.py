@@ -14,10 +14,10 @@ from ._format import column_kind, column_label, format_table, format_value
 from ._journal import JournalTable, format_p, journal_table_one, journal_table_two, journal_tables
 from ._patient import patient_report
 from ._report import Report
-from ._study import study_report
+from ._study import report_tables, study_report
 
 __all__ = [
     "JournalTable", "format_p", "journal_table_one", "journal_table_two", "journal_tables",
     "ForbiddenContentError", "Report", "ReportError", "column_kind", "column_label", "figures", "format_table",
-    "format_value", "patient_report", "study_report",
+    "format_value", "patient_report", "report_tables", "study_report",
 ]

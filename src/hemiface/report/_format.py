@@ -71,6 +71,8 @@ def column_label(name) -> str:
     key = str(name)
     if key.lower() in _LABELS:
         return _LABELS[key.lower()]
+    if " " in key.strip():  # already a reader's label (a journal table's "p (within)"): kept as written
+        return key
     unit = None
     for suffix, _, label in _UNIT_SUFFIXES:
         if key.lower().endswith(suffix):

@@ -1,4 +1,8 @@
-"""Drawing a :class:`~hemiface.report.Report` as a PDF with reportlab's platypus."""
+"""Drawing a :class:`~hemiface.report.Report` as a PDF with reportlab's platypus.
+
+Figures made with matplotlib are drawn as vectors (their SVG, read by svglib), so they stay sharp
+in print at any size; images (photographs, renders) are embedded as they are.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .. import __version__
+from .. import __version__, logger
 from ._report import _flatten
 
 FONT, FONT_BOLD, FONT_ITALIC = "HemifaceSans", "HemifaceSans-Bold", "HemifaceSans-Oblique"
-#: Figures are shown at this resolution at most (pixels per inch), then fitted to the frame.
+#: Figures and images are shown at this resolution at most (pixels per inch), then fitted to the frame
+#: (a figure's PNG is drawn at this resolution, so a figure keeps its own size in inches).
 SHOW_DPI = 150
 
 
@@ -109,7 +114,15 @@ class _Markup(HTMLParser):
             self.current.append(f"</{name}>")
 
     def handle_data(self, data):
-        self.current.append(escape(" ".join(data.split()) if data.strip() else (" " if data else "")))
+        # whitespace collapses to one space, kept at either end: "Some <b>bold</b> text" keeps its spaces
+        text = " ".join(data.split())
+        if data[:1].isspace():
+            text = " " + text
+        if data[-1:].isspace() and text != " ":
+            text += " "
+        if text.startswith(" ") and (not self.current or self.current[-1].endswith(" ")):
+            text = text[1:]
+        self.current.append(escape(text))
 
     def close(self):
         super().close()
@@ -124,29 +137,59 @@ def html_blocks(fragment: str) -> list[tuple[str, str]]:
     return parser.blocks
 
 
+#: Table font sizes (points): the normal one, the smallest a table is shrunk to on a portrait page before
+#: it goes on a landscape page instead, and the smallest at all.
+TABLE_FONT_PT, MIN_PORTRAIT_FONT_PT, MIN_FONT_PT = 8.0, 6.5, 6.0
+#: A cell's padding, and the widths (points) at which long cell text wraps: 150 normally, down to 50 (never
+#: inside a word) for a table that is still too wide at the smallest font, before it is split into column groups.
+_CELL_PAD_PT, _MAX_CELL_PT, _MIN_WRAP_PT = 8.0, 150.0, 50.0
+
+
+def column_widths(item, size: float, wrap: float = _MAX_CELL_PT) -> list[float]:
+    """Each column's width (points) at font ``size``: its longest cell, wrapped at ``wrap`` points but never
+    inside a word, or the header's longest word, whichever is wider; plus padding."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    register_fonts()
+    out = []
+    for j, label in enumerate(item.labels):
+        head = max((stringWidth(w, FONT_BOLD, size) for w in label.split()), default=0)
+        cells = [r[j] for r in item.rows]
+        body = max((stringWidth(c, FONT, size) for c in cells), default=0)
+        word = max((stringWidth(w, FONT, size) for c in cells for w in c.split()), default=0)
+        out.append(max(head, word, min(body, wrap)) + _CELL_PAD_PT)
+    return out
+
+
+def is_wide(item, avail_w: float) -> bool:
+    """Whether a table goes on a landscape page: it does not fit ``avail_w`` (points) at
+    :data:`MIN_PORTRAIT_FONT_PT`, so a portrait page would squeeze it or split it into column groups."""
+    return item.kind == "table" and sum(column_widths(item, MIN_PORTRAIT_FONT_PT)) > avail_w
+
+
+def fitted_widths(item, avail_w: float) -> tuple[float, list[float]]:
+    """The font size and column widths (points) a table is laid out with in ``avail_w``: the normal font,
+    shrunk to :data:`MIN_FONT_PT` if need be, then long text wrapped more narrowly; the widths may still
+    exceed ``avail_w`` (then the table is split into column groups)."""
+    size, wrap = TABLE_FONT_PT, _MAX_CELL_PT
+    w = column_widths(item, size, wrap)
+    while sum(w) > avail_w and size > MIN_FONT_PT:
+        size -= 0.5
+        w = column_widths(item, size, wrap)
+    while sum(w) > avail_w and wrap > _MIN_WRAP_PT:
+        wrap -= 10.0
+        w = column_widths(item, size, wrap)
+    return size, w
+
+
 def _table(item, avail_w: float):
     """A booktabs-style table; wide tables shrink their font, then split into column groups."""
     from reportlab.lib.styles import ParagraphStyle
-    from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.platypus import Paragraph, Table, TableStyle
 
     st = styles()
     n_cols = len(item.labels)
-    pad = 8.0
-
-    def widths(size):
-        out = []
-        for j in range(n_cols):
-            head = max((stringWidth(w, FONT_BOLD, size) for w in item.labels[j].split()), default=0)
-            body = max((stringWidth(r[j], FONT, size) for r in item.rows), default=0)
-            out.append(max(head, min(body, 150.0)) + pad)
-        return out
-
-    size = 8.0
-    w = widths(size)
-    while sum(w) > avail_w and size > 6.0:
-        size -= 0.5
-        w = widths(size)
+    size, w = fitted_widths(item, avail_w)
     groups = [list(range(n_cols))]
     if sum(w) > avail_w and n_cols > 1:  # split into column groups, repeating the first column
         groups, current, used = [], [0], w[0]
@@ -184,46 +227,116 @@ def _table(item, avail_w: float):
 
 
 def _image(item, avail_w: float, avail_h: float):
-    from reportlab.lib.units import mm
     from reportlab.platypus import Image
+
+    w, h = _fit(item, avail_w, avail_h)
+    return Image(io.BytesIO(item.png), width=w, height=h, hAlign="LEFT")
+
+
+def _fit(item, avail_w: float, avail_h: float) -> tuple[float, float]:
+    """The size (points) a figure or image is shown at: its own size at :data:`SHOW_DPI`, fitted to the frame."""
+    from reportlab.lib.units import mm
 
     w = min(avail_w, item.width_px * 72.0 / SHOW_DPI)
     h = w * item.height_px / item.width_px
     max_h = item.max_height_mm * mm if item.max_height_mm else avail_h * 0.85
     if h > max_h:
         w, h = w * max_h / h, max_h
-    return Image(io.BytesIO(item.png), width=w, height=h, hAlign="LEFT")
+    return w, h
 
 
-def flowables(report, avail_w: float, avail_h: float) -> list:
-    from reportlab.platypus import KeepTogether, PageBreak, Paragraph, Spacer, Table, TableStyle
+def _figure(item, avail_w: float, avail_h: float):
+    """A matplotlib figure as vector drawing: its SVG (text drawn as paths, so the fonts are the figure's)
+    read by svglib into reportlab graphics, scaled to the size the image would have."""
+    from svglib.svglib import svg2rlg
+
+    drawing = svg2rlg(io.BytesIO(item.render("svg")))
+    if drawing is None or not drawing.width or not drawing.height:
+        logger.info("report: a figure's SVG could not be read; the PDF shows its PNG")
+        return _image(item, avail_w, avail_h)
+    w, h = _fit(item, avail_w, avail_h)
+    sx, sy = w / drawing.width, h / drawing.height
+    drawing.scale(sx, sy)
+    drawing.width, drawing.height = w, h
+    drawing.hAlign = "LEFT"
+    return drawing
+
+
+#: Page margins (left, right, top, bottom; mm) of every page, portrait or landscape, and the frame's padding (pt).
+MARGINS_MM, FRAME_PADDING_PT = (18.0, 18.0, 18.0, 16.0), 6.0
+
+
+def frame_size(pagesize) -> tuple[float, float]:
+    """The width and height (points) that flowables get on a page of ``pagesize`` (points)."""
+    from reportlab.lib.units import mm
+
+    left, right, top, bottom = (m * mm for m in MARGINS_MM)
+    return (pagesize[0] - left - right - 2 * FRAME_PADDING_PT, pagesize[1] - top - bottom - 2 * FRAME_PADDING_PT)
+
+
+def landscape_items(report, portrait_w: float | None = None) -> set:
+    """The ids of the items that go on landscape pages: the wide tables (:func:`is_wide` on an A4 portrait
+    frame, or ``portrait_w`` points); consecutive ones share their pages. The PDF and the Word document
+    both follow it."""
+    from reportlab.lib.pagesizes import A4
+
+    portrait_w = frame_size(A4)[0] if portrait_w is None else portrait_w
+    return {id(item) for section in report._sections for item in section.items if is_wide(item, portrait_w)}
+
+
+def flowables(report, avail_w: float, avail_h: float, *, landscape_w: float | None = None,
+              landscape_h: float | None = None) -> list:
+    """The story. With ``landscape_w`` (the frame of the "landscape" page template), wide tables are laid
+    out on landscape pages (see :func:`_landscape_items`); without, every table shares the portrait frame."""
+    from reportlab.platypus import KeepTogether, NextPageTemplate, PageBreak, Paragraph, Spacer, Table, TableStyle
 
     st = styles()
     story = [Paragraph(escape(report.title), st["title"])]
     if report.study_name:
         story.append(Paragraph(escape(report.study_name), st["study"]))
+    wide = landscape_items(report, avail_w) if landscape_w else set()
+    state = {"landscape": False}
+
+    def orient(landscape: bool) -> None:
+        if landscape != state["landscape"]:
+            while story and isinstance(story[-1], Spacer):  # a spacer before the switch made reportlab add a blank page
+                story.pop()
+            story.extend([NextPageTemplate("landscape" if landscape else "portrait"), PageBreak()])
+            state["landscape"] = landscape
+
     for k, section in enumerate(report._sections):
-        if section.new_page and k > 0:
+        starts_wide = bool(section.items) and id(section.items[0]) in wide
+        if state["landscape"] and not starts_wide:
+            orient(False)
+        elif section.new_page and k > 0 and not (starts_wide and not state["landscape"]):
             story.append(PageBreak())
+        if starts_wide:
+            orient(True)  # the section's heading goes with its table
         story.append(Paragraph(escape(section.title), st["h2"]))
         for item in section.items:
+            orient(id(item) in wide)
+            frame_w = landscape_w if state["landscape"] else avail_w
+            frame_h = landscape_h if state["landscape"] else avail_h
             title = [Paragraph(escape(item.title), st["h3"])] if item.title else []
             caption = [Paragraph(escape(item.caption), st["note"])] if item.caption else []
             if item.kind == "table":
-                tables, n_groups = _table(item, avail_w)
-                if n_groups > 1:
-                    caption = caption + [Paragraph(f"(Wide table shown in {n_groups} column groups; the first column "
-                                                   "is repeated.)", st["note"])]
+                tables, n_groups = _table(item, frame_w)
+                if n_groups > 1:  # said before the table, where a reader starts (and never alone on a page)
+                    title = title + [Paragraph(f"(Wide table shown in {n_groups} column groups; the first column "
+                                               "is repeated.)", st["note"])]
+                    title[-1].keepWithNext = 1
                 body = []
                 for t in tables:
                     body += [t, Spacer(1, 4)]
                 story += title + body + caption + [Spacer(1, 4)]
             elif item.kind == "image":
-                story.append(KeepTogether(title + [_image(item, avail_w, avail_h)] + caption))
+                shown = _figure(item, frame_w, frame_h) if item.figure else _image(item, frame_w, frame_h)
+                story.append(KeepTogether(title + [shown] + caption))
             elif item.kind == "html":
                 story += title + [Paragraph(text, st[kind]) for kind, text in html_blocks(item.html)]
             elif item.kind == "text":
                 story += title + [Paragraph(escape(p), st["body"]) for p in item.paragraphs]
+    orient(False)
     about = [Paragraph(f"Generated by hemiface {escape(__version__)} on {escape(report.date)}.", st["note"])]
     params = _flatten(report.parameters)
     if params:
@@ -238,10 +351,10 @@ def flowables(report, avail_w: float, avail_h: float) -> list:
 
 
 def write_pdf(report, path) -> None:
-    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
     from reportlab.pdfgen import canvas as _canvas
-    from reportlab.platypus import SimpleDocTemplate
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
 
     register_fonts()
     header = " \u2014 ".join(x for x in (report.study_name, report.title) if x)
@@ -274,8 +387,19 @@ def write_pdf(report, path) -> None:
                 super().showPage()
             super().save()
 
-    doc = SimpleDocTemplate(
-        str(path), pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm, bottomMargin=16 * mm,
+    margins = dict(zip(("leftMargin", "rightMargin", "topMargin", "bottomMargin"), (m * mm for m in MARGINS_MM)))
+    doc = BaseDocTemplate(
+        str(path), pagesize=A4, **margins,
         title=report.title, author="hemiface", creator=f"hemiface {__version__}", subject=report.study_name or "",
     )
-    doc.build(flowables(report, doc.width, doc.height), canvasmaker=NumberedCanvas)
+    templates = []
+    for name, size in (("portrait", A4), ("landscape", landscape(A4))):
+        frame = Frame(margins["leftMargin"], margins["bottomMargin"],
+                      size[0] - margins["leftMargin"] - margins["rightMargin"],
+                      size[1] - margins["topMargin"] - margins["bottomMargin"], id=name,
+                      **{f"{side}Padding": FRAME_PADDING_PT for side in ("left", "right", "top", "bottom")})
+        templates.append(PageTemplate(id=name, frames=[frame], pagesize=size))
+    doc.addPageTemplates(templates)
+    (pw, ph), (lw, lh) = frame_size(A4), frame_size(landscape(A4))
+    story = flowables(report, pw, ph, landscape_w=lw, landscape_h=lh)
+    doc.build(story, canvasmaker=NumberedCanvas)

@@ -1,7 +1,7 @@
-"""The :class:`Report` object: sections of tables, figures, images and text, saved as HTML or PDF.
+"""The :class:`Report` object: sections of tables, figures, images and text, saved as HTML, PDF or Word.
 
-One list of items feeds both outputs, so the HTML file and the PDF show the
-same content. The HTML file is self-contained (inline CSS, images as base64
+One list of items feeds every output, so the HTML file, the PDF and the Word
+document show the same content. The HTML file is self-contained (inline CSS, images as base64
 PNG, no scripts, fonts or links to fetch); the PDF is drawn with reportlab and
 the DejaVu Sans font that ships with matplotlib (no system libraries).
 """
@@ -28,8 +28,10 @@ from ._format import Formatter, format_table, format_value
 
 #: Forbidden strings shorter than this would match ordinary words; they are refused.
 MIN_FORBIDDEN_LENGTH = 3
-#: Resolution at which figures are rasterised (dots per inch).
+#: Resolution at which figures are rasterised for the HTML file (dots per inch).
 FIGURE_DPI = 150
+#: Resolution of the figures in the Word document (print: journals ask for 300 dpi or more).
+PRINT_DPI = 300
 _DATA_URI_RE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]+")
 
 
@@ -49,9 +51,38 @@ class _Item:
     width_px: int = 0
     height_px: int = 0
     max_height_mm: float | None = None
+    # figure: a pickled copy of the matplotlib figure, drawn again on demand (vector, print resolution)
+    figure: bytes = field(default=b"", repr=False)
+    _renders: dict = field(default_factory=dict, repr=False)
     # html / text
     html: str = ""
     paragraphs: list = field(default_factory=list)
+
+    def render(self, fmt: str, *, dpi: int | None = None) -> bytes:
+        """A figure drawn again from its copy, as ``fmt`` ("svg", "png"...) at ``dpi``; cached.
+
+        Images (and a figure that could not be copied) have no copy: they give their PNG or JPEG bytes.
+        """
+        if not self.figure:
+            return self.png
+        key = (fmt, dpi)
+        if key not in self._renders:
+            import pickle
+
+            import matplotlib
+            import matplotlib.pyplot as plt
+
+            fig = pickle.loads(self.figure)
+            buf = io.BytesIO()
+            metadata = {"svg": {"Creator": None, "Date": None}, "png": {"Software": None},
+                        "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}.get(fmt)
+            try:  # glyphs as paths: the PDF then shows the figure's own font (svglib would substitute its own)
+                with matplotlib.rc_context({"svg.fonttype": "path"}):
+                    fig.savefig(buf, format=fmt, dpi=dpi or "figure", facecolor="white", metadata=metadata)
+            finally:
+                plt.close(fig)
+            self._renders[key] = buf.getvalue()
+        return self._renders[key]
 
     @property
     def base64(self) -> str:
@@ -72,6 +103,7 @@ class _Section:
     id: str
     new_page: bool = False
     items: list = field(default_factory=list)
+    docx: bool = True
 
 
 _URL_CREDENTIALS_RE = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/@\s]+@")
@@ -182,6 +214,18 @@ def _png_bytes(img, *, max_width_px: int, jpeg: bool = False) -> tuple[bytes, in
     return buf.getvalue(), img.width, img.height
 
 
+def _figure_copy(fig) -> bytes:
+    """A pickled copy of a matplotlib figure (later changes to ``fig`` do not show), or b"" when it cannot be
+    pickled; then the PDF and the Word document show the figure's PNG instead of redrawing it."""
+    import pickle
+
+    try:
+        return pickle.dumps(fig)
+    except Exception as exc:  # an artist that does not pickle (a lambda formatter...): fall back, say so
+        logger.info("report: figure cannot be copied (%s); the PDF shows it as an image", type(exc).__name__)
+        return b""
+
+
 def _slug(text: str, taken: set) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
     slug, i = base, 2
@@ -258,10 +302,11 @@ class Report:
             self._forbidden.append(s)
         return self
 
-    def add_section(self, title: str, *, new_page: bool = False) -> "Report":
-        """Start a section; later items without ``section=`` go into it. ``new_page`` starts it on a new PDF page."""
+    def add_section(self, title: str, *, new_page: bool = False, docx: bool = True) -> "Report":
+        """Start a section; later items without ``section=`` go into it. ``new_page`` starts it on a new PDF page;
+        ``docx=False`` leaves it out of the Word document (which is for a manuscript: per-patient pages, say)."""
         title = str(title)
-        section = _Section(title, _slug(title, self._ids), new_page)
+        section = _Section(title, _slug(title, self._ids), new_page, docx=docx)
         self._sections.append(section)
         return self
 
@@ -294,7 +339,9 @@ class Report:
 
     def add_figure(self, fig, title: str | None = None, *, caption: str | None = None, section: str | None = None,
                    dpi: int = FIGURE_DPI, max_height_mm: float | None = None) -> "Report":
-        """Add a matplotlib figure, rasterised now to a PNG without metadata (the figure is not changed)."""
+        """Add a matplotlib figure: rasterised now to a PNG without metadata (the HTML file's), and copied
+        (pickled), so that the PDF draws it as vectors and the Word document at :data:`PRINT_DPI`. Later
+        changes to ``fig`` do not show; the figure itself is not changed."""
         from matplotlib.figure import Figure
 
         if not isinstance(fig, Figure):
@@ -308,7 +355,8 @@ class Report:
         with Image.open(buf) as im:
             png, w, h = _png_bytes(im, max_width_px=4000)
         self._target(section, title).items.append(
-            _Item("image", title, caption, png=png, width_px=w, height_px=h, max_height_mm=max_height_mm))
+            _Item("image", title, caption, png=png, width_px=w, height_px=h, max_height_mm=max_height_mm,
+                  figure=_figure_copy(fig)))
         return self
 
     def add_image(self, image, title: str | None = None, *, caption: str | None = None, section: str | None = None,
@@ -415,6 +463,22 @@ class Report:
         text = self.to_html()
         with staged_outputs(path.parent, [path.name], overwrite=overwrite) as stage:
             (stage / path.name).write_text(text, encoding="utf-8")
+        return path
+
+    # -- Word ------------------------------------------------------------------------------
+    def save_docx(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the report as a Word document (.docx: A4, journal-style tables, figures at print resolution),
+        atomically, without the sections added with ``docx=False``.
+
+        Raises :class:`~hemiface._errors.OutputExistsError` if ``path`` exists and ``overwrite`` is False.
+        """
+        from ._docx import write_docx
+
+        path = Path(path)
+        check_writable(path.parent, [path.name], overwrite=overwrite)
+        self._check_forbidden()
+        with staged_outputs(path.parent, [path.name], overwrite=overwrite) as stage:
+            write_docx(self, stage / path.name)
         return path
 
     # -- PDF -------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import pandas as pd
 from .. import __version__, logger
 from ._errors import ReportError
 from ._format import column_label
+from ._journal import journal_tables
+from ._rating import RATING_TABLES, is_rating_table, rating_methods_text, rating_tables
 from ._report import Report
 from . import figures as _fig
 
@@ -34,6 +36,10 @@ KNOWN_TABLES = {
     "between_groups": ("Endpoints", "Comparison of change between techniques"),
     "ancova": ("Endpoints", "Follow-up adjusted for baseline (ANCOVA)"),
     "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
+    "outcome_descriptives": ("Endpoints", "Graft retention and achieved share of the planned volume at follow-up, "
+                                          "by technique"),
+    "outcome_between_groups": ("Endpoints", "Graft retention and achieved share of the planned volume compared "
+                                            "between techniques"),
     "complications": ("Complications", "Complications at follow-up"),
     "complication_tests": ("Complications", "Complication rates compared between techniques"),
     "missing": ("Missing data", "Missing endpoints"),
@@ -47,8 +53,13 @@ PATIENT_IMAGES = {
     "gain_map": ("Tissue gained between baseline and follow-up (mm)", True),
     "before_after": ("Depth maps before (left) and after (right), on one colour scale (mm)", True),
 }
+#: Titles of appendix tables that are not in :data:`KNOWN_TABLES`.
+APPENDIX_TITLES = {"rating_agreement": "Blinded rating: agreement between the raters, every ICC form and kappa"}
 #: Tables whose key starts with this go to the appendix (after the methods), in the order given.
 APPENDIX_PREFIX = "appendix_"
+_OUTCOME_NOTE = ("Graft retention = net 3D volume gained on the affected side at follow-up / fat volume injected "
+                 "(1 ml = 1,000 mm\u00b3), in patients with a recorded injected volume; achieved share = net gain / "
+                 "planned gain, in patients with a recorded planned gain.")
 _TEST_NOTE = ("n: patients with values at both visits. Changes are follow-up minus baseline. "
               "'Selected' marks the test chosen by the pre-specified rule (see Methods).")
 
@@ -277,7 +288,7 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
         raise ReportError(f"each patient page needs a 'patient_id' (the pseudonym); got keys {sorted(page)}")
     pid = str(page["patient_id"])
     section = f"Patient {pid}"
-    report.add_section(section, new_page=True)
+    report.add_section(section, new_page=True, docx=False)  # the Word document is for the manuscript
     match = endpoints[endpoints["patient_id"].astype(str) == pid] if "patient_id" in endpoints else endpoints.iloc[:0]
     if len(match):
         row = match.iloc[0]
@@ -312,9 +323,41 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
         report.add_image(path, caption=str(caption), section=section, max_height_mm=95, max_width_px=1000, photo=True)
 
 
+#: Statistics tables shown as they are, in their sections (the rating panel's are laid out in theirs).
+_SHOWN_AS_GIVEN = ("endpoints", "ancova", "ancova_assumptions", "outcome_descriptives", "outcome_between_groups",
+                   "complications", "complication_tests", "missing", *RATING_TABLES)
+#: The complete tidy tables (every computed test, min and max) that go to the appendix, as in the workbook.
+APPENDIX_TABLES = ("table1", "descriptives", "within_group", "between_groups", "rating_agreement")
+
+
+def report_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> tuple[dict, dict]:
+    """The ``tables`` and ``captions`` :func:`study_report` takes, from the statistics' tidy tables
+    (:func:`hemiface.stats.analyze_endpoints`, :func:`hemiface.study.rating_analysis`): Table 1 and Table 2
+    as journals print them (:func:`journal_tables`), the others as given, and the complete tables again
+    for the appendix."""
+    journal = journal_tables(tables, order=order)
+    shown = {key: j.table for key, j in journal.items()}
+    captions = {key: j.caption for key, j in journal.items()}
+    shown.update({key: tables[key] for key in _SHOWN_AS_GIVEN if key in tables})
+    shown.update({f"{APPENDIX_PREFIX}{key}": tables[key] for key in APPENDIX_TABLES if key in tables})
+    return shown, captions
+
+
+def _rating_section(report: Report, tables: Mapping[str, pd.DataFrame], rounds: Sequence[Mapping], order) -> None:
+    report.add_section("Blinded rating")
+    titles = {"scores": "patients' scores by technique", "distribution": "distribution of the ratings",
+              "agreement": "agreement between the raters"}
+    for round_, laid in rating_tables(tables, rounds, order=order):
+        report.add_text(rating_methods_text(round_))
+        for key, table in laid.items():
+            report.add_table(table.table, f"Rating round \u201c{round_['name']}\u201d: {titles[key]}",
+                             caption=table.caption)
+
+
 def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], flow: Mapping, settings: Mapping, *,
                  patient_pages: Iterable[Mapping] | None = None, title: str = "Study report",
-                 forbidden: Iterable[str] = (), date=None, captions: Mapping[str, str] | None = None) -> Report:
+                 forbidden: Iterable[str] = (), date=None, captions: Mapping[str, str] | None = None,
+                 rating_rounds: Sequence[Mapping] = ()) -> Report:
     """Lay out a study's results as a :class:`Report` (save it with ``save_html`` / ``save_pdf``).
 
     Parameters
@@ -350,6 +393,12 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         Strings that must not appear (names, hospital numbers, source file names); see :class:`Report`.
     captions : mapping of str -> str, optional
         A caption (footnotes) for any table key.
+    rating_rounds : sequence of mappings, optional
+        The completed rounds of the blinded rating panel (:attr:`hemiface.study.RatingAnalysis.rounds`);
+        with ``tables``' ``rating_summary``, ``rating_distribution``, ``rating_within``, ``rating_between``
+        and ``rating_agreement`` (:func:`hemiface.study.rating_analysis`) they make the "Blinded rating"
+        section: per round the methods sentence, the scores by technique, the distribution of the
+        ratings and the agreement between the raters.
 
     Returns
     -------
@@ -420,6 +469,9 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
             cols = set(map(str, tables[key].columns))
             report.add_table(tables[key], KNOWN_TABLES[key][1],
                              caption=captions.get(key) or (_TEST_NOTE if "selected" in cols else None))
+    for key in ("outcome_descriptives", "outcome_between_groups"):  # follow-up outcomes, when recorded
+        if key in tables and len(tables[key]):
+            report.add_table(tables[key], KNOWN_TABLES[key][1], caption=captions.get(key) or _OUTCOME_NOTE)
     # Figures
     report.add_section("Figures")
     k = 2
@@ -457,7 +509,10 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
     if "missing" in tables:
         report.add_section("Missing data")
         report.add_table(tables["missing"], KNOWN_TABLES["missing"][1])
-    others = [k for k in tables if k not in KNOWN_TABLES and not k.startswith(APPENDIX_PREFIX)]
+    rating_rounds = list(rating_rounds)
+    if rating_rounds:
+        _rating_section(report, tables, rating_rounds, order)
+    others = [k for k in tables if k not in KNOWN_TABLES and not k.startswith(APPENDIX_PREFIX) and not is_rating_table(k)]
     if others:
         report.add_section("Further analyses")
         for key in others:
@@ -470,7 +525,7 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         report.add_section("Appendix: complete tables")
         for key in appendix:
             name = key[len(APPENDIX_PREFIX):]
-            title = KNOWN_TABLES[name][1] if name in KNOWN_TABLES else column_label(name)
+            title = KNOWN_TABLES[name][1] if name in KNOWN_TABLES else APPENDIX_TITLES.get(name, column_label(name))
             report.add_table(tables[key], f"Appendix. {title}", caption=captions.get(key))
     # Patients
     for page in patient_pages:

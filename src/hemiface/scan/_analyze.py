@@ -11,14 +11,14 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .. import logger
-from .._errors import HemifaceError, RegionError
+from .._errors import RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
 from ._defect import DefectMeasure, merge_patches
 from ._frame import FaceFrame
-from ._io import MM_PER_UNIT, SurfaceScan, load_scan
+from ._io import MM_PER_UNIT, SurfaceScan
 from ._mesh import column_volume_mm3
-from ._plane import fit_plane, vertex_areas_mm2, volume_uncertainty_mm3
+from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._region import FaceRegion
 from ._solid import defect_solid
@@ -159,25 +159,6 @@ def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
     near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
     depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
     return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
-
-
-def stable_points_mm(stable, scan: SurfaceScan, units: str):
-    """Points (scan frame, mm) of the ``stable`` areas and a name for provenance, or (None, None)."""
-    if stable is None:
-        return None, None
-    if isinstance(stable, (str, os.PathLike)):
-        mask_scan = load_scan(stable, units=units, face_sized=False)
-        return mask_scan.vertices_mm, os.path.basename(stable)
-    mask = np.asarray(stable)
-    if mask.dtype == bool:
-        if mask.shape != (len(scan.vertices_mm),):
-            raise HemifaceError(f"stable: a boolean mask needs one value per scan vertex ({len(scan.vertices_mm)}); "
-                                f"got shape {mask.shape}")
-        return scan.vertices_mm[mask], f"vertex mask ({int(mask.sum())} vertices)"
-    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer) or mask.size == 0 \
-            or mask.min() < 0 or mask.max() >= len(scan.vertices_mm):
-        raise HemifaceError("stable: give a mesh file, a boolean mask over the scan's vertices or their indices")
-    return scan.vertices_mm[mask], f"vertex indices ({mask.size} vertices)"
 
 
 def analyze_scan(

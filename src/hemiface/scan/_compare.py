@@ -40,7 +40,7 @@ from .. import logger
 from .._errors import RegistrationError
 from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
-from ._plane import SymmetryFrame, fit_plane, registration_samples, volume_uncertainty_mm3
+from ._plane import SymmetryFrame, fit_plane, registration_samples, stable_points_mm, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._surface import (
     MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
@@ -219,6 +219,7 @@ def compare_scans(
     max_registration_rms_mm: float = MAX_REGISTRATION_RMS_MM,
     orient: Literal["canonical", "auto"] = "canonical",
     plane: str | os.PathLike | Mapping = "mirror",
+    plane_stable: str | os.PathLike | np.ndarray | None = None,
     uncertainty: bool = True,
 ) -> ScanComparison:
     """Compare a follow-up scan (POST) with the preoperative one (PRE).
@@ -236,6 +237,9 @@ def compare_scans(
         "auto" (frame found by :func:`hemiface.scan.detect_landmarks`).
     plane : PRE's symmetry plane, shared by both visits: "mirror", "landmarks" (from
         ``landmarks_pre``) or a JSON plane file in PRE's frame and units (see :func:`analyze_scan`).
+    plane_stable : PRE's areas known to be unaffected, for its "mirror" plane: what ``stable`` is to
+        :func:`analyze_scan` (a mesh file in PRE's frame and units, or a boolean mask / index array over
+        PRE's vertices), so that both measure in the same plane. (``stable`` here is where POST registers.)
     uncertainty : PRE's plane uncertainty (block jackknife) and what it means for PRE's discrepancy;
         the change is measured in that one plane, so the plane's error largely cancels from it.
     """
@@ -247,8 +251,11 @@ def compare_scans(
     pre_scan, lm_pre, lm_pre_file = load_inputs(pre, units, landmarks_pre)
     post_scan, lm_post, lm_post_file = load_inputs(post, units, landmarks_post)
 
+    plane_stable_points, plane_stable_name = stable_points_mm(plane_stable, pre_scan, units)
+
     pre_s = prepare_surface(pre_scan, lm_pre, region, orient)
     plane_fit = fit_plane(pre_s, region, robust_scale_mm, method=plane, landmarks=lm_pre,
+                          stable_points_mm=plane_stable_points,
                           units_mm=MM_PER_UNIT[pre_scan.units], uncertainty=uncertainty)
     sym = plane_fit.frame
     pre_patch = depth_patch(sym.forward(pre_s.vertices), pre_s.faces, sym, pre_s.border_tree,
@@ -347,15 +354,16 @@ def compare_scans(
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "max_registration_rms_mm": max_registration_rms_mm, "stable": "auto" if stable is None else os.path.basename(stable),
         "orient": orient, "uncertainty": uncertainty, "plane": plane_fit.method, "plane_fit": plane_fit.to_dict(),
-        "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
+        "plane_stable": plane_stable_name, "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
         "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
         "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
               "post": {"file": post_scan.source_name, "sha256": post_scan.sha256}}
     plane_file = plane if isinstance(plane, (str, os.PathLike)) and plane not in ("mirror", "landmarks") else None
+    plane_stable_file = plane_stable if isinstance(plane_stable, (str, os.PathLike)) else None
     for role, f in (("plan", plan), ("stable", stable), ("landmarks_pre", lm_pre_file), ("landmarks_post", lm_post_file),
-                    ("plane", plane_file)):
+                    ("plane", plane_file), ("plane_stable", plane_stable_file)):
         if f is not None:
             inputs[role] = {"file": os.path.basename(f), "sha256": sha256_file(f)}
 

@@ -17,7 +17,8 @@ Methods (``plane=``):
     register (iterated with the plane), with the robust loss and no exclusion.
 ``"landmarks"``
     The plane through nasion, subnasale and pogonion (or menton), as clinicians
-    draw it.
+    draw it: the landmarks given, else those :func:`hemiface.scan.detect_landmarks`
+    found for the face frame (``orient="auto"``).
 a JSON file or mapping
     ``{"normal": [x, y, z], "point": [x, y, z]}`` in the scan's own frame and
     units: a plane a technician has set.
@@ -48,6 +49,7 @@ from scipy.spatial import cKDTree
 from .. import logger
 from .._errors import HemifaceError, LandmarkError, RegistrationError
 from ._distance import SurfaceQuery
+from ._io import SurfaceScan, load_scan
 from ._mesh import face_areas_mm2, vertex_normals
 from ._region import FaceRegion
 from ._surface import PreparedSurface
@@ -263,6 +265,25 @@ def read_plane_file(plane: str | os.PathLike | Mapping, units_mm: float = 1.0) -
     return normal / np.linalg.norm(normal), point, name
 
 
+def stable_points_mm(stable, scan: SurfaceScan, units: str):
+    """Points (scan frame, mm) of the ``stable`` areas and a name for provenance, or (None, None)."""
+    if stable is None:
+        return None, None
+    if isinstance(stable, (str, os.PathLike)):
+        mask_scan = load_scan(stable, units=units, face_sized=False)
+        return mask_scan.vertices_mm, os.path.basename(stable)
+    mask = np.asarray(stable)
+    if mask.dtype == bool:
+        if mask.shape != (len(scan.vertices_mm),):
+            raise HemifaceError(f"stable: a boolean mask needs one value per scan vertex ({len(scan.vertices_mm)}); "
+                                f"got shape {mask.shape}")
+        return scan.vertices_mm[mask], f"vertex mask ({int(mask.sum())} vertices)"
+    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer) or mask.size == 0 \
+            or mask.min() < 0 or mask.max() >= len(scan.vertices_mm):
+        raise HemifaceError("stable: give a mesh file, a boolean mask over the scan's vertices or their indices")
+    return scan.vertices_mm[mask], f"vertex indices ({mask.size} vertices)"
+
+
 def _covariance_summary(cov):
     if not np.all(np.isfinite(cov)):
         return float("nan"), float("nan")
@@ -283,7 +304,8 @@ def fit_plane(
     """The symmetry plane of a prepared surface (module docstring). Plane and frame in its canonical frame.
 
     ``stable_points_mm``: points (scan frame, mm) of areas known to be unaffected;
-    ``landmarks`` (scan frame, mm) for ``method="landmarks"``; ``units_mm``: mm per
+    ``landmarks`` (scan frame, mm) for ``method="landmarks"`` (default: the landmarks
+    that fixed the surface's frame, given or detected); ``units_mm``: mm per
     unit of the scan, for a plane file.
     """
     details: dict = {}
@@ -293,7 +315,7 @@ def fit_plane(
     v, faces = prepared.vertices, prepared.faces
     query = SurfaceQuery(v, faces)
     if isinstance(method, str) and method == "landmarks":
-        pts = _midline_points(landmarks, prepared.frame)
+        pts = _midline_points(landmarks or prepared.landmarks_mm, prepared.frame)
         normal, offset = _plane_through(pts)
         plane = SymmetryPlane(normal, offset, float("nan"), float("nan"), 0, True)
         sym = SymmetryFrame.from_plane(plane)

@@ -110,6 +110,18 @@ Tables of :func:`analyze_endpoints`
     missing_ids, method_note.
 ``missing``
     :data:`MISSING_COLUMNS`: patient_id, group, endpoint, timepoint, reason.
+``outcomes``
+    :data:`OUTCOME_COLUMNS`: the follow-up outcomes analysed (:data:`OUTCOMES`: graft
+    retention, achieved share of the planned gain), present when the endpoint table has
+    their columns: outcome, label, unit, column, population_column, reason_column, population.
+``outcome_descriptives``
+    :data:`OUTCOME_DESCRIPTIVE_COLUMNS`: outcome, group (each technique with a patient in the
+    outcome's population, and "all"), n, n_missing, missing_ids, mean, sd, median, q1, q3,
+    min, max. Population: patients with a value in ``population_column`` (e.g. a recorded
+    injected volume); missing values among them are listed in ``missing``.
+``outcome_between_groups``
+    outcome, then :data:`GROUP_COLUMNS`: the outcome compared between the techniques of its
+    population by the same selection rule as the changes.
 
 Values of ``test``: :data:`TESTS` (paired_t, wilcoxon, welch_t, mann_whitney,
 kruskal); complication tests: fisher_exact, fisher_freeman_halton. Effect
@@ -156,10 +168,15 @@ from ._endpoints import (
     ENDPOINT_COLUMNS,
     ENDPOINTS,
     MISSING_COLUMNS,
+    OUTCOME_COLUMNS,
+    OUTCOME_DESCRIPTIVE_COLUMNS,
+    OUTCOMES,
     TABLE_COLUMNS,
     Endpoint,
+    Outcome,
     analyze_endpoints,
     endpoints_of,
+    outcomes_of,
 )
 from ._errors import StatsError
 from ._inference import GROUP_COLUMNS, MIN_N, PAIRED_COLUMNS, TESTS, compare_groups, paired_change
@@ -192,6 +209,10 @@ __all__ = [
     "GROUP_COLUMNS",
     "MIN_N",
     "MISSING_COLUMNS",
+    "OUTCOMES",
+    "OUTCOME_COLUMNS",
+    "OUTCOME_DESCRIPTIVE_COLUMNS",
+    "Outcome",
     "OVERALL",
     "PAIRED_COLUMNS",
     "RATE_COLUMNS",
@@ -206,6 +227,7 @@ __all__ = [
     "compare_groups",
     "complications_by_group",
     "endpoints_of",
+    "outcomes_of",
     "freeman_halton_k_by_2",
     "paired_change",
     "table_one",

@@ -61,6 +61,40 @@ ENDPOINTS = (
              "subset of patients with a 3D scan at baseline and follow-up"),
 )
 
+@dataclass(frozen=True)
+class Outcome:
+    """A follow-up outcome: one value per patient, measured once (no baseline), summarised by group.
+
+    ``population_column``: only patients with a value there belong to the outcome (e.g. the
+    retention rate is defined for patients with a recorded injected volume); among them a
+    missing value is listed in ``missing`` with ``reason_column``'s text.
+    """
+
+    outcome: str
+    label: str
+    unit: str
+    column: str
+    population_column: str
+    reason_column: str | None
+    population: str
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in OUTCOME_COLUMNS}
+
+
+#: Columns of the ``outcomes`` table (frozen: a tested constant).
+OUTCOME_COLUMNS = ("outcome", "label", "unit", "column", "population_column", "reason_column", "population")
+
+#: The follow-up outcomes, analysed when the endpoint table has their columns.
+OUTCOMES = (
+    Outcome("graft_retention", "Graft retention at follow-up", "%", "graft_retention_percent", "fat_injected_ml",
+            "missing_retention_reason",
+            "patients with a recorded injected fat volume; net 3D volume gained / volume injected"),
+    Outcome("achieved_of_planned", "Achieved volume, share of planned", "%", "achieved_of_planned_percent",
+            "planned_gain_mm3", "missing_3d_reason",
+            "patients with a recorded planned gain; net 3D volume gained / planned gain"),
+)
+
 _FACEQ = re.compile(r"^faceq_(?P<scale>[a-z0-9_]+)_baseline$")
 
 #: Columns of the ``descriptives`` table.
@@ -70,6 +104,10 @@ DESCRIPTIVE_COLUMNS = ("endpoint", "group", "timepoint", "n", "n_missing", "miss
 MISSING_COLUMNS = ("patient_id", "group", "endpoint", "timepoint", "reason")
 #: Complication outcomes always reported (one per complication type is added, ``complication_type:<type>``).
 COMPLICATION_OUTCOMES = ("any_complication", "major_complication")
+
+#: Columns of the ``outcome_descriptives`` table.
+OUTCOME_DESCRIPTIVE_COLUMNS = ("outcome", "group", "n", "n_missing", "missing_ids", "mean", "sd", "median", "q1", "q3",
+                               "min", "max")
 
 #: Every table :func:`analyze_endpoints` returns, in order, with its frozen columns.
 TABLE_COLUMNS = {
@@ -83,6 +121,9 @@ TABLE_COLUMNS = {
     "complications": RATE_COLUMNS,
     "complication_tests": RATE_TEST_COLUMNS,
     "missing": MISSING_COLUMNS,
+    "outcomes": OUTCOME_COLUMNS,
+    "outcome_descriptives": OUTCOME_DESCRIPTIVE_COLUMNS,
+    "outcome_between_groups": ("outcome",) + GROUP_COLUMNS,
 }
 
 REQUIRED_COLUMNS = (
@@ -108,6 +149,40 @@ def endpoints_of(endpoints: pd.DataFrame) -> list[Endpoint]:
         out.append(Endpoint(f"faceq_{scale}", f"FACE-Q {scale.replace('_', ' ')}", "score (0-100)", col, follow,
                             f"faceq_{scale}_change", None, "patients with the FACE-Q scale at baseline and follow-up"))
     return out
+
+
+def outcomes_of(endpoints: pd.DataFrame) -> list[Outcome]:
+    """The follow-up outcomes whose value and population columns ``endpoints`` has."""
+    return [oc for oc in OUTCOMES if {oc.column, oc.population_column} <= set(endpoints.columns)]
+
+
+def _follow_up_outcome(oc: Outcome, data: pd.DataFrame, ids, groups, order, include_overall, tables, kw) -> None:
+    """Descriptives by group (and all), the between-group comparison of the value, and who is missing and why.
+
+    Summarised as the changes of the pre/post endpoints are: the same descriptive
+    statistics and the same between-group test selection (:func:`compare_groups`).
+    """
+    values = _numeric(data, oc.column)
+    member = np.isfinite(_numeric(data, oc.population_column))
+    tables["outcomes"].append(oc.to_dict())
+    for i in np.flatnonzero(member & ~np.isfinite(values)):
+        r = data[oc.reason_column].iloc[i] if oc.reason_column in data.columns else None
+        reason = r.strip() if isinstance(r, str) and r.strip() else f"{oc.label} not available (no reason recorded)"
+        tables["missing"].append(dict(patient_id=ids[i], group=groups[i], endpoint=oc.outcome, timepoint="followup",
+                                      reason=reason))
+    present = [g for g in order if (member & (groups == g).to_numpy()).any()]
+    sets = [(g, member & (groups == g).to_numpy()) for g in present]
+    if include_overall and member.any():
+        sets.append((OVERALL, member))
+    for g, m in sets:
+        miss = [ids[i] for i in np.flatnonzero(m & ~np.isfinite(values))]
+        tables["outcome_descriptives"].append(dict(outcome=oc.outcome, group=g, n_missing=len(miss),
+                                                   missing_ids=";".join(miss), **describe(values[m])))
+    if len(present) >= 2:
+        idx = np.flatnonzero(member)
+        res = compare_groups(values[idx], groups.iloc[idx].to_numpy(), order=present, ids=[ids[i] for i in idx], **kw)
+        res.insert(0, "outcome", oc.outcome)
+        tables["outcome_between_groups"] += res.to_dict("records")
 
 
 def _check_table(endpoints: pd.DataFrame, group_column: str, eps: list[Endpoint]) -> None:
@@ -279,6 +354,9 @@ def analyze_endpoints(
                 t = t.copy()
                 t.insert(0, "endpoint", ep.endpoint)
                 tables[name] += t.to_dict("records")
+
+    for oc in outcomes_of(data):
+        _follow_up_outcome(oc, data, ids, groups, order, include_overall, tables, kw)
 
     table1 = table_one(data, group_column=group_column, order=order, normality_alpha=normality_alpha)
     for var in DEFAULT_CONTINUOUS + DEFAULT_CATEGORICAL:

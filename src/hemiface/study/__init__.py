@@ -4,7 +4,8 @@ Public: :func:`init_study`, :func:`open_study`, :class:`Study`, :func:`import_fi
 :class:`StudySettings`, :func:`baseline_visit`, :func:`followup_visit`,
 :func:`add_calendar_months`, and :func:`eligibility` / :func:`flow_counts`, which apply
 the rules to every patient of a study; :func:`run_study` (analyse every eligible visit's
-photos and scans, resumable) and :func:`endpoint_table` / :func:`write_endpoints` (one row
+photos and scans, resumable; a scan's symmetry plane or painted stable area set by a person with
+:func:`set_scan_settings`) and :func:`endpoint_table` / :func:`write_endpoints` (one row
 per patient, with the study flow); the blinded rating panel (:func:`create_round`,
 :func:`rater_view`, :func:`record_rating`, :func:`submit_ratings`, :func:`round_results`).
 The analyses' settings have one home, the analysis
@@ -23,8 +24,17 @@ from ._eligibility import (
 )
 from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
 from ._correct import CORRECTIONS_DIR, correct_landmarks
-from ._endpoints import ENDPOINT_COLUMNS, FACEQ_COLUMN, endpoint_table, flow_table, study_flow, write_endpoints
-from ._errors import Problem, StudyError, StudyExistsError, StudyImportError
+from ._endpoints import (
+    ENDPOINT_COLUMNS,
+    FACEQ_COLUMN,
+    MM3_PER_ML,
+    endpoint_table,
+    flow_table,
+    graft_retention_percent,
+    study_flow,
+    write_endpoints,
+)
+from ._errors import Problem, StaleEditError, StudyError, StudyExistsError, StudyImportError
 from ._import import TABLE_COLUMNS, ImportSummary, import_files
 from ._rating import (
     DISTRIBUTION_COLUMNS,
@@ -50,8 +60,10 @@ from ._rating import (
     round_results,
     submit_ratings,
 )
-from ._reporting import build_study_report, patient_pages, write_study_report
+from ._reporting import (RATING_TABLES, RatingAnalysis, build_study_report, patient_pages, rating_analysis,
+                         rating_table_columns, study_analysis, write_study_report)
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
+from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
 from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
 from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
@@ -84,13 +96,24 @@ __all__ = [
     "STUDY_DEFAULTS",
     "analysis_parameters",
     "setting_defaults",
+    "RATING_TABLES",
+    "RatingAnalysis",
     "build_study_report",
+    "rating_analysis",
+    "rating_table_columns",
+    "study_analysis",
     "patient_pages",
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
+    "PLANE_METHODS",
+    "StaleEditError",
+    "current_scan_settings",
+    "set_scan_settings",
     "ENDPOINT_COLUMNS",
     "FACEQ_COLUMN",
+    "MM3_PER_ML",
+    "graft_retention_percent",
     "Job",
     "RESULTS_DIR",
     "RunSummary",

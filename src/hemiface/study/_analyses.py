@@ -35,7 +35,7 @@ ANALYSES = ("photo_analyze", "scan_analyze", "scan_compare")
 JOB_INPUTS = {
     "photo_analyze": ("affected", "landmarks"),
     "scan_analyze": ("affected", "landmarks", "stable"),
-    "scan_compare": ("affected", "landmarks_pre", "landmarks_post", "plan", "stable"),
+    "scan_compare": ("affected", "landmarks_pre", "landmarks_post", "plan", "stable", "plane_stable"),
 }
 
 #: Where a study run departs from the library's (and the command line's) defaults, and why:

@@ -83,6 +83,13 @@ def connect_study(path) -> tuple[Path, StudySettings, Engine]:
         raise StudyError(f"{url.database}: the study database is missing")
     engine = make_engine(url)
     try:
+        try:
+            with engine.connect():
+                pass
+        except SQLAlchemyError as exc:
+            why = str(getattr(exc, "orig", exc) or exc.__class__.__name__).strip().splitlines()[0]
+            raise StudyError(f"cannot connect to the study database {url.render_as_string(hide_password=True)}: "
+                             f"{why}") from None
         check_integrity(engine, folder)
     except BaseException:
         engine.dispose()

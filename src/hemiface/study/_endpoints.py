@@ -39,6 +39,9 @@ ENDPOINT_COLUMNS = (
     "yaw_difference_deg", "pitch_difference_deg", "roll_difference_deg", "pose_differs", "pose_flags",
     "symmetry_ratio_pose_compensated_baseline_percent", "symmetry_ratio_pose_compensated_followup_percent",
     "symmetry_ratio_pose_compensated_change",
+    # What the surgeries between the visits put in, and what of it is there at follow-up (see graft_retention_percent).
+    "fat_injected_ml", "adm_sheets", "adm_thickness_mm", "net_volume_gain_mm3", "graft_retention_percent",
+    "planned_gain_mm3", "achieved_of_planned_percent", "missing_retention_reason",
 )
 #: Each FACE-Q scale adds ``faceq_<scale>_baseline``, ``faceq_<scale>_followup`` and ``faceq_<scale>_change``.
 FACEQ_COLUMN = "faceq_{scale}_{when}"
@@ -47,6 +50,49 @@ FACEQ_COLUMN = "faceq_{scale}_{when}"
 ANALYSED_KEYS = ("analysed_2d", "analysed_3d")
 
 _NAN = float("nan")
+#: Millilitres (what surgeons record) to cubic millimetres (what the scans measure).
+MM3_PER_ML = 1000.0
+
+
+def graft_retention_percent(net_volume_gain_mm3: float, injected_ml: float) -> float:
+    """Graft retention at follow-up: 100 x the net volume gained on the affected side / the volume injected.
+
+    ``net_volume_gain_mm3`` is ``scan compare``'s net gain over the affected hemiface
+    (``discrepancy_pre_mm3 - discrepancy_post_mm3``: the gain at each point less the
+    gain at its mirror image, so swelling or weight that reach both sides cancel);
+    ``injected_ml`` is converted at 1 ml = 1,000 mm3.
+
+    >>> graft_retention_percent(3000.0, 7.5)
+    40.0
+    """
+    return 100.0 * net_volume_gain_mm3 / (injected_ml * MM3_PER_ML)
+
+
+def _put_in(surgeries, baseline, followup) -> dict:
+    """Fat injected, ADM used and gain planned by the surgeries from the baseline visit up to the follow-up visit."""
+    between = [s for s in surgeries if baseline <= s.date < followup]
+    fat = [s.fat_injected_ml for s in between if s.fat_injected_ml is not None]
+    planned = [s.planned_gain_ml for s in between if s.planned_gain_ml is not None]
+    adm = [s for s in between if s.adm_sheets is not None]
+    thickness = {s.adm_thickness_mm for s in adm}
+    return dict(fat_injected_ml=sum(fat) if fat else _NAN, adm_sheets=sum(s.adm_sheets for s in adm) if adm else None,
+                adm_thickness_mm=thickness.pop() if len(thickness) == 1 else _NAN,
+                planned_gain_mm3=sum(planned) * MM3_PER_ML if planned else _NAN)
+
+
+def _retention(scan: dict, why_3d: str | None, put_in: dict) -> dict:
+    net = scan["discrepancy_baseline_mm3"] - scan["discrepancy_followup_mm3"]
+    fat, planned = put_in["fat_injected_ml"], put_in["planned_gain_mm3"]
+    if math.isnan(fat):
+        why = "no injected fat volume recorded"
+    elif math.isnan(net):
+        why = why_3d
+    else:
+        why = None
+    return dict(put_in, net_volume_gain_mm3=net,
+                graft_retention_percent=_NAN if why else graft_retention_percent(net, fat),
+                achieved_of_planned_percent=100.0 * net / planned if not math.isnan(planned) else _NAN,
+                missing_retention_reason=why)
 
 
 def _results_by_key(study) -> dict:
@@ -165,6 +211,15 @@ def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENC
       year (may be one year high); ``years_since_onset`` = age at surgery minus
       age at onset.
     * Complications are those recorded at the follow-up visit.
+    * What was put in: ``fat_injected_ml`` (sum over the surgeries from the baseline
+      visit up to, not including, the follow-up visit that record it), ``adm_sheets``
+      (their sum) and ``adm_thickness_mm`` (NaN when they differ), ``planned_gain_mm3``
+      (the recorded planned gains, in mm3). ``net_volume_gain_mm3`` = baseline minus
+      follow-up discrepancy (``scan compare``'s net gain over the affected hemiface);
+      ``graft_retention_percent`` = 100 x net gain / injected volume
+      (:func:`graft_retention_percent`; NaN with ``missing_retention_reason`` when no
+      fat volume is recorded or the 3D change is missing); ``achieved_of_planned_percent``
+      = 100 x net gain / planned gain.
     * Pose: ``yaw/pitch/roll_{baseline,followup}_deg`` (mean over the visit's photos),
       ``*_difference_deg`` (follow-up minus baseline); ``pose_differs`` is True when
       any differs by more than ``max_pose_difference_deg`` (``pose_flags`` says
@@ -186,6 +241,7 @@ def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENC
         outcomes.setdefault(key, []).insert(0, ("failed", problem["message"], None))
     with study.session() as session:
         patients = {p.pseudonym: p for p in session.scalars(select(Patient).options(
+            selectinload(Patient.surgeries),
             selectinload(Patient.visits).selectinload(Visit.complications),
             selectinload(Patient.visits).selectinload(Visit.faceq_scores)))}
         rows, scales = [], set()
@@ -216,6 +272,7 @@ def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENC
                 missing_2d_reason="; ".join(w for w in (why_base, why_follow) if w) or None,
                 missing_3d_reason=why_3d,
                 **_pose_columns(outcomes, p.pseudonym, base, follow, max_pose_difference_deg),
+                **_retention(scan, why_3d, _put_in(p.surgeries, e.baseline_date, e.followup_date)),
             )
             for when, label in ((e.baseline_date, "baseline"), (e.followup_date, "followup")):
                 for q in visits[when].faceq_scores:
@@ -231,10 +288,11 @@ def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENC
             row[c] = row.get(f, _NAN) - row.get(b, _NAN)
     out = pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS) + faceq_columns)
     for col in ("age_at_surgery_years", "guerrerosantos_stage", "age_at_onset_years", "years_since_onset",
-                "followup_interval_days", "complications_followup_n"):
+                "followup_interval_days", "complications_followup_n", "adm_sheets"):
         out[col] = out[col].astype("Int64")
     out["major_complication"] = out["major_complication"].astype(bool)
-    numeric = [c for c in out.columns if c.endswith(("_percent", "_mm3", "_change", "_baseline", "_followup", "_deg"))
+    numeric = [c for c in out.columns if c.endswith(("_percent", "_mm3", "_change", "_baseline", "_followup", "_deg",
+                                                     "_ml", "_mm"))
                and c not in ("complications_followup",)]
     out[numeric] = out[numeric].astype(float)
     out.attrs["rules"] = study.settings.to_dict()

@@ -11,6 +11,10 @@ class StudyError(HemifaceError, ValueError):
     """A study folder, its settings or its database is missing, malformed or inconsistent."""
 
 
+class StaleEditError(HemifaceError, RuntimeError):
+    """An edit started from an older version than the one saved since (another person or tab saved first)."""
+
+
 class StudyExistsError(HemifaceError, FileExistsError):
     """``study init`` would write over an existing study or a non-empty folder."""
 

@@ -111,17 +111,12 @@ def _state(conn: Connection) -> tuple[str, str | None, str | None]:
     return ("older" if revision in known_revisions() else "newer"), revision, version
 
 
-def schema_state(engine: Engine, folder: Path) -> tuple[str, str | None]:
-    """``("current" | "older" | "newer" | "unknown", revision)`` of a study database against this hemiface.
+def _checked_state(engine: Engine, folder: Path) -> tuple[str, str | None, str | None]:
+    """(``"current" | "older" | "newer" | "unknown"``, revision, schema_version) of a study database.
 
     ``revision`` is the Alembic revision the database is at (a legacy database's is
-    inferred from its ``schema_version``), or None when unknown. Raises
-    :class:`StudyError` for a database without hemiface's ``study_meta`` table.
+    inferred from its ``schema_version``), or None when unknown.
     """
-    return _checked_state(engine, folder)[:2]
-
-
-def _checked_state(engine: Engine, folder: Path):
     try:
         with engine.connect() as conn:
             return _state(conn)

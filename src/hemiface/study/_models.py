@@ -236,6 +236,28 @@ class LandmarkCorrection(Base):
     at_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
 
 
+class ScanSetting(Base):
+    """A technician's symmetry plane and/or painted stable area for one scan; the latest one is used.
+
+    ``plane`` is JSON: ``"mirror"``, ``"landmarks"`` or ``{"normal": [...], "point": [...]}`` (the
+    scan's own frame and units). ``stable_path`` (relative to the study folder, in ``corrections/``)
+    holds the painted area as the sorted indices of the scan's vertices (``.npy``, int64), None when
+    nothing is painted. The scan itself is never modified.
+    """
+
+    __tablename__ = "scan_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
+    plane: Mapped[str] = mapped_column(Text)
+    stable_path: Mapped[str | None] = mapped_column(Text)
+    stable_sha256: Mapped[str | None] = mapped_column(String(64))
+    stable_vertices: Mapped[int | None] = mapped_column(Integer)
+    user: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    at_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
 class AuditEntry(Base):
     """Who changed the study, when, and what (details as JSON; never identifiers beyond pseudonyms)."""
 
@@ -341,5 +363,5 @@ class Rating(Base):
 TABLES = {
     m.__tablename__: m
     for m in (StudyMeta, Patient, Surgery, SurgeryInjection, Visit, Media, Complication, FaceQScore, AnalysisResult,
-              LandmarkCorrection, AuditEntry, RatingRound, RatingItem, Rater, Rating)
+              LandmarkCorrection, AuditEntry, RatingRound, RatingItem, Rater, Rating, ScanSetting)
 }

@@ -63,7 +63,7 @@ from ._analyses import analysis_function, call_arguments
 from ._eligibility import eligibility
 from ._files import media_type_problem, path_problem
 from ._errors import StudyError
-from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, Visit
+from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, ScanSetting, Visit
 
 RESULTS_DIR = "results"
 
@@ -231,6 +231,17 @@ def plan_jobs(study) -> tuple[list[Job], list[dict]]:
         corrections: dict[int, LandmarkCorrection] = {}
         for c in session.scalars(select(LandmarkCorrection).order_by(LandmarkCorrection.at_utc, LandmarkCorrection.id)):
             corrections[c.media_id] = c  # the latest wins
+        scan_settings: dict[int, ScanSetting] = {}
+        for s in session.scalars(select(ScanSetting).order_by(ScanSetting.at_utc, ScanSetting.id)):
+            scan_settings[s.media_id] = s  # the latest wins
+
+        def scan_setting(media_id: int, role: str, parameters: dict) -> tuple[dict, dict]:
+            """(parameters, extra inputs) of a scan's analysis with its person-set plane and stable area."""
+            s = scan_settings.get(media_id)
+            if s is None:
+                return parameters, {}
+            extra = {role: (str(study.path / s.stable_path), s.stable_sha256)} if s.stable_path else {}
+            return {**parameters, "plane": json.loads(s.plane)}, extra
         for row in eligible.itertuples():
             patient = patients[row.patient_id]
             visits = {v.date: v for v in patient.visits}
@@ -255,25 +266,30 @@ def plan_jobs(study) -> tuple[list[Job], list[dict]]:
                         problems.append(dict(where, message=changed_message(media.kind)))
                         continue
                     inputs = {media.kind: (str(file), sha)}
+                    parameters = params[analysis]
                     if media.kind == "photo" and media.id in corrections:
                         c = corrections[media.id]
                         inputs["landmarks"] = (str(study.path / c.path), c.sha256)
                     if media.kind == "scan":
                         first_scan.setdefault(when, (media, file, sha))
+                        parameters, extra = scan_setting(media.id, "stable", parameters)
+                        inputs.update(extra)
                     jobs.append(Job(analysis, patient.pseudonym, visit.id, media.id, when.isoformat(),
-                                    patient.affected_side, inputs, params[analysis]))
+                                    patient.affected_side, inputs, parameters))
             if row.baseline_date in first_scan and row.followup_date in first_scan:
                 pre, post = first_scan[row.baseline_date], first_scan[row.followup_date]
+                # both visits are measured in PRE's plane: PRE's setting is the comparison's
+                parameters, extra = scan_setting(pre[0].id, "plane_stable", params["scan_compare"])
                 jobs.append(Job("scan_compare", patient.pseudonym, visits[row.followup_date].id, pre[0].id,
                                 row.followup_date.isoformat(), patient.affected_side,
-                                {"pre": (str(pre[1]), pre[2]), "post": (str(post[1]), post[2])},
-                                params["scan_compare"]))
+                                {"pre": (str(pre[1]), pre[2]), "post": (str(post[1]), post[2]), **extra},
+                                parameters))
     cache.save()
     return jobs, problems
 
 
 _ROLE_NAMES = {"photo": "photo", "landmarks": "landmark", "scan": "scan", "pre": "baseline scan",
-               "post": "follow-up scan"}
+               "post": "follow-up scan", "stable": "stable-area", "plane_stable": "baseline stable-area"}
 #: Operating-system errors that say something about the machine, not about the analysis.
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
                                 errno.ENOMEM, errno.EMFILE, errno.ENFILE})
@@ -394,16 +410,21 @@ def _analyse(job: Job):
     BLAS runs on one thread (:func:`_one_blas_thread`), so that the stored numbers do not depend on where
     the job ran.
     """
+    import numpy as np
+
     func = analysis_function(job.analysis)
     kwargs = call_arguments(job.analysis, job.parameters)
+    # a painted stable area: the indices of the scan's vertices (a .npy that study scan-settings wrote)
+    painted = {key: np.load(job.inputs[role][0], allow_pickle=False)
+               for role, key in (("stable", "stable"), ("plane_stable", "plane_stable")) if role in job.inputs}
     with _one_blas_thread():
         if job.analysis == "photo_analyze":
             return func(job.inputs["photo"][0], affected=job.affected,
                         landmarks=job.inputs.get("landmarks", (None,))[0], **kwargs)
         if job.analysis == "scan_analyze":
-            return func(job.inputs["scan"][0], affected=job.affected, **kwargs)
+            return func(job.inputs["scan"][0], affected=job.affected, **painted, **kwargs)
         if job.analysis == "scan_compare":
-            return func(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, **kwargs)
+            return func(job.inputs["pre"][0], job.inputs["post"][0], affected=job.affected, **painted, **kwargs)
     raise StudyError(f"unknown analysis {job.analysis!r}")
 
 

@@ -29,6 +29,7 @@ from ._models import (  # noqa: F401
     Rating,
     RatingItem,
     RatingRound,
+    ScanSetting,
     StudyMeta,
     Surgery,
     SurgeryInjection,
