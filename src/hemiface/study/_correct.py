@@ -28,22 +28,23 @@ from ._run import _execute, _record, plan_jobs
 CORRECTIONS_DIR = "corrections"
 
 
-def _photo_media(session, patient_id: str, visit_date: _dt.date, photo: str | None) -> Media:
+def visit_media(session, patient_id: str, visit_date: _dt.date, kind: str, name: str | None) -> Media:
+    """The one ``kind`` ("photo" or "scan") medium of a patient's visit, or the one named ``name`` (a file name)."""
     visit = session.scalars(select(Visit).join(Patient).where(
         Patient.pseudonym == patient_id, Visit.date == visit_date)).first()
     if visit is None:
         raise StudyError(f"patient {patient_id} has no visit on {visit_date.isoformat()}")
-    photos = [m for m in visit.media if m.kind == "photo"]
-    if photo is not None:
-        photos = [m for m in photos if Path(m.path).name == photo]
-    if not photos:
-        which = f" named {photo!r}" if photo else ""
-        raise StudyError(f"patient {patient_id} has no photo{which} at the visit on {visit_date.isoformat()}")
-    if len(photos) > 1:
-        names = ", ".join(sorted(Path(m.path).name for m in photos))
-        raise StudyError(f"patient {patient_id} has several photos on {visit_date.isoformat()} ({names}); "
-                         "name one with --photo")
-    return photos[0]
+    found = [m for m in visit.media if m.kind == kind]
+    if name is not None:
+        found = [m for m in found if Path(m.path).name == name]
+    if not found:
+        which = f" named {name!r}" if name else ""
+        raise StudyError(f"patient {patient_id} has no {kind}{which} at the visit on {visit_date.isoformat()}")
+    if len(found) > 1:
+        names = ", ".join(sorted(Path(m.path).name for m in found))
+        raise StudyError(f"patient {patient_id} has several {kind}s on {visit_date.isoformat()} ({names}); "
+                         f"name one with --{kind}")
+    return found[0]
 
 
 def _ratio_of(session, job) -> float | None:
@@ -94,7 +95,7 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
     sha = sha256_file(landmarks)
     user = user or _login()
     with study.session() as session:
-        media = _photo_media(session, patient_id, visit_date, photo)
+        media = visit_media(session, patient_id, visit_date, "photo", photo)
         media_id = media.id
     before_jobs = [j for j in plan_jobs(study)[0] if j.media_id == media_id and j.analysis == "photo_analyze"]
     if not before_jobs:

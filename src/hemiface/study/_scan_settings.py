@@ -37,29 +37,13 @@ from sqlalchemy import func, select
 
 from .. import logger
 from .._errors import HemifaceError
-from ._correct import CORRECTIONS_DIR
+from ._correct import CORRECTIONS_DIR, visit_media
 from ._errors import StaleEditError, StudyError
-from ._models import AuditEntry, Media, Patient, ScanSetting, Visit
+from ._models import AuditEntry, Media, ScanSetting
 from ._run import media_file, plan_jobs
 
 #: Plane methods a person can choose by name (a plane set by hand is a mapping).
 PLANE_METHODS = ("mirror", "landmarks")
-
-
-def _scan_media(session, patient_id: str, visit_date: _dt.date, scan: str | None) -> Media:
-    visit = session.scalars(select(Visit).join(Patient).where(
-        Patient.pseudonym == patient_id, Visit.date == visit_date)).first()
-    if visit is None:
-        raise StudyError(f"patient {patient_id} has no visit on {visit_date.isoformat()}")
-    scans = [m for m in visit.media if m.kind == "scan"]
-    if scan is not None:
-        scans = [m for m in scans if Path(m.path).name == scan]
-    if not scans:
-        which = f" named {scan!r}" if scan else ""
-        raise StudyError(f"patient {patient_id} has no scan{which} at the visit on {visit_date.isoformat()}")
-    if len(scans) > 1:
-        raise StudyError(f"patient {patient_id} has {len(scans)} scans on {visit_date.isoformat()}; name one with --scan")
-    return scans[0]
 
 
 def normalize_plane(plane) -> str | dict:
@@ -215,7 +199,7 @@ def set_scan_settings(study, patient_id: str, visit_date: _dt.date, *, reason: s
         raise StudyError("give the reason for the setting (it is kept in the audit table)")
     plane = normalize_plane(plane)
     with study.session() as session:
-        media = _scan_media(session, patient_id, visit_date, scan)
+        media = visit_media(session, patient_id, visit_date, "scan", scan)
         media_id = media.id
     indices = None
     if stable is not None:
