@@ -289,6 +289,28 @@ def _xy(value, where: str, width: float, height: float) -> list[float]:
     return [x, y]
 
 
+def edit_fields(payload, fields: tuple[str, ...], *, reason_name: str, user_default: str) -> tuple[int, str, str]:
+    """(base_version, reason, user) of an edit sent from a page, whose other fields may only be ``fields``.
+
+    Every edit (a landmark correction, a 3D check) carries a required reason, an optional user name
+    (``user_default`` when none) and the version it started from, against lost updates.
+    """
+    allowed = (*fields, "reason", "user", "base_version")
+    if not isinstance(payload, dict):
+        raise AppValidationError(f"send a JSON object with {', '.join(fields)}, reason and base_version")
+    unknown = set(payload) - set(allowed)
+    if unknown:
+        raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                                 f"allowed: {', '.join(allowed)}")
+    base = payload.get("base_version")
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
+        raise AppValidationError(f"base_version must be a whole number >= 0 (the version the edit started from); "
+                                 f"got {base!r:.40}")
+    reason = _text(payload.get("reason"), reason_name, MAX_REASON, required=True)
+    user = _text(payload.get("user"), "user name", MAX_USER, required=False) or user_default
+    return base, reason, user
+
+
 def _text(value, name: str, limit: int, *, required: bool) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -348,18 +370,8 @@ def save_correction(study, media_id: int, payload) -> dict:
 
     Returns the outcome of :func:`correct_landmarks` with the new ``version``.
     """
-    if not isinstance(payload, dict):
-        raise AppValidationError("send a JSON object with points, outline, reason and base_version")
-    unknown = set(payload) - {"points", "outline", "reason", "user", "base_version"}
-    if unknown:
-        raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                                 "allowed: points, outline, reason, user, base_version")
-    base = payload.get("base_version")
-    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
-        raise AppValidationError(f"base_version must be a whole number >= 0 (the version the edit started from); "
-                                 f"got {base!r:.40}")
-    reason = _text(payload.get("reason"), "reason for the correction", MAX_REASON, required=True)
-    user = _text(payload.get("user"), "user name", MAX_USER, required=False) or login_name()
+    base, reason, user = edit_fields(payload, ("points", "outline"), reason_name="reason for the correction",
+                                     user_default=login_name())
     with edit_lock(study):
         return _save(study, media_id, points=payload.get("points"), outline=payload.get("outline"), reason=reason,
                      user=user, base=base)

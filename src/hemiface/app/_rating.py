@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import io
 import math
-import threading
 from urllib.parse import quote
 
 from flask import jsonify, redirect, render_template, request, send_file, url_for
@@ -36,6 +35,7 @@ from ..study import (
     round_results,
     submit_ratings,
 )
+from ._cache import JpegCache, jpeg_bytes
 from ._errors import AppValidationError
 
 #: Height, in pixels, of every photograph a rater sees (both of a pair alike).
@@ -96,8 +96,7 @@ def _int_or_none(value, name: str):
 
 def register(app, study, *, csrf: str, json_body, user_of) -> None:
     """Add the rating panel's routes to ``app`` (see the module docstring)."""
-    cache: dict = {}
-    cache_lock = threading.Lock()
+    cache = JpegCache(RATER_PHOTO_CACHE)
 
     @app.template_filter("num")
     def num_filter(value, digits: int = 3):
@@ -222,24 +221,17 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
         from PIL import Image, ImageOps
 
         path, sha = rating_photo(study, token, position, slot)
-        with cache_lock:
-            data = cache.get(sha)
-        if data is None:
+
+        def encode() -> bytes:
             raw = path.read_bytes()
             if hashlib.sha256(raw).hexdigest() != sha:
                 raise RatingError("this photograph changed since it was imported; tell the study coordinator")
             with Image.open(io.BytesIO(raw)) as im:
                 im = ImageOps.exif_transpose(im).convert("RGB")
                 width = max(1, round(im.width * DISPLAY_HEIGHT_PX / im.height))
-                im = im.resize((width, DISPLAY_HEIGHT_PX), Image.Resampling.LANCZOS)
-                buf = io.BytesIO()
-                im.save(buf, format="JPEG", quality=90)  # a fresh file: no camera metadata, no name
-            data = buf.getvalue()
-            with cache_lock:
-                cache[sha] = data
-                while len(cache) > RATER_PHOTO_CACHE:
-                    cache.pop(next(iter(cache)))
-        return send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0)
+                return jpeg_bytes(im.resize((width, DISPLAY_HEIGHT_PX), Image.Resampling.LANCZOS))
+
+        return send_file(io.BytesIO(cache.get(sha, encode)), mimetype="image/jpeg", max_age=0)
 
     @app.get("/api/rate/<token>")
     def api_rater_view(token):

@@ -230,18 +230,8 @@ def save_scan_settings(study, media_id: int, payload, *, user_default: str) -> d
     docstring; only with plane "mirror"), ``reason`` (required), ``user`` (optional) and
     ``base_version`` (the version the edit started from; a stale one is a :class:`ConflictError`).
     """
-    if not isinstance(payload, dict):
-        raise AppValidationError("send a JSON object with plane, stable, reason and base_version")
-    unknown = set(payload) - {"plane", "stable", "reason", "user", "base_version"}
-    if unknown:
-        raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                                 "allowed: plane, stable, reason, user, base_version")
-    base = payload.get("base_version")
-    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
-        raise AppValidationError(f"base_version must be a whole number >= 0 (the version the edit started from); "
-                                 f"got {base!r:.40}")
-    reason = _data._text(payload.get("reason"), "reason", _data.MAX_REASON, required=True)
-    user = _data._text(payload.get("user"), "user name", _data.MAX_USER, required=False) or user_default
+    base, reason, user = _data.edit_fields(payload, ("plane", "stable"), reason_name="reason",
+                                           user_default=user_default)
     job = scan_job(study, media_id)
     display, ident, mm_per_unit = _scan_display(study, job)
     plane = _plane_of(payload.get("plane", "mirror"), mm_per_unit)

@@ -46,6 +46,7 @@ from ..study import (ANALYSES, RaterNotFoundError, RatingClosedError, RatingErro
                      write_endpoints)
 from ..study.models import AnalysisResult
 from . import _data, _rating, _scan3d
+from ._cache import JpegCache, jpeg_bytes
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
 #: Host names that mean "this computer" (the only ones answered without a token).
@@ -177,8 +178,7 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     csrf = secrets.token_urlsafe(32)
     cookie = "hemiface_" + (hashlib.sha256(token.encode()).hexdigest()[:10] if token else "local")
     runs = RunManager(study.path, write_lock)
-    photo_cache: dict = {}  # SHA-256 -> JPEG bytes of the photos shown last (insertion order)
-    photo_cache_lock = threading.Lock()
+    photo_cache = JpegCache(PHOTO_CACHE_SIZE)
     app.extensions["hemiface"] = dict(study=study, csrf=csrf, runs=runs, token=token)
 
     def wants_json() -> bool:
@@ -348,17 +348,8 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
 
         job = _data.photo_job(study, media_id)
         key = job.inputs["photo"][1]  # the photo's SHA-256, checked against the import by the plan
-        with photo_cache_lock:
-            data = photo_cache.get(key)
-        if data is None:
-            photo = read_photo(job.inputs["photo"][0])  # EXIF orientation applied: the landmarks' coordinates
-            buf = io.BytesIO()
-            Image.fromarray(photo.rgb).save(buf, format="JPEG", quality=90)  # a fresh file: no camera metadata
-            data = buf.getvalue()
-            with photo_cache_lock:
-                photo_cache[key] = data
-                while len(photo_cache) > PHOTO_CACHE_SIZE:
-                    photo_cache.pop(next(iter(photo_cache)))
+        # EXIF orientation applied by read_photo: the landmarks' coordinates
+        data = photo_cache.get(key, lambda: jpeg_bytes(Image.fromarray(read_photo(job.inputs["photo"][0]).rgb)))
         return send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0)
 
     @app.get("/download/endpoints.<fmt>")
