@@ -888,6 +888,16 @@ def study_report_cmd(
     typer.echo("wrote " + " and ".join(str(p) for p in written))
 
 
+def _visit_date(text: str):
+    """A visit's date given on the command line (a library error, one line, when it is not a date)."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise HemifaceError(f"visit date {text!r} is not a date like 2021-03-31") from None
+
+
 @study_app.command("correct")
 def study_correct(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
@@ -902,15 +912,10 @@ def study_correct(
 
     The photo is never modified; the correction and the ratio before and after are recorded in the audit table.
     """
-    import datetime as dt
-
     from .study import correct_landmarks, open_study
 
     try:
-        try:
-            when = dt.date.fromisoformat(visit_date)
-        except ValueError:
-            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        when = _visit_date(visit_date)
         with open_study(folder) as study:
             done = correct_landmarks(study, patient, when, landmarks, reason=reason, photo=photo, user=user)
     except _STUDY_ERRORS as exc:
@@ -943,15 +948,10 @@ def study_scan_settings(
     The scan is never modified; the setting is recorded in the audit table. `--plane mirror` without
     `--stable` returns the scan to the automatic plane.
     """
-    import datetime as dt
-
     from .study import open_study, set_scan_settings
 
     try:
-        try:
-            when = dt.date.fromisoformat(visit_date)
-        except ValueError:
-            raise HemifaceError(f"visit date {visit_date!r} is not a date like 2021-03-31") from None
+        when = _visit_date(visit_date)
         with open_study(folder) as study:
             done = set_scan_settings(study, patient, when, reason=reason, plane=plane, stable=stable, scan=scan,
                                      user=user)

@@ -74,6 +74,15 @@ def symmetric_limit(values: np.ndarray, at_least: float) -> float:
     return max(float(np.percentile(np.abs(finite), 99.5)) if len(finite) else 0.0, at_least)
 
 
+def _frontal_axes(ax) -> None:
+    """The midline, equal axes, the mm label and the patient's R and L of a frontal map."""
+    ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
+    ax.set_aspect("equal")
+    ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
+    ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
+    ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+
+
 def _draw_map(ax, vertices, faces, values, norm, cmap, frontal=None):
     """Frontal shaded render of per-vertex values on ``ax``; returns (image, x coords, y coords).
 
@@ -84,11 +93,7 @@ def _draw_map(ax, vertices, faces, values, norm, cmap, frontal=None):
     rgba[..., :3] *= (0.45 + 0.55 * shade)[..., None]
     rgba[~np.isfinite(img)] = (1, 1, 1, 1)
     ax.imshow(rgba, extent=extent, origin="upper", interpolation="bilinear")
-    ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
-    ax.set_aspect("equal")
-    ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
-    ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
-    ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+    _frontal_axes(ax)
     ny, nx = img.shape
     return img, np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
 
@@ -189,11 +194,7 @@ def draw_zones(ax, vertices, faces, depth_mm, layout, n_zones: int, frontal=None
     edge[1:, :] |= labels[1:, :] != labels[:-1, :]
     rgb[edge & (labels >= 0)] = 0.15
     ax.imshow(np.clip(rgb, 0, 1), extent=extent, origin="upper", interpolation="nearest")
-    ax.axvline(0.0, color="0.3", lw=0.6, ls=":")
-    ax.set_aspect("equal")
-    ax.set_xlabel("mm (patient's right  \u2190  midline  \u2192  patient's left)")
-    ax.text(0.02, 0.98, "R", transform=ax.transAxes, va="top", fontsize=14, weight="bold")
-    ax.text(0.98, 0.98, "L", transform=ax.transAxes, va="top", ha="right", fontsize=14, weight="bold")
+    _frontal_axes(ax)
     ny, nx = labels.shape
     return labels, img, np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
 
