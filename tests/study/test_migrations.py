@@ -18,6 +18,7 @@ from hemiface.study import StudyError, head_revision, init_study, open_study, up
 from hemiface.study._migrate import LEGACY_REVISIONS, known_revisions, migrate, schema_version
 from hemiface._provenance import sha256_file
 from hemiface.study.models import AuditEntry, Base, Media, Surgery, TABLES
+from test_integrity import one_line_error
 
 V1_STUDY = Path(__file__).resolve().parents[1] / "data" / "study_v1"
 runner = CliRunner()
@@ -47,14 +48,6 @@ BASELINE_COLUMNS = {
     "analysis_results": "id, analysis, visit_id, media_id, inputs_sha256, parameters_sha256, status, message, "
                         "result_json, provenance_json, created_utc",
 }
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("hemiface: error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def _rows(url: str) -> dict[str, list[tuple]]:

@@ -288,18 +288,26 @@ def _ok_rows(db: Path) -> list:
         return []
 
 
+def kill_after_first_result(path: Path, options: list[str], *, env=None, timeout_s: float, poll_s: float):
+    """Start `hemiface study run` on ``path`` in a process, SIGKILL it once a result is recorded.
+
+    Returns (the results recorded by then, the process's stderr).
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "hemiface.cli", "study", "run", str(path), *options],
+                            env=dict(os.environ, HEMIFACE_PROGRESS="0", **(env or {})), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not _ok_rows(path / "study.sqlite") and proc.poll() is None:
+        time.sleep(poll_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return _ok_rows(path / "study.sqlite"), proc.stderr.read()
+
+
 def test_killed_run_loses_nothing_and_redoes_nothing(tmp_path, media):
     with make_study(tmp_path, media) as study:
         path = study.path
-    env = dict(os.environ, HEMIFACE_PROGRESS="0")
-    proc = subprocess.Popen([sys.executable, "-m", "hemiface.cli", "study", "run", str(path), "--jobs", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not _ok_rows(path / "study.sqlite") and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = _ok_rows(path / "study.sqlite")
+    finished, _ = kill_after_first_result(path, ["--jobs", "1"], timeout_s=240, poll_s=0.05)
     assert 1 <= len(finished) < 6, "the run must be killed part-way"
     with open_study(path) as study:
         summary = run_study(study, jobs=1)

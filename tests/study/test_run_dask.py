@@ -32,7 +32,7 @@ from hemiface.cli import app
 from hemiface.study import StudyError, endpoint_table, init_study, open_study, run_study
 from hemiface.study._dask import DaskPool, WorkerMismatchError, _Checked, code_fingerprint
 from test_integrity import one_line_error
-from test_run import _ok_rows
+from test_run import _ok_rows, kill_after_first_result
 
 runner = CliRunner()
 EXAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "examples" / "study_minimal" / "media"
@@ -192,16 +192,9 @@ def test_a_killed_coordinator_loses_only_the_jobs_in_flight(tmp_path, sheets, cl
     address, client = cluster
     with make_study(tmp_path, sheets) as study:
         path = study.path
-    env = dict(os.environ, HEMIFACE_PROGRESS="0", PYTHONPATH=str(SRC))
-    proc = subprocess.Popen([sys.executable, "-m", "hemiface.cli", "study", "run", str(path), "--scheduler", address],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _ok_rows(path / "study.sqlite") and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = _ok_rows(path / "study.sqlite")
-    assert 1 <= len(finished) < N_OK, f"the coordinator must be killed part-way: {proc.stderr.read()[-2000:]!r}"
+    finished, stderr = kill_after_first_result(path, ["--scheduler", address], env={"PYTHONPATH": str(SRC)},
+                                               timeout_s=120, poll_s=0.02)
+    assert 1 <= len(finished) < N_OK, f"the coordinator must be killed part-way: {stderr[-2000:]!r}"
     with open_study(path) as study:
         summary = run_study(study, scheduler=address)
         # the photo without a face may have been recorded as failed before the kill: it stands
