@@ -243,13 +243,18 @@ def patient_detail(study, patient_id: str) -> dict:
 
 # --------------------------------------------------------------------------- photos and corrections
 
-def photo_job(study, media_id: int):
-    """The ``photo_analyze`` job of a photo in this study's plan; :class:`NotFoundError` when it has none."""
+def media_job(study, media_id: int, kind: str):
+    """The ``<kind>_analyze`` job ("photo" or "scan") of a medium in this study's plan; :class:`NotFoundError` when none."""
     for job in plan_jobs(study)[0]:
-        if job.media_id == media_id and job.analysis == "photo_analyze":
+        if job.media_id == media_id and job.analysis == f"{kind}_analyze":
             return job
-    raise NotFoundError(f"photo {media_id} is not analysed in this study (no such photo, or its patient "
+    raise NotFoundError(f"{kind} {media_id} is not analysed in this study (no such {kind}, or its patient "
                         "or visit is not eligible, or the file is missing or changed)")
+
+
+def photo_job(study, media_id: int):
+    """The ``photo_analyze`` job of a photo in this study's plan (see :func:`media_job`)."""
+    return media_job(study, media_id, "photo")
 
 
 def correction_version(study, media_id: int) -> int:

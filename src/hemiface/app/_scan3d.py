@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import HemifaceError, InputFileError
-from ..study import StaleEditError, current_scan_settings, plan_jobs, set_scan_settings
+from ..study import StaleEditError, current_scan_settings, set_scan_settings
 from ..study.models import Media
 from . import _data
 from ._errors import AppValidationError, ConflictError, NotFoundError
@@ -127,12 +127,8 @@ def result_mesh(study, analysis: str, folder: str) -> dict:
 # --------------------------------------------------------------------------- a scan's 3D checks
 
 def scan_job(study, media_id: int):
-    """The ``scan_analyze`` job of a scan in this study's plan; :class:`NotFoundError` when it has none."""
-    for job in plan_jobs(study)[0]:
-        if job.media_id == media_id and job.analysis == "scan_analyze":
-            return job
-    raise NotFoundError(f"scan {media_id} is not analysed in this study (no such scan, or its patient "
-                        "or visit is not eligible, or the file is missing or changed)")
+    """The ``scan_analyze`` job of a scan in this study's plan (see :func:`hemiface.app._data.media_job`)."""
+    return _data.media_job(study, media_id, "scan")
 
 
 def _scan_display(study, job):
