@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from databases import AnalysisReplay, Databases, start_postgres
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "study_minimal"
 
 #: Rows the example study holds, counted by hand from its spreadsheets
@@ -35,23 +37,87 @@ def csvs(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.csv"))
 
 
+#: The databases every study test runs on, unless marked ``sqlite_only`` (with the reason).
+BACKENDS = ("sqlite", "postgresql")
+#: A test that never reaches a study database (rules, settings files, messages): it runs once.
+no_database = pytest.mark.sqlite_only("it never touches a study database")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only(reason): runs on SQLite only, for the reason given "
+                                       "(it tests SQLite's own file, or it never touches the study database)")
+
+
+def pytest_generate_tests(metafunc):
+    """Each study test runs once per database (``[sqlite]``, ``[postgresql]``), grouped by module."""
+    if "backend" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("backend", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True, scope="module")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item):
+    """The analysis replay follows the running test (its module's fixtures included, set up in its setup)."""
+    callspec = getattr(item, "callspec", None)
+    _REPLAY.start_test(item.nodeid, callspec.params.get("backend", "sqlite") if callspec else "sqlite")
+
+
+#: Each PostgreSQL case replays the analyses of its SQLite twin (see :class:`databases.AnalysisReplay`).
+_REPLAY = AnalysisReplay()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _analysis_replay():
+    with pytest.MonkeyPatch.context() as patch:
+        _REPLAY.install(patch)
+        yield _REPLAY
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_analyses(_analysis_replay):
+    yield
+    _analysis_replay.forget()  # a module's tapes serve its own cases only
+
+
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL server for the session (skips when PostgreSQL is not installed)."""
-    from databases import start_postgres
-
+    """A throwaway PostgreSQL server for the session, one per xdist worker (skips when PostgreSQL is not installed)."""
     server = start_postgres()
     yield server
     server.stop()
 
 
-@pytest.fixture(params=("sqlite", "postgresql"))
-def database_url(request):
-    """Runs a test on each database: None (the study's own SQLite file) and an empty PostgreSQL database."""
+@pytest.fixture(scope="module", autouse=True)
+def backend(request):
+    """The database the module's studies live in: None for SQLite (each study's own file, the default), or
+    the :class:`databases.Databases` of the session's PostgreSQL server.
+
+    On PostgreSQL every study created without a ``database_url`` gets a database of its own; a test's
+    databases are dropped when it ends, its module fixtures' when the module ends. A module fixture that
+    creates a study requests this fixture, so that it is made again on each database. Without PostgreSQL
+    these cases are skipped, with the reason.
+    """
     if request.param == "sqlite":
         yield None
         return
-    server = request.getfixturevalue("postgres")
-    name, url = server.new_database()
-    yield url
-    server.drop_database(name)
+    databases = Databases(request.getfixturevalue("postgres"))
+    with pytest.MonkeyPatch.context() as patch, databases.watching_sqlite():
+        databases.route_new_studies(patch)
+        yield databases
+    databases.drop_after(0)
+
+
+@pytest.fixture(autouse=True)
+def _drop_the_tests_databases(request, backend):
+    """Drops a test's PostgreSQL databases after it; fails a PostgreSQL case that used an SQLite study."""
+    mark = None if backend is None else len(backend.names)
+    yield
+    if backend is not None:
+        backend.drop_after(mark)
+        backend.check_no_sqlite(request.node.nodeid)
+
+
+@pytest.fixture
+def database_url(backend):
+    """None (the study's own SQLite file) or a new, empty PostgreSQL database (dropped after the test)."""
+    return None if backend is None else backend.new_url()

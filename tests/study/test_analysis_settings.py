@@ -11,6 +11,7 @@ import inspect
 import json
 
 import pytest
+from conftest import no_database
 from sqlalchemy import select
 
 from hemiface.photo import analyze_photo
@@ -58,6 +59,7 @@ def _settings_file(tmp_path, text):
     return path
 
 
+@no_database
 def test_defaults_are_the_functions_own():
     params = analysis_parameters()
     for analysis, func in (("photo_analyze", analyze_photo), ("scan_analyze", analyze_scan),
@@ -76,6 +78,7 @@ def test_defaults_are_the_functions_own():
     assert "affected" not in params["scan_analyze"] and "landmarks" not in params["photo_analyze"]
 
 
+@no_database
 @pytest.mark.parametrize("text, message", [
     ("[analysis.scan_analyze]\nsmoothing = 1.0\n", "unknown setting 'smoothing' in [analysis.scan_analyze]"),
     ("[analysis.scan_analyze]\nthreshold_mm = \"4\"\n", "threshold_mm must be a number"),
@@ -95,6 +98,7 @@ def test_a_mistyped_setting_is_refused_naming_it(tmp_path, text, message):
         assert "allowed:" in str(err.value) and "smoothing_mm" in str(err.value)
 
 
+@no_database
 def test_settings_round_trip_through_study_toml(tmp_path):
     path = _settings_file(tmp_path, OVERRIDES)
     settings = read_settings(path)
@@ -110,7 +114,7 @@ def test_settings_round_trip_through_study_toml(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def overridden(tmp_path_factory, media):  # noqa: F811
+def overridden(tmp_path_factory, media, backend):  # noqa: F811 - backend: made again on each database
     study = make_study(tmp_path_factory.mktemp("settings"), media)
     folder = study.path
     study.close()
@@ -214,6 +218,7 @@ def test_cli_lists_the_settings_and_refuses_a_typo_in_one_line(tmp_path):
     assert "smoothing_mm" in line.split("allowed: ")[1] and "threshold_mm" in line
 
 
+@no_database
 def test_cli_option_defaults_are_the_library_defaults():
     """The command line's defaults are read from the functions' signatures (one home)."""
     import click

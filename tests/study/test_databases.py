@@ -10,7 +10,7 @@ import multiprocessing
 import pytest
 from sqlalchemy import func, select, text
 
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs
+from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
 from hemiface.study import StudyImportError, init_study, open_study
 from hemiface.study.models import AuditEntry, Patient, Surgery
 
@@ -19,6 +19,7 @@ TODAY = dt.date(2024, 6, 1)
 WRITERS = 4
 
 
+@no_database
 def test_a_postgresql_url_uses_psycopg_3_and_never_shows_its_password(tmp_path):
     from hemiface.study import StudyError
     from hemiface.study._database import engine_url

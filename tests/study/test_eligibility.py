@@ -4,7 +4,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLE, csvs
+from conftest import EXAMPLE, csvs, no_database
 from typer.testing import CliRunner
 
 from hemiface.cli import app
@@ -23,6 +23,7 @@ from hemiface.study import (
 D = dt.date
 
 
+@no_database
 def test_frozen_column_names():
     assert ELIGIBILITY_COLUMNS == (
         "patient_id", "technique", "initial_surgery_date", "in_inclusion_window", "baseline_date", "followup_date",
@@ -72,11 +73,13 @@ def rules(**kw):
     return StudySettings(**kw)
 
 
+@no_database
 def test_no_initial_surgery_is_reported():
     e = patient_eligibility(rules(), "X1", [(D(2021, 1, 1), "fat_grafting", False)], [(D(2020, 12, 1), "preoperative")])
     assert (e.eligible, e.exclusion_reason, e.initial_surgery_date) == (False, "no_initial_surgery", None)
 
 
+@no_database
 def test_secondary_surgeries_do_not_move_the_windows():
     surgeries = [(D(2021, 1, 10), "free_flap", True), (D(2021, 6, 1), "fat_grafting", False)]
     visits = [(D(2021, 1, 5), "preoperative"), (D(2021, 5, 30), "preoperative"), (D(2021, 7, 10), "follow-up")]
@@ -85,6 +88,7 @@ def test_secondary_surgeries_do_not_move_the_windows():
         "free_flap", D(2021, 1, 5), D(2021, 7, 10), 181)
 
 
+@no_database
 def test_visit_kinds_are_respected():
     surgery = [(D(2021, 3, 1), "adm", True)]
     # a follow-up-kind visit before surgery is no baseline; a preoperative-kind visit 7 months later is no follow-up
@@ -92,6 +96,7 @@ def test_visit_kinds_are_respected():
     assert (e.baseline_date, e.followup_date, e.exclusion_reason) == (None, None, "no_baseline_visit")
 
 
+@no_database
 def test_window_ends_are_inclusive():
     visits = [(D(2019, 12, 1), "preoperative"), (D(2020, 7, 1), "follow-up")]
     window = rules(inclusion_from=D(2020, 1, 1), inclusion_to=D(2023, 12, 31))
@@ -101,6 +106,7 @@ def test_window_ends_are_inclusive():
     assert (late.in_inclusion_window, late.exclusion_reason) == (False, "outside_inclusion_window")
 
 
+@no_database
 def test_two_initial_surgeries_in_a_hand_edited_database_are_refused():
     with pytest.raises(StudyError, match="2 initial surgeries"):
         patient_eligibility(rules(), "X", [(D(2021, 1, 1), "adm", True), (D(2021, 2, 1), "adm", True)], [])

@@ -3,8 +3,11 @@
 import math
 
 import pandas as pd
+from conftest import no_database
 
 from hemiface.study._endpoints import ENDPOINT_COLUMNS, _pose_columns
+
+pytestmark = no_database
 
 
 def _outcome(yaw, pitch, roll, compensated):

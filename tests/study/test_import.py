@@ -6,7 +6,8 @@ import json
 import logging
 
 import pytest
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs
+from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from databases import database_state
 from sqlalchemy import select
 
 from hemiface.study import StudyError, StudyImportError, import_files
@@ -19,7 +20,7 @@ def data_counts(study):
 
 
 def db_bytes(study):
-    return (study.path / "study.sqlite").read_bytes()
+    return database_state(study.path)
 
 
 def edit(path, old, new):
@@ -326,6 +327,7 @@ def test_a_second_initial_surgery_conflicts_with_the_study(study, example):
         study.import_files([extra])
 
 
+@no_database
 def test_error_types():
     from hemiface import HemifaceError
     from hemiface.study import Problem

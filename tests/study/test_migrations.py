@@ -4,7 +4,6 @@ head equal to the models, older and newer schemas refused in one line, and an id
 import datetime as dt
 import json
 import shutil
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs
+from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from databases import study_engine
 from hemiface.cli import app
 from hemiface.study import StudyError, head_revision, init_study, open_study, upgrade_study
 from hemiface.study._migrate import LEGACY_REVISIONS, known_revisions, migrate, schema_version
@@ -80,6 +80,7 @@ def _baseline_study(folder: Path, database_url: str | None) -> str:
     return url
 
 
+@no_database
 def test_the_revisions_are_one_chain_from_the_baseline_to_the_models():
     revisions = known_revisions()
     assert revisions[0] == "0001" and revisions[-1] == head_revision()
@@ -134,6 +135,8 @@ def test_baseline_database_upgrades_with_its_data(tmp_path, database_url):
         assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "upgrade")).all()) == 1
 
 
+@pytest.mark.sqlite_only("the version-1 study kept as test data is an SQLite folder; the same upgrade on "
+                         "PostgreSQL: test_baseline_database_upgrades_with_its_data")
 def test_a_version_1_study_made_by_an_older_hemiface(tmp_path):
     """tests/data/study_v1 was made by hemiface at cb310de (schema "1", no alembic_version)."""
     folder = tmp_path / "v1"
@@ -173,20 +176,21 @@ def test_new_studies_are_created_at_head(tmp_path):
 
 def test_newer_schemas_are_refused(tmp_path):
     init_study(tmp_path / "s").close()
-    db = tmp_path / "s" / "study.sqlite"
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE alembic_version SET version_num = '9001'")
+    db = study_engine(tmp_path / "s")
+    with db.begin() as con:
+        con.execute(text("UPDATE alembic_version SET version_num = '9001'"))
     line = one_line_error(runner.invoke(app, ["study", "status", str(tmp_path / "s")]))
     assert "schema 9001, newer than this hemiface knows" in line
     assert "newer than this hemiface" in one_line_error(runner.invoke(app, ["study", "upgrade", str(tmp_path / "s")]))
     # a database of a later hemiface without Alembic's table, by its schema_version alone
-    with sqlite3.connect(db) as con:
-        con.execute("DROP TABLE alembic_version")
-        con.execute("UPDATE study_meta SET value = '77' WHERE key = 'schema_version'")
+    with db.begin() as con:
+        con.execute(text("DROP TABLE alembic_version"))
+        con.execute(text("UPDATE study_meta SET value = '77' WHERE key = 'schema_version'"))
     with pytest.raises(StudyError, match="schema 77, newer"):
         open_study(tmp_path / "s")
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE study_meta SET value = 'x' WHERE key = 'schema_version'")
+    with db.begin() as con:
+        con.execute(text("UPDATE study_meta SET value = 'x' WHERE key = 'schema_version'"))
+    db.dispose()
     with pytest.raises(StudyError, match="unknown schema version 'x'"):
         open_study(tmp_path / "s")
     assert not (tmp_path / "s" / "backups").exists()  # refused before anything was copied or changed

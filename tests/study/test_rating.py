@@ -7,26 +7,26 @@ without a follow-up photograph; nothing is analysed.
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 
 import numpy as np
 import pandas as pd
 import pytest
+from databases import copy_study, database_state, study_engine
+from sqlalchemy import text
 
 from rating_helpers import NO_FOLLOWUP_PHOTO, PATIENTS, TECHNIQUES, make_rating_study
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, backend):  # backend: made again on each database
     return make_rating_study(tmp_path_factory.mktemp("rating"))
 
 
 @pytest.fixture
-def study(built, tmp_path):
+def study(built, tmp_path, backend):
     from hemiface.study import open_study
 
-    shutil.copytree(built, tmp_path / "study")
+    copy_study(built, tmp_path / "study", backend)
     with open_study(tmp_path / "study") as s:
         yield s
 
@@ -60,7 +60,7 @@ def test_candidates_and_refusals(study):
     assert study.counts()["rating_rounds"] == 1  # the refused ones wrote nothing
 
 
-def test_randomization_is_recorded_reproducible_and_per_rater(study, built, tmp_path):
+def test_randomization_is_recorded_reproducible_and_per_rater(study, built, tmp_path, backend):
     from hemiface.study import create_round, open_study, presentation, round_progress
     from hemiface.study.models import Rating, RatingItem
 
@@ -80,7 +80,7 @@ def test_randomization_is_recorded_reproducible_and_per_rater(study, built, tmp_
             orders.append(tuple(r.item_id for r in stored))
     assert len(set(orders)) == 3  # each rater has an order of their own
     # the same round seed in another copy of the study: the same raters' seeds, orders and placements
-    shutil.copytree(built, tmp_path / "again")
+    copy_study(built, tmp_path / "again", backend)
     with open_study(tmp_path / "again") as other:
         again = create_round(other, "r1", scale="comparison_5", raters=["Dr A", "Dr B", "Dr C"], seed=1234)
         assert [r["seed"] for r in round_progress(other, again.round_id)["raters"]] == seeds
@@ -162,9 +162,9 @@ def test_raters_are_kept_apart(study):
             rater_view(study, bad)
     with pytest.raises(RaterNotFoundError, match="no item 7"):
         record_rating(study, a, 7, 1)
-    with sqlite3.connect(study.path / "study.sqlite") as db:  # only fingerprints of the tokens are stored
-        stored = [r[0] for r in db.execute("SELECT token_sha256 FROM raters")]
-        dump = "\n".join(db.iterdump())
+    with study.engine.connect() as db:  # only fingerprints of the tokens are stored
+        stored = [r[0] for r in db.execute(text("SELECT token_sha256 FROM raters"))]
+    dump = repr(database_state(study.path))
     assert len(stored) == 2 and a not in dump and b not in dump
 
 
@@ -203,7 +203,7 @@ def test_results_and_agreement_of_two_raters_on_the_symmetry_scale(study):
     assert res.to_dict()["agreement"][1]["form"] == "ICC(2,1)"
 
 
-def test_a_study_of_schema_0003_gains_the_rating_tables_by_upgrade(built, tmp_path):
+def test_a_study_of_schema_0003_gains_the_rating_tables_by_upgrade(built, tmp_path, backend):
     """Revision 0004 adds only the rating panel's tables (and 0005 the scan settings): a study at 0003 (the
     tables of the later revisions dropped, its revision set back, as hemiface wrote it before) is refused by
     open_study, then upgraded to the head with its rows kept."""
@@ -211,13 +211,13 @@ def test_a_study_of_schema_0003_gains_the_rating_tables_by_upgrade(built, tmp_pa
 
     head = head_revision()
     assert head == "0005"  # a new revision adds its tables to the list dropped here
-    shutil.copytree(built, tmp_path / "old")
-    db = tmp_path / "old" / "study.sqlite"
-    with sqlite3.connect(db) as conn:
+    copy_study(built, tmp_path / "old", backend)
+    db = study_engine(tmp_path / "old")
+    with db.begin() as conn:
         for table in ("ratings", "raters", "rating_items", "rating_rounds", "scan_settings"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("UPDATE alembic_version SET version_num = '0003'")
-        conn.execute("UPDATE study_meta SET value = '3' WHERE key = 'schema_version'")
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        conn.execute(text("UPDATE study_meta SET value = '3' WHERE key = 'schema_version'"))
     with pytest.raises(StudyError, match="upgrade"):
         open_study(tmp_path / "old")
     result = upgrade_study(tmp_path / "old", user="tester")
@@ -225,8 +225,9 @@ def test_a_study_of_schema_0003_gains_the_rating_tables_by_upgrade(built, tmp_pa
     with open_study(tmp_path / "old") as s:
         assert s.counts()["rating_rounds"] == 0 and s.counts()["patients"] == 7
         assert create_round(s, "after upgrade", scale="symmetry_5", raters=["Dr A"], seed=1).n_items == 12
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT value FROM study_meta WHERE key = 'schema_version'").fetchone()[0] == str(int(head))
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT value FROM study_meta WHERE key = 'schema_version'")).scalar() == str(int(head))
+    db.dispose()
 
 
 def test_the_command_line_creates_invites_and_reports(study):

@@ -31,7 +31,7 @@ def _symmetry_value(rater: str, file_name: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def panel(tmp_path_factory):
+def panel(tmp_path_factory, backend):  # backend: made again on each database
     from hemiface.study import create_round, open_study, rating_photo, record_rating, submit_ratings
 
     folder = make_rating_study(tmp_path_factory.mktemp("panel"))

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from databases import study_engine
 from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from hemiface import datasets
 from hemiface.study import (
@@ -92,7 +94,7 @@ def make_study(root: Path, media: Path):
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory, media):
+def done(tmp_path_factory, media, backend):  # backend: made again on each database
     """The study after one complete run, with the run's summary and the endpoint table."""
     study = make_study(tmp_path_factory.mktemp("run"), media)
     summary = run_study(study, jobs=1)
@@ -247,9 +249,9 @@ def test_correction_recomputes_and_is_audited(tmp_path, media):
         assert p01.symmetry_ratio_followup_percent == pytest.approx(done["symmetry_ratio_after_percent"])
         again = run_study(study, jobs=1)
         assert again.succeeded == 0  # the correction's analysis is already done
-        with sqlite3.connect(study.path / "study.sqlite") as db:
-            user, action, details = db.execute(
-                "SELECT user, action, details_json FROM audit WHERE action='correct_landmarks'").fetchone()
+        with study.engine.connect() as db:  # "user", quoted: a bare user is PostgreSQL's current user
+            user, action, details = db.execute(text(
+                """SELECT "user", action, details_json FROM audit WHERE action='correct_landmarks'""")).one()
         details = json.loads(details)
         assert user == "dr_a" and details["reason"] == "cheek outline placed on the hair"
         assert details["symmetry_ratio_after_percent"] == pytest.approx(done["symmetry_ratio_after_percent"])
@@ -279,13 +281,17 @@ def test_changed_or_missing_media_fail_with_a_message(tmp_path, media):
         assert "changed since it was imported" in p02.missing_2d_reason
 
 
-def _ok_rows(db: Path) -> list:
+def _ok_rows(folder: Path) -> list:
+    """The study's stored results, looked at from outside (while a run may hold the write lock)."""
+    engine = study_engine(folder)
     try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("SELECT id, created_utc, analysis FROM analysis_results WHERE status='ok' "
-                               "ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
+        with engine.connect() as con:
+            return con.execute(text("SELECT id, created_utc, analysis FROM analysis_results WHERE status='ok' "
+                                    "ORDER BY id")).all()
+    except OperationalError:
         return []
+    finally:
+        engine.dispose()
 
 
 def kill_after_first_result(path: Path, options: list[str], *, env=None, timeout_s: float, poll_s: float):
@@ -297,11 +303,11 @@ def kill_after_first_result(path: Path, options: list[str], *, env=None, timeout
                             env=dict(os.environ, HEMIFACE_PROGRESS="0", **(env or {})), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not _ok_rows(path / "study.sqlite") and proc.poll() is None:
+    while time.monotonic() < deadline and not _ok_rows(path) and proc.poll() is None:
         time.sleep(poll_s)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    return _ok_rows(path / "study.sqlite"), proc.stderr.read()
+    return _ok_rows(path), proc.stderr.read()
 
 
 def test_killed_run_loses_nothing_and_redoes_nothing(tmp_path, media):
@@ -313,7 +319,7 @@ def test_killed_run_loses_nothing_and_redoes_nothing(tmp_path, media):
         summary = run_study(study, jobs=1)
         assert summary.skipped == len(finished)
         assert summary.succeeded == 6 - len(finished)
-        assert _ok_rows(path / "study.sqlite")[: len(finished)] == finished
+        assert _ok_rows(path)[: len(finished)] == finished
         assert not list((path / "results").glob(".staging-*"))
         assert len(list((path / "results").glob("*/*/measurements.json"))) == 5
         assert len(list((path / "results").glob("*/*/comparison.json"))) == 1

@@ -142,7 +142,7 @@ def kill_the_first_busy_worker(client, killed: list) -> threading.Thread:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, sheets, cluster):
+def runs(tmp_path_factory, sheets, cluster, backend):  # backend: made again on each database
     """The same study run locally and on the cluster, where a worker is killed while it works.
 
     Returns (local study, its summary, cluster study, its summary, pids killed).
@@ -200,7 +200,7 @@ def test_a_killed_coordinator_loses_only_the_jobs_in_flight(tmp_path, sheets, cl
         # the photo without a face may have been recorded as failed before the kill: it stands
         assert summary.skipped == len(finished) + len(summary.standing) and len(summary.standing) <= 1
         assert summary.succeeded == N_OK - len(finished)
-        assert _ok_rows(path / "study.sqlite")[: len(finished)] == finished  # nothing recorded was redone
+        assert _ok_rows(path)[: len(finished)] == finished  # nothing recorded was redone
         assert stored(study) == stored(runs[0])
         assert not list((path / "results").glob(".staging-*"))
 

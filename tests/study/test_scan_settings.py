@@ -9,10 +9,10 @@ plane, a follow-up scan's setting only its own analysis.
 import datetime as dt
 import json
 import shutil
-import sqlite3
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from hemiface import datasets
@@ -85,9 +85,10 @@ def test_a_setting_changes_exactly_the_analyses_measured_with_it(scans):
     # back to the automatic plane: the original identity again (its earlier result is reused)
     set_scan_settings(scans, "P01", PRE, reason="painting was not needed", base_version=1)
     assert _jobs(scans)[("scan_analyze", "2021-02-15")].key == before[("scan_analyze", "2021-02-15")].key
-    with sqlite3.connect(scans.path / "study.sqlite") as db:
-        audit = [json.loads(d) for (d,) in db.execute("SELECT details_json FROM audit WHERE action='scan_settings'")]
-        assert db.execute("SELECT COUNT(*) FROM scan_settings").fetchone()[0] == 3
+    with scans.engine.connect() as db:
+        audit = [json.loads(d) for (d,) in
+                 db.execute(text("SELECT details_json FROM audit WHERE action='scan_settings'"))]
+        assert db.execute(text("SELECT COUNT(*) FROM scan_settings")).scalar() == 3
     assert [a["reason"] for a in audit] == ["broad atrophy", "midline landmarks trusted", "painting was not needed"]
     assert audit[0]["stable_vertices"] == stable.size and audit[0]["stable_sha256"] == sha
 
@@ -112,9 +113,9 @@ def test_refusals_leave_nothing_written(scans):
         set_scan_settings(scans, "P01", PRE, reason="from a stale tab", stable=[4, 5], base_version=0)
     with pytest.raises(StudyError, match="no visit on 2021-02-16"):
         set_scan_settings(scans, "P01", dt.date(2021, 2, 16), reason="x")
-    with sqlite3.connect(scans.path / "study.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM scan_settings").fetchone()[0] == 1
-        assert db.execute("SELECT COUNT(*) FROM audit WHERE action='scan_settings'").fetchone()[0] == 1
+    with scans.engine.connect() as db:
+        assert db.execute(text("SELECT COUNT(*) FROM scan_settings")).scalar() == 1
+        assert db.execute(text("SELECT COUNT(*) FROM audit WHERE action='scan_settings'")).scalar() == 1
 
 
 def test_cli_sets_a_hand_plane_and_a_painted_file(scans, tmp_path):

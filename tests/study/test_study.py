@@ -3,7 +3,9 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import inspect
+from conftest import no_database
+from databases import database_state, study_engine
+from sqlalchemy import inspect, text
 
 from hemiface import HemifaceError
 from hemiface.study import (
@@ -18,11 +20,16 @@ from hemiface.study import (
 from hemiface.study.models import TABLES
 
 
-def test_init_creates_settings_and_every_table(tmp_path):
+def made_url(backend) -> str:
+    """The database_url init_study wrote: the SQLite default, or the test's newest PostgreSQL database."""
+    return StudySettings.database_url if backend is None else backend.server.url(backend.names[-1])
+
+
+def test_init_creates_settings_and_every_table(tmp_path, backend):
     folder = tmp_path / "new" / "study"
     with init_study(folder, name="PRS cohort", inclusion_from=dt.date(2020, 1, 1), inclusion_to=dt.date(2023, 12, 31),
                     baseline_window_days=60, followup_months=12, techniques=("fat_grafting", "free_flap")) as study:
-        assert (folder / SETTINGS_NAME).is_file() and (folder / "study.sqlite").is_file()
+        assert (folder / SETTINGS_NAME).is_file() and (folder / "study.sqlite").is_file() == (backend is None)
         assert set(inspect(study.engine).get_table_names()) == set(TABLES) | {"alembic_version"}
         counts = study.counts()
         assert counts.pop("study_meta") == 2 and not any(counts.values())
@@ -30,13 +37,14 @@ def test_init_creates_settings_and_every_table(tmp_path):
     assert settings == StudySettings(
         name="PRS cohort", inclusion_from=dt.date(2020, 1, 1), inclusion_to=dt.date(2023, 12, 31),
         baseline_window_days=60, followup_months=12, techniques=("fat_grafting", "free_flap"),
+        database_url=made_url(backend),
     )
 
 
-def test_default_settings_round_trip(tmp_path):
+def test_default_settings_round_trip(tmp_path, backend):
     init_study(tmp_path / "s").close()
     with open_study(tmp_path / "s") as study:
-        assert study.settings == StudySettings()
+        assert study.settings == StudySettings(database_url=made_url(backend))
         assert study.settings.baseline_window_days == 90 and study.settings.followup_months == 6
         assert study.settings.inclusion_from is None and study.settings.inclusion_to is None
 
@@ -56,10 +64,10 @@ def test_open_from_another_working_directory(tmp_path, monkeypatch):
 
 def test_init_refuses_existing_study_and_non_empty_folder(tmp_path):
     init_study(tmp_path / "s").close()
-    before = (tmp_path / "s" / "study.sqlite").read_bytes()
+    before = database_state(tmp_path / "s")
     with pytest.raises(StudyExistsError, match="already holds a study"):
         init_study(tmp_path / "s")
-    assert (tmp_path / "s" / "study.sqlite").read_bytes() == before
+    assert database_state(tmp_path / "s") == before
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(StudyExistsError, match="not empty"):
@@ -70,6 +78,7 @@ def test_init_refuses_existing_study_and_non_empty_folder(tmp_path):
     assert issubclass(StudyExistsError, HemifaceError) and issubclass(StudyExistsError, FileExistsError)
 
 
+@pytest.mark.sqlite_only("SQLite's own file")
 def test_init_refuses_an_existing_database_file(tmp_path):
     db = tmp_path / "shared.sqlite"
     db.write_bytes(b"not mine")
@@ -101,7 +110,7 @@ def test_settings_refuse_bad_values(tmp_path, kwargs, match):
     assert not (tmp_path / "s").exists()
 
 
-def test_open_refuses_missing_or_malformed_studies(tmp_path):
+def test_open_refuses_missing_or_malformed_studies(tmp_path, backend):
     with pytest.raises(StudyError, match="no such study folder"):
         open_study(tmp_path / "nothing")
     (tmp_path / "plain").mkdir()
@@ -114,8 +123,14 @@ def test_open_refuses_missing_or_malformed_studies(tmp_path):
     with pytest.raises(StudyError, match="unknown key.*follow_up_months"):
         open_study(tmp_path / "s")
     toml.write_text(text)
-    (tmp_path / "s" / "study.sqlite").unlink()
-    with pytest.raises(StudyError, match="database is missing"):
+    if backend is None:
+        (tmp_path / "s" / "study.sqlite").unlink()
+        missing = "database is missing"
+    else:
+        backend.server.drop_database(backend.names[-1])
+        missing = r"cannot connect to the study database postgresql\+psycopg://postgres@/hemiface_\w+\?host=.*: " \
+                  r".*does not exist"
+    with pytest.raises(StudyError, match=missing):
         open_study(tmp_path / "s")
 
 
@@ -129,17 +144,26 @@ def test_settings_edited_by_hand_are_read(tmp_path):
         assert study.settings.baseline_window_days == 30
 
 
-def test_open_refuses_a_foreign_database(tmp_path):
+def test_open_refuses_a_foreign_database(tmp_path, backend):
     import sqlite3
 
     init_study(tmp_path / "s").close()
-    db = tmp_path / "s" / "study.sqlite"
-    db.unlink()
-    sqlite3.connect(db).execute("create table something (x)").connection.close()
+    if backend is None:  # another database file where the study's was
+        db = tmp_path / "s" / "study.sqlite"
+        db.unlink()
+        sqlite3.connect(db).execute("create table something (x)").connection.close()
+    else:  # the study's database emptied and given another table
+        engine = study_engine(tmp_path / "s")
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text("CREATE TABLE something (x integer)"))
+        engine.dispose()
     with pytest.raises(StudyError, match="not a hemiface study database"):
         open_study(tmp_path / "s")
 
 
+@pytest.mark.sqlite_only("where SQLite's file goes")
 def test_a_database_url_of_ones_choice(tmp_path):
     from conftest import EXAMPLE, csvs
 
@@ -154,6 +178,7 @@ def test_a_database_url_of_ones_choice(tmp_path):
     assert (tmp_path / "t" / "data" / "cohort.sqlite").is_file()
 
 
+@no_database
 def test_in_memory_and_malformed_urls_are_refused(tmp_path):
     with pytest.raises(StudyError, match="in-memory"):
         init_study(tmp_path / "s", database_url="sqlite://")

@@ -3,8 +3,11 @@
 from datetime import date, datetime
 
 import pytest
+from conftest import no_database
 
 from hemiface.study import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
+
+pytestmark = no_database
 
 
 @pytest.mark.parametrize(
