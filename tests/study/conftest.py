@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from databases import AnalysisReplay, Databases, start_postgres
+from databases import AnalysisReplay, Databases, fold_skip, start_postgres
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "study_minimal"
 
@@ -60,6 +60,13 @@ def pytest_runtest_protocol(item):
     """The analysis replay follows the running test (its module's fixtures included, set up in its setup)."""
     callspec = getattr(item, "callspec", None)
     _REPLAY.start_test(item.nodeid, callspec.params.get("backend", "sqlite") if callspec else "sqlite")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Without PostgreSQL, its cases' skips are summed up in one line (see :func:`databases.fold_skip`)."""
+    outcome = yield
+    fold_skip(outcome.get_result())
 
 
 #: Each PostgreSQL case replays the analyses of its SQLite twin (see :class:`databases.AnalysisReplay`).

@@ -88,19 +88,35 @@ class PostgresServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+#: The end of every reason a PostgreSQL case is skipped for (see :func:`fold_skip`).
+SKIPPED = "the PostgreSQL cases of the study tests are skipped"
+
+
+def _skip(why: str):
+    pytest.skip(f"{why}: {SKIPPED}")
+
+
+def fold_skip(report) -> None:
+    """Reports the skip of a PostgreSQL case at this file, not at its test, so the summary says it once with the count.
+
+    (``make test``'s ``-rs`` lists skips by place and reason: else one line per skipped case.)
+    """
+    if report.skipped and isinstance(report.longrepr, tuple) and str(report.longrepr[2]).endswith(SKIPPED):
+        report.longrepr = (os.path.relpath(__file__), _SKIP_LINE, report.longrepr[2])
+
+
 def start_postgres() -> PostgresServer:
     """Start a cluster, or ``pytest.skip`` with the reason it cannot be had here."""
     bin_dir = _pg_bin()
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
-        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl; `make setup` installs Debian's postgresql): "
-                    "the PostgreSQL cases of the study database tests are skipped")
+        _skip("PostgreSQL is not installed (no initdb/pg_ctl; `make setup` installs Debian's postgresql)")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed: the PostgreSQL cases are skipped")
+        _skip("psycopg is not installed")
     prefix, uid, gid, why = _as_server_user()
     if why:
-        pytest.skip(f"cannot start a throwaway PostgreSQL server: {why}")
+        _skip(f"cannot start a throwaway PostgreSQL server: {why}")
     folder = Path(tempfile.mkdtemp(prefix="hemiface-pg-"))
     os.chmod(folder, 0o755)
     if uid is not None:
@@ -118,8 +134,8 @@ def start_postgres() -> PostgresServer:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"cannot start a throwaway PostgreSQL server ({exc.__class__.__name__}: "
-                    f"{detail.decode(errors='replace').strip()[:200]})")
+        _skip(f"cannot start a throwaway PostgreSQL server ({exc.__class__.__name__}: "
+              f"{detail.decode(errors='replace').strip()[:200]})")
     import logging
 
     logging.getLogger(__name__).info("throwaway PostgreSQL server (%s) started in %.1f s", bin_dir.parent.name,
@@ -316,3 +332,6 @@ def copy_study(source: Path, target: Path, databases: Databases | None) -> None:
         shutil.copytree(source, target)
     else:
         databases.copy_study(source, target)
+
+
+_SKIP_LINE = start_postgres.__code__.co_firstlineno
