@@ -296,18 +296,19 @@ def database_state(folder: Path):
     SQLite: the database file's bytes (nothing at all was written). PostgreSQL: every row of every
     table, in order, and every sequence's position (no row, and no id drawn, by a refused operation).
     """
-    from sqlalchemy import MetaData, select, text
+    from sqlalchemy import select, text
+
+    from hemiface.study._models import Base
 
     engine = study_engine(folder)
     if engine.dialect.name == "sqlite":
         engine.dispose()
         return Path(engine.url.database).read_bytes()
     try:
-        with engine.connect() as conn:
-            tables = MetaData()
-            tables.reflect(conn)
-            rows = {name: conn.execute(select(table).order_by(*table.primary_key.columns or table.columns)).all()
-                    for name, table in sorted(tables.tables.items())}
+        with engine.connect() as conn:  # the study's tables as the models declare them (reflecting them took 0.4 s)
+            rows = {table.name: conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+                    for table in Base.metadata.sorted_tables}
+            rows["alembic_version"] = conn.execute(text("SELECT version_num FROM alembic_version")).all()
             sequences = conn.execute(text("SELECT sequencename, last_value FROM pg_sequences ORDER BY 1")).all()
         return rows, sequences
     finally:
