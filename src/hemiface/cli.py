@@ -1095,8 +1095,11 @@ def rating_status(
                    + (f"submitted {r['submitted_utc']}" if r["submitted_utc"] else "not submitted") + revoked)
     typer.echo(f"agreement: {res.agreement_note}")
     for a in res.agreement.itertuples():
-        ci = f"95% CI {a.ci_low:.3f} to {a.ci_high:.3f}" if a.ci_low == a.ci_low else "no CI"
-        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})")
+        bounds = [f"{v:.3f}" if v == v else "undefined" for v in (a.ci_low, a.ci_high)]
+        ci = f"95% CI {bounds[0]} to {bounds[1]}" if a.ci_low == a.ci_low or a.ci_high == a.ci_high else "no CI"
+        why = "; ".join(part for part in a.method_note.split("; ") if "undefined" in part or "no interval" in part
+                        or "capped" in part)
+        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})" + (f"  [{why}]" if why else ""))
 
 
 @app.command("demo")

@@ -169,7 +169,7 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
     def rating_close_form(round_id):
         reason, user = decision({k: request.form.get(k) for k in ("reason", "user")})
         close_round(study, round_id, reason=reason, user=user)
-        return redirect(url_for("rating_round", round_id=round_id) + "#status", code=303)
+        return redirect(url_for("rating_round", round_id=round_id) + "#closed", code=303)
 
     @app.post("/rating/<int:round_id>/raters/<int:rater_id>/revoke")
     def rating_revoke_form(round_id, rater_id):

@@ -152,6 +152,19 @@ def icc(ratings) -> pd.DataFrame:
     (Shrout & Fleiss's names map to psych's ICC1, ICC2, ICC3, ICC1k, ...; see
     :data:`ICC_FORMS`).
 
+    Where the F-based interval is undefined it is NaN and ``method_note`` says
+    why (R psych prints a number there that is not a bound). ICC(2,k) and its
+    bounds are ICC(2,1)'s carried to k raters by Spearman-Brown,
+    :math:`k x / (1 + (k-1) x)`, which has its pole at :math:`x = -1/(k-1)`:
+    with ICC(2,1) at or below it ICC(2,k) is undefined, and with a bound of
+    ICC(2,1) at or below it that bound of ICC(2,k) is (psych then gives, for
+    example, "18.15 to 0.146" around an estimate of -6: past the pole the
+    bound changes sign). When every subject's mean rating is the same (F = 0)
+    the interval collapses to a point and is NaN; a bound that is not finite
+    (Satterthwaite's df of 0, for instance) or an interval that leaves out its
+    own estimate is NaN too. Negative ICCs otherwise keep their intervals, as
+    in R.
+
     Parameters
     ----------
     ratings : pandas.DataFrame or array-like, shape (n_subjects, n_raters)
@@ -210,9 +223,46 @@ def icc(ratings) -> pd.DataFrame:
         r.update(estimate=float(got["ICC"]), statistic=float(got["F"]), statistic_name="F",
                  df1=float(got["df1"]), df2=float(got["df2"]), p_value=float(got["pval"]), ci_low=low,
                  ci_high=high, method_note="ANOVA mean squares; F-based 95% interval (pingouin.intraclass_corr)")
-        if not np.isfinite(r["estimate"]):
-            r["method_note"] = "cannot compute: the ANOVA mean squares leave the ICC undefined"
+    _undefined_intervals(rows, k)
     return frame(rows, AGREEMENT_COLUMNS)
+
+
+def _undefined_intervals(rows: list[dict], k: int) -> None:
+    """Set to NaN, saying why, the ICC estimates and bounds that the F-based formulas leave undefined (see :func:`icc`)."""
+    def drop(r: dict, fields, why: str) -> None:
+        r["method_note"] += f"; {why}"
+        r.update({f: np.nan for f in fields})
+
+    bound = {"ci_low": "lower", "ci_high": "upper"}
+    for r in rows:
+        if not np.isfinite(r["estimate"]):
+            r.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan,
+                     method_note="cannot compute: the ANOVA mean squares leave the ICC undefined")
+    single, mean_k = (next(r for r in rows if r["form"] == form) for form in ("ICC(2,1)", "ICC(2,k)"))
+    pole = -1.0 / (k - 1)
+    step = f"-1/(k-1) = {pole:.4g}, the pole of the Spearman-Brown step from ICC(2,1) to k raters"
+    if np.isfinite(single["estimate"]) and single["estimate"] <= pole:
+        mean_k.update(method_note=f"cannot compute: ICC(2,1) = {single['estimate']:.4g} is at or below {step} "
+                                  f"(the formula gives {mean_k['estimate']:.4g})",
+                      estimate=np.nan, ci_low=np.nan, ci_high=np.nan)
+    for side in ("ci_low", "ci_high"):
+        if np.isfinite(mean_k["estimate"]) and single[side] <= pole:
+            drop(mean_k, [side], f"{bound[side]} bound undefined: ICC(2,1)'s is {single[side]:.4g}, at or below {step} "
+                                 f"(the formula gives {mean_k[side]:.4g})")
+    for r in rows:
+        if not np.isfinite(r["estimate"]):
+            continue
+        if r["statistic"] <= 1e-12:
+            drop(r, ["ci_low", "ci_high"], "no interval: every subject's mean rating is the same (F = 0), where the "
+                                           "F-based interval collapses to a point")
+            continue
+        for side in ("ci_low", "ci_high"):
+            if np.isinf(r[side]) or (np.isnan(r[side]) and f"{bound[side]} bound undefined" not in r["method_note"]):
+                drop(r, [side], f"{bound[side]} bound undefined (no finite F quantile here)")
+        low, high = r["ci_low"], r["ci_high"]
+        if low > r["estimate"] + 1e-12 or high < r["estimate"] - 1e-12:  # False for NaN
+            drop(r, ["ci_low", "ci_high"], f"no interval: the F-based bounds {low:.4g} to {high:.4g} leave out the "
+                                           "estimate")
 
 
 # ----------------------------------------------------------------------------- weighted kappa
@@ -230,7 +280,8 @@ def weighted_kappa(ratings, *, categories=None, weights=("linear", "quadratic"),
     distances between its neighbours.
 
     ``se`` is the large-sample standard error of Fleiss, Cohen & Everitt (1969);
-    the interval is :math:`\kappa \pm z_{1-\alpha/2}\,se`. The z test of
+    the interval is :math:`\kappa \pm z_{1-\alpha/2}\,se`, capped to kappa's
+    range [-1, 1] (as vcd's ``confint``; ``method_note`` says when it was). The z test of
     :math:`\kappa = 0` uses the standard error under that null. R:
     ``vcd::Kappa(table, weights = "Equal-Spacing" | "Fleiss-Cohen")`` and its
     ``confint`` (the same estimate, ASE and interval). Computed with
@@ -295,11 +346,15 @@ def weighted_kappa(ratings, *, categories=None, weights=("linear", "quadratic"),
                 row["method_note"] = "cannot compute: chance agreement is 1 (both raters used a single category)"
             else:
                 z = kappa / se0 if se0 > 0 else np.nan
-                row.update(estimate=kappa, se=se, ci_low=kappa - z_crit * se, ci_high=kappa + z_crit * se,
+                low, high = kappa - z_crit * se, kappa + z_crit * se
+                capped = [f"{name} {value:.4g}" for name, value in (("lower", low), ("upper", high)) if abs(value) > 1]
+                row.update(estimate=kappa, se=se, ci_low=max(-1.0, low), ci_high=min(1.0, high),
                            statistic=z, statistic_name="z",
                            p_value=float(2 * _st.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
                            method_note="asymptotic SE (Fleiss, Cohen & Everitt 1969); z test with the SE under "
-                                       "kappa = 0 (statsmodels cohens_kappa)")
+                                       "kappa = 0 (statsmodels cohens_kappa)"
+                                       + (f"; interval capped to [-1, 1] (kappa +/- z SE gave {', '.join(capped)})"
+                                          if capped else ""))
         rows.append(row)
     return frame(rows, AGREEMENT_COLUMNS)
 
