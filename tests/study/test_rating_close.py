@@ -140,13 +140,23 @@ def test_a_revoked_link_opens_nothing_and_its_ratings_are_kept_out_of_the_analys
     assert [d["rater"] for *_, d in _audit(study, "revoke_rater")] == ["Dr C", "Dr B"]
 
 
-def test_the_refusal_is_in_the_writing_statement_itself(study, monkeypatch):
+@pytest.fixture
+def any_database_study(tmp_path, database_url):
+    """The rating study on each database (tests/study/conftest.py's ``database_url``): SQLite and PostgreSQL."""
+    from hemiface.study import open_study
+
+    with open_study(make_rating_study(tmp_path, database_url=database_url)) as s:
+        yield s
+
+
+def test_the_refusal_is_in_the_writing_statement_itself(any_database_study, monkeypatch):
     """A closing or a revocation committed between a rater's checks and their write still refuses the write."""
     from hemiface.study import (RaterRevokedError, RoundClosedError, close_round, create_round, record_rating,
                                 revoke_rater, submit_ratings)
     from hemiface.study import _rating
     from hemiface.study.models import Rater
 
+    study = any_database_study
     done = create_round(study, "race", scale="comparison_5", raters=["Dr A", "Dr B"], seed=13)
     a, b = (i.token for i in done.invites)
     _rate_all(study, b, submit=False)
