@@ -258,3 +258,28 @@ def test_the_report_table_says_where_an_interval_is_undefined():
     assert cells["ICC(2,1)"] == "\u22120.40 (\u22120.55 to 0.05)"  # typographic minus
     assert cells["ICC(2,k)"] == "\u22126.00 (interval not defined)\u1d43"
     assert any(note.startswith("\u1d43 The F-based interval is not defined here") for note in table.footnotes)
+
+
+@pytest.mark.parametrize("case", ["agreement_shrout_fleiss", "agreement_two_raters", "agreement_three_raters",
+                                  "agreement_five_point", "agreement_negative_icc"])
+def test_icc_is_pingouins_intraclass_corr(case):
+    """hemiface's closed-form ANOVA gives pingouin.intraclass_corr's numbers (pingouin: a test dependency)."""
+    pingouin = pytest.importorskip("pingouin")
+    d = _data(case).dropna()
+    long = d.reset_index().melt(id_vars="subject", var_name="rater", value_name="rating")
+    saved = pingouin.options.get("round.column.CI95")
+    pingouin.options["round.column.CI95"] = None
+    try:
+        theirs = pingouin.intraclass_corr(long, targets="subject", raters="rater", ratings="rating")
+    finally:
+        pingouin.options["round.column.CI95"] = saved
+    ours = icc(d)
+    np.testing.assert_allclose(ours.estimate, theirs.ICC, rtol=1e-10)
+    np.testing.assert_allclose(ours.statistic, theirs.F, rtol=1e-10)
+    np.testing.assert_allclose(ours.p_value, theirs.pval, rtol=1e-9)
+    np.testing.assert_allclose(ours.df2, theirs.df2)
+    bounds = np.vstack(theirs.CI95.to_numpy())
+    for got, expected in ((ours.ci_low, bounds[:, 0]), (ours.ci_high, bounds[:, 1])):
+        defined = got.notna().to_numpy()  # ours is NaN only where it says the bound is undefined
+        np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-10)
+        assert ours.method_note[~defined].str.contains("undefined|no interval").all()
