@@ -660,23 +660,25 @@ def round_progress(study, round_id: int) -> dict:
     ratings count; ``complete`` as in :func:`list_rounds`.
     """
     with study.session() as session:
-        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.items),
-                                                           selectinload(RatingRound.raters)
-                                                           .selectinload(Rater.ratings)])
+        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
         if rnd is None:
             raise RaterNotFoundError(f"no rating round {round_id}")
         closing, revocations = _decisions(session, round_id)
+        n_items = int(session.scalar(select(func.count(RatingItem.id)).where(RatingItem.round_id == round_id)))
+        counts = {rater: (int(items), int(rated)) for rater, items, rated in session.execute(  # counted, not loaded
+            select(Rating.rater_id, func.count(Rating.id), func.count(Rating.response)).join(Rating.rater)
+            .where(Rater.round_id == round_id).group_by(Rating.rater_id))}
         raters = []
         for r in sorted(rnd.raters, key=lambda r: r.id):
             why = revocations.get(r.id) or {}
             raters.append(dict(rater_id=r.id, name=r.name, seed=r.seed, invited_utc=_iso(r.invited_utc),
                                submitted_utc=_iso(r.submitted_utc),
-                               n_rated=sum(x.response is not None for x in r.ratings), n_items=len(r.ratings),
+                               n_rated=counts.get(r.id, (0, 0))[1], n_items=counts.get(r.id, (0, 0))[0],
                                revoked_utc=_iso(r.revoked_utc), revoked_by=why.get("by"),
                                revoke_reason=why.get("reason")))
         closed = rnd.closed_utc is not None
         return dict(round_id=rnd.id, name=rnd.name, scale=scale_of(rnd.scale).to_dict(), seed=rnd.seed,
-                    created_utc=_iso(rnd.created_utc), created_by=rnd.created_by, n_items=len(rnd.items),
+                    created_utc=_iso(rnd.created_utc), created_by=rnd.created_by, n_items=n_items,
                     closed_utc=_iso(rnd.closed_utc), closed_by=(closing or {}).get("by") if closed else None,
                     close_reason=(closing or {}).get("reason") if closed else None, raters=raters,
                     n_revoked=sum(r["revoked_utc"] is not None for r in raters),
@@ -753,18 +755,20 @@ def round_results(study, round_id: int) -> RoundResults:
             dist.append(dict(technique=tech, kind=kind, score=value, label=label, n=n,
                              percent=100.0 * n / len(part)))
     distribution = pd.DataFrame(dist, columns=list(DISTRIBUTION_COLUMNS))
-    per = []
-    for pid, part in final.groupby("patient_id", sort=True):
-        row = dict(patient_id=pid, technique=technique.get(pid), n_raters=int(part.rater.nunique()),
-                   mean_score=np.nan, baseline_mean=np.nan, followup_mean=np.nan, change=np.nan)
-        if sc.design == "pair":
-            row["mean_score"] = float(part.score.mean())
-        else:
-            base, follow = part[part.kind == "baseline"].score, part[part.kind == "followup"].score
-            row.update(baseline_mean=float(base.mean()), followup_mean=float(follow.mean()))
-            row["change"] = row["followup_mean"] - row["baseline_mean"]
-        per.append(row)
-    patients = pd.DataFrame(per, columns=list(PATIENT_SCORE_COLUMNS))
+    scores = final.assign(score=final.score.astype(float))
+    by_patient = scores.groupby("patient_id", sort=True)  # one row per patient, computed per column (not per group)
+    patients = pd.DataFrame({"n_raters": by_patient.rater.nunique().astype(int)})
+    if sc.design == "pair":
+        patients["mean_score"] = by_patient.score.mean()
+    else:
+        means = scores.pivot_table(index="patient_id", columns="kind", values="score", aggfunc="mean")
+        patients["baseline_mean"] = means.get("baseline")
+        patients["followup_mean"] = means.get("followup")
+        patients["change"] = patients.followup_mean - patients.baseline_mean
+    patients = patients.rename_axis("patient_id").reset_index()
+    patients["technique"] = patients.patient_id.map(technique)
+    patients = patients.reindex(columns=list(PATIENT_SCORE_COLUMNS)).astype(
+        {c: float for c in ("mean_score", "baseline_mean", "followup_mean", "change")})
     submitted = [r["name"] for r in progress["raters"] if r["submitted_utc"] is not None and r["revoked_utc"] is None]
     if len(submitted) < 2:
         agreement = pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
