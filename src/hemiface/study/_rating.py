@@ -422,6 +422,16 @@ def _refusal(session, rater_id: int) -> Exception:
     return RatingClosedError("these ratings were submitted and are final; they can no longer be changed")
 
 
+def _rating_at(session, rater: Rater, position) -> Rating:
+    """The rater's rating at ``position`` of their order (one row read, not all of theirs)."""
+    rating = None
+    if isinstance(position, int) and not isinstance(position, bool):
+        rating = session.scalars(select(Rating).where(Rating.rater_id == rater.id, Rating.position == position)).first()
+    if rating is None:
+        raise RaterNotFoundError(f"no item {position} in this rating round")
+    return rating
+
+
 def rater_view(study, token: str) -> dict:
     """What the rater with this token sees: the scale, and their items in their order, with their ratings.
 
@@ -456,9 +466,7 @@ def rating_photo(study, token: str, position: int, slot: str) -> tuple[Path, str
     with study.session() as session:
         rater = _rater(session, token)
         sc = scale_of(rater.round.scale)
-        rating = next((r for r in rater.ratings if r.position == position), None)
-        if rating is None:
-            raise RaterNotFoundError(f"no item {position} in this rating round")
+        rating = _rating_at(session, rater, position)
         item = rating.item
         if sc.design == "pair":
             if slot not in ("left", "right"):
@@ -487,9 +495,7 @@ def record_rating(study, token: str, position: int, response: int) -> dict:
         sc = scale_of(rater.round.scale)
         if isinstance(response, bool) or not isinstance(response, int) or response not in sc.values:
             raise RatingError(f"the rating must be one of {', '.join(map(str, sc.values))}; got {response!r:.40}")
-        rating = next((r for r in rater.ratings if r.position == position), None)
-        if rating is None:
-            raise RaterNotFoundError(f"no item {position} in this rating round")
+        rating = _rating_at(session, rater, position)
         previous = rating.response
         done = session.execute(
             update(Rating)
@@ -501,9 +507,9 @@ def record_rating(study, token: str, position: int, response: int) -> dict:
             raise _refusal(session, rater.id)
         _audit(session, rater.name, "rate", round_id=rater.round_id, rater_id=rater.id, item_id=rating.item_id,
                position=position, response=response, previous=previous)
-        n_rated = session.scalar(select(func.count(Rating.id)).where(Rating.rater_id == rater.id,
-                                                                      Rating.response.is_not(None)))
-        return dict(position=position, response=response, n_rated=int(n_rated), n_items=len(rater.ratings))
+        n_items, n_rated = session.execute(select(func.count(Rating.id), func.count(Rating.response))
+                                           .where(Rating.rater_id == rater.id)).one()
+        return dict(position=position, response=response, n_rated=int(n_rated), n_items=int(n_items))
 
 
 def submit_ratings(study, token: str) -> dict:
