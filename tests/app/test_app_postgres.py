@@ -11,6 +11,7 @@ pointed at it and the SQLite file deleted. A scan of the bundled template is add
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import importlib.util
 import json
 import re
@@ -69,6 +70,8 @@ def _move_to_postgres(folder: Path, url: str) -> None:
 
 @pytest.fixture(scope="module")
 def pg_study(built_study, postgres_server, tmp_path_factory):
+    from sqlalchemy import select
+
     from hemiface import datasets
     from hemiface._provenance import sha256_file
     from hemiface.study import open_study
@@ -82,19 +85,11 @@ def pg_study(built_study, postgres_server, tmp_path_factory):
     shutil.copy(datasets.sample_path("template"), scan)
     with open_study(folder) as study, study.writing() as session:
         assert study.engine.dialect.name == "postgresql"
-        visit = session.scalars(select_visit(Patient, Visit, "P01", "2021-02-15")).one()
+        visit = session.scalars(select(Visit).join(Patient).where(Patient.pseudonym == "P01",
+                                                                  Visit.date == dt.date(2021, 2, 15))).one()
         session.add(Media(visit_id=visit.id, kind="scan", path=str(scan), sha256=sha256_file(scan)))
     yield folder
     postgres_server.drop_database(name)
-
-
-def select_visit(Patient, Visit, patient_id, date):
-    import datetime as dt
-
-    from sqlalchemy import select
-
-    return select(Visit).join(Patient).where(Patient.pseudonym == patient_id,
-                                             Visit.date == dt.date.fromisoformat(date))
 
 
 def _post(client, url, body, csrf=None):

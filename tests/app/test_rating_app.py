@@ -270,10 +270,14 @@ def test_the_coordinator_pages_create_a_round_from_the_form(coordinator):
     assert "<figcaption>before</figcaption>" in item and "<figcaption>after</figcaption>" in item
 
 
+def _round_of_two(client):
+    """A new round with raters A and B: (round id, A's token, B's token)."""
+    created = _create(client)
+    return (created["round_id"], *(_token(r["url"]) for r in created["raters"]))
+
+
 def test_the_coordinator_closes_a_round_and_every_rater_link_then_says_so(coordinator):
-    created = _create(coordinator)
-    rid = created["round_id"]
-    a, b = (_token(r["url"]) for r in created["raters"])
+    rid, a, b = _round_of_two(coordinator)
     csrf_a = _rater_csrf(coordinator, a)
     assert _post(coordinator, f"/api/rate/{a}/items/1", {"response": 1}, csrf=csrf_a).status_code == 200
     close = f"/api/rating/rounds/{rid}/close"
@@ -312,9 +316,7 @@ def test_the_coordinator_closes_a_round_and_every_rater_link_then_says_so(coordi
 
 
 def test_the_coordinator_revokes_one_link_from_the_round_page(coordinator):
-    created = _create(coordinator)
-    rid = created["round_id"]
-    a, b = (_token(r["url"]) for r in created["raters"])
+    rid, a, b = _round_of_two(coordinator)
     csrf_b = _rater_csrf(coordinator, b)
     assert _post(coordinator, f"/api/rate/{b}/items/1", {"response": 2}, csrf=csrf_b).status_code == 200
     page = coordinator.get(f"/rating/{rid}").get_data(as_text=True)

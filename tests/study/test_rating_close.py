@@ -11,27 +11,13 @@ to a study of 0005 with its rows kept. The study is tests/rating_helpers.py's (s
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 
 import pandas as pd
 import pytest
 
 from rating_helpers import PATIENTS, make_rating_study
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_rating_study(tmp_path_factory.mktemp("ratingclose"))
-
-
-@pytest.fixture
-def study(built, tmp_path):
-    from hemiface.study import open_study
-
-    shutil.copytree(built, tmp_path / "study")
-    with open_study(tmp_path / "study") as s:
-        yield s
+from test_rating import built, study  # noqa: F401 - the same study fixtures (a private copy per test)
 
 
 def _rate_all(study, token, value=lambda position: position % 3 - 1, *, submit=True):

@@ -44,6 +44,7 @@ import datetime as _dt
 import hashlib
 import json
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -551,6 +552,18 @@ def _reason(value) -> str:
     return value
 
 
+@contextmanager
+def _decision(study, round_id: int, reason, user):
+    """A coordinator's decision on a round: (session, round, reason, user, now) in one write transaction."""
+    reason = _reason(reason)
+    user = user or _login()
+    with study.writing() as session:
+        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
+        if rnd is None:
+            raise RaterNotFoundError(f"no rating round {round_id}")
+        yield session, rnd, reason, user, _now()
+
+
 def close_round(study, round_id: int, *, reason: str, user: str | None = None) -> dict:
     """Close a round: from now on it accepts no rating, submission or invitation (see the module's rules).
 
@@ -561,13 +574,7 @@ def close_round(study, round_id: int, *, reason: str, user: str | None = None) -
     ``n_unsubmitted`` (raters, links not revoked, who had not submitted: their ratings are kept
     but not analysed).
     """
-    reason = _reason(reason)
-    user = user or _login()
-    now = _now()
-    with study.writing() as session:
-        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
-        if rnd is None:
-            raise RaterNotFoundError(f"no rating round {round_id}")
+    with _decision(study, round_id, reason, user) as (session, rnd, reason, user, now):
         done = session.execute(update(RatingRound).where(RatingRound.id == round_id, RatingRound.closed_utc.is_(None))
                                .values(closed_utc=now).execution_options(synchronize_session=False))
         if done.rowcount != 1:
@@ -592,13 +599,7 @@ def revoke_rater(study, round_id: int, rater, *, reason: str, user: str | None =
 
     Returns ``round_id``, ``rater_id``, ``name``, ``revoked_utc``, ``n_rated`` and ``submitted``.
     """
-    reason = _reason(reason)
-    user = user or _login()
-    now = _now()
-    with study.writing() as session:
-        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
-        if rnd is None:
-            raise RaterNotFoundError(f"no rating round {round_id}")
+    with _decision(study, round_id, reason, user) as (session, rnd, reason, user, now):
         by_key = next((r for r in rnd.raters if (r.id == rater if isinstance(rater, int) and not isinstance(rater, bool)
                                                  else isinstance(rater, str) and r.name.casefold() == rater.casefold())),
                       None)
