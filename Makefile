@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_study_600.py
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_app3d.py
+	$(BIN)/python benchmarks/bench_rating.py
 	$(BIN)/python benchmarks/bench_plan.py
 
 validate-pose: setup

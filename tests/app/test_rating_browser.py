@@ -1,6 +1,7 @@
 """The rating panel in a real browser (headless Debian Chromium through chromedriver): the coordinator
 creates a round of three patients with two raters on the page, each rater opens their link, rates every pair with the
-page's form and submits, and the coordinator's page shows the agreement. Screenshots go to the test's
+page's form and submits, the coordinator's page shows the agreement, and once the coordinator closes the round on
+its page a rater's link says it is closed. Screenshots go to the test's
 tmp folder (logged). Skipped, saying so, without Chromium and chromedriver.
 """
 
@@ -74,6 +75,15 @@ def test_a_round_with_two_raters_in_the_browser(tmp_path, artifacts):
             shots.append(browser.screenshot(artifacts / "rating_round.png"))
             assert re.search(r"quadratic", browser.text(browser.find("#agreement")))
             assert not browser.console_errors()
+            # the coordinator closes the round on its page; a rater's link then says so
+            browser.type(browser.find("#close-form input[name=reason]"), "all raters done")
+            browser.click(browser.find("#close-form button[type=submit]"))
+            browser.wait(lambda: browser.find_all("#closed"), what="the closed round's page")
+            assert "all raters done" in browser.text(browser.find("#closed"))
+            shots.append(browser.screenshot(artifacts / "rating_round_closed.png"))
+            browser.get(links[0])
+            assert browser.text(browser.find("#error-heading")) == "This rating round is closed"
+            shots.append(browser.screenshot(artifacts / "rate_closed.png"))
     finally:
         server.close()
         thread.join(10)
