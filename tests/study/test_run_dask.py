@@ -99,7 +99,10 @@ def alive(pid: int) -> bool:
 
 
 def stored(study) -> dict:
-    """Every result row by job key: status, message, stored numbers, provenance without its timestamp."""
+    """Every result row by job key: status, message, stored numbers, provenance without its timestamp.
+
+    Nor where it was computed (``study_run.run``, see :func:`ran_on`), which differs between a local and a cluster run.
+    """
     with study.engine.connect() as conn:
         rows = conn.execute(text("SELECT analysis, inputs_sha256, parameters_sha256, status, message, result_json, "
                                  "provenance_json FROM analysis_results")).all()
@@ -107,8 +110,16 @@ def stored(study) -> dict:
     for analysis, inputs, params, status, message, result, prov in rows:
         prov = json.loads(prov)
         prov.pop("timestamp_utc", None)
+        prov["study_run"].pop("run")
         out[(analysis, inputs, params)] = (status, message, result, prov)
     return out
+
+
+def ran_on(study) -> list:
+    """Where each stored result was computed (``study_run.run`` of its provenance), without repeats."""
+    with study.engine.connect() as conn:
+        provs = conn.execute(text("SELECT provenance_json FROM analysis_results")).scalars()
+        return sorted({json.dumps(json.loads(p)["study_run"]["run"], sort_keys=True) for p in provs})
 
 
 def result_files(study) -> dict:
@@ -159,7 +170,7 @@ def runs(tmp_path_factory, sheets, cluster):
     remote.close()
 
 
-def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(runs):
+def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(runs, cluster):
     local, local_summary, remote, remote_summary, killed = runs
     assert killed, "a worker must be killed while it works"  # its job ran again on a worker (Dask's retry)
     for summary in (local_summary, remote_summary):
@@ -167,6 +178,8 @@ def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(
     expected, got = stored(local), stored(remote)
     assert len(expected) == N_JOBS and got == expected  # values bitwise (the same JSON), messages, provenance
     assert all(prov["study_run"]["parameters"] for *_, prov in got.values())
+    assert ran_on(local) == ['{"jobs": 1, "scheduler": null}']
+    assert ran_on(remote) == [json.dumps({"jobs": 1, "scheduler": cluster[0]})]
     assert result_files(remote) == result_files(local) and len(result_files(local)) >= 2 * N_OK
     pd.testing.assert_frame_equal(endpoint_table(remote), endpoint_table(local))
     assert not leftovers(remote)

@@ -64,7 +64,7 @@ from ._reporting import (RATING_TABLES, RatingAnalysis, build_study_report, pati
                          rating_table_columns, study_analysis, write_study_report)
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
-from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, RunSettings, StudySettings, read_settings
 from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
@@ -138,6 +138,7 @@ __all__ = [
     "StudyError",
     "StudyExistsError",
     "StudyImportError",
+    "RunSettings",
     "StudySettings",
     "TABLE_COLUMNS",
     "VisitRuleError",

@@ -64,6 +64,7 @@ from ._eligibility import eligibility
 from ._files import media_type_problem, path_problem
 from ._errors import StudyError
 from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, ScanSetting, Visit
+from ._settings import RunSettings
 
 RESULTS_DIR = "results"
 
@@ -455,8 +456,11 @@ def _json_default(value):
     return str(value)
 
 
-def _record(study, job: Job, outcome: dict) -> None:
-    """Store one job's outcome (replacing an earlier failure of the same job) and commit."""
+def _record(study, job: Job, outcome: dict, run: RunSettings = RunSettings()) -> None:
+    """Store one job's outcome (replacing an earlier failure of the same job) and commit.
+
+    ``run`` is recorded in its provenance: the ``jobs`` and ``scheduler`` that computed it.
+    """
     with study.writing() as session:
         old = session.scalars(select(AnalysisResult).filter_by(
             analysis=job.analysis, inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256)).first()
@@ -467,7 +471,8 @@ def _record(study, job: Job, outcome: dict) -> None:
         prov["study_run"] = {"parameters": {"affected": job.affected, **job.parameters},
                              "inputs": {role: {"file": Path(path).name, "sha256": sha}
                                         for role, (path, sha) in job.inputs.items()},
-                             "output_dir": job.output_dir if outcome["status"] == "ok" else None}
+                             "output_dir": job.output_dir if outcome["status"] == "ok" else None,
+                             "run": run.to_dict()}
         session.add(AnalysisResult(
             analysis=job.analysis, visit_id=job.visit_id, media_id=job.media_id,
             inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256,
@@ -498,15 +503,17 @@ class _RunLock:
         self.fh.close()
 
 
-def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: str | None = None) -> RunSummary:
+def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
+              scheduler: str | None = None) -> RunSummary:
     """Analyse every photo and scan of the eligible visits; see the module docstring.
 
     Parameters
     ----------
     study : Study
         An open study.
-    jobs : int
-        Analyses run in parallel (processes). 1 runs them in this process.
+    jobs : int, optional
+        Analyses run in parallel (processes) on this machine; 1 runs them in this process.
+        Given alone, it runs here even when ``study.toml`` names a scheduler.
     retry_failed : bool
         Also redo analyses that failed before (by default they stay failed until
         their inputs or settings change).
@@ -517,6 +524,10 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
         path, and the same hemiface (checked, see :mod:`hemiface.study._dask`); the
         cluster is contacted only when there is something to do. Excludes ``jobs``.
 
+    Without ``jobs`` and ``scheduler``, the study's ``[run]`` settings in ``study.toml``
+    (:class:`~hemiface.study._settings.RunSettings`) say where to run, and without those, this
+    process. Each result records the ``jobs`` and ``scheduler`` it was computed with.
+
     The analyses run with the study's settings (``[analysis.*]`` in ``study.toml``, see
     :mod:`hemiface.study._analyses`), the same ones that the endpoint table, the report
     and ``study correct`` look results up with.
@@ -526,15 +537,7 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
     RunSummary
         Missing or changed media files count as failures (with their message).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise StudyError(f"jobs must be a whole number >= 1; got {jobs!r}")
-    if scheduler is not None:
-        from ._dask import parse_scheduler
-
-        parse_scheduler(scheduler)
-        if jobs != 1:
-            raise StudyError(f"jobs={jobs} and a scheduler exclude each other: the cluster's workers run the "
-                             "analyses in parallel (local:N for N workers on this machine)")
+    where = study.settings.run.overridden(jobs=jobs, scheduler=scheduler)
     results = study.path / RESULTS_DIR
     results.mkdir(exist_ok=True)
     with _RunLock(results):
@@ -560,7 +563,9 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
         todo = unique
         logger.info("study run: %d analyses to do, %d already done", len(todo), summary.skipped)
         if todo:
-            _run_jobs(study, todo, summary, jobs=jobs, scheduler=scheduler)
+            logger.info("study run: on %s", f"the Dask scheduler {where.scheduler}" if where.scheduler else
+                        f"this machine ({where.jobs} process{'es' if where.jobs > 1 else ''})")
+            _run_jobs(study, todo, summary, where)
             _remove_staging(results)  # from workers that died (a cluster goes on without them)
     return summary
 
@@ -570,7 +575,7 @@ def _remove_staging(results: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
+def _tally(study, summary: RunSummary, job: Job, outcome: dict, run: RunSettings) -> bool:
     """Record (ok or failed) and count one outcome; False when the run must stop (the machine failed)."""
     where = dict(patient_id=job.patient_id, visit_date=job.visit_date, analysis=job.analysis,
                  message=outcome["message"])
@@ -580,7 +585,7 @@ def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
         return False
     if outcome["status"] in ("ok", "failed"):
         try:
-            _record(study, job, outcome)
+            _record(study, job, outcome, run)
         except Exception as exc:  # noqa: BLE001 - a database that cannot be written is the machine's failure
             why = _environmental(exc) or f"the study database refused the result ({exc.__class__.__name__})"
             summary.environment.append(dict(where, message=why))
@@ -669,25 +674,25 @@ class _TermAsInterrupt:
             signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
-def _run_jobs(study, todo: list[Job], summary: RunSummary, *, jobs: int, scheduler: str | None) -> None:
+def _run_jobs(study, todo: list[Job], summary: RunSummary, where: RunSettings) -> None:
     # the slow analyses first, so that parallel workers finish together
     order = {"scan_compare": 0, "scan_analyze": 1, "photo_analyze": 2}
     todo = sorted(todo, key=lambda j: order[j.analysis])
     with _TermAsInterrupt():
-        if scheduler is None and jobs == 1:
+        if where.scheduler is None and where.jobs == 1:
             with progress(total=len(todo), desc="study run", unit="analysis") as bar:
                 for job in todo:
                     outcome = _execute(job, str(study.path))
                     bar.update(1)
-                    if not _tally(study, summary, job, outcome):
+                    if not _tally(study, summary, job, outcome, where):
                         return
             return
-        if scheduler is not None:
+        if where.scheduler is not None:
             from ._dask import DaskPool
 
-            pool = DaskPool(scheduler, study.path / RESULTS_DIR)  # refuses workers that cannot do the jobs
+            pool = DaskPool(where.scheduler, study.path / RESULTS_DIR)  # refuses workers that cannot do the jobs
         else:
-            pool = _ProcessPool(jobs)
+            pool = _ProcessPool(where.jobs)
         try:
             with progress(total=len(todo), desc="study run", unit="analysis") as bar:
                 pending = {pool.submit(_execute, job, str(study.path)): job for job in todo}
@@ -697,7 +702,7 @@ def _run_jobs(study, todo: list[Job], summary: RunSummary, *, jobs: int, schedul
                         job = pending.pop(future)
                         outcome = _outcome(pool, future, job)
                         bar.update(1)
-                        if not _tally(study, summary, job, outcome):
+                        if not _tally(study, summary, job, outcome, where):
                             pool.stop()
                             return
         except BaseException:
