@@ -334,3 +334,26 @@ def test_analyses_run_on_one_blas_thread_wherever_they_run(cluster):
         assert 2 in {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
         assert _blas_threads_inside_an_analysis(job) == [1]
     assert client.submit(_blas_threads_inside_an_analysis, job, pure=False).result() == [1]
+
+
+def test_a_postgresql_study_on_the_cluster_stores_the_local_results(tmp_path, sheets, cluster, runs, postgres):
+    """`[run] scheduler` in study.toml sends a PostgreSQL study's run to the cluster: the local (SQLite) run's results."""
+    address, _ = cluster
+    name, url = postgres.new_database()
+    try:
+        with init_study(tmp_path / "study", database_url=url, inclusion_from=None, inclusion_to=None) as study:
+            study.import_files(sorted(sheets.glob("*.csv")), user="tester")
+            folder = study.path
+        settings = folder / "study.toml"
+        settings.write_text(settings.read_text() + f'[run]\nscheduler = "{address}"\n')
+        result = runner.invoke(app, ["study", "run", str(folder)], env={"HEMIFACE_PROGRESS": "0"})
+        assert result.exit_code == 1, result.output  # the photo without a face
+        assert f"study run: {N_JOBS} analyses: 0 already done, {N_OK} done now, 1 failed" in result.output
+        with open_study(folder) as study:
+            assert study.engine.dialect.name == "postgresql"
+            assert stored(study) == stored(runs[0])  # bitwise, with messages and provenance
+            assert ran_on(study) == [json.dumps({"jobs": 1, "scheduler": address})]
+            assert result_files(study) == result_files(runs[0])
+            assert not leftovers(study)
+    finally:
+        postgres.drop_database(name)

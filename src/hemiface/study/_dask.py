@@ -58,6 +58,7 @@ from pathlib import Path
 
 from .. import __version__, logger
 from ._errors import StudyError
+from ._staging import make_staging
 
 LOCAL_PREFIX = "local:"
 #: How long to wait for the first worker of a cluster that has none yet.
@@ -134,7 +135,7 @@ def _worker_facts(results_dir: str, check_name: str, nonce: str) -> dict:
     except OSError:
         pass
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".staging-check-", dir=results_dir))
+        make_staging(Path(results_dir), ".staging-check-").release()
         facts["can_write"] = True
     except OSError:
         pass

@@ -65,6 +65,7 @@ from ._files import media_type_problem, path_problem
 from ._errors import StudyError
 from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, ScanSetting, Visit
 from ._settings import RunSettings
+from ._staging import make_staging, remove_abandoned
 
 RESULTS_DIR = "results"
 
@@ -353,12 +354,13 @@ def _execute(job: Job, study_path: str) -> dict:
     """
     study_path = Path(study_path)
     final = study_path / job.output_dir
-    stage = None
+    staging = None
     try:
         refused = _verify_inputs(job)
         if refused is not None:
             return dict(status="refused", message=refused, result=None, provenance={})
-        stage = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=study_path / RESULTS_DIR))
+        staging = make_staging(study_path / RESULTS_DIR, _STAGING_PREFIX)  # ours until released (_staging)
+        stage = staging.path
         result = _analyse(job)
         values = result.to_dict()
         prov = values.pop("provenance", {})
@@ -368,7 +370,6 @@ def _execute(job: Job, study_path: str) -> dict:
         result.save(stage, overwrite=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         _move_into_place(stage, final)
-        stage = None
         return dict(status="ok", message=None, result=values, provenance=prov)
     except BaseException as exc:  # noqa: BLE001 - one failure must not stop the cohort; recorded with its type
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -383,8 +384,8 @@ def _execute(job: Job, study_path: str) -> dict:
             message = f"internal error: {exc.__class__.__name__}: {exc}".splitlines()[0]
         return dict(status="failed", message=scrub(message, job), result=None, provenance={})
     finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+        if staging is not None:
+            staging.release()  # the folder itself, unless it was moved into place
 
 
 def _move_into_place(stage: Path, final: Path) -> None:
@@ -571,8 +572,10 @@ def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
 
 
 def _remove_staging(results: Path) -> None:
-    for leftover in results.glob(_STAGING_PREFIX + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    """Remove the staging folders of killed runs and workers; never one that a live process works in."""
+    removed = remove_abandoned(results, _STAGING_PREFIX)
+    if removed:
+        logger.info("study run: removed %d staging folder(s) of interrupted analyses", removed)
 
 
 def _tally(study, summary: RunSummary, job: Job, outcome: dict, run: RunSettings) -> bool:
