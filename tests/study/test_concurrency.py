@@ -324,3 +324,19 @@ def _make_staging_and_die(folder: str) -> None:
 
     (make_staging(Path(folder), ".staging-").path / "half.json").write_text("{")
     os._exit(9)
+
+
+def test_a_correction_made_from_an_older_version_is_refused_where_it_is_written(tmp_path, sheets, monkeypatch):
+    """The browser's save checked its version outside the write: a `study correct` in between was silently superseded."""
+    from hemiface.study import StaleEditError, correct_landmarks
+
+    monkeypatch.setattr(run_module, "_analyse", lambda job: slow_fake(job, 0.0))
+    with init_study(tmp_path / "study") as study:
+        study.import_files(sheets[0], user="tester")
+        visit = dt.date(2021, 2, 15)
+        assert correct_landmarks(study, "P01", visit, LANDMARKS, reason="first", base_version=0)["status"] == "ok"
+        before = study.counts()
+        with pytest.raises(StaleEditError, match=r"corrected since you opened them \(version 0, now 1\)"):
+            correct_landmarks(study, "P01", visit, LANDMARKS, reason="from the older page", base_version=0)
+        assert study.counts() == before  # no correction, no audit entry, no result
+        assert correct_landmarks(study, "P01", visit, LANDMARKS, reason="again", base_version=1)["status"] == "ok"

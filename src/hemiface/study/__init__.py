@@ -23,7 +23,7 @@ from ._eligibility import (
     patient_eligibility,
 )
 from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
-from ._correct import CORRECTIONS_DIR, correct_landmarks
+from ._correct import CORRECTIONS_DIR, correct_landmarks, landmarks_version
 from ._endpoints import (
     ENDPOINT_COLUMNS,
     FACEQ_COLUMN,
@@ -106,6 +106,7 @@ __all__ = [
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
+    "landmarks_version",
     "PLANE_METHODS",
     "StaleEditError",
     "current_scan_settings",
