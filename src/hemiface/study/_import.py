@@ -1024,8 +1024,9 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
     by_table: dict[str, list[_Record]] = defaultdict(list)
     for rec in read_records(files, problems):
         by_table[rec.table].append(rec)
-    if remove_abandoned(study.path, _IMPORT_STAGING):
-        logger.info("removed the staging folder(s) of interrupted imports")
+    removed = remove_abandoned(study.path, _IMPORT_STAGING)
+    if removed:
+        logger.info("removed %d staging folder(s) of interrupted imports", removed)
     held = staging = None
     if deidentify:
         try:
