@@ -719,19 +719,27 @@ def study_status(
 @study_app.command("run")
 def study_run(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyses to run in parallel (processes)."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="Analyses to run in parallel (processes) on this machine, whatever study.toml says "
+             "[default: \\[run] jobs in study.toml, else 1]."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo analyses that failed before."),
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", metavar="ADDRESS",
         help="Run the analyses on a Dask cluster: its scheduler's address (tcp://HOST:PORT), or local:N for N "
              "worker processes on this machine. The workers need the study folder and its media at the same path "
-             "(shared storage) and the same hemiface; only this process writes to the database."),
+             "(shared storage) and the same hemiface; only this process writes to the database "
+             "[default: \\[run] scheduler in study.toml, else this machine]."),
 ):
     """Analyse every photo and scan of the eligible visits (photo analyze, scan analyze, scan compare).
 
     Work already done with the same inputs (by SHA-256) and parameters is skipped;
     an interrupted run can simply be started again. Results go to the database and
     to results/ in the study folder.
+
+    Where the analyses run can be set in study.toml, \\[run] jobs = N or
+    \\[run] scheduler = "tcp://HOST:PORT"; --jobs or --scheduler override it (--jobs 1
+    runs in this process). Each result records the jobs and scheduler that computed it.
     """
     from .study import open_study, run_study
 
