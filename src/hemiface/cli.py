@@ -662,17 +662,19 @@ def study_import(
 def study_upgrade(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     user: Optional[str] = typer.Option(None, "--user", help="Who upgrades, for the audit table (default: login name)."),
+    no_backup: bool = typer.Option(False, "--no-backup", help="Do not back the database up first (you have just done "
+                                   "it yourself, or pg_dump is not installed); the audit table records it."),
 ):
     """Bring a study made by an older hemiface to this version's database schema.
 
-    An SQLite database is copied to backups/ in the study folder first; a PostgreSQL
-    database is upgraded in one transaction (back it up with pg_dump first). The
-    upgrade is recorded in the audit table; running it again changes nothing.
+    The database is backed up into backups/ in the study folder first (SQLite: a checked
+    copy; PostgreSQL: pg_dump, restore with pg_restore), then upgraded in one transaction.
+    The upgrade is recorded in the audit table; running it again changes nothing.
     """
     from .study import upgrade_study
 
     try:
-        result = upgrade_study(folder, user=user)
+        result = upgrade_study(folder, user=user, backup=not no_backup)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(str(result))
