@@ -93,7 +93,7 @@ class RunManager:
                           failures=[], error=None)
         self.thread = None
 
-    def start(self, study, *, retry_failed: bool, jobs: int) -> dict:
+    def start(self, study, *, retry_failed: bool, jobs: int | None) -> dict:
         if not self.write_lock.acquire(blocking=False):
             raise ConflictError("a study run or a correction is in progress; wait for it to finish")
         try:
@@ -115,7 +115,7 @@ class RunManager:
             raise
         return self.status(study)
 
-    def _run(self, retry_failed: bool, jobs: int) -> None:
+    def _run(self, retry_failed: bool, jobs: int | None) -> None:
         try:
             with open_study(self.study_path) as study:
                 summary = run_study(study, jobs=jobs, retry_failed=retry_failed)
@@ -462,10 +462,10 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         if unknown:
             raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; allowed: retry_failed, jobs")
         retry = data.get("retry_failed", False)
-        jobs = data.get("jobs", 1)
+        jobs = data.get("jobs")  # None: the study's [run] settings in study.toml (its jobs or its Dask scheduler)
         if not isinstance(retry, bool):
             raise AppValidationError(f"retry_failed must be true or false; got {retry!r:.40}")
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
             raise AppValidationError(f"jobs must be a whole number from 1 to {MAX_JOBS}; got {jobs!r:.40}")
         return jsonify(runs.start(study, retry_failed=retry, jobs=jobs)), 202
 
