@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser postgresql demo test bench validate-pose clean
+.PHONY: setup browser postgresql demo test bench validate-pose study-plane clean
 
 setup: $(STAMP) browser postgresql
 
@@ -77,10 +77,15 @@ bench: setup
 	$(BIN)/python benchmarks/bench_study_600.py
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_app3d.py
+	$(BIN)/python benchmarks/bench_rating.py
 	$(BIN)/python benchmarks/bench_plan.py
 
 validate-pose: setup
 	$(BIN)/python benchmarks/validate_photo_pose.py
+
+# The default symmetry plane against automatic stable areas on the phantoms (issue 12; about 40 minutes).
+study-plane: setup
+	$(BIN)/python benchmarks/study_default_plane.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

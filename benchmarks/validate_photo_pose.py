@@ -1,6 +1,6 @@
 """Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
 
-Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose]``):
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose|pairs]``):
 
 * renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
   yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
@@ -9,7 +9,8 @@ Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [
   correlation with yaw, landmark error, contour agreement at the mouth and jaw levels);
 * a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio;
 * ``cues``: four yaw cues from the face mesh, their change over the turn and their shift by the compression;
-* ``known_pose``: the compensation with each render's known rotation (the depth model alone).
+* ``known_pose``: the compensation with each render's known rotation (the depth model alone);
+* ``pairs``: the pose difference between two visits whose cheek changed (treated), three estimates.
 
 Prints figures; asserts nothing (the tests do).
 """
@@ -25,7 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "photo"))
 
 from pose_validation import (  # noqa: E402
-    CUES, LEVELS, SCAN_NAMES, atrophy_table, cue_table, format_rows, known_pose_table, london_table, render_table,
+    CUES, LEVELS, PAIR_ESTIMATES, SCAN_NAMES, atrophy_table, cue_table, format_rows, known_pose_table, london_table,
+    pose_pair_table, render_table,
 )
 
 RATIOS = ["ratio", "ratio_compensated", "landmark_ratio", "landmark_ratio_compensated"] + [
@@ -97,8 +99,22 @@ def known_pose() -> None:
         print(f"  largest change from frontal {dev:.1f} points; compressed scan {err:.1f} points from its known ratio")
 
 
+def pairs() -> None:
+    for name in SCAN_NAMES:
+        rows = pose_pair_table(name)
+        print(f"\n== {name}: pose difference between two visits, baseline's cheek compressed, follow-up's restored:"
+              " error of each estimate (degrees)")
+        keys = [f"{e}_{a}_error" for e in PAIR_ESTIMATES for a in ("yaw", "pitch")]
+        print(format_rows(rows, ["baseline_yaw_deg", "baseline_pitch_deg", "followup_yaw_deg", "followup_pitch_deg"]
+                          + keys))
+        for e in PAIR_ESTIMATES:
+            worst = max(max(abs(r[f"{e}_yaw_error"]), abs(r[f"{e}_pitch_error"])) for r in rows)
+            print(f"  {e:12s} largest error {worst:.2f} degrees")
+
+
 def main(argv) -> None:
-    parts = {"renders": renders, "london": london, "atrophy": atrophy, "cues": cues, "known_pose": known_pose}
+    parts = {"renders": renders, "london": london, "atrophy": atrophy, "cues": cues, "known_pose": known_pose,
+             "pairs": pairs}
     for key in argv or list(parts):
         t = time.perf_counter()
         parts[key]()

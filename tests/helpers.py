@@ -1,4 +1,4 @@
-"""Test helpers: known transforms of a mesh (motion, mirror, re-meshing, noise)."""
+"""Test helpers: known transforms of a mesh (motion, mirror, re-meshing, noise); where artefacts are kept."""
 
 from __future__ import annotations
 
@@ -85,3 +85,15 @@ def expression_change(vertices, faces, plane_point, plane_normal, amplitude_mm: 
     up /= np.linalg.norm(up)
     forward = np.cross(n, up)
     return v + amplitude_mm * weight[:, None] * (forward + 0.5 * up)[None, :]
+
+
+def artifact_folder(name: str):
+    """Where tests keep what a reader should look at (screenshots, rendered pages): $HEMIFACE_TEST_ARTIFACTS/name,
+    else test-artifacts/name in the repository; kept after the run (unlike tmp_path), for whoever ran the tests or CI."""
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("HEMIFACE_TEST_ARTIFACTS")
+    folder = (Path(root) if root else Path(__file__).resolve().parents[1] / "test-artifacts") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -25,8 +25,10 @@ FORBIDDEN = PATIENTS + (NO_FOLLOWUP_PHOTO, "fat_grafting", "free_flap", "fat gra
                         "baseline", "follow-up", "followup", "preoperative", "before", "after")
 
 
-def make_rating_study(root: Path, *, name: str = "panel study") -> Path:
-    """Write the spreadsheets and photographs under ``root`` and import them; returns the study folder."""
+def make_rating_study(root: Path, *, name: str = "panel study", database_url: str | None = None) -> Path:
+    """Write the spreadsheets and photographs under ``root`` and import them; returns the study folder.
+
+    ``database_url``: the study's database (default its own SQLite file)."""
     from hemiface.study import init_study
 
     sheets = root / "sheets"
@@ -52,6 +54,7 @@ def make_rating_study(root: Path, *, name: str = "panel study") -> Path:
     files = {"patients.csv": patients, "surgeries.csv": surgeries, "visits.csv": visits, "media.csv": photos}
     for file, lines in files.items():
         (sheets / file).write_text("\n".join(lines) + "\n")
-    with init_study(root / "study", name=name, inclusion_from=None, inclusion_to=None) as study:
+    with init_study(root / "study", name=name, inclusion_from=None, inclusion_to=None,
+                    database_url=database_url) as study:
         study.import_files([sheets / f for f in files], user="tester")
     return root / "study"

@@ -662,17 +662,19 @@ def study_import(
 def study_upgrade(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     user: Optional[str] = typer.Option(None, "--user", help="Who upgrades, for the audit table (default: login name)."),
+    no_backup: bool = typer.Option(False, "--no-backup", help="Do not back the database up first (you have just done "
+                                   "it yourself, or pg_dump is not installed); the audit table records it."),
 ):
     """Bring a study made by an older hemiface to this version's database schema.
 
-    An SQLite database is copied to backups/ in the study folder first; a PostgreSQL
-    database is upgraded in one transaction (back it up with pg_dump first). The
-    upgrade is recorded in the audit table; running it again changes nothing.
+    The database is backed up into backups/ in the study folder first (SQLite: a checked
+    copy; PostgreSQL: pg_dump, restore with pg_restore), then upgraded in one transaction.
+    The upgrade is recorded in the audit table; running it again changes nothing.
     """
     from .study import upgrade_study
 
     try:
-        result = upgrade_study(folder, user=user)
+        result = upgrade_study(folder, user=user, backup=not no_backup)
     except _STUDY_ERRORS as exc:
         _fail(exc)
     typer.echo(str(result))
@@ -719,19 +721,27 @@ def study_status(
 @study_app.command("run")
 def study_run(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyses to run in parallel (processes)."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="Analyses to run in parallel (processes) on this machine, whatever study.toml says "
+             "[default: \\[run] jobs in study.toml, else 1]."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo analyses that failed before."),
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", metavar="ADDRESS",
         help="Run the analyses on a Dask cluster: its scheduler's address (tcp://HOST:PORT), or local:N for N "
              "worker processes on this machine. The workers need the study folder and its media at the same path "
-             "(shared storage) and the same hemiface; only this process writes to the database."),
+             "(shared storage) and the same hemiface; only this process writes to the database "
+             "[default: \\[run] scheduler in study.toml, else this machine]."),
 ):
     """Analyse every photo and scan of the eligible visits (photo analyze, scan analyze, scan compare).
 
     Work already done with the same inputs (by SHA-256) and parameters is skipped;
     an interrupted run can simply be started again. Results go to the database and
     to results/ in the study folder.
+
+    Where the analyses run can be set in study.toml, \\[run] jobs = N or
+    \\[run] scheduler = "tcp://HOST:PORT"; --jobs or --scheduler override it (--jobs 1
+    runs in this process). Each result records the jobs and scheduler that computed it.
     """
     from .study import open_study, run_study
 
@@ -1016,6 +1026,51 @@ def rating_invite(
     _print_links(invites)
 
 
+@rating_app.command("close")
+def rating_close(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
+    reason: str = typer.Option(..., "--reason", help="Why the round ends (kept in the audit table)."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who closes it [default: your login name]."),
+):
+    """Close a round: no more ratings; the raters' links say the round is closed; nothing is deleted.
+
+    Its results use the raters who had submitted; ratings never submitted stay recorded, not analysed.
+    """
+    from .study import close_round, open_study
+
+    try:
+        with open_study(folder) as study:
+            done = close_round(study, round_id, reason=reason, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"round {round_id} closed {done['closed_utc']}: the ratings of {done['n_submitted']} rater(s) who "
+               f"submitted count; {done['n_unsubmitted']} had not submitted (their ratings are kept, not analysed)")
+
+
+@rating_app.command("revoke")
+def rating_revoke(
+    folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
+    round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
+    rater: str = typer.Option(..., "--rater", help="The rater's name, or number (`study rating status ROUND`)."),
+    reason: str = typer.Option(..., "--reason", help="Why the link is revoked (kept in the audit table)."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who revokes it [default: your login name]."),
+):
+    """Revoke one rater's personal link at once; their ratings stay recorded but leave the analysis."""
+    from .study import open_study, revoke_rater, round_progress
+
+    try:
+        with open_study(folder) as study:  # a number is the rater's, unless a rater bears it as their name
+            names = {r["name"].casefold() for r in round_progress(study, round_id)["raters"]}
+            key = int(rater) if rater.isdigit() and rater.casefold() not in names else rater
+            done = revoke_rater(study, round_id, key, reason=reason, user=user)
+    except _STUDY_ERRORS as exc:
+        _fail(exc)
+    state = "submitted" if done["submitted"] else "not submitted"
+    typer.echo(f"round {round_id}: {done['name']}'s link revoked {done['revoked_utc']}; their {done['n_rated']} "
+               f"rating(s) ({state}) are kept and left out of the analysis")
+
+
 @rating_app.command("status")
 def rating_status(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
@@ -1029,8 +1084,10 @@ def rating_status(
             if round_id is None:
                 rounds = list_rounds(study)
                 for r in rounds:
-                    typer.echo(f"{r['round_id']:4d}  {r['name']}  ({r['scale']}, {r['n_items']} items): "
-                               f"{r['n_submitted']} of {r['n_raters']} raters submitted")
+                    revoked = f", {r['n_revoked']} link(s) revoked" if r["n_revoked"] else ""
+                typer.echo(f"{r['round_id']:4d}  {r['name']}  ({r['scale']}, {r['n_items']} items): "
+                           f"{r['n_submitted']} of {r['n_raters'] - r['n_revoked']} raters submitted{revoked}"
+                           + (f"; closed {r['closed_utc']}" if r["closed_utc"] else ""))
                 if not rounds:
                     typer.echo("no rating round yet (`hemiface study rating create`)")
                 return
@@ -1039,13 +1096,20 @@ def rating_status(
         _fail(exc)
     p = res.progress
     typer.echo(f"round {p['round_id']} ({p['name']}), {p['scale']['name']}: {p['n_items']} items, seed {p['seed']}")
+    if p["closed_utc"]:
+        typer.echo(f"closed {p['closed_utc']} by {p['closed_by']}: {p['close_reason']}")
     for r in p["raters"]:
-        typer.echo(f"  {r['name']}: {r['n_rated']}/{r['n_items']} rated, "
-                   + (f"submitted {r['submitted_utc']}" if r["submitted_utc"] else "not submitted"))
+        revoked = (f"; link revoked {r['revoked_utc']} by {r['revoked_by']}: {r['revoke_reason']} "
+                   "(ratings kept, not analysed)" if r["revoked_utc"] else "")
+        typer.echo(f"  {r['rater_id']} {r['name']}: {r['n_rated']}/{r['n_items']} rated, "
+                   + (f"submitted {r['submitted_utc']}" if r["submitted_utc"] else "not submitted") + revoked)
     typer.echo(f"agreement: {res.agreement_note}")
     for a in res.agreement.itertuples():
-        ci = f"95% CI {a.ci_low:.3f} to {a.ci_high:.3f}" if a.ci_low == a.ci_low else "no CI"
-        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})")
+        bounds = [f"{v:.3f}" if v == v else "undefined" for v in (a.ci_low, a.ci_high)]
+        ci = f"95% CI {bounds[0]} to {bounds[1]}" if a.ci_low == a.ci_low or a.ci_high == a.ci_high else "no CI"
+        why = "; ".join(part for part in a.method_note.split("; ") if "undefined" in part or "no interval" in part
+                        or "capped" in part)
+        typer.echo(f"  {a.form:10s} {a.estimate:7.3f}  {ci}  ({a.description})" + (f"  [{why}]" if why else ""))
 
 
 @app.command("demo")

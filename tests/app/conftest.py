@@ -88,13 +88,7 @@ def client(built_study):
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """Where the browser tests keep their screenshots: $HEMIFACE_TEST_ARTIFACTS, else test-artifacts/app/ in the repository.
+    """Where the browser tests keep their screenshots (test-artifacts/app/; see ``helpers.artifact_folder``)."""
+    from helpers import artifact_folder
 
-    Kept after the run (unlike tmp_path) so that whoever ran the tests, or CI, can look at each page.
-    """
-    import os
-
-    root = os.environ.get("HEMIFACE_TEST_ARTIFACTS")
-    folder = (Path(root) if root else Path(__file__).resolve().parents[2] / "test-artifacts") / "app"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artifact_folder("app")

@@ -368,6 +368,11 @@ def test_run_from_the_page_with_progress_and_one_run_at_a_time(writer):
     assert status["error"] is None and status["done"] == 1
     assert "1 failed" in status["summary"]
     assert status["failures"][0]["patient_id"] == "P02" and "no face" in status["failures"][0]["message"]
+    # no "jobs" in the request: the run follows the study's [run] settings in study.toml, and records them
+    study = writer.app_.extensions["hemiface"]["study"]
+    with sqlite3.connect(study.path / "study.sqlite") as db:
+        (prov,) = db.execute("SELECT provenance_json FROM analysis_results ORDER BY id DESC LIMIT 1").fetchone()
+    assert json.loads(prov)["study_run"]["run"] == study.settings.run.to_dict()
     assert "p02_post" not in json.dumps(status)
 
 

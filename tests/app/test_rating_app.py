@@ -270,6 +270,78 @@ def test_the_coordinator_pages_create_a_round_from_the_form(coordinator):
     assert "<figcaption>before</figcaption>" in item and "<figcaption>after</figcaption>" in item
 
 
+def _round_of_two(client):
+    """A new round with raters A and B: (round id, A's token, B's token)."""
+    created = _create(client)
+    return (created["round_id"], *(_token(r["url"]) for r in created["raters"]))
+
+
+def test_the_coordinator_closes_a_round_and_every_rater_link_then_says_so(coordinator):
+    rid, a, b = _round_of_two(coordinator)
+    csrf_a = _rater_csrf(coordinator, a)
+    assert _post(coordinator, f"/api/rate/{a}/items/1", {"response": 1}, csrf=csrf_a).status_code == 200
+    close = f"/api/rating/rounds/{rid}/close"
+    assert _post(coordinator, close, {"reason": "x"}, csrf=None).status_code == 403
+    assert _post(coordinator, close, {"reason": "x"}, csrf=csrf_a).status_code == 403  # a rater cannot close it
+    assert coordinator.post(f"/rating/{rid}/close", data={"reason": "x"}).status_code == 403  # form without its token
+    missing = _post(coordinator, close, {"user": "coordinator"}, csrf=coordinator.csrf)
+    assert missing.status_code == 400 and "give the reason" in missing.get_json()["error"]
+    assert _post(coordinator, close, {"reason": "x", "force": True}, csrf=coordinator.csrf).status_code == 400
+    assert coordinator.get(f"/api/rate/{a}").status_code == 200  # nothing refused has closed it
+    done = _post(coordinator, close, {"reason": HOSTILE, "user": "coordinator"}, csrf=coordinator.csrf)
+    assert done.status_code == 200 and done.get_json()["n_unsubmitted"] == 2
+    for token in (a, b):
+        page = coordinator.get(f"/rate/{token}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 410 and "This rating round is closed" in html and "no more ratings" in html
+        assert "Back to your ratings" not in html and ROUND_NAME not in html and "panel study" not in html
+        assert coordinator.get(f"/rate/{token}/1").status_code == 410
+        assert coordinator.get(f"/rate/{token}/1/left.jpg").status_code == 410  # no photograph either
+        assert coordinator.get(f"/rate/{token}/static/app.css").status_code == 200  # the page keeps its style
+    refused = _post(coordinator, f"/api/rate/{a}/items/2", {"response": 1}, csrf=csrf_a)
+    assert refused.status_code == 410 and "closed" in refused.get_json()["error"]
+    assert coordinator.post(f"/rate/{a}/submit", data={"csrf_token": csrf_a}).status_code == 410
+    assert _post(coordinator, close, {"reason": "again"}, csrf=coordinator.csrf).status_code == 409
+    again = _post(coordinator, f"/api/rating/rounds/{rid}/raters", {"raters": ["Dr C"]}, csrf=coordinator.csrf)
+    assert again.status_code == 409 and "closed" in again.get_json()["error"]
+    html = coordinator.get(f"/rating/{rid}").get_data(as_text=True)
+    assert 'id="closed"' in html and "by coordinator: &lt;script&gt;" in html and "<script>alert" not in html
+    assert 'id="close-form"' not in html and "Invite more raters" not in html
+    study = coordinator.app_.extensions["hemiface"]["study"]
+    from hemiface.study.models import AuditEntry
+
+    with study.session() as session:
+        (entry,) = session.query(AuditEntry).filter_by(action="close_rating_round").all()
+        assert entry.user == "coordinator" and json.loads(entry.details_json)["reason"] == HOSTILE
+
+
+def test_the_coordinator_revokes_one_link_from_the_round_page(coordinator):
+    rid, a, b = _round_of_two(coordinator)
+    csrf_b = _rater_csrf(coordinator, b)
+    assert _post(coordinator, f"/api/rate/{b}/items/1", {"response": 2}, csrf=csrf_b).status_code == 200
+    page = coordinator.get(f"/rating/{rid}").get_data(as_text=True)
+    forms = re.findall(r'<form class="inline revoke" method="post" action="(/rating/\d+/raters/(\d+)/revoke)"', page)
+    assert len(forms) == 2 and 'id="close-form"' in page
+    url, rater_b = forms[1]
+    assert coordinator.post(url, data={"reason": "leaked"}).status_code == 403  # without the page's CSRF token
+    done = coordinator.post(url, data={"csrf_token": coordinator.csrf, "reason": "link leaked", "user": "coord"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/rating/{rid}#progress")
+    gone = coordinator.get(f"/rate/{b}")
+    assert gone.status_code == 410 and "This rating link no longer works" in gone.get_data(as_text=True)
+    assert _post(coordinator, f"/api/rate/{b}/items/2", {"response": 1}, csrf=csrf_b).status_code == 410
+    assert coordinator.get(f"/rate/{a}").status_code == 200  # the other rater carries on
+    page = coordinator.get(f"/rating/{rid}").get_data(as_text=True)
+    assert f'data-revoked="yes" data-rater="{rater_b}"><td>Dr B' in page
+    assert "revoked" in page and "by coord: link leaked" in page and "ratings kept, not analysed" in page
+    again = _post(coordinator, f"/api/rating/rounds/{rid}/raters/{rater_b}/revoke", {"reason": "x"},
+                  csrf=coordinator.csrf)
+    assert again.status_code == 409 and "revoked already" in again.get_json()["error"]
+    assert _post(coordinator, f"/api/rating/rounds/{rid}/raters/999/revoke", {"reason": "x"},
+                 csrf=coordinator.csrf).status_code == 404
+    result = coordinator.get(f"/api/rating/rounds/{rid}").get_json()["progress"]
+    assert [r["revoked_by"] for r in result["raters"]] == [None, "coord"] and result["n_revoked"] == 1
+
+
 def test_served_to_others_a_rater_needs_only_their_link(built, tmp_path):
     shutil.copytree(built, tmp_path / "study")
     client = _client(tmp_path / "study", token="access-secret")

@@ -1,7 +1,8 @@
 """The rating panel in a real browser (headless Debian Chromium through chromedriver): the coordinator
 creates a round of three patients with two raters on the page, each rater opens their link, rates every pair with the
-page's form and submits, and the coordinator's page shows the agreement. Screenshots go to the test's
-tmp folder (logged). Skipped, saying so, without Chromium and chromedriver.
+page's form and submits, the coordinator's page shows the agreement, and once the coordinator closes the round on
+its page a rater's link says it is closed; the study report then shows the round's agreement. Screenshots go to
+test-artifacts/app/ (logged). Skipped, saying so, without Chromium and chromedriver.
 """
 
 import logging
@@ -74,7 +75,25 @@ def test_a_round_with_two_raters_in_the_browser(tmp_path, artifacts):
             shots.append(browser.screenshot(artifacts / "rating_round.png"))
             assert re.search(r"quadratic", browser.text(browser.find("#agreement")))
             assert not browser.console_errors()
+            # the coordinator closes the round on its page; a rater's link then says so
+            browser.type(browser.find("#close-form input[name=reason]"), "all raters done")
+            browser.click(browser.find("#close-form button[type=submit]"))
+            browser.wait(lambda: browser.find_all("#closed"), what="the closed round's page")
+            assert "all raters done" in browser.text(browser.find("#closed"))
+            shots.append(browser.screenshot(artifacts / "rating_round_closed.png"))
+            browser.get(links[0])
+            assert browser.text(browser.find("#error-heading")) == "This rating round is closed"
+            shots.append(browser.screenshot(artifacts / "rate_closed.png"))
     finally:
         server.close()
         thread.join(10)
     log.info("rating panel screenshots: %s", ", ".join(str(s) for s in shots))
+    # and the study report shows the round's agreement: the same ICC(2,1) the coordinator's page showed
+    from hemiface.study import build_study_report
+
+    with open_study(folder) as study:
+        report, _endpoints, _tables = build_study_report(study, with_patient_pages=False)
+    html = report.to_html()
+    assert "Blinded rating" in html and "agreement between the raters" in html
+    assert re.search(rf"ICC\(2,1\), two-way random effects, absolute agreement, single rater</td>\s*<td[^>]*>"
+                     rf"{expected['ICC(2,1)']:.2f} \(", html)  # the report prints two decimals

@@ -249,6 +249,50 @@ def test_painting_saved_round_trips_and_the_run_recomputes_exactly_that_scan(bui
         client.app_.extensions["hemiface"]["study"].close()
 
 
+def test_painting_on_a_thinned_display_saves_every_scan_vertex_under_it(built, copy, monkeypatch):
+    """A scan larger than the display limit is shown clustered: painting display vertices saves exactly the scan
+    vertices each of them stands for (the display's own labels), and the page shows the saving back as painted."""
+    import hemiface.scan
+    from hemiface.app import _scan3d
+    from hemiface.scan import display_mesh, load_scan
+
+    folder, phantom, _ = built
+    n = len(phantom.vertices_mm)
+    monkeypatch.setattr(hemiface.scan, "display_mesh", lambda v, f: display_mesh(v, f, max_vertices=n // 4))
+    monkeypatch.setattr(_scan3d, "_cache", {})  # the unthinned displays of the other tests
+    client = make_client(copy)
+    try:
+        media = {}
+        for mid in _meshes(client)[1]:
+            d = client.get(f"/api/scans/{mid}/check").get_json()
+            media[d["visit_date"]] = (int(mid), d)
+        post_id, post = media["2021-09-15"]
+        m = post["display_vertices"]
+        assert post["clustered"] and post["vertex_count"] == n and m <= n // 4
+        shown = _decode(post["positions"], "<f4").reshape(-1, 3)
+        painted = np.flatnonzero(np.abs(shown[:, 0]) > 30.0)  # both cheeks, well off the midline
+        mask = np.zeros(m, bool)
+        mask[painted] = True
+        body = {"plane": "mirror", "reason": "cheeks unaffected", "user": "tech", "base_version": 0,
+                "stable": {"display_id": post["display_id"],
+                           "mask": base64.b64encode(np.packbits(mask, bitorder="little").tobytes()).decode()}}
+        r = client.post(f"/api/scans/{post_id}/settings", data=json.dumps(body), content_type="application/json",
+                        headers={"X-CSRF-Token": client.csrf})
+        assert r.status_code == 200, r.get_json()
+        with sqlite3.connect(copy / "study.sqlite") as db:
+            path = db.execute("SELECT stable_path FROM scan_settings WHERE media_id = ?", (post_id,)).fetchone()[0]
+        saved = np.load(copy / path)
+        scan = load_scan(next((folder.parent / "sheets" / "media").glob("*_post.ply")))  # the follow-up scan itself
+        labels = display_mesh(scan.vertices_mm, scan.faces, max_vertices=n // 4).labels
+        assert np.array_equal(saved, np.flatnonzero(mask[labels]))  # every scan vertex of a painted display vertex
+        assert len(saved) > len(painted) and np.all(np.abs(scan.vertices_mm[saved, 0]) > 20.0)
+        now = client.get(f"/api/scans/{post_id}/check").get_json()
+        bits = np.unpackbits(_decode(now["painted"], np.uint8), bitorder="little")[:m]
+        assert np.array_equal(np.flatnonzero(bits), painted)  # shown back as painted, display vertex for vertex
+    finally:
+        client.app_.extensions["hemiface"]["study"].close()
+
+
 def test_the_shipped_three_js_is_r111_with_its_licence(reader):
     r = reader.get("/static/vendor/three/three.min.js")
     assert r.status_code == 200 and b'REVISION="111"' in r.data

@@ -153,6 +153,32 @@ def left_compression(factor: float, *, soft_mm: float = 15.0):
     return warp
 
 
+@functools.lru_cache(maxsize=None)
+def pupil_height_mm(name: str) -> float:
+    """Frontal head-frame y (mm) of the pupils as the face mesh places them on the frontal render."""
+    from hemiface.photo._locate import locate
+
+    mesh = locate(render(name, 0.0, 0.0)).mesh
+    return float(np.mean(_pixel_rays(name, mesh[[468, 473], :2])[1]))
+
+
+def cheek_compression(name: str, factor: float, *, soft_mm: float = 15.0, top_mm: float = 8.0, ramp_mm: float = 20.0):
+    """:func:`left_compression` confined to the cheek and jaw: full from ``top_mm + ramp_mm`` below the
+    pupils down, fading (smoothstep) to none ``top_mm`` below them, so the eyes, brows and forehead stay
+    where they are, as in soft-tissue atrophy and its treatment (the eye does not move sideways)."""
+    y_top = pupil_height_mm(name) - top_mm
+
+    def warp(v):
+        out = np.array(v, float)
+        x, y = out[:, 0], out[:, 1]
+        s = np.clip((y_top - y) / ramp_mm, 0.0, 1.0)
+        s = s * s * (3 - 2 * s)
+        out[:, 0] = np.where(x > 0, x - factor * x * (1 - np.exp(-(x / soft_mm) ** 2)) * s, x)
+        return out
+
+    return warp
+
+
 def image_x_warp(name: str, warp, x_px, size_px=(720, 900)):
     """The warp's x map in the pixels of a frontal (yaw 0, pitch 0) render."""
     w = size_px[0]

@@ -250,3 +250,103 @@ def format_rows(rows, keys) -> str:
     for r in rows:
         lines.append(" ".join(f"{r[k]:>14.2f}" if isinstance(r[k], float) else f"{str(r[k]):>14.14s}" for k in keys))
     return "\n".join(lines)
+
+
+# ---- pose differences between two visits: can any estimate be trusted when the cheek changed? ----------
+
+#: (baseline yaw, pitch), (follow-up yaw, pitch) of the visit pairs.
+PAIR_POSES = (((0, 0), (0, 0)), ((0, 0), (3, 0)), ((0, 0), (-3, 0)), ((2, 0), (-2, 0)), ((0, 0), (0, 3)),
+              ((-5, 0), (5, 0)))
+#: Relative-pose estimates compared by :func:`pose_pair_table`.
+PAIR_ESTIMATES = ("mesh_axes", "upper_face", "own_scan")
+
+
+@functools.lru_cache(maxsize=None)
+def _located(name: str, yaw: float, pitch: float, cheek: float):
+    from pose_renders import cheek_compression, render
+
+    from hemiface.photo._locate import locate
+
+    warp = cheek_compression(name, cheek) if cheek else None
+    return locate(render(name, yaw, pitch, warp=warp)).mesh
+
+
+def _rigid_fit(model: np.ndarray, image_xy: np.ndarray) -> np.ndarray:
+    """(yaw, pitch) in degrees (``fit_pose`` conventions) of the weak-perspective rotation that best maps
+    3D ``model`` points (x right, y down in the image, z into it) onto ``image_xy`` (robust least squares)."""
+    from scipy.optimize import least_squares
+    from scipy.spatial.transform import Rotation
+
+    ok = np.isfinite(model).all(1)  # scan points whose ray missed the scan are left out
+    model, image_xy = model[ok], image_xy[ok]
+    X = model - model.mean(0)
+
+    def residual(p):
+        Y = X @ Rotation.from_rotvec(p[:3]).as_matrix().T
+        return (p[3] * Y[:, :2] + p[4:6] - image_xy).ravel()
+
+    p = least_squares(residual, np.r_[0.0, 0.0, 0.0, 1.0, image_xy.mean(0)], loss="soft_l1", f_scale=1.0).x
+    yaw, pitch = Rotation.from_rotvec(p[:3]).as_euler("yxz", degrees=True)[:2]
+    # Image axes (x right, y down, z into the photo): a positive turn about y moves the nose (z < 0) toward the
+    # image's left, about x downward: yaw is minus the first angle, pitch (chin down) the second.
+    return np.array([-yaw, pitch])
+
+
+@functools.lru_cache(maxsize=None)
+def _own_scan_points(name: str, cheek: float) -> np.ndarray:
+    """The face mesh's 478 points on the frontal render cast onto the (warped) scan itself: its true 3D
+    shape at those points, in image axes (px; x right, y down, z into the image)."""
+    from pose_renders import VIEWS, _pixel_rays, cheek_compression, frontal_rotation, load
+
+    from hemiface.scan._distance import SurfaceQuery
+
+    v0, f, _ = load(name)
+    v = v0 @ frontal_rotation(name).T
+    if cheek:
+        v = cheek_compression(name, cheek)(v)
+    mesh = _located(name, 0, 0, cheek)
+    x, y = _pixel_rays(name, mesh[:, :2])
+    origins = np.column_stack([x, y, np.full_like(x, v[:, 2].max() + 50.0)])
+    t = SurfaceQuery(v, f).cast(origins, np.broadcast_to([0.0, 0.0, -1.0], origins.shape))["t_hit"]
+    z = origins[:, 2] - t  # toward the camera
+    return np.column_stack([mesh[:, 0], mesh[:, 1], -z / VIEWS[name]["pixel_mm"]])
+
+
+def _upper_face(mesh: np.ndarray) -> np.ndarray:
+    """Mesh points above the subnasale and within 0.6 IPD of the pupils' midpoint: eyes, brows, nose."""
+    ipd = float(np.hypot(*(mesh[473, :2] - mesh[468, :2])))
+    mid = 0.5 * (mesh[468, 0] + mesh[473, 0])
+    return (mesh[:, 1] < mesh[2, 1]) & (np.abs(mesh[:, 0] - mid) < 0.6 * ipd)
+
+
+@functools.lru_cache(maxsize=None)
+def pose_pair_table(name: str, cheek: float = ATROPHY_FACTOR) -> tuple:
+    """Visit pairs: the baseline's left cheek and jaw compressed by ``cheek`` (eyes and brows unmoved:
+    :func:`pose_renders.cheek_compression`), the follow-up's restored, each rendered at its own pose.
+    The error of three estimates of the pose difference (follow-up minus baseline, degrees; truth: the
+    renders' turns):
+
+    * ``mesh_axes``: each photo's own head axes (what ``photo compare`` reports);
+    * ``upper_face``: the follow-up's eye, brow and nose points fitted rigidly to the baseline's 3D face
+      mesh (same person: shape cancels, if the model's points stay put);
+    * ``own_scan``: each photo's face mesh points fitted to that visit's scan (its true 3D shape, atrophy
+      included), as if each visit had a same-day 3D scan.
+    """
+    from hemiface.photo._frontal import head_axes
+
+    rows = []
+    for (ya, pa), (yb, pb) in PAIR_POSES:
+        a, b = _located(name, ya, pa, cheek), _located(name, yb, pb, 0.0)
+        true = np.array([yb - ya, pb - pa], float)
+        pose_a, pose_b = head_axes(a).pose, head_axes(b).pose
+        est = {"mesh_axes": np.array([pose_b["yaw_deg"] - pose_a["yaw_deg"], pose_b["pitch_deg"] - pose_a["pitch_deg"]])}
+        sel = _upper_face(a)
+        est["upper_face"] = _rigid_fit(a[sel], b[sel, :2])
+        est["own_scan"] = (_rigid_fit(_own_scan_points(name, 0.0), b[:, :2])
+                           - _rigid_fit(_own_scan_points(name, cheek), a[:, :2]))
+        row = {"scan": name, "baseline_yaw_deg": ya, "baseline_pitch_deg": pa, "followup_yaw_deg": yb,
+               "followup_pitch_deg": pb}
+        for k, e in est.items():
+            row[f"{k}_yaw_error"], row[f"{k}_pitch_error"] = (float(v) for v in e - true)
+        rows.append(row)
+    return tuple(rows)

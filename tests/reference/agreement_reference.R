@@ -30,7 +30,7 @@ ratings <- function(case) {
 icc_names <- c(ICC1 = "ICC(1,1)", ICC2 = "ICC(2,1)", ICC3 = "ICC(3,1)", ICC1k = "ICC(1,k)", ICC2k = "ICC(2,k)",
                ICC3k = "ICC(3,k)")
 for (case in c("agreement_shrout_fleiss", "agreement_two_raters", "agreement_three_raters",
-               "agreement_five_point")) {
+               "agreement_five_point", "agreement_negative_icc")) {
   x <- na.omit(ratings(case))
   res <- ICC(x, lmer = FALSE, alpha = 0.05)$results
   for (i in seq_len(nrow(res))) {
@@ -80,6 +80,9 @@ kappa_case <- function(case, x, levels) {
 kappa_case("agreement_two_raters", ratings("agreement_two_raters"), -2:2)
 kappa_case("agreement_three_raters_r1r2", ratings("agreement_three_raters")[, 1:2], -2:2)
 kappa_case("agreement_five_point_r1r4", ratings("agreement_five_point")[, c(1, 4)], 1:5)
+# intervals that reach past kappa's range: vcd's confint caps them to [-1, 1]
+kappa_case("agreement_kappa_high", ratings("agreement_kappa_high"), 1:4)
+kappa_case("agreement_kappa_low", ratings("agreement_kappa_low"), 1:2)
 
 # ---- Fleiss' kappa (Fleiss 1971) and its z test (Fleiss, Nee & Landis 1979), as irr::kappam.fleiss
 fleiss <- function(case) {

@@ -157,3 +157,11 @@ def results(tmp_path_factory):
         assert run.exit_code == 0, run.output
         out[kind] = folder
     return out
+
+
+@pytest.fixture(scope="session")
+def report_artifacts():
+    """Where the report tests keep rendered pages (test-artifacts/report/; see ``helpers.artifact_folder``)."""
+    from helpers import artifact_folder
+
+    return artifact_folder("report")

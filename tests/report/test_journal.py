@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from report_helpers import Html
 
-from hemiface.report import Report, format_p, journal_table_one, journal_table_two, journal_tables
+from hemiface.report import Report, format_p, journal_ancova, journal_table_one, journal_table_two, journal_tables
 from hemiface.report._journal import TEST_NOTES
+from hemiface.report.figures import group_label
 from hemiface.stats import analyze_endpoints
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,56 @@ def test_table_two_numbers_are_the_selected_tests(tables):
     assert j.table.columns[4] == "Change (95% CI)"
 
 
+def test_ancova_numbers_are_the_model_coefficients(tables):
+    """Table 3: per endpoint the F test of technique, per technique its coefficient (CI, t test), all read back."""
+    j = journal_ancova(tables["endpoints"], tables["ancova"], order=ORDER)
+    an = tables["ancova"]
+    labels = {f"{d.label}, {d.unit.replace('mm3', 'mm³')}": d.endpoint for d in tables["endpoints"].itertuples()}
+    names = {"Fat grafting": "fat_grafting", "Free flap": "free_flap", "ADM": "adm"}
+    reference = set(an.method_note.str.extract(r"reference (\S+)")[0].dropna())
+    assert len(reference) == 1
+    (reference,) = reference
+    current, checked = None, 0
+    for row in j.table.itertuples(index=False):
+        cells = list(row)
+        if not cells[0].startswith("\u2003"):
+            current = labels[cells[0]]
+            model = an[an.endpoint == current]
+            assert cells[3] == format_p(model[model.term == "group"].p_value.iloc[0]) + "\u1d43"
+            assert int(cells[1]) == model.n.max()
+            continue
+        label, versus = cells[0][1:].split(" vs ")
+        assert versus == group_label(reference)
+        r = an[(an.endpoint == current) & (an.term == f"group[{names[label]}]")].iloc[0]
+        decimals = 0 if current.endswith("mm3") else 1
+        est, lo, hi = (_f(x) for x in re.findall(NUM, cells[2]))
+        assert (est, lo, hi) == pytest.approx(tuple(round(float(v), decimals) for v in (r.estimate, r.ci_low, r.ci_high)))
+        assert cells[3] == format_p(r.p_value) + "\u1d47"
+        checked += 1
+    assert checked == an.term.astype(str).str.startswith("group[").sum() and checked >= 4
+    assert j.table.columns[2] == "Adjusted difference (95% CI)"
+    assert f"reference: {versus}" in j.caption and "appendix" in j.caption
+
+
+def test_appendix_tables_keep_every_number(tables):
+    """The appendix's display of a tidy table: labels and merged name columns, but every value still there."""
+    from hemiface.report import appendix_display
+
+    labels = dict(zip(tables["endpoints"].endpoint, tables["endpoints"].label))
+    within = tables["within_group"]
+    shown, note = appendix_display(within, labels)
+    assert note == "Confidence intervals: 95%." and "conf_level" not in shown
+    assert len(shown) == len(within) and list(shown.p_value) == list(within.p_value)
+    assert list(shown.endpoint) == [labels[e] for e in within.endpoint]
+    for (_, r), text in zip(within.iterrows(), shown.statistic):
+        name, value = text.rsplit(" ", 1)
+        assert name == r.statistic_name.replace("_", " ") and _f(value) == pytest.approx(r.statistic, rel=5e-3, abs=5e-3)
+    for (_, r), text in zip(within.iterrows(), shown.missing_n_and_ids):
+        ids = r.missing_ids.split(";") if isinstance(r.missing_ids, str) and r.missing_ids else []
+        assert text == str(int(r.n_missing)) + (": " + "; ".join(ids) if ids else "")
+    assert not {"statistic_name", "estimate_name", "effect_size_name", "n_missing"} & set(shown.columns)
+
+
 def test_refuses_a_table_that_is_not_the_statistics(tables):
     from hemiface.report import ReportError
 
@@ -103,18 +154,31 @@ def test_refuses_a_table_that_is_not_the_statistics(tables):
         journal_table_one(pd.DataFrame({"characteristic": ["Age"], "all": [30.0]}))
 
 
-def test_rendered_pages_are_saved_as_artefacts(tables, tmp_path):
+def test_rendered_pages_are_saved_as_artefacts(tables, tmp_path, report_artifacts):
+    """Table 1, Table 2 and Table 3 rendered to HTML and PDF, and each PDF page rasterised to a PNG in
+    test-artifacts/report/ (or $HEMIFACE_TEST_ARTIFACTS/report/) for a reader to look at."""
+    import pypdfium2
+
     journal = journal_tables(tables, order=ORDER)
     report = Report("Journal tables")
-    for key, title in (("table1", "Table 1. Baseline characteristics"), ("table2", "Table 2. Endpoints")):
+    for key, title in (("table1", "Table 1. Baseline characteristics"), ("table2", "Table 2. Endpoints"),
+                       ("ancova", "Table 3. Follow-up adjusted for baseline (ANCOVA)")):
         report.add_table(journal[key].table, title, caption=journal[key].caption)
     html = tmp_path / "journal_tables.html"
     pdf = tmp_path / "journal_tables.pdf"
     report.save_html(html)
     report.save_pdf(pdf)
-    log.info("journal tables rendered: %s and %s", html, pdf)
     doc = Html(html.read_text(encoding="utf-8"))
     assert not doc.errors
     shown = doc.table("Table 2. Endpoints")
     assert len(shown["rows"]) == len(journal["table2"].table)
     assert pdf.read_bytes().startswith(b"%PDF")
+    pages = pypdfium2.PdfDocument(str(pdf))
+    saved = []
+    for k in range(len(pages)):
+        image = pages[k].render(scale=150 / 72).to_pil()
+        saved.append(report_artifacts / f"journal_tables_page{k + 1}.png")
+        image.save(saved[-1])
+        assert image.width > 1000 and image.getextrema()[0][0] < 50  # a page with dark print on it
+    log.info("journal tables rendered: %s, %s and %d page image(s) in %s", html, pdf, len(saved), report_artifacts)
+    assert len(saved) >= 1

@@ -40,7 +40,8 @@ def _data(case: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def ours() -> dict[tuple[str, str], float]:
     out: dict = {}
-    for case in ("agreement_shrout_fleiss", "agreement_two_raters", "agreement_three_raters", "agreement_five_point"):
+    for case in ("agreement_shrout_fleiss", "agreement_two_raters", "agreement_three_raters", "agreement_five_point",
+                 "agreement_negative_icc"):
         res = icc(_data(case))
         for r in res.itertuples():
             for name, value in (("estimate", r.estimate), ("F", r.statistic), ("df1", r.df1), ("df2", r.df2),
@@ -49,7 +50,9 @@ def ours() -> dict[tuple[str, str], float]:
         out[case, "icc.n_subjects"] = res.n_subjects.iloc[0]
     kappa_cases = {"agreement_two_raters": (_data("agreement_two_raters"), range(-2, 3)),
                    "agreement_three_raters_r1r2": (_data("agreement_three_raters")[["r1", "r2"]], range(-2, 3)),
-                   "agreement_five_point_r1r4": (_data("agreement_five_point")[["r1", "r4"]], range(1, 6))}
+                   "agreement_five_point_r1r4": (_data("agreement_five_point")[["r1", "r4"]], range(1, 6)),
+                   "agreement_kappa_high": (_data("agreement_kappa_high"), range(1, 5)),
+                   "agreement_kappa_low": (_data("agreement_kappa_low"), range(1, 3))}
     for case, (d, cats) in kappa_cases.items():
         res = weighted_kappa(d, categories=cats, weights=("unweighted", "linear", "quadratic"))
         for r in res.itertuples():
@@ -66,13 +69,23 @@ def ours() -> dict[tuple[str, str], float]:
     return out
 
 
+#: R numbers that are not what their name says, and that hemiface reports as NaN (with the reason) instead:
+#: psych's ICC(2,k) lower "bound" of the negative-ICC case is ICC(2,1)'s lower bound (-0.545, below
+#: -1/(k-1) = -0.5) carried past the pole of the Spearman-Brown step, and lies above its own estimate (-6).
+R_NOT_A_BOUND = {("agreement_negative_icc", "ICC(2,k).ci_low"): ("agreement_negative_icc", "ICC(2,k).estimate")}
+
+
 def test_every_reference_number_is_reproduced(ours):
     ref = pd.read_csv(REF / "agreement_reference.csv")
     ref = {(c, q): float(v) for c, q, v in ref.itertuples(index=False)}
     assert set(ref) == set(ours), (sorted(set(ref) - set(ours)), sorted(set(ours) - set(ref)))
+    for key, estimate in R_NOT_A_BOUND.items():
+        assert ref[key] > ref[estimate] and np.isnan(ours[key])  # R's lower bound above its estimate; ours NaN
     worst_abs = worst_rel = 0.0
     bad = []
     for key, expected in ref.items():
+        if key in R_NOT_A_BOUND:
+            continue
         got = float(ours[key])
         diff = abs(got - expected)
         rel = diff / abs(expected) if expected else diff
@@ -166,6 +179,47 @@ def test_fleiss_hand_computed_and_rater_order_free():
     assert res.n_categories == 3 and fleiss_kappa(x, categories=[1, 2, 3, 4]).n_categories.item() == 4
 
 
+def test_kappa_intervals_are_capped_to_its_range_as_in_r():
+    """kappa +/- z SE passes 1 (near-perfect agreement of 12 pairs) and -1 (10 pairs mostly opposite); vcd's
+    confint caps both, and so does hemiface (the values themselves are in the reference test)."""
+    high = weighted_kappa(_data("agreement_kappa_high"), categories=range(1, 5),
+                          weights=("unweighted", "linear", "quadratic"))
+    assert (high.estimate + 1.959963984540054 * high.se > 1).all() and (high.ci_high == 1).all()
+    assert (high.ci_low < high.estimate).all() and high.method_note.str.contains("capped to \\[-1, 1\\]").all()
+    low = weighted_kappa(_data("agreement_kappa_low"), categories=[1, 2], weights="unweighted").iloc[0]
+    assert low.estimate - 1.959963984540054 * low.se < -1 and low.ci_low == -1 and low.ci_high < -0.4
+    assert "lower -1.164" in low.method_note
+    untouched = weighted_kappa(_data("agreement_two_raters"), categories=range(-2, 3))
+    assert not untouched.method_note.str.contains("capped").any()
+    rng = np.random.default_rng(5)  # small random panels: never a bound outside [-1, 1]
+    for _ in range(15):
+        a = rng.integers(1, 4, 6)
+        pairs = np.c_[a, np.where(rng.random(6) < 0.8, a, rng.integers(1, 4, 6))]
+        res = weighted_kappa(pairs, categories=[1, 2, 3], weights=("unweighted", "linear", "quadratic"))
+        ok = res.ci_low.notna()
+        assert ((res.ci_low[ok] >= -1) & (res.ci_high[ok] <= 1) & (res.ci_low[ok] <= res.estimate[ok])).all()
+
+
+def test_icc_intervals_the_f_formulas_leave_undefined_are_nan_with_the_reason():
+    neg = icc(_data("agreement_negative_icc")).set_index("form")
+    assert (neg.estimate < 0).all()  # raters who disagree more than chance
+    two_k = neg.loc["ICC(2,k)"]
+    assert np.isnan(two_k.ci_low) and two_k.ci_high == pytest.approx(0.1455275, abs=5e-7)  # R's upper bound
+    assert "lower bound undefined: ICC(2,1)'s is -0.5451, at or below -1/(k-1) = -0.5" in two_k.method_note
+    assert "(the formula gives 18.15)" in two_k.method_note
+    others = neg.drop(index="ICC(2,k)")  # negative, yet their intervals are defined (and R's, reference test)
+    assert (others.ci_low < others.estimate).all() and (others.estimate < others.ci_high).all()
+    assert not others.method_note.str.contains("undefined").any()
+    # every subject's mean the same (MS_R = 0): no interval; ICC(2,1) = -8/7 lies below the pole -1, so ICC(2,k)
+    # is undefined (psych prints 16 for it, and NaN intervals for ICC(2,·) only)
+    flat_means = icc([[1, 5], [2, 4], [3, 3], [4, 2], [5, 1], [1, 5], [2, 4]]).set_index("form")
+    assert flat_means.ci_low.isna().all() and flat_means.ci_high.isna().all()
+    assert flat_means.loc["ICC(2,1)"].estimate == pytest.approx(-8 / 7)
+    assert "every subject's mean rating is the same (F = 0)" in flat_means.loc["ICC(1,1)"].method_note
+    assert np.isnan(flat_means.loc["ICC(2,k)"].estimate)
+    assert flat_means.loc["ICC(2,k)"].method_note.startswith("cannot compute: ICC(2,1) = -1.143 is at or below")
+
+
 def test_too_little_to_compute_says_so():
     one = icc([[1, 2], [np.nan, 3]])
     assert (one.n_subjects == 1).all() and one.estimate.isna().all()
@@ -192,3 +246,40 @@ def test_too_little_to_compute_says_so():
 def test_bad_input_raises_one_clear_error(call, match):
     with pytest.raises((StatsError, ValueError), match=match):
         call()
+
+
+def test_the_report_table_says_where_an_interval_is_undefined():
+    """The journal table of the panel's agreement shows the defined intervals and marks an undefined one."""
+    from hemiface.report._rating import rating_table_agreement
+
+    agreement = rater_agreement(_data("agreement_negative_icc")).assign(round_id=1, round="r", scale="comparison_5")
+    table = rating_table_agreement({"rating_agreement": agreement}, dict(round_id=1, n_raters=3))
+    cells = {m.split(", ", 1)[0]: v for m, v in zip(table.table.Measure, table.table.iloc[:, 1])}
+    assert cells["ICC(2,1)"] == "\u22120.40 (\u22120.55 to 0.05)"  # typographic minus
+    assert cells["ICC(2,k)"] == "\u22126.00 (interval not defined)\u1d43"
+    assert any(note.startswith("\u1d43 The F-based interval is not defined here") for note in table.footnotes)
+
+
+@pytest.mark.parametrize("case", ["agreement_shrout_fleiss", "agreement_two_raters", "agreement_three_raters",
+                                  "agreement_five_point", "agreement_negative_icc"])
+def test_icc_is_pingouins_intraclass_corr(case):
+    """hemiface's closed-form ANOVA gives pingouin.intraclass_corr's numbers (pingouin: a test dependency)."""
+    pingouin = pytest.importorskip("pingouin")
+    d = _data(case).dropna()
+    long = d.reset_index().melt(id_vars="subject", var_name="rater", value_name="rating")
+    saved = pingouin.options.get("round.column.CI95")
+    pingouin.options["round.column.CI95"] = None
+    try:
+        theirs = pingouin.intraclass_corr(long, targets="subject", raters="rater", ratings="rating")
+    finally:
+        pingouin.options["round.column.CI95"] = saved
+    ours = icc(d)
+    np.testing.assert_allclose(ours.estimate, theirs.ICC, rtol=1e-10)
+    np.testing.assert_allclose(ours.statistic, theirs.F, rtol=1e-10)
+    np.testing.assert_allclose(ours.p_value, theirs.pval, rtol=1e-9)
+    np.testing.assert_allclose(ours.df2, theirs.df2)
+    bounds = np.vstack(theirs.CI95.to_numpy())
+    for got, expected in ((ours.ci_low, bounds[:, 0]), (ours.ci_high, bounds[:, 1])):
+        defined = got.notna().to_numpy()  # ours is NaN only where it says the bound is undefined
+        np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-10)
+        assert ours.method_note[~defined].str.contains("undefined|no interval").all()

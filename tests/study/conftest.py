@@ -49,10 +49,16 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    """Each study test runs once per database (``[sqlite]``, ``[postgresql]``), grouped by module."""
+    """Each study test runs once per database (``[sqlite]``, ``[postgresql]``), grouped by module; a test that
+    asks for the ``postgres`` server itself is about PostgreSQL and runs once, as ``[postgresql]``."""
     if "backend" in metafunc.fixturenames:
-        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("backend", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True, scope="module")
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = BACKENDS[:1]
+        elif "postgres" in metafunc.fixturenames:
+            backends = BACKENDS[1:]
+        else:
+            backends = BACKENDS
+        metafunc.parametrize("backend", backends, indirect=True, scope="module")
 
 
 @pytest.hookimpl(tryfirst=True)

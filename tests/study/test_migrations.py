@@ -109,11 +109,12 @@ def test_baseline_database_upgrades_with_its_data(tmp_path, database_url):
         open_study(tmp_path / "s")
     result = upgrade_study(tmp_path / "s", user="tester")
     assert result.changed and (result.from_revision, result.to_revision) == ("0001", head_revision())
+    assert result.backup.parent == tmp_path / "s" / "backups"
     if database_url is None:  # the backup is the SQLite database as it was, checked and complete
-        assert result.backup.parent == tmp_path / "s" / "backups"
         assert _rows(f"sqlite:///{result.backup}") == before
-    else:
-        assert result.backup is None  # PostgreSQL: one transaction (pg_dump is the administrator's backup)
+    else:  # pg_dump's archive, restored into an empty database, is the database as it was
+        assert result.backup.suffix == ".dump"
+        assert _rows(_restored(result.backup, database_url)) == before
     assert _rows(url) == before  # every row survives, every value as it was
     with open_study(tmp_path / "s") as study:
         assert set(study.counts()) == set(TABLES)
@@ -129,10 +130,42 @@ def test_baseline_database_upgrades_with_its_data(tmp_path, database_url):
     # idempotent: nothing to do, no second backup, no second audit entry
     again = upgrade_study(tmp_path / "s")
     assert not again.changed and again.backup is None
-    assert len(list((tmp_path / "s" / "backups").iterdir())) == 1 if database_url is None else \
-        not (tmp_path / "s" / "backups").exists()
+    assert len(list((tmp_path / "s" / "backups").iterdir())) == 1
     with open_study(tmp_path / "s") as study, study.session() as session:
         assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "upgrade")).all()) == 1
+
+
+def _restored(dump, database_url) -> str:
+    """A new database on the same server with ``dump`` restored into it (pg_restore); its URL."""
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    from hemiface.study._migrate import _pg_tool
+
+    url = make_url(database_url)
+    name = f"restored_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    subprocess.run([_pg_tool("pg_restore"), "--no-owner", f"--dbname=host='{url.query['host']}' user='{url.username}' "
+                    f"dbname='{name}'", str(dump)], check=True, capture_output=True, timeout=120)
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_upgrade_without_a_backup_is_recorded(tmp_path, database_url):
+    """--no-backup (the administrator has just made one): nothing is written to backups/, the audit says so."""
+    from hemiface.cli import app
+
+    _baseline_study(tmp_path / "s", database_url)
+    out = CliRunner().invoke(app, ["study", "upgrade", str(tmp_path / "s"), "--no-backup", "--user", "dba"])
+    assert out.exit_code == 0, out.output
+    assert "backed up" not in out.output and not (tmp_path / "s" / "backups").exists()
+    with open_study(tmp_path / "s") as study, study.session() as session:
+        (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "upgrade")).all()
+    details = json.loads(entry.details_json)
+    assert entry.user == "dba" and details["backup"] is None and details["backup_skipped"] is True
 
 
 @pytest.mark.sqlite_only("the version-1 study kept as test data is an SQLite folder; the same upgrade on "

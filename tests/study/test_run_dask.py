@@ -99,7 +99,10 @@ def alive(pid: int) -> bool:
 
 
 def stored(study) -> dict:
-    """Every result row by job key: status, message, stored numbers, provenance without its timestamp."""
+    """Every result row by job key: status, message, stored numbers, provenance without its timestamp.
+
+    Nor where it was computed (``study_run.run``, see :func:`ran_on`), which differs between a local and a cluster run.
+    """
     with study.engine.connect() as conn:
         rows = conn.execute(text("SELECT analysis, inputs_sha256, parameters_sha256, status, message, result_json, "
                                  "provenance_json FROM analysis_results")).all()
@@ -107,8 +110,16 @@ def stored(study) -> dict:
     for analysis, inputs, params, status, message, result, prov in rows:
         prov = json.loads(prov)
         prov.pop("timestamp_utc", None)
+        prov["study_run"].pop("run")
         out[(analysis, inputs, params)] = (status, message, result, prov)
     return out
+
+
+def ran_on(study) -> list:
+    """Where each stored result was computed (``study_run.run`` of its provenance), without repeats."""
+    with study.engine.connect() as conn:
+        provs = conn.execute(text("SELECT provenance_json FROM analysis_results")).scalars()
+        return sorted({json.dumps(json.loads(p)["study_run"]["run"], sort_keys=True) for p in provs})
 
 
 def result_files(study) -> dict:
@@ -159,7 +170,7 @@ def runs(tmp_path_factory, sheets, cluster, backend):  # backend: made again on 
     remote.close()
 
 
-def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(runs):
+def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(runs, cluster):
     local, local_summary, remote, remote_summary, killed = runs
     assert killed, "a worker must be killed while it works"  # its job ran again on a worker (Dask's retry)
     for summary in (local_summary, remote_summary):
@@ -167,6 +178,8 @@ def test_a_cluster_run_stores_exactly_the_local_results_even_when_a_worker_dies(
     expected, got = stored(local), stored(remote)
     assert len(expected) == N_JOBS and got == expected  # values bitwise (the same JSON), messages, provenance
     assert all(prov["study_run"]["parameters"] for *_, prov in got.values())
+    assert ran_on(local) == ['{"jobs": 1, "scheduler": null}']
+    assert ran_on(remote) == [json.dumps({"jobs": 1, "scheduler": cluster[0]})]
     assert result_files(remote) == result_files(local) and len(result_files(local)) >= 2 * N_OK
     pd.testing.assert_frame_equal(endpoint_table(remote), endpoint_table(local))
     assert not leftovers(remote)
@@ -321,3 +334,36 @@ def test_analyses_run_on_one_blas_thread_wherever_they_run(cluster):
         assert 2 in {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
         assert _blas_threads_inside_an_analysis(job) == [1]
     assert client.submit(_blas_threads_inside_an_analysis, job, pure=False).result() == [1]
+
+
+def test_a_postgresql_study_on_the_cluster_stores_the_local_results(tmp_path, sheets, cluster, runs, postgres):
+    """`[run] scheduler` in study.toml sends a PostgreSQL study's run to the cluster: the local (SQLite) run's results.
+
+    P01 alone (two photos, one for each worker): the same files and settings as in the local run, so the same jobs.
+    """
+    address, _ = cluster
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "sheets" / "media").symlink_to(sheets / "media", target_is_directory=True)
+    for name in SHEETS:
+        lines = (sheets / name).read_text().splitlines(keepends=True)
+        (tmp_path / "sheets" / name).write_text("".join([lines[0], *(ln for ln in lines[1:] if ln.startswith("P01,"))]))
+    name, url = postgres.new_database()
+    try:
+        with init_study(tmp_path / "study", database_url=url, inclusion_from=None, inclusion_to=None) as study:
+            study.import_files(sorted((tmp_path / "sheets").glob("*.csv")), user="tester")
+            folder = study.path
+        settings = folder / "study.toml"
+        settings.write_text(settings.read_text() + f'[run]\nscheduler = "{address}"\n')
+        result = runner.invoke(app, ["study", "run", str(folder)], env={"HEMIFACE_PROGRESS": "0"})
+        assert result.exit_code == 0, result.output
+        assert "study run: 2 analyses: 0 already done, 2 done now, 0 failed" in result.output
+        with open_study(folder) as study:
+            assert study.engine.dialect.name == "postgresql"
+            got, local = stored(study), stored(runs[0])
+            assert len(got) == 2 and got == {key: local[key] for key in got}  # bitwise, messages, provenance
+            assert ran_on(study) == [json.dumps({"jobs": 1, "scheduler": address})]
+            files = result_files(study)
+            assert len(files) >= 4 and files == {k: v for k, v in result_files(runs[0]).items() if k in files}
+            assert not leftovers(study)
+    finally:
+        postgres.drop_database(name)

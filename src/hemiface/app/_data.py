@@ -22,7 +22,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ..study import ANALYSES, CORRECTIONS_DIR, RESULTS_DIR, correct_landmarks, eligibility, endpoint_table, plan_jobs, study_flow
+from ..study import (ANALYSES, CORRECTIONS_DIR, RESULTS_DIR, StaleEditError, correct_landmarks, eligibility, endpoint_table,
+                     landmarks_version, plan_jobs, study_flow)
 from ..study.models import TABLES, AnalysisResult, AuditEntry, Media, Patient, ScanSetting, Visit
 from ._errors import AppValidationError, ConflictError, NotFoundError
 
@@ -260,8 +261,7 @@ def photo_job(study, media_id: int):
 def correction_version(study, media_id: int) -> int:
     """How many corrections the photo has had: the version an edit starts from (never decreases)."""
     with study.session() as session:
-        return int(session.scalar(select(func.count(LandmarkCorrection.id))
-                                  .where(LandmarkCorrection.media_id == media_id)))
+        return landmarks_version(session, media_id)
 
 
 def photo_landmarks(study, media_id: int) -> dict:
@@ -370,8 +370,9 @@ def save_correction(study, media_id: int, payload) -> dict:
     ``user`` (optional; the login name by default) and ``base_version`` (the
     :func:`correction_version` the edit started from). A stale ``base_version`` is a
     :class:`ConflictError`: someone saved a newer correction since, and saving would
-    silently undo it. The check and the write hold :func:`edit_lock`, so that saves of
-    one study, from any number of app servers, happen one at a time.
+    silently undo it. It is checked in the transaction that records the correction, so a
+    `hemiface study correct` between the page's check and the save is caught too; saves of one
+    study, from any number of app servers, hold :func:`edit_lock` and happen one at a time.
 
     Returns the outcome of :func:`correct_landmarks` with the new ``version``.
     """
@@ -383,11 +384,7 @@ def save_correction(study, media_id: int, payload) -> dict:
 
 
 def _save(study, media_id, *, points, outline, reason, user, base) -> dict:
-    current = photo_landmarks(study, media_id)
-    if current["version"] != base:
-        raise ConflictError(
-            f"this photo's landmarks were corrected since you opened them (version {base}, now "
-            f"{current['version']}); reload the page to see the newer correction, then edit again")
+    current = photo_landmarks(study, media_id)  # a stale ``base`` is refused where the correction is written
     lm = current["landmarks"]
     if lm is None:
         raise ConflictError("this photo has no landmarks to correct (its analysis failed or has not run yet); "
@@ -410,8 +407,11 @@ def _save(study, media_id, *, points, outline, reason, user, base) -> dict:
     with tempfile.TemporaryDirectory(prefix="hemiface-app-") as tmp:
         file = Path(tmp) / "landmarks.json"
         file.write_text(json.dumps(new, indent=1) + "\n", encoding="utf-8")
-        done = correct_landmarks(study, current["patient_id"], visit_date, file, reason=reason,
-                                 photo=photo_name, user=user)
+        try:  # the version is checked again where the correction is written (a `study correct` may come between)
+            done = correct_landmarks(study, current["patient_id"], visit_date, file, reason=reason,
+                                     photo=photo_name, user=user, base_version=base)
+        except StaleEditError as exc:
+            raise ConflictError(str(exc)) from None
     done = dict(done, message=mask(done.get("message"), file_names(study)))
     return dict(done, version=correction_version(study, media_id), patient_id=current["patient_id"],
                 visit_date=current["visit_date"])

@@ -1,7 +1,9 @@
 """The rating panel in the app: the coordinator's pages, and each rater's own pages behind their token.
 
 Coordinator (``/rating``, ``/api/rating/...``): behind the app's access rules like every
-other page. Raters (``/rate/<token>``, ``/api/rate/<token>/...``): the personal token in
+other page; creates rounds, invites raters, closes a round and revokes a rater's link
+(each with a reason, audited with who and when; see :mod:`hemiface.study._rating` for
+what closing and revoking do to the results). Raters (``/rate/<token>``, ``/api/rate/<token>/...``): the personal token in
 the address is the credential, so a rater needs no access token for the app and opens
 nothing but their own ratings. A rater's pages have their own CSRF token (derived from
 the app's secret and their token), their own page frame (no study name, no link to the
@@ -23,14 +25,18 @@ from flask import jsonify, redirect, render_template, request, send_file, url_fo
 from ..study import (
     RATING_SCALES,
     RaterNotFoundError,
+    RaterRevokedError,
     RatingError,
+    RoundClosedError,
     candidate_patients,
+    close_round,
     create_round,
     invite_raters,
     list_rounds,
     rater_view,
     rating_photo,
     record_rating,
+    revoke_rater,
     round_progress,
     round_results,
     submit_ratings,
@@ -152,6 +158,25 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
         invites = invite_raters(study, round_id, _names(request.form.get("raters", "")), user=user_of({}))
         return render_template("rating_links.html", created=dict(raters=links(invites)), round_id=round_id), 201
 
+    def decision(data: dict, allowed=("reason", "user")) -> tuple[str, str]:
+        unknown = set(data) - set(allowed)
+        if unknown:
+            raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                                     f"allowed: {', '.join(allowed)}")
+        return data.get("reason"), user_of(data)
+
+    @app.post("/rating/<int:round_id>/close")
+    def rating_close_form(round_id):
+        reason, user = decision({k: request.form.get(k) for k in ("reason", "user")})
+        close_round(study, round_id, reason=reason, user=user)
+        return redirect(url_for("rating_round", round_id=round_id) + "#closed", code=303)
+
+    @app.post("/rating/<int:round_id>/raters/<int:rater_id>/revoke")
+    def rating_revoke_form(round_id, rater_id):
+        reason, user = decision({k: request.form.get(k) for k in ("reason", "user")})
+        revoke_rater(study, round_id, rater_id, reason=reason, user=user)
+        return redirect(url_for("rating_round", round_id=round_id) + "#progress", code=303)
+
     @app.get("/api/rating/rounds")
     def api_rating_rounds():
         return jsonify(rounds=list_rounds(study), scales=[s.to_dict() for s in RATING_SCALES.values()])
@@ -169,6 +194,16 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
         data = json_body()
         invites = invite_raters(study, round_id, _names(data.get("raters") or []), user=user_of(data))
         return jsonify(raters=links(invites)), 201
+
+    @app.post("/api/rating/rounds/<int:round_id>/close")
+    def api_rating_close(round_id):
+        reason, user = decision(json_body())
+        return jsonify(close_round(study, round_id, reason=reason, user=user))
+
+    @app.post("/api/rating/rounds/<int:round_id>/raters/<int:rater_id>/revoke")
+    def api_rating_revoke(round_id, rater_id):
+        reason, user = decision(json_body())
+        return jsonify(revoke_rater(study, round_id, rater_id, reason=reason, user=user))
 
     # ------------------------------------------------------------------ raters
 
@@ -213,7 +248,10 @@ def register(app, study, *, csrf: str, json_body, user_of) -> None:
 
     @app.get("/rate/<token>/static/<any('app.css', 'favicon.svg'):name>")
     def rater_static(token, name):
-        rater_view(study, token)  # a valid link only
+        try:
+            rater_view(study, token)  # a genuine link only
+        except (RoundClosedError, RaterRevokedError):
+            pass  # genuine, but its round closed or link revoked: that page keeps its style
         return app.send_static_file(name)
 
     @app.get("/rate/<token>/<int:position>/<slot>.jpg")

@@ -42,8 +42,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__, logger
 from .._errors import HemifaceError
-from ..study import (ANALYSES, RaterNotFoundError, RatingClosedError, RatingError, StaleEditError, open_study, run_study,
-                     write_endpoints)
+from ..study import (ANALYSES, RaterNotFoundError, RaterRevokedError, RatingClosedError, RatingError, RoundClosedError,
+                     StaleEditError, open_study, run_study, write_endpoints)
 from ..study.models import AnalysisResult
 from . import _data, _rating, _scan3d
 from ._cache import JpegCache, jpeg_bytes
@@ -93,7 +93,7 @@ class RunManager:
                           failures=[], error=None)
         self.thread = None
 
-    def start(self, study, *, retry_failed: bool, jobs: int) -> dict:
+    def start(self, study, *, retry_failed: bool, jobs: int | None) -> dict:
         if not self.write_lock.acquire(blocking=False):
             raise ConflictError("a study run or a correction is in progress; wait for it to finish")
         try:
@@ -115,7 +115,7 @@ class RunManager:
             raise
         return self.status(study)
 
-    def _run(self, retry_failed: bool, jobs: int) -> None:
+    def _run(self, retry_failed: bool, jobs: int | None) -> None:
         try:
             with open_study(self.study_path) as study:
                 summary = run_study(study, jobs=jobs, retry_failed=retry_failed)
@@ -184,12 +184,13 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     def wants_json() -> bool:
         return request.path.startswith("/api/") or request.path.startswith("/download/")
 
-    def fail(status: int, message: str):
+    def fail(status: int, message: str, *, heading: str | None = None):
         if wants_json():
             return jsonify(error=message), status
         rater = _rating.rater_token_of(request.path)
         if rater is not None:  # a rater's frame: nothing of the study
-            return render_template("rate_error.html", status=status, message=message, token=rater), status
+            return render_template("rate_error.html", status=status, message=message, token=rater,
+                                   heading=heading), status
         return render_template("error.html", status=status, message=message, name=study.settings.name), status
 
     @app.before_request
@@ -269,6 +270,20 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
     @app.errorhandler(RatingClosedError)
     def _closed(exc):
         return fail(409, str(exc))
+
+    # a rater's link to a closed round, or a revoked link: 410 Gone and a page that says so (to the
+    # coordinator, closing a closed round or revoking a revoked link is a conflict)
+    @app.errorhandler(RoundClosedError)
+    def _round_closed(exc):
+        if _rating.rater_token_of(request.path) is None:
+            return fail(409, str(exc))
+        return fail(410, str(exc), heading="This rating round is closed")
+
+    @app.errorhandler(RaterRevokedError)
+    def _revoked(exc):
+        if _rating.rater_token_of(request.path) is None:
+            return fail(409, str(exc))
+        return fail(410, str(exc), heading="This rating link no longer works")
 
     @app.errorhandler(HemifaceError)
     def _hemiface(exc):
@@ -447,10 +462,10 @@ def create_app(study_dir, *, token: str | None = None) -> Flask:
         if unknown:
             raise AppValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; allowed: retry_failed, jobs")
         retry = data.get("retry_failed", False)
-        jobs = data.get("jobs", 1)
+        jobs = data.get("jobs")  # None: the study's [run] settings in study.toml (its jobs or its Dask scheduler)
         if not isinstance(retry, bool):
             raise AppValidationError(f"retry_failed must be true or false; got {retry!r:.40}")
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
             raise AppValidationError(f"jobs must be a whole number from 1 to {MAX_JOBS}; got {jobs!r:.40}")
         return jsonify(runs.start(study, retry_failed=retry, jobs=jobs)), 202
 

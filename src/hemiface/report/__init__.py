@@ -11,13 +11,13 @@ chart from a ``scan analyze``, ``scan compare`` or ``photo analyze`` folder),
 from . import figures
 from ._errors import ForbiddenContentError, ReportError
 from ._format import column_kind, column_label, format_table, format_value
-from ._journal import JournalTable, format_p, journal_table_one, journal_table_two, journal_tables
+from ._journal import JournalTable, format_p, journal_ancova, journal_table_one, journal_table_two, journal_tables
 from ._patient import patient_report
 from ._report import Report
-from ._study import report_tables, study_report
+from ._study import appendix_display, report_tables, study_report
 
 __all__ = [
-    "JournalTable", "format_p", "journal_table_one", "journal_table_two", "journal_tables",
+    "JournalTable", "format_p", "journal_ancova", "journal_table_one", "journal_table_two", "journal_tables",
     "ForbiddenContentError", "Report", "ReportError", "column_kind", "column_label", "figures", "format_table",
-    "format_value", "patient_report", "report_tables", "study_report",
+    "appendix_display", "format_value", "patient_report", "report_tables", "study_report",
 ]

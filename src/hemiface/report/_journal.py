@@ -16,6 +16,7 @@ intervals as "low to high" (a minus sign never reads as a dash); the tests named
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -215,12 +216,67 @@ def journal_table_two(endpoint_definitions: pd.DataFrame, descriptives: pd.DataF
     return JournalTable(table, tuple(notes), source)
 
 
+def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
+                   order: Sequence | None = None) -> JournalTable:
+    """The ANCOVA as a journal prints it, from ``analyze_endpoints(...)["ancova"]``: per endpoint, the
+    F test of technique on its first line and, per technique, its difference in follow-up from the
+    reference technique at equal baseline (the model's coefficient) with its confidence interval and t test.
+    The complete model (intercept, baseline slope, standard errors, degrees of freedom) is in the appendix.
+    """
+    _need(endpoint_definitions, ("endpoint", "label", "unit"), "endpoints")
+    _need(ancova, ("endpoint", "term", "estimate", "p_value", "ci_low", "ci_high", "conf_level", "n"), "ancova")
+    levels = pd.to_numeric(ancova["conf_level"], errors="coerce").dropna()
+    ci = float(levels.iloc[0]) * (100 if levels.iloc[0] <= 1 else 1) if len(levels) else 95.0
+    diff_header = f"Adjusted difference ({ci:g}% CI)"
+    columns = ["Endpoint", "n", diff_header, "p"]
+    rows, sources, references = [], [], set()
+    for d in endpoint_definitions.itertuples():
+        model = ancova[ancova["endpoint"] == d.endpoint]
+        if model.empty:
+            continue
+        unit = _UNIT_LABELS.get(str(d.unit), str(d.unit))
+        decimals = _DECIMALS.get(str(d.unit), 1)
+        omnibus = model[model["term"] == "group"]
+        n = pd.to_numeric(model["n"], errors="coerce").max()
+        rows.append({"Endpoint": f"{d.label}, {unit}", "n": "\u2013" if pd.isna(n) else str(int(n)), diff_header: "",
+                     "p": f"{format_p(omnibus['p_value'].iloc[0])}\u1d43" if len(omnibus) else ""})
+        sources.append(omnibus)
+        terms = model[model["term"].astype(str).str.startswith("group[")]
+        by_group = {str(t)[len("group["):-1]: r for t, r in zip(terms["term"], terms.itertuples())}
+        note = " ".join(map(str, model.get("method_note", pd.Series(dtype=str)).dropna()))
+        reference = _reference_of(note)
+        references.update(reference)
+        versus = f" vs {group_label(min(reference))}" if len(reference) == 1 else ""
+        for g in _order(list(by_group), order):
+            r = by_group[g]
+            rows.append({"Endpoint": f"\u2003{_group_label(g)}{versus}", "n": "", "p": f"{format_p(r.p_value)}\u1d47",
+                         diff_header: f"{_num(r.estimate, decimals)} ({_num(r.ci_low, decimals)} to "
+                                      f"{_num(r.ci_high, decimals)})"})
+        sources.append(terms)
+    reference = ", ".join(group_label(g) for g in sorted(references)) or "the first technique"
+    notes = [f"Analysis of covariance: follow-up = baseline + technique (ordinary least squares, treatment coding; "
+             f"reference: {reference}). Adjusted difference: a technique's follow-up minus the reference's at equal "
+             "baseline.",
+             "\u1d43 F test of technique.", "\u1d47 t test of the technique's coefficient.",
+             "The complete model and its assumption checks are in the appendix."]
+    table = pd.DataFrame(rows, columns=columns)
+    source = pd.concat([s for s in sources if len(s)], ignore_index=True) if any(len(s) for s in sources) else pd.DataFrame()
+    return JournalTable(table, tuple(notes), source)
+
+
+def _reference_of(method_note: str) -> set[str]:
+    """The reference technique named in the ANCOVA's method notes ("... treatment coding, reference fat_grafting")."""
+    return set(re.findall(r"reference (\S+)", method_note))
+
+
 def journal_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> dict[str, JournalTable]:
-    """Table 1 and Table 2 from ``analyze_endpoints``' tables, for those present."""
+    """Table 1, Table 2 and the ANCOVA (key ``ancova``) from ``analyze_endpoints``' tables, for those present."""
     out = {}
     if "table1" in tables:
         out["table1"] = journal_table_one(tables["table1"], order=order)
     if {"endpoints", "descriptives", "within_group", "between_groups"} <= set(tables):
         out["table2"] = journal_table_two(tables["endpoints"], tables["descriptives"], tables["within_group"],
                                           tables["between_groups"], order=order)
+    if {"endpoints", "ancova"} <= set(tables):
+        out["ancova"] = journal_ancova(tables["endpoints"], tables["ancova"], order=order)
     return out

@@ -115,12 +115,11 @@ def rating_table_agreement(tables: Mapping[str, pd.DataFrame], round_: Mapping) 
         label = f"{r.form}, {r.description.split(' (McGraw')[0]}" if r.measure == "icc" else r.description
         ci = ""
         if pd.notna(r.ci_low) and pd.notna(r.ci_high):
-            if r.ci_low <= r.estimate <= r.ci_high:
-                ci = f" ({_num(r.ci_low, 2)} to {_num(r.ci_high, 2)})"
-                if header == "Estimate (CI)":
-                    ci = f" ({100 * float(r.conf_level):g}% CI {_num(r.ci_low, 2)} to {_num(r.ci_high, 2)})"
-            else:  # e.g. psych's Spearman-Brown bounds of ICC(2,k) when ICC(2,1)'s lower bound is below -1/(k-1)
-                ci, undefined = " (interval not defined)\u1d43", True
+            ci = f" ({_num(r.ci_low, 2)} to {_num(r.ci_high, 2)})"
+            if header == "Estimate (CI)":
+                ci = f" ({100 * float(r.conf_level):g}% CI {_num(r.ci_low, 2)} to {_num(r.ci_high, 2)})"
+        elif pd.notna(r.estimate) and r.measure != "fleiss_kappa":  # hemiface.stats leaves NaN where it is undefined
+            ci, undefined = " (interval not defined)\u1d43", True
         rows.append({"Measure": label, header: f"{_num(r.estimate, 2)}{ci}", "p": format_p(r.p_value),
                      "Items": str(int(r.n_subjects)), "Raters": str(int(r.n_raters))})
     notes = [f"{REPORTED_ICC} (Shrout & Fleiss; McGraw & Wong's ICC(A,1)) is the agreement of single raters drawn "
@@ -128,8 +127,8 @@ def rating_table_agreement(tables: Mapping[str, pd.DataFrame], round_: Mapping) 
              "Items: rated photograph pairs (or photographs) with every rater's score. Every ICC form is in the "
              "appendix and the workbook (sheet rating_agreement)."]
     if undefined:
-        notes.append("\u1d43 The computed bounds do not enclose the estimate (a negative ICC in a small sample); "
-                     "the appendix gives them as computed.")
+        notes.append("\u1d43 The F-based interval is not defined here (a negative ICC in a small sample); the "
+                     "workbook's rating_agreement sheet says why (method_note).")
     table = pd.DataFrame(rows, columns=["Measure", header, "p", "Items", "Raters"])
     return JournalTable(table, tuple(notes), shown.drop(columns="_order"))
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import __version__, logger
 from ._errors import ReportError
-from ._format import column_label
+from ._format import column_kind, column_label, format_value
 from ._journal import journal_tables
 from ._rating import RATING_TABLES, is_rating_table, rating_methods_text, rating_tables
 from ._report import Report
@@ -34,7 +34,7 @@ KNOWN_TABLES = {
     "descriptives": ("Endpoints", "Endpoints by technique and visit (patients with both visits)"),
     "within_group": ("Endpoints", "Change within each technique (follow-up vs baseline)"),
     "between_groups": ("Endpoints", "Comparison of change between techniques"),
-    "ancova": ("Endpoints", "Follow-up adjusted for baseline (ANCOVA)"),
+    "ancova": ("Endpoints", "Table 3. Follow-up adjusted for baseline (ANCOVA)"),
     "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
     "outcome_descriptives": ("Endpoints", "Graft retention and achieved share of the planned volume at follow-up, "
                                           "by technique"),
@@ -54,7 +54,9 @@ PATIENT_IMAGES = {
     "before_after": ("Depth maps before (left) and after (right), on one colour scale (mm)", True),
 }
 #: Titles of appendix tables that are not in :data:`KNOWN_TABLES`.
-APPENDIX_TITLES = {"rating_agreement": "Blinded rating: agreement between the raters, every ICC form and kappa"}
+APPENDIX_TITLES = {"rating_agreement": "Blinded rating: agreement between the raters, every ICC form and kappa",
+                   "ancova": "Follow-up adjusted for baseline (ANCOVA): the complete models",
+                   "ancova_assumptions": "ANCOVA assumption checks"}
 #: Tables whose key starts with this go to the appendix (after the methods), in the order given.
 APPENDIX_PREFIX = "appendix_"
 _OUTCOME_NOTE = ("Graft retention = net 3D volume gained on the affected side at follow-up / fat volume injected "
@@ -324,22 +326,75 @@ def _patient_page(report: Report, page: Mapping, endpoints: pd.DataFrame) -> Non
 
 
 #: Statistics tables shown as they are, in their sections (the rating panel's are laid out in theirs).
-_SHOWN_AS_GIVEN = ("endpoints", "ancova", "ancova_assumptions", "outcome_descriptives", "outcome_between_groups",
-                   "complications", "complication_tests", "missing", *RATING_TABLES)
+_SHOWN_AS_GIVEN = ("outcome_descriptives", "outcome_between_groups", "complications", "complication_tests", "missing",
+                   *RATING_TABLES)
 #: The complete tidy tables (every computed test, min and max) that go to the appendix, as in the workbook.
-APPENDIX_TABLES = ("table1", "descriptives", "within_group", "between_groups", "rating_agreement")
+APPENDIX_TABLES = ("endpoints", "table1", "descriptives", "within_group", "between_groups", "ancova",
+                   "ancova_assumptions", "rating_agreement")
+#: Columns of the tidy tables whose values are identifiers ("paired_t", "mean_change") printed as words.
+_WORDED_COLUMNS = ("test", "estimate_name", "effect_size_name", "statistic_name", "timepoint", "term", "check",
+                   "summary_type", "comparison", "level", "variable")
+#: (value, name) column pairs of the tidy tables printed as one column ("t −2.31", "hedges g 0.45").
+_NAMED_VALUES = (("statistic", "statistic_name"), ("estimate", "estimate_name"), ("effect_size", "effect_size_name"))
+#: Columns that list ids or sizes joined by ";": printed with a space after each, so they wrap.
+_LIST_COLUMNS = ("missing_ids", "group_sizes")
+
+
+def appendix_display(table: pd.DataFrame, endpoint_labels: Mapping[str, str]) -> tuple[pd.DataFrame, str | None]:
+    """A tidy table as the appendix prints it: the same rows and numbers, with endpoints by their labels,
+    techniques by their names, identifiers as words, each statistic, estimate and effect size with its
+    name in one column, the number of missing patients with their ids, id lists that wrap, and a column
+    holding one confidence level throughout moved to the caption (returned), so the complete table fits a
+    landscape page instead of being split into column groups (the workbook keeps the tidy columns)."""
+    out = table.copy()
+    note = None
+    if "endpoint" in out:
+        out["endpoint"] = [endpoint_labels.get(str(e), e) for e in out["endpoint"]]
+        out = out.drop(columns=[c for c in ("label",) if c in out])  # the endpoint definitions: now the same
+    for value, name in _NAMED_VALUES:
+        if {value, name} <= set(out.columns):
+            kind = column_kind(value)
+            out[value] = [format_value(v, kind) if not isinstance(n, str) or not n else
+                          f"{n.replace('_', ' ')} {format_value(v, kind)}" for v, n in zip(out[value], out[name])]
+            out = out.drop(columns=name)
+    for col in ("group", "technique"):
+        if col in out:
+            out[col] = [v if pd.isna(v) else _fig.group_label(v) for v in out[col]]
+    for col in _WORDED_COLUMNS:
+        if col in out:
+            out[col] = [v.replace("_", " ") if isinstance(v, str) else v for v in out[col]]
+    for col in _LIST_COLUMNS:
+        if col in out:
+            out[col] = [v.replace(";", "; ").replace("=", " = ") if isinstance(v, str) else v for v in out[col]]
+    if {"n_missing", "missing_ids"} <= set(out.columns):
+        out["missing_ids"] = [f"{format_value(k, 'n')}" + (f": {ids}" if isinstance(ids, str) and ids else "")
+                              for k, ids in zip(out["n_missing"], out["missing_ids"])]
+        out = out.drop(columns="n_missing").rename(columns={"missing_ids": "missing_n_and_ids"})
+    if "conf_level" in out:
+        levels = pd.to_numeric(out["conf_level"], errors="coerce").dropna().unique()
+        if len(levels) == 1:
+            out = out.drop(columns="conf_level")
+            note = f"Confidence intervals: {100 * levels[0] if levels[0] <= 1 else levels[0]:g}%."
+    return out, note
 
 
 def report_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> tuple[dict, dict]:
     """The ``tables`` and ``captions`` :func:`study_report` takes, from the statistics' tidy tables
-    (:func:`hemiface.stats.analyze_endpoints`, :func:`hemiface.study.rating_analysis`): Table 1 and Table 2
-    as journals print them (:func:`journal_tables`), the others as given, and the complete tables again
-    for the appendix."""
+    (:func:`hemiface.stats.analyze_endpoints`, :func:`hemiface.study.rating_analysis`): Table 1, Table 2
+    and the ANCOVA as journals print them (:func:`journal_tables`), the others as given, and the complete
+    tables for the appendix (:func:`appendix_display`)."""
     journal = journal_tables(tables, order=order)
     shown = {key: j.table for key, j in journal.items()}
     captions = {key: j.caption for key, j in journal.items()}
     shown.update({key: tables[key] for key in _SHOWN_AS_GIVEN if key in tables})
-    shown.update({f"{APPENDIX_PREFIX}{key}": tables[key] for key in APPENDIX_TABLES if key in tables})
+    labels = {}
+    if "endpoints" in tables and {"endpoint", "label"} <= set(tables["endpoints"].columns):
+        labels = dict(zip(tables["endpoints"]["endpoint"].astype(str), tables["endpoints"]["label"]))
+    for key in APPENDIX_TABLES:
+        if key in tables:
+            shown[f"{APPENDIX_PREFIX}{key}"], note = appendix_display(tables[key], labels)
+            if note:
+                captions[f"{APPENDIX_PREFIX}{key}"] = note
     return shown, captions
 
 
@@ -525,7 +580,7 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
         report.add_section("Appendix: complete tables")
         for key in appendix:
             name = key[len(APPENDIX_PREFIX):]
-            title = KNOWN_TABLES[name][1] if name in KNOWN_TABLES else APPENDIX_TITLES.get(name, column_label(name))
+            title = APPENDIX_TITLES.get(name) or (KNOWN_TABLES[name][1] if name in KNOWN_TABLES else column_label(name))
             report.add_table(tables[key], f"Appendix. {title}", caption=captions.get(key))
     # Patients
     for page in patient_pages:

@@ -8,19 +8,21 @@ analysis (complete cases: the designs below are balanced) and listed in
 so the tables concatenate; :func:`rater_agreement` returns every measure that
 applies.
 
-Libraries: the ICC is pingouin's ``intraclass_corr`` (the ANOVA mean squares,
-F tests and F-based 95% intervals of Shrout & Fleiss 1979 and McGraw & Wong
-1996, the numbers of R's ``psych::ICC``); Cohen's weighted kappa, its
-asymptotic standard errors (Fleiss, Cohen & Everitt 1969) and Fleiss' kappa are
-statsmodels' ``inter_rater``. Written here: the standard error of Fleiss'
-kappa under the null (Fleiss, Nee & Landis 1979, as R's ``irr::kappam.fleiss``),
-which statsmodels does not give. ``tests/reference/agreement_reference.R`` holds
+Libraries: Cohen's weighted kappa, its asymptotic standard errors (Fleiss,
+Cohen & Everitt 1969) and Fleiss' kappa are statsmodels' ``inter_rater``; the
+F distribution is scipy's. Written here: the ICC's two-way ANOVA mean squares
+and the F-based formulas of Shrout & Fleiss (1979) and McGraw & Wong (1996)
+(the numbers of R's ``psych::ICC`` and of pingouin's ``intraclass_corr``, which
+the tests also check against): pingouin's two-way ANOVA groups the data cell by
+cell, 3 s for a 600-pair round of two raters where the closed form of a
+complete, balanced design takes a millisecond, and importing it costs seconds
+more; and the standard error of Fleiss' kappa under the null (Fleiss, Nee &
+Landis 1979, as R's ``irr::kappam.fleiss``), which statsmodels does not give. ``tests/reference/agreement_reference.R`` holds
 the R script and the numbers the tests reproduce.
 """
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pandas as pd
@@ -65,13 +67,8 @@ ICC_FORMS = {
     "ICC(2,k)": ("ICC(A,k)", "ICC2k", "two-way random effects, absolute agreement, mean of k raters"),
     "ICC(3,k)": ("ICC(C,k)", "ICC3k", "two-way mixed effects, consistency, mean of k raters"),
 }
-#: pingouin's row names, in the order of :data:`ICC_FORMS`.
-_PINGOUIN_TYPES = ("ICC(1,1)", "ICC(A,1)", "ICC(C,1)", "ICC(1,k)", "ICC(A,k)", "ICC(C,k)")
-#: Confidence level of the ICC intervals (pingouin computes them at 95% only).
+#: Confidence level of the ICC intervals (as psych's and pingouin's default).
 ICC_CONF_LEVEL = 0.95
-
-#: pingouin rounds its intervals through global options (to 2 decimals by default): set and restore them under a lock.
-_PINGOUIN_LOCK = threading.Lock()
 
 #: Weightings of :func:`weighted_kappa`: disagreement weight of categories i and j.
 KAPPA_WEIGHTS = ("unweighted", "linear", "quadratic")
@@ -152,6 +149,19 @@ def icc(ratings) -> pd.DataFrame:
     (Shrout & Fleiss's names map to psych's ICC1, ICC2, ICC3, ICC1k, ...; see
     :data:`ICC_FORMS`).
 
+    Where the F-based interval is undefined it is NaN and ``method_note`` says
+    why (R psych prints a number there that is not a bound). ICC(2,k) and its
+    bounds are ICC(2,1)'s carried to k raters by Spearman-Brown,
+    :math:`k x / (1 + (k-1) x)`, which has its pole at :math:`x = -1/(k-1)`:
+    with ICC(2,1) at or below it ICC(2,k) is undefined, and with a bound of
+    ICC(2,1) at or below it that bound of ICC(2,k) is (psych then gives, for
+    example, "18.15 to 0.146" around an estimate of -6: past the pole the
+    bound changes sign). When every subject's mean rating is the same (F = 0)
+    the interval collapses to a point and is NaN; a bound that is not finite
+    (Satterthwaite's df of 0, for instance) or an interval that leaves out its
+    own estimate is NaN too. Negative ICCs otherwise keep their intervals, as
+    in R.
+
     Parameters
     ----------
     ratings : pandas.DataFrame or array-like, shape (n_subjects, n_raters)
@@ -164,7 +174,7 @@ def icc(ratings) -> pd.DataFrame:
     pandas.DataFrame
         Six rows (``measure`` = "icc", ``form`` in :data:`ICC_FORMS` order),
         columns :data:`AGREEMENT_COLUMNS`; ``statistic`` is F with ``df1``,
-        ``df2``; ``conf_level`` is always 0.95 (pingouin's level); ``se`` is NaN.
+        ``df2``; ``conf_level`` is always 0.95; ``se`` is NaN.
         Fewer than 2 complete subjects, or ratings without any spread, give rows
         saying ``cannot compute``.
 
@@ -192,27 +202,96 @@ def icc(ratings) -> pd.DataFrame:
         for r in rows:
             r["method_note"] = "cannot compute: every rating is the same (no variance to apportion)"
         return frame(rows, AGREEMENT_COLUMNS)
-    import pingouin  # imported here: it loads scikit-learn and seaborn (about 2 s)
-
-    long = pd.DataFrame({"subject": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "rating": x.ravel()})
-    with _PINGOUIN_LOCK, np.errstate(divide="ignore", invalid="ignore"):
-        saved = pingouin.options.get("round.column.CI95")
-        pingouin.options["round.column.CI95"] = None  # full precision, not pingouin's display rounding
-        try:
-            res = pingouin.intraclass_corr(long, targets="subject", raters="rater", ratings="rating")
-        finally:
-            pingouin.options["round.column.CI95"] = saved
-    res = res.set_index("Type")
-    for r, name in zip(rows, _PINGOUIN_TYPES):
-        got = res.loc[name]
-        low, high = (float(v) for v in got["CI95"])
-        r.update(estimate=float(got["ICC"]), statistic=float(got["F"]), statistic_name="F",
-                 df1=float(got["df1"]), df2=float(got["df2"]), p_value=float(got["pval"]), ci_low=low,
-                 ci_high=high, method_note="ANOVA mean squares; F-based 95% interval (pingouin.intraclass_corr)")
-        if not np.isfinite(r["estimate"]):
-            r["method_note"] = "cannot compute: the ANOVA mean squares leave the ICC undefined"
+    for r, values in zip(rows, _icc_forms(x)):
+        r.update(values, statistic_name="F",
+                 method_note="two-way ANOVA mean squares; F-based 95% interval (Shrout & Fleiss 1979, McGraw & Wong 1996)")
+    _undefined_intervals(rows, k)
     return frame(rows, AGREEMENT_COLUMNS)
+
+
+def _icc_forms(x: np.ndarray) -> list[dict]:
+    """The six ICC forms of a complete subjects x raters matrix, in :data:`ICC_FORMS` order, with F, df, p, CI.
+
+    The two-way ANOVA of a balanced design without replication: rows (subjects) MS_R on n - 1 df,
+    columns (raters) MS_C on k - 1, residual MS_E on (n - 1)(k - 1), within subjects MS_W on
+    n (k - 1). Then the formulas of :func:`icc` (as psych::ICC and pingouin.intraclass_corr).
+    """
+    n, k = x.shape
+    grand = x.mean()
+    ss_r = k * float(np.sum((x.mean(axis=1) - grand) ** 2))
+    ss_c = n * float(np.sum((x.mean(axis=0) - grand) ** 2))
+    ss_e = max(float(np.sum((x - grand) ** 2)) - ss_r - ss_c, 0.0)
+    df_r, df_e, df_w = n - 1, (n - 1) * (k - 1), n * (k - 1)
+    # numpy scalars: a zero mean square gives inf / NaN (then said undefined), not ZeroDivisionError
+    msb, msj, mse, msw = np.float64([ss_r / df_r, ss_c / (k - 1), ss_e / df_e, (ss_c + ss_e) / df_w])
+    alpha = 1 - ICC_CONF_LEVEL
+    q = lambda d1, d2: float(_st.f.ppf(1 - alpha / 2, d1, d2))  # noqa: E731 - the upper quantile, as in the papers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        icc1 = (msb - msw) / (msb + (k - 1) * msw)
+        icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
+        icc3 = (msb - mse) / (msb + (k - 1) * mse)
+        f1, f3 = msb / msw, msb / mse
+        # one-way (1) and consistency (3) forms: F over its quantiles
+        f1l, f1u = f1 / q(df_r, df_w), f1 * q(df_w, df_r)
+        f3l, f3u = f3 / q(df_r, df_e), f3 * q(df_e, df_r)
+        # absolute agreement (2): Satterthwaite's df for the mixture of MS_C and MS_E (McGraw & Wong 1996)
+        fj = msj / mse
+        vn = df_e * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+        vd = df_r * k ** 2 * icc2 ** 2 * fj ** 2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+        v = vn / vd
+        f2u, f2l = q(df_r, v), q(v, df_r)
+        l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
+        u2 = n * (f2l * msb - mse) / (k * msj + (k * n - k - n) * mse + n * f2l * msb)
+        p1, p3 = float(_st.f.sf(f1, df_r, df_w)), float(_st.f.sf(f3, df_r, df_e))
+        forms = [
+            (icc1, f1, df_w, p1, (f1l - 1) / (f1l + k - 1), (f1u - 1) / (f1u + k - 1)),
+            (icc2, f3, df_e, p3, l2, u2),
+            (icc3, f3, df_e, p3, (f3l - 1) / (f3l + k - 1), (f3u - 1) / (f3u + k - 1)),
+            ((msb - msw) / msb, f1, df_w, p1, 1 - 1 / f1l, 1 - 1 / f1u),
+            ((msb - mse) / (msb + (msj - mse) / n), f3, df_e, p3, l2 * k / (1 + l2 * (k - 1)),
+             u2 * k / (1 + u2 * (k - 1))),
+            ((msb - mse) / msb, f3, df_e, p3, 1 - 1 / f3l, 1 - 1 / f3u),
+        ]
+    return [dict(estimate=float(e), statistic=float(f), df1=float(df_r), df2=float(d2), p_value=p, ci_low=float(lo),
+                 ci_high=float(hi)) for e, f, d2, p, lo, hi in forms]
+
+
+def _undefined_intervals(rows: list[dict], k: int) -> None:
+    """Set to NaN, saying why, the ICC estimates and bounds that the F-based formulas leave undefined (see :func:`icc`)."""
+    def drop(r: dict, fields, why: str) -> None:
+        r["method_note"] += f"; {why}"
+        r.update({f: np.nan for f in fields})
+
+    bound = {"ci_low": "lower", "ci_high": "upper"}
+    for r in rows:
+        if not np.isfinite(r["estimate"]):
+            r.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan,
+                     method_note="cannot compute: the ANOVA mean squares leave the ICC undefined")
+    single, mean_k = (next(r for r in rows if r["form"] == form) for form in ("ICC(2,1)", "ICC(2,k)"))
+    pole = -1.0 / (k - 1)
+    step = f"-1/(k-1) = {pole:.4g}, the pole of the Spearman-Brown step from ICC(2,1) to k raters"
+    if np.isfinite(single["estimate"]) and single["estimate"] <= pole:
+        mean_k.update(method_note=f"cannot compute: ICC(2,1) = {single['estimate']:.4g} is at or below {step} "
+                                  f"(the formula gives {mean_k['estimate']:.4g})",
+                      estimate=np.nan, ci_low=np.nan, ci_high=np.nan)
+    for side in ("ci_low", "ci_high"):
+        if np.isfinite(mean_k["estimate"]) and single[side] <= pole:
+            drop(mean_k, [side], f"{bound[side]} bound undefined: ICC(2,1)'s is {single[side]:.4g}, at or below {step} "
+                                 f"(the formula gives {mean_k[side]:.4g})")
+    for r in rows:
+        if not np.isfinite(r["estimate"]):
+            continue
+        if r["statistic"] <= 1e-12:
+            drop(r, ["ci_low", "ci_high"], "no interval: every subject's mean rating is the same (F = 0), where the "
+                                           "F-based interval collapses to a point")
+            continue
+        for side in ("ci_low", "ci_high"):
+            if np.isinf(r[side]) or (np.isnan(r[side]) and f"{bound[side]} bound undefined" not in r["method_note"]):
+                drop(r, [side], f"{bound[side]} bound undefined (the F-based formula gives no finite value here)")
+        low, high = r["ci_low"], r["ci_high"]
+        if low > r["estimate"] + 1e-12 or high < r["estimate"] - 1e-12:  # False for NaN
+            drop(r, ["ci_low", "ci_high"], f"no interval: the F-based bounds {low:.4g} to {high:.4g} leave out the "
+                                           "estimate")
 
 
 # ----------------------------------------------------------------------------- weighted kappa
@@ -230,7 +309,8 @@ def weighted_kappa(ratings, *, categories=None, weights=("linear", "quadratic"),
     distances between its neighbours.
 
     ``se`` is the large-sample standard error of Fleiss, Cohen & Everitt (1969);
-    the interval is :math:`\kappa \pm z_{1-\alpha/2}\,se`. The z test of
+    the interval is :math:`\kappa \pm z_{1-\alpha/2}\,se`, capped to kappa's
+    range [-1, 1] (as vcd's ``confint``; ``method_note`` says when it was). The z test of
     :math:`\kappa = 0` uses the standard error under that null. R:
     ``vcd::Kappa(table, weights = "Equal-Spacing" | "Fleiss-Cohen")`` and its
     ``confint`` (the same estimate, ASE and interval). Computed with
@@ -295,11 +375,15 @@ def weighted_kappa(ratings, *, categories=None, weights=("linear", "quadratic"),
                 row["method_note"] = "cannot compute: chance agreement is 1 (both raters used a single category)"
             else:
                 z = kappa / se0 if se0 > 0 else np.nan
-                row.update(estimate=kappa, se=se, ci_low=kappa - z_crit * se, ci_high=kappa + z_crit * se,
+                low, high = kappa - z_crit * se, kappa + z_crit * se
+                capped = [f"{name} {value:.4g}" for name, value in (("lower", low), ("upper", high)) if abs(value) > 1]
+                row.update(estimate=kappa, se=se, ci_low=max(-1.0, low), ci_high=min(1.0, high),
                            statistic=z, statistic_name="z",
                            p_value=float(2 * _st.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
                            method_note="asymptotic SE (Fleiss, Cohen & Everitt 1969); z test with the SE under "
-                                       "kappa = 0 (statsmodels cohens_kappa)")
+                                       "kappa = 0 (statsmodels cohens_kappa)"
+                                       + (f"; interval capped to [-1, 1] (kappa +/- z SE gave {', '.join(capped)})"
+                                          if capped else ""))
         rows.append(row)
     return frame(rows, AGREEMENT_COLUMNS)
 

@@ -23,7 +23,7 @@ from ._eligibility import (
     patient_eligibility,
 )
 from ._analyses import ANALYSES, STUDY_DEFAULTS, analysis_parameters, setting_defaults
-from ._correct import CORRECTIONS_DIR, correct_landmarks
+from ._correct import CORRECTIONS_DIR, correct_landmarks, landmarks_version
 from ._endpoints import (
     ENDPOINT_COLUMNS,
     FACEQ_COLUMN,
@@ -43,12 +43,15 @@ from ._rating import (
     RATING_SCALES,
     RaterInvite,
     RaterNotFoundError,
+    RaterRevokedError,
     RatingClosedError,
     RatingError,
     RatingScale,
+    RoundClosedError,
     RoundCreated,
     RoundResults,
     candidate_patients,
+    close_round,
     create_round,
     invite_raters,
     list_rounds,
@@ -57,6 +60,7 @@ from ._rating import (
     rating_photo,
     record_rating,
     round_progress,
+    revoke_rater,
     round_results,
     submit_ratings,
 )
@@ -64,7 +68,7 @@ from ._reporting import (RATING_TABLES, RatingAnalysis, build_study_report, pati
                          rating_table_columns, study_analysis, write_study_report)
 from ._run import RESULTS_DIR, Job, RunSummary, plan_jobs, run_study
 from ._scan_settings import PLANE_METHODS, current_scan_settings, set_scan_settings
-from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, StudySettings, read_settings
+from ._settings import DEFAULT_TECHNIQUES, SETTINGS_NAME, RunSettings, StudySettings, read_settings
 from ._migrate import UpgradeResult, head_revision, upgrade_study
 from ._study import Study, init_study, open_study
 from ._visits import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
@@ -77,6 +81,10 @@ __all__ = [
     "RaterInvite",
     "RaterNotFoundError",
     "RatingClosedError",
+    "RaterRevokedError",
+    "RoundClosedError",
+    "close_round",
+    "revoke_rater",
     "RatingError",
     "RatingScale",
     "RoundCreated",
@@ -106,6 +114,7 @@ __all__ = [
     "write_study_report",
     "CORRECTIONS_DIR",
     "correct_landmarks",
+    "landmarks_version",
     "PLANE_METHODS",
     "StaleEditError",
     "current_scan_settings",
@@ -138,6 +147,7 @@ __all__ = [
     "StudyError",
     "StudyExistsError",
     "StudyImportError",
+    "RunSettings",
     "StudySettings",
     "TABLE_COLUMNS",
     "VisitRuleError",

@@ -16,12 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import logger
 from .._errors import HemifaceError
 from .._provenance import sha256_file
-from ._errors import StudyError
+from ._errors import StaleEditError, StudyError
 from ._models import AnalysisResult, AuditEntry, LandmarkCorrection, Media, Patient, Visit
 from ._run import _execute, _record, plan_jobs
 
@@ -47,6 +47,11 @@ def visit_media(session, patient_id: str, visit_date: _dt.date, kind: str, name:
     return found[0]
 
 
+def landmarks_version(session, media_id: int) -> int:
+    """How many corrections the photo has had: the version an edit starts from (never decreases)."""
+    return int(session.scalar(select(func.count(LandmarkCorrection.id)).where(LandmarkCorrection.media_id == media_id)))
+
+
 def _ratio_of(session, job) -> float | None:
     row = session.scalars(select(AnalysisResult).filter_by(
         analysis=job.analysis, inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256)).first()
@@ -56,7 +61,7 @@ def _ratio_of(session, job) -> float | None:
 
 
 def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *, reason: str,
-                      photo: str | None = None, user: str | None = None) -> dict:
+                      photo: str | None = None, user: str | None = None, base_version: int | None = None) -> dict:
     """Attach a corrected landmark file to a visit's photo, recompute its analysis, and audit the change.
 
     Parameters
@@ -75,6 +80,11 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
         The photo's file name, when the visit has several.
     user : str, optional
         Who corrects [default: the login name].
+    base_version : int, optional
+        The :func:`landmarks_version` the correction was made from (the browser workspace's
+        editor sends it). Checked in the transaction that records the correction: when another
+        correction was recorded since, :class:`StaleEditError` and nothing is recorded (saving
+        would silently supersede it).
 
     Returns
     -------
@@ -102,16 +112,21 @@ def correct_landmarks(study, patient_id: str, visit_date: _dt.date, landmarks, *
         raise StudyError(f"patient {patient_id}'s photo on {visit_date.isoformat()} is not analysed in this study "
                          "(the patient or visit is not eligible, or the file is missing)")
     folder = study.path / CORRECTIONS_DIR
-    folder.mkdir(exist_ok=True)
     suffix = landmarks.suffix.lower() if landmarks.suffix.lower() in (".json", ".pts") else ".json"
     stored = folder / f"{patient_id}_{visit_date.isoformat()}_{sha[:12]}{suffix}"
-    if not stored.exists():
-        fd, tmp = tempfile.mkstemp(prefix=".correction-", dir=folder)
-        os.close(fd)
-        shutil.copyfile(landmarks, tmp)
-        os.replace(tmp, stored)
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    with study.writing() as session:
+    with study.writing() as session:  # the version check and the write in one locked transaction
+        version = landmarks_version(session, media_id)
+        if base_version is not None and base_version != version:
+            raise StaleEditError(
+                f"this photo's landmarks were corrected since you opened them (version {base_version}, now "
+                f"{version}); reload the page to see the newer correction, then edit again")
+        if not stored.exists():
+            folder.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".correction-", dir=folder)
+            os.close(fd)
+            shutil.copyfile(landmarks, tmp)
+            os.replace(tmp, stored)
         before = _ratio_of(session, before_jobs[0])
         session.add(LandmarkCorrection(media_id=media_id, path=stored.relative_to(study.path).as_posix(), sha256=sha,
                                        user=user, reason=reason.strip(), at_utc=now))

@@ -47,6 +47,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import secrets
 import signal
 import tempfile
@@ -57,6 +58,7 @@ from pathlib import Path
 
 from .. import __version__, logger
 from ._errors import StudyError
+from ._staging import make_staging
 
 LOCAL_PREFIX = "local:"
 #: How long to wait for the first worker of a cluster that has none yet.
@@ -96,14 +98,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def parse_scheduler(scheduler) -> tuple[str, object]:
-    """``("local", n_workers)`` for ``local:N``, ``("address", address)`` for a scheduler address; else StudyError."""
+    """``("local", n_workers)`` for ``local:N``, ``("address", address)`` for a scheduler address; else StudyError.
+
+    An address with a user name or password is refused (Dask authenticates with TLS certificates,
+    never in the address), and the message shows it with those masked.
+    """
     if not isinstance(scheduler, str) or not scheduler.strip():
         raise StudyError(f"scheduler must be a Dask scheduler address (tcp://HOST:PORT) or local:N; got {scheduler!r}")
     scheduler = scheduler.strip()
+    shown = repr(re.sub(r"://[^/@]*@", "://***@", scheduler))
     if scheduler.startswith(LOCAL_PREFIX):
         n = scheduler[len(LOCAL_PREFIX):]
         if not n.isdigit() or int(n) < 1:
-            raise StudyError(f"scheduler {scheduler!r}: local:N needs a whole number of workers >= 1, e.g. local:2")
+            raise StudyError(f"scheduler {shown}: local:N needs a whole number of workers >= 1, e.g. local:2")
         return "local", int(n)
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends
@@ -114,8 +121,8 @@ def parse_scheduler(scheduler) -> tuple[str, object]:
             parse_host_port(location)  # a host and a port
     except ValueError:
         protocol = None
-    if protocol not in backends:
-        raise StudyError(f"scheduler {scheduler!r} is not a Dask scheduler address: give tcp://HOST:PORT "
+    if protocol not in backends or "@" in scheduler:
+        raise StudyError(f"scheduler {shown} is not a Dask scheduler address: give tcp://HOST:PORT "
                          "(or tls://HOST:PORT), or local:N for N workers on this machine")
     return "address", scheduler
 
@@ -128,7 +135,7 @@ def _worker_facts(results_dir: str, check_name: str, nonce: str) -> dict:
     except OSError:
         pass
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".staging-check-", dir=results_dir))
+        make_staging(Path(results_dir), ".staging-check-").release()
         facts["can_write"] = True
     except OSError:
         pass

@@ -20,8 +20,6 @@ import getpass
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +47,7 @@ from ._models import (
     SurgeryInjection,
     Visit,
 )
+from ._staging import make_staging, remove_abandoned
 
 #: Per-table CSV layout: required and optional columns. A file is the table whose required columns it has.
 TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -1025,15 +1024,15 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
     by_table: dict[str, list[_Record]] = defaultdict(list)
     for rec in read_records(files, problems):
         by_table[rec.table].append(rec)
-    _clean_stale_staging(study.path)
-    staging = lock = None
+    removed = remove_abandoned(study.path, _IMPORT_STAGING)
+    if removed:
+        logger.info("removed %d staging folder(s) of interrupted imports", removed)
+    held = staging = None
     if deidentify:
         try:
-            staging = Path(tempfile.mkdtemp(prefix=_IMPORT_STAGING, dir=study.path))
-            lock = _hold(staging / ".lock")
+            held = make_staging(study.path, _IMPORT_STAGING)  # ours until released (_staging)
+            staging = held.path
         except OSError as exc:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
             raise StudyError(f"cannot prepare the de-identified copies in the study folder: "
                              f"{exc.strerror or exc}; nothing was imported") from None
     placed: list[Path] = []
@@ -1070,45 +1069,13 @@ def import_files(study, files, *, user: str | None = None, today: _dt.date | Non
         _remove(placed)
         raise
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-            lock.close()
+        if held is not None:
+            held.release()
     logger.info("import: %s", summary)
     return summary
 
 
 _IMPORT_STAGING = ".import-staging-"
-
-
-def _hold(path: Path):
-    """Open ``path`` and hold an exclusive lock on it while the import runs (it marks the staging folder live)."""
-    import fcntl
-
-    fh = open(path, "w")
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    return fh
-
-
-def _clean_stale_staging(folder: Path) -> None:
-    """Remove the staging folders of imports that were killed (nobody holds their lock any more)."""
-    import fcntl
-
-    try:
-        leftovers = [p for p in folder.glob(_IMPORT_STAGING + "*") if p.is_dir()]
-    except OSError:
-        return
-    for stage in leftovers:
-        try:
-            with open(stage / ".lock", "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live import holds it: leave that one alone
-                shutil.rmtree(stage)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            logger.debug("staging folder not removed: %s", exc.strerror or exc)
-            continue
-    if leftovers:
-        logger.info("removed %d staging folder(s) of interrupted imports", len(leftovers))
 
 
 def _remove(paths) -> None:

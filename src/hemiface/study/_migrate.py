@@ -9,10 +9,11 @@ only that key) refuses a newer database instead of misreading it; a database mad
 by such a hemiface (``schema_version`` ``"1"`` or ``"2"``, no ``alembic_version``)
 is stamped at its revision and upgraded from there.
 
-Upgrading (:func:`upgrade_study`, ``hemiface study upgrade DIR``) copies an SQLite
-database to ``backups/`` first (SQLite's online backup, checked), then applies the
-migrations and records the upgrade in the audit table in one transaction that holds
-the study's write lock, so an interrupted upgrade changes nothing.
+Upgrading (:func:`upgrade_study`, ``hemiface study upgrade DIR``) backs the database
+up into ``backups/`` first (SQLite: its online backup API, checked with ``quick_check``;
+PostgreSQL: ``pg_dump`` in its custom format, checked by ``pg_restore --list``), then
+applies the migrations and records the upgrade in the audit table in one transaction
+that holds the study's write lock, so an interrupted upgrade changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import glob
+import os
+import shutil
 import sqlite3
+import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +45,7 @@ from ._models import AuditEntry, StudyMeta
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: Schema versions written by hemiface before Alembic (``study_meta.schema_version``) -> their revision.
 LEGACY_REVISIONS = {"1": "0001", "2": "0002"}
-#: Where :func:`upgrade_study` puts the copy of an SQLite database, in the study folder.
+#: Where :func:`upgrade_study` puts the backup of the database, in the study folder.
 BACKUP_DIR = "backups"
 
 
@@ -163,7 +168,7 @@ def migrate(conn: Connection, to: str = "head") -> None:
 
 @dataclass(frozen=True)
 class UpgradeResult:
-    """What :func:`upgrade_study` did: the revisions before and after, and the backup it made (SQLite)."""
+    """What :func:`upgrade_study` did: the revisions before and after, and the backup it made (None: skipped)."""
 
     study: Path
     from_revision: str
@@ -181,7 +186,7 @@ class UpgradeResult:
     def __str__(self) -> str:
         if not self.changed:
             return f"{self.study}: the database is already at schema {self.to_revision}; nothing to do"
-        saved = f"; the previous database was copied to {self.backup}" if self.backup else ""
+        saved = f"; the previous database was backed up to {self.backup}" if self.backup else ""
         return f"{self.study}: upgraded the database from schema {self.from_revision} to {self.to_revision}{saved}"
 
 
@@ -208,13 +213,55 @@ def _backup_sqlite(db: Path, folder: Path, revision: str) -> Path:
     return target
 
 
-def upgrade_study(path, *, user: str | None = None) -> UpgradeResult:
+def _pg_tool(name: str) -> str | None:
+    """A PostgreSQL client program: on PATH, else the newest of Debian's /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]), reverse=True)
+    return versions[0] if versions else None
+
+
+def _backup_postgresql(engine: Engine, folder: Path, revision: str) -> Path:
+    """A checked dump of a PostgreSQL database in ``folder/backups/`` (``pg_dump --format=custom``, read back by
+    ``pg_restore --list``). The password goes to pg_dump in its environment, never on its command line."""
+    dump, restore = _pg_tool("pg_dump"), _pg_tool("pg_restore")
+    if dump is None or restore is None:
+        raise StudyError(f"{folder}: cannot back up the PostgreSQL database before upgrading: pg_dump and pg_restore "
+                         "are not installed (Debian: postgresql-client); install them, or back the database up "
+                         "yourself and pass --no-backup; nothing was changed")
+    url = engine.url
+    params = {"host": url.query.get("host") or url.host, "port": url.port, "user": url.username, "dbname": url.database}
+    quoted = {k: str(v).replace("\\", "\\\\").replace("'", "\\'") for k, v in params.items() if v}
+    conninfo = " ".join(f"{k}='{v}'" for k, v in quoted.items())  # libpq's key='value', quotes and backslashes escaped
+    env = dict(os.environ, **({"PGPASSWORD": url.password} if url.password else {}))
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / BACKUP_DIR / f"{url.database}-schema{revision}-{stamp}.dump"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        made = subprocess.run([dump, "--format=custom", "--no-password", f"--file={target}", f"--dbname={conninfo}"],
+                              env=env, capture_output=True, text=True, timeout=3600)
+        listed = subprocess.run([restore, "--list", str(target)], capture_output=True, text=True, timeout=600) \
+            if made.returncode == 0 else made
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        target.unlink(missing_ok=True)
+        raise StudyError(f"{folder}: cannot back up the database before upgrading ({exc}); nothing was changed") from None
+    if made.returncode != 0 or listed.returncode != 0 or "TABLE DATA" not in listed.stdout:
+        target.unlink(missing_ok=True)
+        why = (made.stderr or listed.stderr or "the dump holds no table data").strip().splitlines()
+        raise StudyError(f"{folder}: the backup of the database with pg_dump failed ({why[-1] if why else '?'}); "
+                         "nothing was changed")
+    return target
+
+
+def upgrade_study(path, *, user: str | None = None, backup: bool = True) -> UpgradeResult:
     """Bring a study's database to this hemiface's schema; a no-op for a study already there.
 
-    An SQLite database is first copied to ``backups/<name>-schema<revision>-<UTC time>.sqlite``
-    in the study folder; a PostgreSQL database is upgraded in one transaction (back it up
-    with ``pg_dump`` before, as for any change of a shared database). The upgrade is
-    recorded in the audit table (action ``upgrade``).
+    The database is first backed up in the study folder: an SQLite database copied to
+    ``backups/<name>-schema<revision>-<UTC time>.sqlite``, a PostgreSQL one dumped by ``pg_dump``
+    to ``backups/<database>-schema<revision>-<UTC time>.dump`` (restore with ``pg_restore``).
+    The upgrade then runs in one transaction and is recorded in the audit table (action
+    ``upgrade``, with the backup's path and SHA-256).
 
     Parameters
     ----------
@@ -222,6 +269,9 @@ def upgrade_study(path, *, user: str | None = None) -> UpgradeResult:
         The study folder.
     user : str, optional
         Who upgrades, for the audit table [default: the login name].
+    backup : bool
+        False skips the backup (for a PostgreSQL database that its administrator has just
+        backed up, or where pg_dump is not installed); the audit entry says so.
 
     Raises
     ------
@@ -240,7 +290,12 @@ def upgrade_study(path, *, user: str | None = None) -> UpgradeResult:
             logger.info("study upgrade: already at schema %s", head)
             return UpgradeResult(folder, head, head, None)
         db = sqlite_file(engine)
-        backup = _backup_sqlite(db, folder, revision) if db is not None else None
+        skipped = not backup
+        if skipped:
+            backup = None
+            logger.warning("study upgrade: no backup made (--no-backup)")
+        else:
+            backup = _backup_sqlite(db, folder, revision) if db is not None else _backup_postgresql(engine, folder, revision)
         try:
             with engine.connect() as conn, conn.begin():
                 lock_for_writing(conn)
@@ -251,6 +306,7 @@ def upgrade_study(path, *, user: str | None = None) -> UpgradeResult:
                         "from_revision": revision, "to_revision": head,
                         "backup": None if backup is None else backup.relative_to(folder).as_posix(),
                         "backup_sha256": None if backup is None else sha256_file(backup),
+                        "backup_skipped": skipped,
                     }, sort_keys=True)))
         except SQLAlchemyError as exc:
             raise StudyError(f"{folder}: the upgrade from schema {revision} failed and was rolled back "

@@ -285,6 +285,8 @@ class RatingRound(Base):
     seed: Mapped[int] = mapped_column(Integer)
     created_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
     created_by: Mapped[str] = mapped_column(String(128))
+    #: When the coordinator closed the round (no rating accepted after it); who and why are in the audit table.
+    closed_utc: Mapped[_dt.datetime | None] = mapped_column(DateTime)
 
     items: Mapped[list["RatingItem"]] = relationship(back_populates="round", cascade="all, delete-orphan")
     raters: Mapped[list["Rater"]] = relationship(back_populates="round", cascade="all, delete-orphan")
@@ -325,6 +327,8 @@ class Rater(Base):
     seed: Mapped[int] = mapped_column(Integer)
     invited_utc: Mapped[_dt.datetime] = mapped_column(DateTime)
     submitted_utc: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    #: When the coordinator revoked this rater's link (it opens nothing after it); who and why are in the audit table.
+    revoked_utc: Mapped[_dt.datetime | None] = mapped_column(DateTime)
 
     round: Mapped[RatingRound] = relationship(back_populates="raters")
     ratings: Mapped[list["Rating"]] = relationship(back_populates="rater", cascade="all, delete-orphan")

@@ -16,6 +16,22 @@ final (:class:`RatingClosedError`). :func:`round_results` gives the coordinator 
 ratings, their distribution per technique, each patient's mean score and the
 agreement between the raters who have submitted (:func:`hemiface.stats.rater_agreement`).
 
+The coordinator may close a round (:func:`close_round`) or revoke one rater's link
+(:func:`revoke_rater`), each with a reason, audited. The rules, which the results follow:
+
+* **Closed round**: from that moment no rating, submission or invitation is accepted,
+  and every rater's link opens only a page saying the round is closed
+  (:class:`RoundClosedError`). Nothing is deleted. The round counts as complete: its
+  results use the raters who had submitted (ratings never submitted stay recorded, as
+  ``submitted`` False, and are not analysed).
+* **Revoked link**: it opens nothing from that moment (:class:`RaterRevokedError`; a
+  leaked or misused link, or a rater who turns out not to be independent). The rater's
+  ratings, submitted or not, stay in the database and in :attr:`RoundResults.ratings`
+  (``revoked`` True), but are left out of the distribution, the patients' scores and
+  the agreement, since whoever held the link may not be the rater. The round is complete
+  once every rater whose link is not revoked has submitted. A revoked rater's name stays
+  taken in that round: invite them again under another name for a new link.
+
 Sign convention: ``score`` > 0 means the face looks better (more symmetric) at
 follow-up than at baseline on the pair scales; on ``symmetry_5`` the score is the
 photograph's symmetry (1..5, higher is more symmetric) and a patient's change is
@@ -28,6 +44,7 @@ import datetime as _dt
 import hashlib
 import json
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +74,14 @@ class RaterNotFoundError(HemifaceError, LookupError):
 
 class RatingClosedError(HemifaceError, PermissionError):
     """The rater has submitted: their ratings are final."""
+
+
+class RoundClosedError(RatingClosedError):
+    """The coordinator has closed the round: no rating, submission or invitation is accepted."""
+
+
+class RaterRevokedError(RaterNotFoundError):
+    """The coordinator has revoked this rater's link: it opens nothing any more."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +143,11 @@ RATING_SCALES = {s.name: s for s in (
 MAX_NAME = 128
 #: Columns of :attr:`RoundResults.ratings` (frozen).
 RATING_COLUMNS = ("rater", "patient_id", "technique", "kind", "position", "followup_on_right", "response", "score",
-                  "rated_utc", "submitted")
+                  "rated_utc", "submitted", "revoked")
+#: Longest reason accepted for closing a round or revoking a link.
+MAX_REASON = 2000
+#: Audit actions of the coordinator's decisions on a round (their entries give who, when and why).
+CLOSE_ACTION, REVOKE_ACTION = "close_rating_round", "revoke_rater"
 #: Columns of :attr:`RoundResults.distribution` (frozen): counts of each score per technique.
 DISTRIBUTION_COLUMNS = ("technique", "kind", "score", "label", "n", "percent")
 #: Columns of :attr:`RoundResults.patients` (frozen): each patient's score, averaged over the submitted raters.
@@ -322,6 +351,8 @@ def invite_raters(study, round_id: int, names, *, user: str | None = None) -> tu
                                                            selectinload(RatingRound.raters)])
         if rnd is None:
             raise RaterNotFoundError(f"no rating round {round_id}")
+        if rnd.closed_utc is not None:
+            raise RoundClosedError(f"rating round {round_id} is closed; create a new round to invite raters")
         return _invite(session, rnd, names, user=user)
 
 
@@ -349,13 +380,57 @@ def _invite(session, rnd: RatingRound, names: list[str], *, user: str) -> tuple[
     return tuple(invites)
 
 
+#: What a rater is told when their link was revoked, or their round closed (nothing of the study in them).
+REVOKED_MESSAGE = ("this rating link has been withdrawn by the study coordinator and opens nothing any more; "
+                   "ask them if you think this is a mistake")
+CLOSED_MESSAGE = ("this rating round is closed: the study coordinator has ended it and no more ratings are "
+                  "accepted. Thank you for your ratings")
+
+
 def _rater(session, token: str) -> Rater:
+    """The rater holding this token, in an open round and not revoked (else the matching error)."""
     if not isinstance(token, str) or not token or len(token) > 200:
         raise RaterNotFoundError("no such rating link")
     rater = session.scalars(select(Rater).where(Rater.token_sha256 == token_sha256(token))).first()
     if rater is None:
         raise RaterNotFoundError("no such rating link")
+    if rater.revoked_utc is not None:
+        raise RaterRevokedError(REVOKED_MESSAGE)
+    if rater.round.closed_utc is not None:
+        raise RoundClosedError(CLOSED_MESSAGE)
     return rater
+
+
+def _may_rate():
+    """SQL: the rater of the row being written has not submitted, is not revoked, and their round is open.
+
+    Part of the write's own statement, so that a submission, a revocation or a closing committed by
+    another connection cannot slip between a check and the write.
+    """
+    return exists().where(and_(Rater.id == Rating.rater_id, Rater.submitted_utc.is_(None), Rater.revoked_utc.is_(None),
+                               RatingRound.id == Rater.round_id, RatingRound.closed_utc.is_(None)))
+
+
+def _refusal(session, rater_id: int) -> Exception:
+    """Why a write of this rater's was refused, read afresh (another connection may have just committed it)."""
+    submitted, revoked, closed = session.execute(
+        select(Rater.submitted_utc, Rater.revoked_utc, RatingRound.closed_utc).join(Rater.round)
+        .where(Rater.id == rater_id).execution_options(populate_existing=True)).one()
+    if revoked is not None:
+        return RaterRevokedError(REVOKED_MESSAGE)
+    if closed is not None:
+        return RoundClosedError(CLOSED_MESSAGE)
+    return RatingClosedError("these ratings were submitted and are final; they can no longer be changed")
+
+
+def _rating_at(session, rater: Rater, position) -> Rating:
+    """The rater's rating at ``position`` of their order (one row read, not all of theirs)."""
+    rating = None
+    if isinstance(position, int) and not isinstance(position, bool):
+        rating = session.scalars(select(Rating).where(Rating.rater_id == rater.id, Rating.position == position)).first()
+    if rating is None:
+        raise RaterNotFoundError(f"no item {position} in this rating round")
+    return rating
 
 
 def rater_view(study, token: str) -> dict:
@@ -392,9 +467,7 @@ def rating_photo(study, token: str, position: int, slot: str) -> tuple[Path, str
     with study.session() as session:
         rater = _rater(session, token)
         sc = scale_of(rater.round.scale)
-        rating = next((r for r in rater.ratings if r.position == position), None)
-        if rating is None:
-            raise RaterNotFoundError(f"no item {position} in this rating round")
+        rating = _rating_at(session, rater, position)
         item = rating.item
         if sc.design == "pair":
             if slot not in ("left", "right"):
@@ -423,24 +496,21 @@ def record_rating(study, token: str, position: int, response: int) -> dict:
         sc = scale_of(rater.round.scale)
         if isinstance(response, bool) or not isinstance(response, int) or response not in sc.values:
             raise RatingError(f"the rating must be one of {', '.join(map(str, sc.values))}; got {response!r:.40}")
-        rating = next((r for r in rater.ratings if r.position == position), None)
-        if rating is None:
-            raise RaterNotFoundError(f"no item {position} in this rating round")
+        rating = _rating_at(session, rater, position)
         previous = rating.response
         done = session.execute(
             update(Rating)
-            .where(Rating.id == rating.id,
-                   exists().where(and_(Rater.id == Rating.rater_id, Rater.submitted_utc.is_(None))))
+            .where(Rating.id == rating.id, _may_rate())
             .values(response=response, score=sc.score(response, rating.followup_on_right), rated_utc=_now(),
                     edits=Rating.edits + (0 if previous is None else 1))
             .execution_options(synchronize_session=False))
         if done.rowcount != 1:
-            raise RatingClosedError("these ratings were submitted and are final; they can no longer be changed")
+            raise _refusal(session, rater.id)
         _audit(session, rater.name, "rate", round_id=rater.round_id, rater_id=rater.id, item_id=rating.item_id,
                position=position, response=response, previous=previous)
-        n_rated = session.scalar(select(func.count(Rating.id)).where(Rating.rater_id == rater.id,
-                                                                      Rating.response.is_not(None)))
-        return dict(position=position, response=response, n_rated=int(n_rated), n_items=len(rater.ratings))
+        n_items, n_rated = session.execute(select(func.count(Rating.id), func.count(Rating.response))
+                                           .where(Rating.rater_id == rater.id)).one()
+        return dict(position=position, response=response, n_rated=int(n_rated), n_items=int(n_items))
 
 
 def submit_ratings(study, token: str) -> dict:
@@ -459,52 +529,180 @@ def submit_ratings(study, token: str) -> dict:
             raise RatingError(f"rate every item before submitting; {len(unrated)} not rated yet: {shown}")
         now = _now()
         done = session.execute(
-            update(Rater).where(Rater.id == rater.id, Rater.submitted_utc.is_(None),
+            update(Rater).where(Rater.id == rater.id, Rater.submitted_utc.is_(None), Rater.revoked_utc.is_(None),
+                                exists().where(and_(RatingRound.id == Rater.round_id, RatingRound.closed_utc.is_(None))),
                                 ~exists().where(and_(Rating.rater_id == Rater.id, Rating.response.is_(None))))
             .values(submitted_utc=now).execution_options(synchronize_session=False))
         if done.rowcount != 1:
-            raise RatingClosedError("these ratings were submitted already (in another window)")
+            error = _refusal(session, rater.id)
+            if type(error) is RatingClosedError:
+                error = RatingClosedError("these ratings were submitted already (in another window)")
+            raise error
         _audit(session, rater.name, "submit_ratings", round_id=rater.round_id, rater_id=rater.id,
                n_ratings=len(rater.ratings))
         return dict(submitted=True, submitted_utc=_iso(now), n_items=len(rater.ratings))
 
 
+def _reason(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RatingError("give the reason (it is kept in the audit table)")
+    value = value.strip()
+    if len(value) > MAX_REASON:
+        raise RatingError(f"the reason is {len(value)} characters long; at most {MAX_REASON}")
+    return value
+
+
+@contextmanager
+def _decision(study, round_id: int, reason, user):
+    """A coordinator's decision on a round: (session, round, reason, user, now) in one write transaction."""
+    reason = _reason(reason)
+    user = user or _login()
+    with study.writing() as session:
+        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
+        if rnd is None:
+            raise RaterNotFoundError(f"no rating round {round_id}")
+        yield session, rnd, reason, user, _now()
+
+
+def close_round(study, round_id: int, *, reason: str, user: str | None = None) -> dict:
+    """Close a round: from now on it accepts no rating, submission or invitation (see the module's rules).
+
+    Nothing is deleted; the raters' links open a page saying the round is closed. Audited
+    (who, when, why). :class:`RoundClosedError` when it is closed already.
+
+    Returns ``round_id``, ``closed_utc``, ``n_submitted`` (raters whose ratings count) and
+    ``n_unsubmitted`` (raters, links not revoked, who had not submitted: their ratings are kept
+    but not analysed).
+    """
+    with _decision(study, round_id, reason, user) as (session, rnd, reason, user, now):
+        done = session.execute(update(RatingRound).where(RatingRound.id == round_id, RatingRound.closed_utc.is_(None))
+                               .values(closed_utc=now).execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            raise RoundClosedError(f"rating round {round_id} is closed already")
+        active = [r for r in rnd.raters if r.revoked_utc is None]
+        n_submitted = sum(r.submitted_utc is not None for r in active)
+        _audit(session, user, CLOSE_ACTION, round_id=round_id, reason=reason, n_submitted=n_submitted,
+               n_unsubmitted=len(active) - n_submitted)
+    logger.info("rating round %d closed: %d raters submitted, %d had not", round_id, n_submitted,
+                len(active) - n_submitted)
+    return dict(round_id=round_id, closed_utc=_iso(now), n_submitted=n_submitted,
+                n_unsubmitted=len(active) - n_submitted)
+
+
+def revoke_rater(study, round_id: int, rater, *, reason: str, user: str | None = None) -> dict:
+    """Revoke one rater's personal link: it opens nothing from now on (see the module's rules).
+
+    ``rater`` is the rater's id (:func:`round_progress`) or name in that round. Their ratings
+    stay recorded (``revoked`` in :attr:`RoundResults.ratings`) and leave the analysis.
+    Audited (who, when, why). Allowed on a closed round too (it then takes the rater's
+    ratings out of the results). :class:`RaterRevokedError` when revoked already.
+
+    Returns ``round_id``, ``rater_id``, ``name``, ``revoked_utc``, ``n_rated`` and ``submitted``.
+    """
+    with _decision(study, round_id, reason, user) as (session, rnd, reason, user, now):
+        by_key = next((r for r in rnd.raters if (r.id == rater if isinstance(rater, int) and not isinstance(rater, bool)
+                                                 else isinstance(rater, str) and r.name.casefold() == rater.casefold())),
+                      None)
+        if by_key is None:
+            names = ", ".join(f"{r.id} {r.name}" for r in sorted(rnd.raters, key=lambda r: r.id)) or "none"
+            raise RaterNotFoundError(f"no rater {rater!r:.60} in rating round {round_id} (its raters: {names})")
+        done = session.execute(update(Rater).where(Rater.id == by_key.id, Rater.revoked_utc.is_(None))
+                               .values(revoked_utc=now).execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            raise RaterRevokedError(f"{by_key.name}'s link in rating round {round_id} is revoked already")
+        n_rated = int(session.scalar(select(func.count(Rating.id)).where(Rating.rater_id == by_key.id,
+                                                                          Rating.response.is_not(None))))
+        out = dict(round_id=round_id, rater_id=by_key.id, name=by_key.name, revoked_utc=_iso(now), n_rated=n_rated,
+                   submitted=by_key.submitted_utc is not None)
+        _audit(session, user, REVOKE_ACTION, round_id=round_id, rater_id=by_key.id, rater=by_key.name, reason=reason,
+               n_rated=n_rated, submitted=out["submitted"])
+    logger.info("rating round %d: a rater's link revoked (%d ratings kept, out of the analysis)", round_id, n_rated)
+    return out
+
+
+def _complete(closed: bool, raters) -> bool:
+    """A round's results are final: a rater whose link stands has submitted, and all of them have or the round is closed."""
+    active = [r for r in raters if r.revoked_utc is None]
+    n_submitted = sum(r.submitted_utc is not None for r in active)
+    return n_submitted > 0 and (closed or n_submitted == len(active))
+
+
 def list_rounds(study) -> list[dict]:
-    """Every round with its progress: id, name, scale, created, items, raters, submitted."""
+    """Every round with its progress: id, name, scale, created, closed, items, raters, revoked, submitted, complete.
+
+    ``n_submitted`` counts the raters whose ratings count (submitted, link not revoked);
+    ``complete`` is True once the results are final (see the module's rules).
+    """
     with study.session() as session:
         rounds = session.scalars(select(RatingRound).order_by(RatingRound.id)
                                  .options(selectinload(RatingRound.items), selectinload(RatingRound.raters))).all()
         return [dict(round_id=r.id, name=r.name, scale=r.scale, created_utc=_iso(r.created_utc),
-                     created_by=r.created_by, n_items=len(r.items), n_raters=len(r.raters),
-                     n_submitted=sum(x.submitted_utc is not None for x in r.raters)) for r in rounds]
+                     created_by=r.created_by, closed_utc=_iso(r.closed_utc), n_items=len(r.items),
+                     n_raters=len(r.raters), n_revoked=sum(x.revoked_utc is not None for x in r.raters),
+                     n_submitted=sum(x.submitted_utc is not None and x.revoked_utc is None for x in r.raters),
+                     complete=_complete(r.closed_utc is not None, r.raters)) for r in rounds]
+
+
+def _decisions(session, round_id: int) -> tuple[dict | None, dict]:
+    """The audit entries of the round's closing and of each revocation: (closing, {rater_id: revocation})."""
+    closing, revoked = None, {}
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.action.in_((CLOSE_ACTION, REVOKE_ACTION)))
+                                 .order_by(AuditEntry.id)):
+        details = json.loads(entry.details_json or "{}")
+        if details.get("round_id") != round_id:
+            continue
+        said = dict(by=entry.user, at_utc=_iso(entry.at_utc), reason=details.get("reason"))
+        if entry.action == CLOSE_ACTION:
+            closing = said
+        else:
+            revoked[details.get("rater_id")] = said
+    return closing, revoked
 
 
 def round_progress(study, round_id: int) -> dict:
-    """A round's scale, seed and each rater's progress (name, seed, rated, submitted)."""
+    """A round's scale, seed, whether (when, by whom, why) it is closed, and each rater's progress.
+
+    Raters: name, seed, rated, submitted, and ``revoked_utc`` / ``revoked_by`` /
+    ``revoke_reason`` when their link was revoked. ``n_submitted`` counts the raters whose
+    ratings count; ``complete`` as in :func:`list_rounds`.
+    """
     with study.session() as session:
-        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.items),
-                                                           selectinload(RatingRound.raters)
-                                                           .selectinload(Rater.ratings)])
+        rnd = session.get(RatingRound, round_id, options=[selectinload(RatingRound.raters)])
         if rnd is None:
             raise RaterNotFoundError(f"no rating round {round_id}")
-        raters = [dict(rater_id=r.id, name=r.name, seed=r.seed, invited_utc=_iso(r.invited_utc),
-                       submitted_utc=_iso(r.submitted_utc), n_rated=sum(x.response is not None for x in r.ratings),
-                       n_items=len(r.ratings)) for r in sorted(rnd.raters, key=lambda r: r.id)]
+        closing, revocations = _decisions(session, round_id)
+        n_items = int(session.scalar(select(func.count(RatingItem.id)).where(RatingItem.round_id == round_id)))
+        counts = {rater: (int(items), int(rated)) for rater, items, rated in session.execute(  # counted, not loaded
+            select(Rating.rater_id, func.count(Rating.id), func.count(Rating.response)).join(Rating.rater)
+            .where(Rater.round_id == round_id).group_by(Rating.rater_id))}
+        raters = []
+        for r in sorted(rnd.raters, key=lambda r: r.id):
+            why = revocations.get(r.id) or {}
+            raters.append(dict(rater_id=r.id, name=r.name, seed=r.seed, invited_utc=_iso(r.invited_utc),
+                               submitted_utc=_iso(r.submitted_utc),
+                               n_rated=counts.get(r.id, (0, 0))[1], n_items=counts.get(r.id, (0, 0))[0],
+                               revoked_utc=_iso(r.revoked_utc), revoked_by=why.get("by"),
+                               revoke_reason=why.get("reason")))
+        closed = rnd.closed_utc is not None
         return dict(round_id=rnd.id, name=rnd.name, scale=scale_of(rnd.scale).to_dict(), seed=rnd.seed,
-                    created_utc=_iso(rnd.created_utc), created_by=rnd.created_by, n_items=len(rnd.items),
-                    raters=raters, n_submitted=sum(r["submitted_utc"] is not None for r in raters),
-                    complete=bool(raters) and all(r["submitted_utc"] is not None for r in raters))
+                    created_utc=_iso(rnd.created_utc), created_by=rnd.created_by, n_items=n_items,
+                    closed_utc=_iso(rnd.closed_utc), closed_by=(closing or {}).get("by") if closed else None,
+                    close_reason=(closing or {}).get("reason") if closed else None, raters=raters,
+                    n_revoked=sum(r["revoked_utc"] is not None for r in raters),
+                    n_submitted=sum(r["submitted_utc"] is not None and r["revoked_utc"] is None for r in raters),
+                    complete=_complete(closed, rnd.raters))
 
 
 @dataclass(frozen=True)
 class RoundResults:
     """A round's results for the coordinator (patient ids included: never show these to a rater).
 
-    ``ratings`` (:data:`RATING_COLUMNS`): every recorded rating, submitted or not.
-    ``distribution`` (:data:`DISTRIBUTION_COLUMNS`), ``patients``
+    ``ratings`` (:data:`RATING_COLUMNS`): every recorded rating, submitted or not, from a
+    revoked link or not. ``distribution`` (:data:`DISTRIBUTION_COLUMNS`), ``patients``
     (:data:`PATIENT_SCORE_COLUMNS`) and ``agreement``
-    (:data:`hemiface.stats.AGREEMENT_COLUMNS`) use the submitted raters only; agreement
-    needs two of them (else it is an empty table and ``agreement_note`` says why).
+    (:data:`hemiface.stats.AGREEMENT_COLUMNS`) use the submitted raters whose link is not
+    revoked; agreement needs two of them (else it is an empty table and ``agreement_note``
+    says why).
     """
 
     progress: dict
@@ -547,14 +745,14 @@ def round_results(study, round_id: int) -> RoundResults:
     with study.session() as session:
         rows = session.execute(
             select(Rater.name, Patient.pseudonym, RatingItem.kind, Rating.position, Rating.followup_on_right,
-                   Rating.response, Rating.score, Rating.rated_utc, Rater.submitted_utc)
+                   Rating.response, Rating.score, Rating.rated_utc, Rater.submitted_utc, Rater.revoked_utc)
             .join(Rating.rater).join(Rating.item).join(RatingItem.patient)
             .where(Rater.round_id == round_id).order_by(Rater.id, Rating.position)).all()
     ratings = pd.DataFrame([dict(rater=r[0], patient_id=r[1], technique=technique.get(r[1]), kind=r[2],
                                  position=r[3], followup_on_right=r[4], response=r[5], score=r[6],
-                                 rated_utc=r[7], submitted=r[8] is not None) for r in rows],
+                                 rated_utc=r[7], submitted=r[8] is not None, revoked=r[9] is not None) for r in rows],
                            columns=list(RATING_COLUMNS))
-    final = ratings[ratings.submitted & ratings.score.notna()]
+    final = ratings[ratings.submitted & ~ratings.revoked & ratings.score.notna()]
     labels = dict(zip(sc.values, sc.labels))
     dist = []
     for (tech, kind), part in final.groupby(["technique", "kind"], sort=True):
@@ -564,19 +762,21 @@ def round_results(study, round_id: int) -> RoundResults:
             dist.append(dict(technique=tech, kind=kind, score=value, label=label, n=n,
                              percent=100.0 * n / len(part)))
     distribution = pd.DataFrame(dist, columns=list(DISTRIBUTION_COLUMNS))
-    per = []
-    for pid, part in final.groupby("patient_id", sort=True):
-        row = dict(patient_id=pid, technique=technique.get(pid), n_raters=int(part.rater.nunique()),
-                   mean_score=np.nan, baseline_mean=np.nan, followup_mean=np.nan, change=np.nan)
-        if sc.design == "pair":
-            row["mean_score"] = float(part.score.mean())
-        else:
-            base, follow = part[part.kind == "baseline"].score, part[part.kind == "followup"].score
-            row.update(baseline_mean=float(base.mean()), followup_mean=float(follow.mean()))
-            row["change"] = row["followup_mean"] - row["baseline_mean"]
-        per.append(row)
-    patients = pd.DataFrame(per, columns=list(PATIENT_SCORE_COLUMNS))
-    submitted = [r["name"] for r in progress["raters"] if r["submitted_utc"] is not None]
+    scores = final.assign(score=final.score.astype(float))
+    by_patient = scores.groupby("patient_id", sort=True)  # one row per patient, computed per column (not per group)
+    patients = pd.DataFrame({"n_raters": by_patient.rater.nunique().astype(int)})
+    if sc.design == "pair":
+        patients["mean_score"] = by_patient.score.mean()
+    else:
+        means = scores.pivot_table(index="patient_id", columns="kind", values="score", aggfunc="mean")
+        patients["baseline_mean"] = means.get("baseline")
+        patients["followup_mean"] = means.get("followup")
+        patients["change"] = patients.followup_mean - patients.baseline_mean
+    patients = patients.rename_axis("patient_id").reset_index()
+    patients["technique"] = patients.patient_id.map(technique)
+    patients = patients.reindex(columns=list(PATIENT_SCORE_COLUMNS)).astype(
+        {c: float for c in ("mean_score", "baseline_mean", "followup_mean", "change")})
+    submitted = [r["name"] for r in progress["raters"] if r["submitted_utc"] is not None and r["revoked_utc"] is None]
     if len(submitted) < 2:
         agreement = pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
         note = f"agreement needs at least two raters who have submitted; {len(submitted)} ha{'s' if len(submitted) == 1 else 've'}"

@@ -108,7 +108,7 @@ def rating_table_columns() -> dict[str, tuple[str, ...]]:
 class RatingAnalysis:
     """The completed rating rounds' results: tidy tables (:func:`rating_table_columns`) and what each round was.
 
-    ``rounds``: one mapping per completed round (every invited rater has submitted) with ``round_id``,
+    ``rounds``: one mapping per completed round (closed, or every rater whose link stands submitted) with ``round_id``,
     ``name``, ``scale`` (:meth:`RatingScale.to_dict`), ``n_raters``, ``n_patients``, ``n_items``,
     ``measure``, ``agreement_note``, ``within_tested`` and ``between_tested`` (whether ``rating_within`` /
     ``rating_between`` hold rows for it); what the report's methods sentence says. Empty when no round is
@@ -145,7 +145,7 @@ def _rank_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def rating_analysis(study, *, alpha: float = 0.05, order=None) -> RatingAnalysis:
-    """The results of every completed rating round (all invited raters submitted), as tidy tables.
+    """The results of every completed rating round (:func:`list_rounds`' ``complete``), as tidy tables.
 
     Per round and technique (and all patients): the patients' scores (``rating_summary``; a patient's
     score is the mean over the raters, on the symmetry scale the follow-up minus baseline mean), the
@@ -163,7 +163,7 @@ def rating_analysis(study, *, alpha: float = 0.05, order=None) -> RatingAnalysis
     parts: dict = {name: [] for name in RATING_TABLES}
     rounds = []
     for listed in list_rounds(study):
-        if not listed["n_raters"] or listed["n_submitted"] < listed["n_raters"]:
+        if not listed["complete"]:  # every rater whose link stands has submitted, or the round is closed
             continue
         res = round_results(study, listed["round_id"])
         scale = scale_of(res.progress["scale"]["name"])

@@ -64,6 +64,8 @@ from ._eligibility import eligibility
 from ._files import media_type_problem, path_problem
 from ._errors import StudyError
 from ._models import AnalysisResult, LandmarkCorrection, Media, Patient, ScanSetting, Visit
+from ._settings import RunSettings
+from ._staging import make_staging, remove_abandoned
 
 RESULTS_DIR = "results"
 
@@ -352,12 +354,13 @@ def _execute(job: Job, study_path: str) -> dict:
     """
     study_path = Path(study_path)
     final = study_path / job.output_dir
-    stage = None
+    staging = None
     try:
         refused = _verify_inputs(job)
         if refused is not None:
             return dict(status="refused", message=refused, result=None, provenance={})
-        stage = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=study_path / RESULTS_DIR))
+        staging = make_staging(study_path / RESULTS_DIR, _STAGING_PREFIX)  # ours until released (_staging)
+        stage = staging.path
         result = _analyse(job)
         values = result.to_dict()
         prov = values.pop("provenance", {})
@@ -367,7 +370,6 @@ def _execute(job: Job, study_path: str) -> dict:
         result.save(stage, overwrite=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         _move_into_place(stage, final)
-        stage = None
         return dict(status="ok", message=None, result=values, provenance=prov)
     except BaseException as exc:  # noqa: BLE001 - one failure must not stop the cohort; recorded with its type
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -382,8 +384,8 @@ def _execute(job: Job, study_path: str) -> dict:
             message = f"internal error: {exc.__class__.__name__}: {exc}".splitlines()[0]
         return dict(status="failed", message=scrub(message, job), result=None, provenance={})
     finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+        if staging is not None:
+            staging.release()  # the folder itself, unless it was moved into place
 
 
 def _move_into_place(stage: Path, final: Path) -> None:
@@ -455,8 +457,11 @@ def _json_default(value):
     return str(value)
 
 
-def _record(study, job: Job, outcome: dict) -> None:
-    """Store one job's outcome (replacing an earlier failure of the same job) and commit."""
+def _record(study, job: Job, outcome: dict, run: RunSettings = RunSettings()) -> None:
+    """Store one job's outcome (replacing an earlier failure of the same job) and commit.
+
+    ``run`` is recorded in its provenance: the ``jobs`` and ``scheduler`` that computed it.
+    """
     with study.writing() as session:
         old = session.scalars(select(AnalysisResult).filter_by(
             analysis=job.analysis, inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256)).first()
@@ -467,7 +472,8 @@ def _record(study, job: Job, outcome: dict) -> None:
         prov["study_run"] = {"parameters": {"affected": job.affected, **job.parameters},
                              "inputs": {role: {"file": Path(path).name, "sha256": sha}
                                         for role, (path, sha) in job.inputs.items()},
-                             "output_dir": job.output_dir if outcome["status"] == "ok" else None}
+                             "output_dir": job.output_dir if outcome["status"] == "ok" else None,
+                             "run": run.to_dict()}
         session.add(AnalysisResult(
             analysis=job.analysis, visit_id=job.visit_id, media_id=job.media_id,
             inputs_sha256=job.inputs_sha256, parameters_sha256=job.parameters_sha256,
@@ -498,15 +504,17 @@ class _RunLock:
         self.fh.close()
 
 
-def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: str | None = None) -> RunSummary:
+def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
+              scheduler: str | None = None) -> RunSummary:
     """Analyse every photo and scan of the eligible visits; see the module docstring.
 
     Parameters
     ----------
     study : Study
         An open study.
-    jobs : int
-        Analyses run in parallel (processes). 1 runs them in this process.
+    jobs : int, optional
+        Analyses run in parallel (processes) on this machine; 1 runs them in this process.
+        Given alone, it runs here even when ``study.toml`` names a scheduler.
     retry_failed : bool
         Also redo analyses that failed before (by default they stay failed until
         their inputs or settings change).
@@ -517,6 +525,10 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
         path, and the same hemiface (checked, see :mod:`hemiface.study._dask`); the
         cluster is contacted only when there is something to do. Excludes ``jobs``.
 
+    Without ``jobs`` and ``scheduler``, the study's ``[run]`` settings in ``study.toml``
+    (:class:`~hemiface.study._settings.RunSettings`) say where to run, and without those, this
+    process. Each result records the ``jobs`` and ``scheduler`` it was computed with.
+
     The analyses run with the study's settings (``[analysis.*]`` in ``study.toml``, see
     :mod:`hemiface.study._analyses`), the same ones that the endpoint table, the report
     and ``study correct`` look results up with.
@@ -526,15 +538,7 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
     RunSummary
         Missing or changed media files count as failures (with their message).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise StudyError(f"jobs must be a whole number >= 1; got {jobs!r}")
-    if scheduler is not None:
-        from ._dask import parse_scheduler
-
-        parse_scheduler(scheduler)
-        if jobs != 1:
-            raise StudyError(f"jobs={jobs} and a scheduler exclude each other: the cluster's workers run the "
-                             "analyses in parallel (local:N for N workers on this machine)")
+    where = study.settings.run.overridden(jobs=jobs, scheduler=scheduler)
     results = study.path / RESULTS_DIR
     results.mkdir(exist_ok=True)
     with _RunLock(results):
@@ -560,17 +564,21 @@ def run_study(study, *, jobs: int = 1, retry_failed: bool = False, scheduler: st
         todo = unique
         logger.info("study run: %d analyses to do, %d already done", len(todo), summary.skipped)
         if todo:
-            _run_jobs(study, todo, summary, jobs=jobs, scheduler=scheduler)
+            logger.info("study run: on %s", f"the Dask scheduler {where.scheduler}" if where.scheduler else
+                        f"this machine ({where.jobs} process{'es' if where.jobs > 1 else ''})")
+            _run_jobs(study, todo, summary, where)
             _remove_staging(results)  # from workers that died (a cluster goes on without them)
     return summary
 
 
 def _remove_staging(results: Path) -> None:
-    for leftover in results.glob(_STAGING_PREFIX + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    """Remove the staging folders of killed runs and workers; never one that a live process works in."""
+    removed = remove_abandoned(results, _STAGING_PREFIX)
+    if removed:
+        logger.info("study run: removed %d staging folder(s) of interrupted analyses", removed)
 
 
-def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
+def _tally(study, summary: RunSummary, job: Job, outcome: dict, run: RunSettings) -> bool:
     """Record (ok or failed) and count one outcome; False when the run must stop (the machine failed)."""
     where = dict(patient_id=job.patient_id, visit_date=job.visit_date, analysis=job.analysis,
                  message=outcome["message"])
@@ -580,9 +588,10 @@ def _tally(study, summary: RunSummary, job: Job, outcome: dict) -> bool:
         return False
     if outcome["status"] in ("ok", "failed"):
         try:
-            _record(study, job, outcome)
+            _record(study, job, outcome, run)
         except Exception as exc:  # noqa: BLE001 - a database that cannot be written is the machine's failure
-            why = _environmental(exc) or f"the study database refused the result ({exc.__class__.__name__})"
+            why = (_environmental(exc) or (str(exc) if isinstance(exc, StudyError) else None)  # busy: try again
+                   or f"the study database refused the result ({exc.__class__.__name__})")
             summary.environment.append(dict(where, message=why))
             logger.warning("study run: stopping: %s", why)
             return False
@@ -669,25 +678,25 @@ class _TermAsInterrupt:
             signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
-def _run_jobs(study, todo: list[Job], summary: RunSummary, *, jobs: int, scheduler: str | None) -> None:
+def _run_jobs(study, todo: list[Job], summary: RunSummary, where: RunSettings) -> None:
     # the slow analyses first, so that parallel workers finish together
     order = {"scan_compare": 0, "scan_analyze": 1, "photo_analyze": 2}
     todo = sorted(todo, key=lambda j: order[j.analysis])
     with _TermAsInterrupt():
-        if scheduler is None and jobs == 1:
+        if where.scheduler is None and where.jobs == 1:
             with progress(total=len(todo), desc="study run", unit="analysis") as bar:
                 for job in todo:
                     outcome = _execute(job, str(study.path))
                     bar.update(1)
-                    if not _tally(study, summary, job, outcome):
+                    if not _tally(study, summary, job, outcome, where):
                         return
             return
-        if scheduler is not None:
+        if where.scheduler is not None:
             from ._dask import DaskPool
 
-            pool = DaskPool(scheduler, study.path / RESULTS_DIR)  # refuses workers that cannot do the jobs
+            pool = DaskPool(where.scheduler, study.path / RESULTS_DIR)  # refuses workers that cannot do the jobs
         else:
-            pool = _ProcessPool(jobs)
+            pool = _ProcessPool(where.jobs)
         try:
             with progress(total=len(todo), desc="study run", unit="analysis") as bar:
                 pending = {pool.submit(_execute, job, str(study.path)): job for job in todo}
@@ -697,7 +706,7 @@ def _run_jobs(study, todo: list[Job], summary: RunSummary, *, jobs: int, schedul
                         job = pending.pop(future)
                         outcome = _outcome(pool, future, job)
                         bar.update(1)
-                        if not _tally(study, summary, job, outcome):
+                        if not _tally(study, summary, job, outcome, where):
                             pool.stop()
                             return
         except BaseException:

@@ -38,6 +38,53 @@ def masked_url(database_url: str) -> str:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """How ``study run`` runs the analyses (``[run]`` in ``study.toml``); the command line overrides it.
+
+    Parameters
+    ----------
+    jobs : int
+        Analyses run in parallel on this machine (processes); 1 runs them in the ``study run`` process.
+    scheduler : str or None
+        A Dask distributed scheduler's address (``tcp://HOST:PORT``), or ``local:N`` for a cluster of
+        N worker processes on this machine (see :mod:`hemiface.study._dask`); None runs locally.
+        Excludes ``jobs`` other than 1: the cluster's workers are the parallelism. A valid
+        address holds no user name or password (Dask authenticates with TLS certificates).
+    """
+
+    jobs: int = 1
+    scheduler: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise StudyError(f"jobs must be a whole number >= 1; got {self.jobs!r}")
+        if self.scheduler is not None:
+            from ._dask import parse_scheduler
+
+            parse_scheduler(self.scheduler)
+            object.__setattr__(self, "scheduler", self.scheduler.strip())
+            if self.jobs != 1:
+                raise StudyError(f"jobs={self.jobs} and a scheduler exclude each other: the cluster's workers run "
+                                 "the analyses in parallel (local:N for N workers on this machine)")
+
+    def overridden(self, *, jobs: int | None = None, scheduler: str | None = None) -> "RunSettings":
+        """These settings with the caller's (the command line's) options in their place.
+
+        A ``scheduler`` replaces ``jobs`` too, and ``jobs`` alone means this machine (the
+        settings' scheduler is not used): ``--jobs 1`` runs locally whatever ``study.toml`` says.
+        """
+        if scheduler is not None:
+            return RunSettings(jobs=1 if jobs is None else jobs, scheduler=scheduler)
+        if jobs is not None:
+            return RunSettings(jobs=jobs)
+        return self
+
+    def to_dict(self) -> dict:
+        """What a result records of where it was computed: ``jobs`` and ``scheduler`` (None: this machine)."""
+        return {"jobs": self.jobs, "scheduler": self.scheduler}
+
+
+@dataclass(frozen=True)
 class StudySettings:
     """Rules and options of one study.
 
@@ -76,6 +123,7 @@ class StudySettings:
     techniques: tuple[str, ...] = field(default=DEFAULT_TECHNIQUES)
     database_url: str = DEFAULT_DATABASE_URL
     analysis: Mapping = field(default_factory=dict)
+    run: RunSettings = field(default_factory=RunSettings, compare=False)
     study_id: str | None = field(default=None, compare=False)  # identity, not a rule
 
     def __post_init__(self):
@@ -114,6 +162,8 @@ class StudySettings:
         object.__setattr__(self, "techniques", techniques)
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
             raise StudyError(f"database_url must be an SQLAlchemy URL like {DEFAULT_DATABASE_URL!r}; got {masked_url(self.database_url) if isinstance(self.database_url, str) else self.database_url!r}")
+        if not isinstance(self.run, RunSettings):
+            raise StudyError(f"run must be RunSettings; got {self.run!r}")
         if self.analysis:
             from ._analyses import validate_analysis_settings
 
@@ -130,6 +180,7 @@ class StudySettings:
     def to_dict(self) -> dict:
         """The settings as written into every output; a password in ``database_url`` is masked."""
         d = asdict(self)
+        del d["run"]  # where the analyses run is not a rule (each result records it)
         d["database_url"] = masked_url(self.database_url)
         d["inclusion_from"] = self.inclusion_from.isoformat() if self.inclusion_from else None
         d["inclusion_to"] = self.inclusion_to.isoformat() if self.inclusion_to else None
@@ -172,6 +223,8 @@ class StudySettings:
             "# The surgical techniques a spreadsheet may name.",
             f"allowed = [{', '.join(q(t) for t in self.techniques)}]",
             "",
+            *_run_toml(self.run, q),
+            "",
             "# Analysis settings: any keyword argument of the analysis functions, per analysis, for example",
             "#   [analysis.scan_analyze]",
             "#   threshold_mm = 4.0",
@@ -181,6 +234,18 @@ class StudySettings:
             "# changing a setting re-runs exactly the analyses it belongs to. `hemiface study settings` lists them.",
             *_analysis_toml(self.analysis, q),
         ]).rstrip("\n") + "\n"
+
+
+def _run_toml(run: RunSettings, q) -> list[str]:
+    """The ``[run]`` section: written out when set, else an example in comments."""
+    lines = [
+        "# Where `study run` runs the analyses; its --jobs and --scheduler options override this. jobs: analyses",
+        "# in parallel on this machine; scheduler: a Dask cluster's scheduler, \"tcp://HOST:PORT\", or \"local:N\"",
+        "# for N worker processes here (it excludes jobs). Not set: one at a time, in the `study run` process.",
+    ]
+    if run == RunSettings():
+        return [*lines, "#   [run]", "#   jobs = 2", "#   scheduler = \"tcp://10.0.0.5:8786\""]
+    return [*lines, "[run]", *([f"scheduler = {q(run.scheduler)}"] if run.scheduler else [f"jobs = {run.jobs}"])]
 
 
 def _analysis_toml(analysis: Mapping, q) -> list[str]:
@@ -204,6 +269,7 @@ _KNOWN = {
     "inclusion": {"initial_surgery_from", "initial_surgery_to"},
     "visits": {"baseline_window_days", "followup_months"},
     "techniques": {"allowed"},
+    "run": {"jobs", "scheduler"},
 }
 
 
@@ -234,6 +300,10 @@ def read_settings(path: str | Path) -> StudySettings:
     visits, techniques = data.get("visits", {}), data.get("techniques", {})
     defaults = StudySettings()
     try:
+        run = RunSettings(**data.get("run", {}))
+    except StudyError as exc:
+        raise StudyError(f"{path}: [run] {exc}") from None
+    try:
         return StudySettings(
             name=study.get("name", defaults.name),
             database_url=study.get("database_url", defaults.database_url),
@@ -243,6 +313,7 @@ def read_settings(path: str | Path) -> StudySettings:
             followup_months=visits.get("followup_months", defaults.followup_months),
             techniques=tuple(techniques.get("allowed", defaults.techniques)),
             analysis=data.get("analysis", {}),
+            run=run,
             study_id=study.get("study_id"),
         )
     except StudyError as exc:

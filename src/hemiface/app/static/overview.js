@@ -75,14 +75,19 @@
     fetch("/api/run", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(show)
       .catch(function (e) { status.textContent = "cannot reach the server: " + e; });
   }
+  function runRequest() {  // "as study.toml says" sends no jobs: the study's [run] settings (jobs or scheduler) apply
+    var body = { retry_failed: document.getElementById("retry-failed").checked };
+    var jobs = parseInt(document.getElementById("run-jobs").value, 10);
+    if (jobs) { body.jobs = jobs; }
+    return body;
+  }
   button.addEventListener("click", function () {
     button.disabled = true;
     status.textContent = "starting…";
     fetch("/api/run", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ retry_failed: document.getElementById("retry-failed").checked,
-                             jobs: parseInt(document.getElementById("run-jobs").value, 10) || 1 })
+      body: JSON.stringify(runRequest())
     }).then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); }).then(function (x) {
       if (x[0] >= 400) { status.textContent = x[1].error; button.disabled = false; return; }
       show(x[1]);
