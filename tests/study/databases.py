@@ -125,9 +125,10 @@ def start_postgres() -> PostgresServer:
     try:
         subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "-A", "trust",
                         "--no-sync", "-E", "UTF8", "--locale", "C"], check=True, capture_output=True, timeout=120)
-        # no durability (a throwaway), and room for the connections of the studies a test module keeps open
+        # no durability (a throwaway), no autovacuum (its databases live seconds), and room for the connections
+        # of the studies a test module keeps open
         options = (f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                   " -c max_connections=300")
+                   " -c autovacuum=off -c max_connections=300")
         subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-o", options, "-l",
                         str(folder / "server.log"), "-w", "-t", "60", "start"], check=True, capture_output=True,
                        timeout=90)

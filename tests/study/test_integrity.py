@@ -396,6 +396,8 @@ def test_stale_import_staging_folders_are_cleaned(tmp_path):
         assert not list(study.path.glob(".import-staging-*"))
 
 
+@pytest.mark.sqlite_only("a read-only folder is SQLite's matter (its database file and journal live there); a "
+                         "PostgreSQL study's database is elsewhere, and the folder's own files are the same on both")
 def test_read_only_commands_work_on_a_read_only_study(tmp_path, fake_analysis):
     """Any write under the study folder fails (an audit hook, so that it holds for root too)."""
     with small_study(tmp_path) as study:
@@ -624,6 +626,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.sqlite_only("about the worker processes, which never touch the database (the killed run's database "
+                         "on both: test_run.py's test_killed_run_loses_nothing_and_redoes_nothing)")
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_workers_end_when_study_run_is_killed(tmp_path, sig):
     import signal

@@ -235,6 +235,7 @@ def worker_with_pid(client, pid: int) -> str | None:
     return next((w for w, p in client.run(os.getpid).items() if p == pid), None)
 
 
+@pytest.mark.sqlite_only("the worker's version is refused before the run reaches the database")
 def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
     address, client = cluster
     other = _other_hemiface(tmp_path / "other", "9.9.9")
