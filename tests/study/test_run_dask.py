@@ -244,7 +244,7 @@ def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
                                "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a worker process imports distributed and hemiface: slow on a loaded machine
         while not worker_with_pid(client, worker.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         other_worker = worker_with_pid(client, worker.pid)
@@ -258,7 +258,11 @@ def test_a_worker_with_another_hemiface_is_refused(tmp_path, sheets, cluster):
         client.retire_workers([other_worker], close_workers=True)
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still starting up (it ignores SIGTERM until then): do not mask the result
+            worker.kill()
+            worker.wait(timeout=30)
     deadline = time.monotonic() + 30
     while other_worker in client.scheduler_info()["workers"] and time.monotonic() < deadline:
         time.sleep(0.05)
