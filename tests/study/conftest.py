@@ -43,11 +43,6 @@ BACKENDS = ("sqlite", "postgresql")
 no_database = pytest.mark.sqlite_only("it never touches a study database")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "sqlite_only(reason): runs on SQLite only, for the reason given "
-                                       "(it tests SQLite's own file, or it never touches the study database)")
-
-
 def pytest_generate_tests(metafunc):
     """Each study test runs once per database (``[sqlite]``, ``[postgresql]``), grouped by module; a test that
     asks for the ``postgres`` server itself is about PostgreSQL and runs once, as ``[postgresql]``."""
