@@ -101,6 +101,15 @@ def _meshes(client):
     return re.findall(r'data-mesh="([^"]+)"', html), re.findall(r'href="/scans/(\d+)/check"', html)
 
 
+def _checks(client) -> dict:
+    """Each scan's 3D check data by its visit date: (media id, the check page's JSON)."""
+    media = {}
+    for mid in _meshes(client)[1]:
+        d = client.get(f"/api/scans/{mid}/check").get_json()
+        media[d["visit_date"]] = (int(mid), d)
+    return media
+
+
 def test_maps_carry_the_analysis_geometry_values_and_outline(built, reader):
     import trimesh
 
@@ -181,10 +190,7 @@ def test_painting_saved_round_trips_and_the_run_recomputes_exactly_that_scan(bui
     folder, phantom, stable = built
     client = make_client(copy)
     try:
-        media = {}
-        for mid in _meshes(client)[1]:
-            d = client.get(f"/api/scans/{mid}/check").get_json()
-            media[d["visit_date"]] = (int(mid), d)
+        media = _checks(client)
         pre_id, pre = media["2021-02-15"]
         post_id, post = media["2021-09-15"]
         n = len(phantom.vertices_mm)
@@ -262,10 +268,7 @@ def test_painting_on_a_thinned_display_saves_every_scan_vertex_under_it(built, c
     monkeypatch.setattr(_scan3d, "_cache", {})  # the unthinned displays of the other tests
     client = make_client(copy)
     try:
-        media = {}
-        for mid in _meshes(client)[1]:
-            d = client.get(f"/api/scans/{mid}/check").get_json()
-            media[d["visit_date"]] = (int(mid), d)
+        media = _checks(client)
         post_id, post = media["2021-09-15"]
         m = post["display_vertices"]
         assert post["clustered"] and post["vertex_count"] == n and m <= n // 4

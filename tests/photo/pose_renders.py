@@ -62,6 +62,17 @@ def _pixel_rays(name: str, xy_px: np.ndarray, size_px=(720, 900)):
     return x, y
 
 
+def surface_points(name: str, v: np.ndarray, f: np.ndarray, xy_px: np.ndarray) -> np.ndarray:
+    """The points of the surface (vertices ``v`` in the render's frame, faces ``f``) under pixels ``xy_px`` of a
+    frontal render (rays along -z): (n, 3), NaN where a ray misses."""
+    from hemiface.scan._distance import SurfaceQuery
+
+    x, y = _pixel_rays(name, xy_px)
+    origins = np.column_stack([x, y, np.full_like(x, v[:, 2].max() + 50.0)])
+    t = SurfaceQuery(v, f).cast(origins, np.broadcast_to([0.0, 0.0, -1.0], origins.shape))["t_hit"]
+    return origins + t[:, None] * np.array([0.0, 0.0, -1.0])
+
+
 @functools.lru_cache(maxsize=None)
 def frontal_rotation(name: str) -> np.ndarray:
     """Rotation that turns the scan to face the camera: its eye corners level and at one depth, its mouth
@@ -69,7 +80,6 @@ def frontal_rotation(name: str) -> np.ndarray:
     plane. The points are the face mesh's, cast back onto the scan's surface (their depth is the scan's, not
     the model's), in two rounds (render, place, turn, render again)."""
     from hemiface.photo._locate import locate
-    from hemiface.scan._distance import SurfaceQuery
 
     v0, f, _ = load(name)
     R = np.eye(3)
@@ -77,11 +87,7 @@ def frontal_rotation(name: str) -> np.ndarray:
         img = render(name, 0.0, 0.0, _frontal=R)
         mesh = locate(img).mesh
         idx = [33, 263, 61, 291]  # exocanthion right, left; cheilion right, left
-        x, y = _pixel_rays(name, mesh[idx, :2])
-        v = v0 @ R.T
-        origins = np.column_stack([x, y, np.full_like(x, v[:, 2].max() + 50.0)])
-        t = SurfaceQuery(v, f).cast(origins, np.broadcast_to([0.0, 0.0, -1.0], origins.shape))["t_hit"]
-        p = origins + t[:, None] * np.array([0.0, 0.0, -1.0])  # in the turned scan's frame
+        p = surface_points(name, v0 @ R.T, f, mesh[idx, :2])  # in the turned scan's frame
         ex = (p[1] - p[0]) + (p[3] - p[2])
         ex /= np.linalg.norm(ex)
         down = 0.5 * (p[2] + p[3]) - 0.5 * (p[0] + p[1])  # y up: this points down

@@ -296,19 +296,14 @@ def _rigid_fit(model: np.ndarray, image_xy: np.ndarray) -> np.ndarray:
 def _own_scan_points(name: str, cheek: float) -> np.ndarray:
     """The face mesh's 478 points on the frontal render cast onto the (warped) scan itself: its true 3D
     shape at those points, in image axes (px; x right, y down, z into the image)."""
-    from pose_renders import VIEWS, _pixel_rays, cheek_compression, frontal_rotation, load
-
-    from hemiface.scan._distance import SurfaceQuery
+    from pose_renders import VIEWS, cheek_compression, frontal_rotation, load, surface_points
 
     v0, f, _ = load(name)
     v = v0 @ frontal_rotation(name).T
     if cheek:
         v = cheek_compression(name, cheek)(v)
     mesh = _located(name, 0, 0, cheek)
-    x, y = _pixel_rays(name, mesh[:, :2])
-    origins = np.column_stack([x, y, np.full_like(x, v[:, 2].max() + 50.0)])
-    t = SurfaceQuery(v, f).cast(origins, np.broadcast_to([0.0, 0.0, -1.0], origins.shape))["t_hit"]
-    z = origins[:, 2] - t  # toward the camera
+    z = surface_points(name, v, f, mesh[:, :2])[:, 2]  # toward the camera
     return np.column_stack([mesh[:, 0], mesh[:, 1], -z / VIEWS[name]["pixel_mm"]])
 
 

@@ -99,6 +99,27 @@ def _order(groups, order: Sequence | None) -> list:
     return first + rest + (["all"] if "all" in present else [])
 
 
+def ci_percent(conf_levels) -> float | None:
+    """The confidence level of a tidy table's ``conf_level`` column in percent (0.95 and 95 both give 95),
+    from its first value; None when it holds none."""
+    levels = pd.to_numeric(pd.Series(conf_levels), errors="coerce").dropna()
+    if not len(levels):
+        return None
+    first = float(levels.iloc[0])
+    return first * 100 if first <= 1 else first
+
+
+def _estimate_ci(estimate, low, high, decimals: int) -> str:
+    """"estimate (low to high)", as the tables print an estimate with its confidence interval."""
+    return f"{_num(estimate, decimals)} ({_num(low, decimals)} to {_num(high, decimals)})"
+
+
+def _sources(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The tidy rows a journal table was read from, in the order it read them."""
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def journal_table_one(table1: pd.DataFrame, *, order: Sequence | None = None) -> JournalTable:
     """Table 1 from ``analyze_endpoints(...)["table1"]``: one row per characteristic (and level),
     one column per technique and all patients, headed with their n."""
@@ -172,8 +193,7 @@ def journal_table_two(endpoint_definitions: pd.DataFrame, descriptives: pd.DataF
         return marks[test]
 
     if ci_level is None:
-        levels = pd.to_numeric(within["conf_level"], errors="coerce").dropna()
-        ci_level = float(levels.iloc[0]) * (100 if levels.iloc[0] <= 1 else 1) if len(levels) else 95.0
+        ci_level = ci_percent(within["conf_level"]) or 95.0
     change_header = f"Change ({ci_level:g}% CI)"
     columns = ["Endpoint", "n", "Baseline", "Follow-up", change_header, "p (within)", "p (between techniques)"]
     rows, sources = [], []
@@ -199,8 +219,7 @@ def journal_table_two(endpoint_definitions: pd.DataFrame, descriptives: pd.DataF
 
             if len(w):
                 r = w.iloc[0]
-                change = (f"{_num(r['estimate'], decimals)} ({_num(r['ci_low'], decimals)} to "
-                          f"{_num(r['ci_high'], decimals)})")
+                change = _estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], decimals)
                 p_within = f"{format_p(r['p_value'])}{mark(str(r['test']))}"
             else:
                 change, p_within = "\u2013", ""
@@ -212,8 +231,7 @@ def journal_table_two(endpoint_definitions: pd.DataFrame, descriptives: pd.DataF
              "baseline, estimated by the test the pre-specified rule selected (see Methods)."]
     notes += [f"{m} {TEST_NOTES.get(t, t.replace('_', ' '))}." for t, m in marks.items()]
     table = pd.DataFrame(rows, columns=columns)
-    source = pd.concat([s for s in sources if len(s)], ignore_index=True) if any(len(s) for s in sources) else pd.DataFrame()
-    return JournalTable(table, tuple(notes), source)
+    return JournalTable(table, tuple(notes), _sources(sources))
 
 
 def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
@@ -225,8 +243,7 @@ def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
     """
     _need(endpoint_definitions, ("endpoint", "label", "unit"), "endpoints")
     _need(ancova, ("endpoint", "term", "estimate", "p_value", "ci_low", "ci_high", "conf_level", "n"), "ancova")
-    levels = pd.to_numeric(ancova["conf_level"], errors="coerce").dropna()
-    ci = float(levels.iloc[0]) * (100 if levels.iloc[0] <= 1 else 1) if len(levels) else 95.0
+    ci = ci_percent(ancova["conf_level"]) or 95.0
     diff_header = f"Adjusted difference ({ci:g}% CI)"
     columns = ["Endpoint", "n", diff_header, "p"]
     rows, sources, references = [], [], set()
@@ -250,8 +267,7 @@ def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
         for g in _order(list(by_group), order):
             r = by_group[g]
             rows.append({"Endpoint": f"\u2003{_group_label(g)}{versus}", "n": "", "p": f"{format_p(r.p_value)}\u1d47",
-                         diff_header: f"{_num(r.estimate, decimals)} ({_num(r.ci_low, decimals)} to "
-                                      f"{_num(r.ci_high, decimals)})"})
+                         diff_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, decimals)})
         sources.append(terms)
     reference = ", ".join(group_label(g) for g in sorted(references)) or "the first technique"
     notes = [f"Analysis of covariance: follow-up = baseline + technique (ordinary least squares, treatment coding; "
@@ -260,8 +276,7 @@ def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
              "\u1d43 F test of technique.", "\u1d47 t test of the technique's coefficient.",
              "The complete model and its assumption checks are in the appendix."]
     table = pd.DataFrame(rows, columns=columns)
-    source = pd.concat([s for s in sources if len(s)], ignore_index=True) if any(len(s) for s in sources) else pd.DataFrame()
-    return JournalTable(table, tuple(notes), source)
+    return JournalTable(table, tuple(notes), _sources(sources))
 
 
 def _reference_of(method_note: str) -> set[str]:

@@ -12,7 +12,7 @@ import pandas as pd
 from .. import __version__, logger
 from ._errors import ReportError
 from ._format import column_kind, column_label, format_value
-from ._journal import journal_tables
+from ._journal import ci_percent, journal_tables
 from ._rating import RATING_TABLES, is_rating_table, rating_methods_text, rating_tables
 from ._report import Report
 from . import figures as _fig
@@ -371,10 +371,9 @@ def appendix_display(table: pd.DataFrame, endpoint_labels: Mapping[str, str]) ->
                               for k, ids in zip(out["n_missing"], out["missing_ids"])]
         out = out.drop(columns="n_missing").rename(columns={"missing_ids": "missing_n_and_ids"})
     if "conf_level" in out:
-        levels = pd.to_numeric(out["conf_level"], errors="coerce").dropna().unique()
-        if len(levels) == 1:
+        if pd.to_numeric(out["conf_level"], errors="coerce").dropna().nunique() == 1:
+            note = f"Confidence intervals: {ci_percent(out['conf_level']):g}%."
             out = out.drop(columns="conf_level")
-            note = f"Confidence intervals: {100 * levels[0] if levels[0] <= 1 else levels[0]:g}%."
     return out, note
 
 
