@@ -9,7 +9,6 @@ when the session ends. Without PostgreSQL the PostgreSQL cases are skipped with 
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import pwd
 import re
@@ -25,12 +24,12 @@ from pathlib import Path
 import pytest
 
 def _pg_bin() -> Path | None:
-    """The folder of PostgreSQL's server programs (Debian keeps them off PATH), newest version first."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]), reverse=True)
-    return Path(versions[0]).parent if versions else None
+    """The folder of PostgreSQL's server programs (Debian keeps them off PATH), newest version first: where
+    ``initdb`` is, found as ``study upgrade`` finds pg_dump (:func:`hemiface.study._migrate._pg_tool`)."""
+    from hemiface.study._migrate import _pg_tool
+
+    found = _pg_tool("initdb")
+    return Path(found).resolve().parent if found else None
 
 
 def _as_server_user() -> tuple[list[str], int | None, int | None, str | None]:
