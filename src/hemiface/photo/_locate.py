@@ -399,9 +399,15 @@ def locate(rgb: np.ndarray, *, name: str = "photo", refine: bool = True) -> Auto
     the photo's. A mirrored photo therefore gives exactly the mirrored landmarks,
     however sensitive the steps inside are to tiny differences in resampling.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     grey = luminance(rgb)
-    direct = _locate_once(grey, name=name, refine=refine)
-    mirrored = _locate_once(np.ascontiguousarray(grey[:, ::-1]), name=name, refine=refine)
+    # The two passes are independent: the mirror image's runs on a second thread (the resampling and the
+    # edge search release the GIL; the models are shared behind their lock, so the numbers are the same).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(_locate_once, np.ascontiguousarray(grey[:, ::-1]), name=name, refine=refine)
+        direct = _locate_once(grey, name=name, refine=refine)
+        mirrored = later.result()
     mesh_m, outline_m, oval_m = _unmirror(mirrored, grey.shape[1])
     return AutoLandmarks(
         0.5 * (direct.mesh + mesh_m), 0.5 * (direct.outline + outline_m), 0.5 * (direct.outline_unrefined + oval_m),
