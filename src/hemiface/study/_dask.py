@@ -91,6 +91,28 @@ def _mismatch(worker: str, theirs: tuple[str, str], ours: tuple[str, str]) -> st
     return None
 
 
+#: How long the probe of a tcp:// or tls:// scheduler address waits for the TCP connection (s).
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str) -> None:
+    """Open and close one TCP connection to a tcp:// or tls:// scheduler address (other schemes: nothing).
+
+    Dask's client retries a refused connection until its connect timeout (30 s by
+    default); a closed port or a wrong host answers this probe at once.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return
+    host, port = parse_host_port(location)
+    with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+        pass
+
+
 def _first_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (Dask's messages run over several lines)."""
     lines = str(exc).splitlines()
@@ -206,6 +228,7 @@ class DaskPool:
                 self.address = where
                 timeout = dask.config.get("distributed.comm.timeouts.connect")
                 try:
+                    _probe(where)
                     self.client = Client(where, timeout=timeout, set_as_default=False)
                 except Exception as exc:  # noqa: BLE001 - refused, timed out, TLS without its settings: one line
                     raise StudyError(f"cannot reach the Dask scheduler at {where} ({_first_line(exc)}): start it "
