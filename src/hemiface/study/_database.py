@@ -10,12 +10,13 @@ transaction, its reads included, so no writer decides on data another is about
 to change (no lost update), and a waiting writer waits rather than fails:
 
 * SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at the start; other
-  writers wait up to :data:`SQLITE_BUSY_TIMEOUT_S`. The rollback journal is kept
+  writers wait up to :data:`WRITE_LOCK_TIMEOUT_S`. The rollback journal is kept
   (not WAL): WAL needs shared memory that network folders, where a team's study
   often lives, do not provide reliably, and it leaves ``-wal``/``-shm`` files beside
   the database.
 * PostgreSQL: a transaction-scoped advisory lock (``pg_advisory_xact_lock``),
-  released at commit or rollback, even when the process dies.
+  released at commit or rollback, even when the process dies; other writers wait
+  up to :data:`WRITE_LOCK_TIMEOUT_S` for it (``lock_timeout``, for that wait only).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from ._errors import StudyError
 from ._models import StudyMeta
 from ._settings import SETTINGS_NAME, StudySettings, masked_url, read_settings
 
-#: How long an SQLite writer waits for another to finish before giving up (seconds).
-SQLITE_BUSY_TIMEOUT_S = 120.0
+#: How long a writer waits for another to finish before giving up (seconds), on either database.
+WRITE_LOCK_TIMEOUT_S = 120.0
 #: The advisory-lock key of study writers in PostgreSQL (any constant; one database holds one study).
 PG_WRITE_LOCK_KEY = 0x68656D69  # "hemi"
 #: The PostgreSQL driver used for a plain ``postgresql://`` URL (SQLAlchemy's default, psycopg2, is not installed).
@@ -58,10 +59,10 @@ def engine_url(folder: Path, database_url: str):
 
 
 def make_engine(url) -> Engine:
-    """An engine on ``url``; SQLite waits :data:`SQLITE_BUSY_TIMEOUT_S` for a busy database."""
+    """An engine on ``url``; SQLite waits :data:`WRITE_LOCK_TIMEOUT_S` for a busy database."""
     kwargs = {}
     if url.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        kwargs["connect_args"] = {"timeout": WRITE_LOCK_TIMEOUT_S}
     try:
         return create_engine(url, **kwargs)
     except (ArgumentError, SQLAlchemyError, ImportError) as exc:
@@ -105,7 +106,7 @@ def sqlite_file(engine: Engine) -> Path | None:
 def lock_for_writing(conn: Connection) -> None:
     """Hold the study's write lock until the current transaction ends; call it first in the transaction.
 
-    Raises :class:`StudyError` when another writer held the lock for longer than the busy timeout.
+    Raises :class:`StudyError` when another writer held the lock for longer than :data:`WRITE_LOCK_TIMEOUT_S`.
     """
     try:
         if conn.dialect.name == "sqlite":
@@ -113,7 +114,10 @@ def lock_for_writing(conn: Connection) -> None:
             # makes the whole transaction (reads, DDL) one locked unit, committed by the usual COMMIT.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif conn.dialect.name == "postgresql":
+            # lock_timeout bounds the wait (an advisory lock is a heavyweight lock); reset for the rest of it
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, round(1000 * WRITE_LOCK_TIMEOUT_S))}")
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK_KEY})
+            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
     except SQLAlchemyError as exc:
         raise StudyError(f"the study database is busy (another process is writing to it): "
                          f"{exc.__class__.__name__}; try again") from None
