@@ -294,6 +294,31 @@ def test_a_run_that_cannot_get_the_database_stops_in_one_line_and_can_be_retried
         assert_complete(study, reference)
 
 
+def test_a_second_folder_on_the_same_database_cannot_run_at_once(tmp_path, sheets, backend, monkeypatch):
+    """PostgreSQL: while a run from another folder (or machine) naming the same database holds the database's
+    run lock, a run refuses in one line and records nothing; once that run ends, it runs. SQLite: the
+    database is the folder's own file, which the folder's lock covers, so the database lock is no lock."""
+    from hemiface.study import StudyError
+    from hemiface.study._database import hold_run_lock
+
+    monkeypatch.setattr(run_module, "_analyse", lambda job: slow_fake(job, 0.0))
+    with init_study(tmp_path / "study") as study:
+        study.import_files(sheets[0], user="tester")
+        folder = study.path
+    with open_study(folder) as other, hold_run_lock(other.engine, tmp_path / "elsewhere"):
+        with open_study(folder) as study:
+            if backend is None:
+                assert run_study(study, jobs=1).succeeded > 0
+                return
+            with pytest.raises(StudyError, match=r"another `hemiface study run` is working on this study's "
+                                                 r"database \(postgresql\+psycopg://.*\), from another folder"):
+                run_study(study, jobs=1)
+            with study.engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM analysis_results")).scalar() == 0
+    with open_study(folder) as study:
+        assert run_study(study, jobs=1).succeeded > 0
+
+
 def test_a_staging_folder_is_removed_only_once_its_maker_is_gone(tmp_path):
     from hemiface.study._staging import make_staging, remove_abandoned
 

@@ -21,6 +21,7 @@ to change (no lost update), and a waiting writer waits rather than fails:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -37,6 +38,8 @@ from ._settings import SETTINGS_NAME, StudySettings, masked_url, read_settings
 WRITE_LOCK_TIMEOUT_S = 120.0
 #: The advisory-lock key of study writers in PostgreSQL (any constant; one database holds one study).
 PG_WRITE_LOCK_KEY = 0x68656D69  # "hemi"
+#: PostgreSQL session-level advisory lock held by a `study run` for its whole run (see :func:`hold_run_lock`).
+PG_RUN_LOCK_KEY = 0x68656D72  # "hemr"
 #: The PostgreSQL driver used for a plain ``postgresql://`` URL (SQLAlchemy's default, psycopg2, is not installed).
 PG_DRIVER = "postgresql+psycopg"
 
@@ -121,6 +124,30 @@ def lock_for_writing(conn: Connection) -> None:
     except SQLAlchemyError as exc:
         raise StudyError(f"the study database is busy (another process is writing to it): "
                          f"{exc.__class__.__name__}; try again") from None
+
+
+@contextmanager
+def hold_run_lock(engine: Engine, folder: Path):
+    """On PostgreSQL, hold the database's run lock for the block: one `study run` per study database.
+
+    The study folder's file lock already keeps two runs of one folder apart; this also
+    keeps apart two folders (or machines) that name the same database. A session-level
+    advisory lock on a connection of its own, released when the block ends or the
+    process dies. SQLite: nothing (its database is the folder's own file).
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": PG_RUN_LOCK_KEY}).scalar():
+            raise StudyError(f"{folder}: another `hemiface study run` is working on this study's database "
+                             f"({masked_url(engine.url)}), from another folder or machine")
+        conn.commit()  # the session lock outlives the transaction; end the transaction, keep the connection
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_RUN_LOCK_KEY})
+            conn.commit()
 
 
 def check_integrity(engine: Engine, folder: Path) -> None:

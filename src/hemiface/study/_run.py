@@ -60,6 +60,7 @@ from .._errors import HemifaceError
 from .._progress import progress
 from .._provenance import sha256_file
 from ._analyses import analysis_function, call_arguments
+from ._database import hold_run_lock
 from ._eligibility import eligibility
 from ._files import media_type_problem, path_problem
 from ._errors import StudyError
@@ -485,10 +486,11 @@ def _record(study, job: Job, outcome: dict, run: RunSettings = RunSettings()) ->
 
 
 class _RunLock:
-    """One `study run` at a time per study (an advisory lock on results/.run.lock)."""
+    """One `study run` at a time per study: an advisory lock on results/.run.lock, and on PostgreSQL the
+    database's run lock too (:func:`~hemiface.study._database.hold_run_lock`: other folders on that database)."""
 
-    def __init__(self, folder: Path):
-        self.path = folder / _LOCK
+    def __init__(self, study, folder: Path):
+        self.engine, self.path = study.engine, folder / _LOCK
 
     def __enter__(self):
         self.fh = open(self.path, "w")
@@ -497,9 +499,21 @@ class _RunLock:
         except BlockingIOError:
             self.fh.close()
             raise StudyError(f"{self.path.parent.parent}: another `hemiface study run` is working on this study") from None
+        self.database = hold_run_lock(self.engine, self.path.parent.parent)
+        try:
+            self.database.__enter__()
+        except BaseException:
+            self._release_file()
+            raise
         return self
 
     def __exit__(self, *exc):
+        try:
+            self.database.__exit__(*exc)
+        finally:
+            self._release_file()
+
+    def _release_file(self):
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
 
@@ -541,7 +555,7 @@ def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
     where = study.settings.run.overridden(jobs=jobs, scheduler=scheduler)
     results = study.path / RESULTS_DIR
     results.mkdir(exist_ok=True)
-    with _RunLock(results):
+    with _RunLock(study, results):
         _remove_staging(results)  # from a run that was killed
         planned, problems = plan_jobs(study)
         summary = RunSummary(jobs=len(planned) + len(problems), failed=len(problems), failures=list(problems))
