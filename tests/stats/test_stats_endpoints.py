@@ -34,7 +34,7 @@ def result(table):
 def test_table_names_and_columns_are_frozen(result):
     assert list(TABLE_COLUMNS) == ["endpoints", "table1", "descriptives", "within_group", "between_groups", "ancova",
                                    "ancova_assumptions", "complications", "complication_tests", "missing", "outcomes",
-                                   "outcome_descriptives", "outcome_between_groups"]
+                                   "outcome_descriptives", "outcome_between_groups", "pose_sensitivity"]
     assert TABLE_COLUMNS["outcomes"] == ("outcome", "label", "unit", "column", "population_column", "reason_column",
                                          "population")
     assert TABLE_COLUMNS["outcome_descriptives"] == ("outcome", "group", "n", "n_missing", "missing_ids", "mean", "sd",
@@ -42,6 +42,7 @@ def test_table_names_and_columns_are_frozen(result):
     assert TABLE_COLUMNS["outcome_between_groups"] == ("outcome",) + GROUP_COLUMNS
     assert TABLE_COLUMNS["within_group"] == ("endpoint", "group") + PAIRED_COLUMNS
     assert TABLE_COLUMNS["between_groups"] == ("endpoint",) + GROUP_COLUMNS
+    assert TABLE_COLUMNS["pose_sensitivity"] == ("endpoint", "group", "n_excluded", "excluded_ids") + GROUP_COLUMNS
     assert TABLE_COLUMNS["missing"] == ("patient_id", "group", "endpoint", "timepoint", "reason")
     assert TABLE_COLUMNS["descriptives"] == ("endpoint", "group", "timepoint", "n", "n_missing", "missing_ids",
                                              "mean", "sd", "median", "q1", "q3", "min", "max")
@@ -145,6 +146,75 @@ def test_one_technique_skips_between_group_tables(table, caplog):
     assert res["between_groups"].empty and res["ancova"].empty and res["complication_tests"].empty
     assert tuple(res["between_groups"].columns) == TABLE_COLUMNS["between_groups"]
     assert not res["complications"].empty
+
+
+def _with_pose_artefact(table, *, as_text=False, artefact=8.0):
+    """Two techniques; four fat-grafting and one adm pair flagged as differing in pose, whose 2D change carries
+    ``artefact`` points of pose effect (8: about 3 degrees of yaw); every other pair's pose agrees, one pair's
+    pose is unknown."""
+    t = table[table.technique.isin(["adm", "fat_grafting"])].reset_index(drop=True).copy()
+    flagged = [9, 10, 12, 13, 6]  # 9-13: fat_grafting, 6: adm
+    t["pose_differs"] = pd.Series([False] * len(t), dtype=object)
+    t.loc[flagged, "pose_differs"] = True
+    t.loc[7, "pose_differs"] = None  # no pose recorded for this pair
+    for col in ("symmetry_ratio_followup_percent", "symmetry_ratio_change"):
+        t.loc[flagged, col] += artefact
+    if as_text:  # as an endpoint table read back from CSV
+        t["pose_differs"] = t["pose_differs"].map({True: "True", False: "False", None: ""})
+    return t, flagged
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_pose_sensitivity_leaves_out_the_pairs_whose_pose_differs(table, as_text):
+    """The 2D endpoint again on the pairs whose pose agrees: the pose artefact of the flagged pairs biases the
+    primary comparison and not the sensitivity analysis. Oracle: scipy's tests on the subset, computed here."""
+    from scipy import stats as st
+
+    t, flagged = _with_pose_artefact(table, as_text=as_text)
+    res = analyze_endpoints(t, order=["fat_grafting", "adm"])
+    sens = res["pose_sensitivity"]
+    assert tuple(sens.columns) == TABLE_COLUMNS["pose_sensitivity"] and set(sens.endpoint) == {"symmetry_ratio"}
+    change = t.symmetry_ratio_change.to_numpy(float)
+    keep = np.array([str(v) in ("False",) for v in t.pose_differs])
+    left_out = sorted(t.patient_id[~keep & np.isfinite(change)])
+    assert len(left_out) == 6  # the five flagged and the one of unknown pose (pair 1 has no change: not counted)
+    welch = sens[(sens.group == "between") & (sens.test == "welch_t")].iloc[0]
+    fg = change[keep & (t.technique == "fat_grafting").to_numpy() & np.isfinite(change)]
+    adm = change[keep & (t.technique == "adm").to_numpy() & np.isfinite(change)]
+    oracle = st.ttest_ind(fg, adm, equal_var=False)
+    ci = oracle.confidence_interval(0.95)
+    assert welch.estimate == pytest.approx(fg.mean() - adm.mean(), abs=1e-12)
+    assert (welch.ci_low, welch.ci_high, welch.p_value) == pytest.approx((ci.low, ci.high, oracle.pvalue), abs=1e-9)
+    assert welch.n == len(fg) + len(adm) and sorted(welch.excluded_ids.split(";")) == left_out
+    # Against the same table without the artefact: the primary estimate moves by exactly the artefact's share
+    # (8 points on 4 of 8 fat-grafting and 1 of 7 adm changes), the sensitivity estimate not at all.
+    clean = analyze_endpoints(_with_pose_artefact(table, as_text=as_text, artefact=0.0)[0], order=["fat_grafting", "adm"])
+
+    def welch_of(tables, name, group=None):
+        t = tables[name]
+        t = t[(t.endpoint == "symmetry_ratio") & (t.test == "welch_t") & ((t.group == group) if group else True)]
+        return t.iloc[0].estimate
+
+    bias = welch_of(res, "between_groups") - welch_of(clean, "between_groups")
+    assert bias == pytest.approx(8.0 * (4 / 8 - 1 / 7), abs=1e-9)
+    assert welch.estimate == pytest.approx(welch_of(clean, "pose_sensitivity", "between"), abs=1e-12)
+    within = sens[(sens.group == "fat_grafting") & (sens.test == "paired_t")].iloc[0]
+    assert within.estimate == pytest.approx(fg.mean(), abs=1e-12) and within.n == len(fg)
+    assert sorted(within.excluded_ids.split(";")) == sorted(t.patient_id[[9, 10, 12, 13]])
+    assert set(sens.group) == {"fat_grafting", "adm", "all", "between"}
+
+
+def test_pose_sensitivity_is_empty_without_pose_columns(result):
+    assert len(result["pose_sensitivity"]) == 0  # the synthetic table has no pose_differs column
+
+
+def test_pose_sensitivity_with_a_group_wholly_flagged(table):
+    t, _ = _with_pose_artefact(table)
+    t.loc[t.technique == "adm", "pose_differs"] = True
+    sens = analyze_endpoints(t)["pose_sensitivity"]
+    assert "between" not in set(sens.group)  # one technique left: no comparison
+    adm = sens[(sens.group == "adm") & (sens.test == "paired_t")].iloc[0]
+    assert adm.n == 0 and adm.n_excluded == 7  # 8 adm patients, one without a 2D change (not counted)
 
 
 def test_input_is_not_modified(table):

@@ -279,13 +279,48 @@ def journal_ancova(endpoint_definitions: pd.DataFrame, ancova: pd.DataFrame, *,
     return JournalTable(table, tuple(notes), _sources(sources))
 
 
+def journal_pose_sensitivity(pose_sensitivity: pd.DataFrame, *, order: Sequence | None = None) -> JournalTable:
+    """The 2D endpoint again in the pairs whose head pose agrees between the visits, from
+    ``analyze_endpoints(...)["pose_sensitivity"]``: per technique the change and, between the techniques,
+    the difference in change, each by the test the pre-specified rule selected, with how many pairs were
+    left out. The complete rows (both tests of each) are in the appendix."""
+    _need(pose_sensitivity, ("endpoint", "group", "n_excluded", "selected", "test", "estimate", "ci_low", "ci_high",
+                             "conf_level", "p_value", "n", "comparison"), "pose_sensitivity")
+    ci = ci_percent(pose_sensitivity["conf_level"]) or 95.0
+    est_header = f"Change or difference, points ({ci:g}% CI)"
+    columns = ["2D symmetry ratio, pairs whose pose agrees", "n", "Left out", est_header, "Test", "p"]
+    chosen = pose_sensitivity[pose_sensitivity["selected"].astype(bool)]
+    rows, sources = [], []
+    within = {str(r.group): r for r in chosen.itertuples() if str(r.group) != "between"}
+    for g in _order(list(within), order):
+        r = within[g]
+        rows.append({columns[0]: f"{_group_label(g)}: change", "n": str(int(r.n)), "Left out": str(int(r.n_excluded)),
+                     est_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, 1),
+                     "Test": str(r.test).replace("_", " "), "p": format_p(r.p_value)})
+    for r in chosen[chosen["group"].astype(str) == "between"].itertuples():
+        versus = " − ".join(group_label(g.strip()) for g in str(r.comparison).split(" - "))
+        rows.append({columns[0]: f"Difference in change ({versus})", "n": str(int(r.n)),
+                     "Left out": str(int(r.n_excluded)), est_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, 1),
+                     "Test": str(r.test).replace("_", " "), "p": format_p(r.p_value)})
+    sources.append(chosen)
+    notes = ["Sensitivity analysis of the 2D endpoint: the pairs whose baseline and follow-up head yaw, pitch or "
+             "roll differ by more than the limit, or whose pose is unknown, are left out (a head turn moves the "
+             "ratio by about 2 points per degree of yaw).",
+             "The pose is read from the face mesh, which also moves with a one-sided change of the face, so a pair "
+             "left out may have changed in shape as well as in pose: a check on the primary analysis, not a "
+             "replacement for it.",
+             "Both tests of each comparison are in the appendix."]
+    return JournalTable(pd.DataFrame(rows, columns=columns), tuple(notes), _sources(sources))
+
+
 def _reference_of(method_note: str) -> set[str]:
     """The reference technique named in the ANCOVA's method notes ("... treatment coding, reference fat_grafting")."""
     return set(re.findall(r"reference (\S+)", method_note))
 
 
 def journal_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None = None) -> dict[str, JournalTable]:
-    """Table 1, Table 2 and the ANCOVA (key ``ancova``) from ``analyze_endpoints``' tables, for those present."""
+    """Table 1, Table 2, the ANCOVA (key ``ancova``) and the pose sensitivity analysis (``pose_sensitivity``, when
+    it has rows) from ``analyze_endpoints``' tables, for those present."""
     out = {}
     if "table1" in tables:
         out["table1"] = journal_table_one(tables["table1"], order=order)
@@ -294,4 +329,6 @@ def journal_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None
                                           tables["between_groups"], order=order)
     if {"endpoints", "ancova"} <= set(tables):
         out["ancova"] = journal_ancova(tables["endpoints"], tables["ancova"], order=order)
+    if "pose_sensitivity" in tables and len(tables["pose_sensitivity"]):
+        out["pose_sensitivity"] = journal_pose_sensitivity(tables["pose_sensitivity"], order=order)
     return out

@@ -36,6 +36,8 @@ KNOWN_TABLES = {
     "between_groups": ("Endpoints", "Comparison of change between techniques"),
     "ancova": ("Endpoints", "Table 3. Follow-up adjusted for baseline (ANCOVA)"),
     "ancova_assumptions": ("Endpoints", "ANCOVA assumption checks"),
+    "pose_sensitivity": ("Endpoints", "Sensitivity analysis: the 2D symmetry ratio in the pairs whose head pose "
+                                      "agrees between the visits"),
     "outcome_descriptives": ("Endpoints", "Graft retention and achieved share of the planned volume at follow-up, "
                                           "by technique"),
     "outcome_between_groups": ("Endpoints", "Graft retention and achieved share of the planned volume compared "
@@ -56,7 +58,9 @@ PATIENT_IMAGES = {
 #: Titles of appendix tables that are not in :data:`KNOWN_TABLES`.
 APPENDIX_TITLES = {"rating_agreement": "Blinded rating: agreement between the raters, every ICC form and kappa",
                    "ancova": "Follow-up adjusted for baseline (ANCOVA): the complete models",
-                   "ancova_assumptions": "ANCOVA assumption checks"}
+                   "ancova_assumptions": "ANCOVA assumption checks",
+                   "pose_sensitivity": "Sensitivity analysis without the pairs whose head pose differs: both tests "
+                                       "of each comparison"}
 #: Tables whose key starts with this go to the appendix (after the methods), in the order given.
 APPENDIX_PREFIX = "appendix_"
 _OUTCOME_NOTE = ("Graft retention = net 3D volume gained on the affected side at follow-up / fat volume injected "
@@ -232,7 +236,9 @@ def methods_text(settings: Mapping, flow: Mapping) -> str:
         f"was {midline}; millimetres were scaled from a horizontal iris diameter of {val('iris_mm', ' mm')}. The "
         "symmetry ratio is 100 \u00d7 the area of the affected hemiface / the area of the unaffected hemiface "
         "(100 % = symmetric, below 100 % = deficient affected side). Photographs with head yaw beyond "
-        f"{val('max_yaw_deg', DEG)} or pitch beyond {val('max_pitch_deg', DEG)} were flagged."
+        f"{val('max_yaw_deg', DEG)} or pitch beyond {val('max_pitch_deg', DEG)} were flagged. Pairs whose baseline "
+        f"and follow-up head yaw, pitch or roll differ by more than {val('max_pose_difference_deg', DEG)} were "
+        "flagged and listed, and the 2D endpoint was analysed again without them (sensitivity analysis)."
     )
     paras.append(
         "3D surface scans. The unaffected hemiface was mirrored across the face's fitted symmetry plane. A defect "
@@ -330,7 +336,7 @@ _SHOWN_AS_GIVEN = ("outcome_descriptives", "outcome_between_groups", "complicati
                    *RATING_TABLES)
 #: The complete tidy tables (every computed test, min and max) that go to the appendix, as in the workbook.
 APPENDIX_TABLES = ("endpoints", "table1", "descriptives", "within_group", "between_groups", "ancova",
-                   "ancova_assumptions", "rating_agreement")
+                   "ancova_assumptions", "pose_sensitivity", "rating_agreement")
 #: Columns of the tidy tables whose values are identifiers ("paired_t", "mean_change") printed as words.
 _WORDED_COLUMNS = ("test", "estimate_name", "effect_size_name", "statistic_name", "timepoint", "term", "check",
                    "summary_type", "comparison", "level", "variable")
@@ -515,9 +521,12 @@ def study_report(endpoints: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fl
                    "about 2 points per degree of yaw: these patients' 2D change includes a pose effect.")
         if len(flagged):
             report.add_table(flagged, "Photograph pairs whose head pose differs between the visits", caption=caption)
+            if "pose_sensitivity" in tables:
+                report.add_table(tables["pose_sensitivity"], KNOWN_TABLES["pose_sensitivity"][1],
+                                 caption=captions.get("pose_sensitivity"))
         else:
             report.add_text("No patient's baseline and follow-up photographs differ in head yaw, pitch or roll "
-                            "beyond the limit.")
+                            "beyond the limit (so no sensitivity analysis without them).")
     for key in ("within_group", "between_groups", "ancova", "ancova_assumptions"):
         if key in tables:
             cols = set(map(str, tables[key].columns))

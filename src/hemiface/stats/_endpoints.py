@@ -109,6 +109,14 @@ COMPLICATION_OUTCOMES = ("any_complication", "major_complication")
 OUTCOME_DESCRIPTIVE_COLUMNS = ("outcome", "group", "n", "n_missing", "missing_ids", "mean", "sd", "median", "q1", "q3",
                                "min", "max")
 
+#: The endpoint whose photographs carry a head pose, and the endpoint table's column saying whether the two
+#: visits' poses differ beyond the limit (``study._endpoints``: True, False, or missing when unknown).
+POSE_ENDPOINT = "symmetry_ratio"
+POSE_DIFFERS_COLUMN = "pose_differs"
+#: Columns of the ``pose_sensitivity`` table: within each group (``group`` a technique or "all"; no
+#: ``comparison``) and between the groups (``group`` "between", ``comparison`` set), in the pairs whose pose agrees.
+POSE_SENSITIVITY_COLUMNS = ("endpoint", "group", "n_excluded", "excluded_ids") + GROUP_COLUMNS
+
 #: Every table :func:`analyze_endpoints` returns, in order, with its frozen columns.
 TABLE_COLUMNS = {
     "endpoints": ENDPOINT_COLUMNS,
@@ -124,6 +132,7 @@ TABLE_COLUMNS = {
     "outcomes": OUTCOME_COLUMNS,
     "outcome_descriptives": OUTCOME_DESCRIPTIVE_COLUMNS,
     "outcome_between_groups": ("outcome",) + GROUP_COLUMNS,
+    "pose_sensitivity": POSE_SENSITIVITY_COLUMNS,
 }
 
 REQUIRED_COLUMNS = (
@@ -263,6 +272,44 @@ def _complication_outcomes(endpoints: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
+def pose_agrees(values) -> np.ndarray:
+    """True where the endpoint table's ``pose_differs`` says False (the two visits' head poses agree within the
+    limit): False, 0 or "False" (a table read back from CSV). True, missing or unreadable: not known to agree."""
+    return np.array([str(v).strip().lower() in ("false", "0", "0.0") for v in values], dtype=bool)
+
+
+def _pose_sensitivity(data, ids, groups, order, sets, kw) -> list[dict]:
+    """The 2D endpoint again in the pairs whose head pose agrees between the visits (sensitivity analysis).
+
+    The pairs left out are those flagged (or of unknown pose) that have a change; they are listed in each
+    row. Empty when the table has no pose column (an endpoint table from before pose agreement).
+    """
+    if POSE_DIFFERS_COLUMN not in data:
+        return []
+    ep = next(e for e in ENDPOINTS if e.endpoint == POSE_ENDPOINT)
+    base, follow = _numeric(data, ep.baseline_column), _numeric(data, ep.followup_column)
+    change = _change(data, ep, base, follow)
+    keep = pose_agrees(data[POSE_DIFFERS_COLUMN])
+    rows = []
+
+    def add(res, group, excluded):
+        for r in res.to_dict("records"):
+            rows.append(dict(endpoint=ep.endpoint, group=group, n_excluded=len(excluded),
+                             excluded_ids=";".join(excluded), **r))
+
+    for g, m in sets:
+        excluded = [ids[i] for i in np.flatnonzero(m & ~keep & np.isfinite(change))]
+        add(paired_change(base[m & keep], follow[m & keep], ids=[ids[i] for i in np.flatnonzero(m & keep)], **kw),
+            g, excluded)
+    kept_order = [g for g in order if (keep & (groups == g).to_numpy()).any()]
+    if len(kept_order) >= 2:
+        m = keep & groups.isin(kept_order).to_numpy()
+        excluded = [ids[i] for i in np.flatnonzero(~keep & np.isfinite(change))]
+        add(compare_groups(change[m], groups[m].to_numpy(), order=kept_order, ids=[ids[i] for i in np.flatnonzero(m)],
+                           **kw), "between", excluded)
+    return rows
+
+
 def analyze_endpoints(
     endpoints: pd.DataFrame,
     *,
@@ -357,6 +404,7 @@ def analyze_endpoints(
 
     for oc in outcomes_of(data):
         _follow_up_outcome(oc, data, ids, groups, order, include_overall, tables, kw)
+    tables["pose_sensitivity"] = _pose_sensitivity(data, ids, groups, order, sets, kw)
 
     table1 = table_one(data, group_column=group_column, order=order, normality_alpha=normality_alpha)
     for var in DEFAULT_CONTINUOUS + DEFAULT_CATEGORICAL:

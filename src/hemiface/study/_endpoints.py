@@ -298,6 +298,7 @@ def endpoint_table(study, *, max_pose_difference_deg: float = MAX_POSE_DIFFERENC
     out.attrs["rules"] = study.settings.to_dict()
     out.attrs["flow"] = study_flow(table, out)
     out.attrs["parameters"] = study.settings.analysis_parameters()
+    out.attrs["pose"] = {"max_pose_difference_deg": float(max_pose_difference_deg)}
     return out
 
 

@@ -72,6 +72,7 @@ def report_settings(study, endpoints) -> dict:
         "rules": endpoints.attrs["rules"],
         "parameters": endpoints.attrs["parameters"],
         "photo_flags": {"max_yaw_deg": MAX_YAW_DEG, "max_pitch_deg": MAX_PITCH_DEG},
+        "pose": endpoints.attrs.get("pose", {}),
         "test_selection": SELECTION_RULE,
         "alpha": alpha,
         "ci_level": round(100 * (1 - alpha), 6),
