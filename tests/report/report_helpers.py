@@ -4,7 +4,11 @@ import math
 import re
 from html.parser import HTMLParser
 
+import numpy as np
+import pandas as pd
+
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
+TECHNIQUES = ("fat_grafting", "free_flap", "adm")
 
 
 class Html(HTMLParser):
@@ -102,3 +106,50 @@ def matches(cell: str, value) -> bool:
     if "e" in cell.lower():
         return math.isclose(shown, float(value), rel_tol=0.05)
     return abs(shown - float(value)) <= 0.5 * 10 ** (-decimals(cell)) * (1 + 1e-9)
+
+
+def endpoint_rows(n: int, seed: int = 7) -> pd.DataFrame:
+    """``n`` patients (a multiple of 3) with the endpoint table's columns, every value present."""
+    rng = np.random.default_rng(seed)
+    tech = np.array(TECHNIQUES * (n // 3))
+    sr_b = rng.normal(86, 5, n)
+    sr_f = sr_b + rng.normal(5, 3, n)
+    d_b = rng.normal(9000, 3000, n)
+    d_f = d_b - rng.normal(3000, 1500, n)
+    unaffected = rng.normal(300000, 20000, n)
+    surgery = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    interval = rng.integers(180, 500, n)
+    df = pd.DataFrame({
+        "patient_id": [f"HFA-{i:03d}" for i in range(n)],
+        "technique": tech,
+        "affected_side": rng.choice(["left", "right"], n),
+        "sex": rng.choice(["female", "male"], n),
+        "age_at_surgery_years": rng.uniform(14, 55, n),
+        "guerrerosantos_stage": rng.choice([1, 2, 3, 4], n),
+        "age_at_onset_years": rng.uniform(5, 15, n),
+        "years_since_onset": rng.uniform(3, 30, n),
+        "initial_surgery_date": surgery,
+        "baseline_date": surgery - pd.to_timedelta(rng.integers(1, 80, n), unit="D"),
+        "followup_date": surgery + pd.to_timedelta(interval, unit="D"),
+        "followup_interval_days": interval,
+        "symmetry_ratio_baseline_percent": sr_b,
+        "symmetry_ratio_followup_percent": sr_f,
+        "symmetry_ratio_change": sr_f - sr_b,
+        "discrepancy_baseline_mm3": d_b,
+        "discrepancy_followup_mm3": d_f,
+        "discrepancy_change_mm3": d_f - d_b,
+        "discrepancy_baseline_percent": 100 * d_b / unaffected,
+        "discrepancy_followup_percent": 100 * d_f / unaffected,
+        "discrepancy_change_percent": 100 * (d_f - d_b) / unaffected,
+        "defect_volume_baseline_mm3": d_b * 0.9,
+        "volume_gain_mm3": d_b - d_f,
+        "complications_followup": rng.choice(["", "seroma", "fat necrosis"], n),
+        "major_complication": rng.random(n) < 0.15,
+        "missing_2d_reason": None,
+        "missing_3d_reason": None,
+        "faceq_cheeks_baseline": rng.uniform(20, 60, n),
+        "faceq_cheeks_followup": rng.uniform(40, 90, n),
+    })
+    df["complications_followup_n"] = (df["complications_followup"] != "").astype(int)
+    df["faceq_cheeks_change"] = df["faceq_cheeks_followup"] - df["faceq_cheeks_baseline"]
+    return df

@@ -343,7 +343,33 @@ _WORDED_COLUMNS = ("test", "estimate_name", "effect_size_name", "statistic_name"
 #: (value, name) column pairs of the tidy tables printed as one column ("t −2.31", "hedges g 0.45").
 _NAMED_VALUES = (("statistic", "statistic_name"), ("estimate", "estimate_name"), ("effect_size", "effect_size_name"))
 #: Columns that list ids or sizes joined by ";": printed with a space after each, so they wrap.
-_LIST_COLUMNS = ("missing_ids", "group_sizes")
+_LIST_COLUMNS = ("missing_ids", "group_sizes", "excluded_ids")
+#: Columns holding ";"-separated patient ids, and how many a report cell lists (a registry leaves hundreds of
+#: patients out of its 3D endpoints: one cell listing them all is taller than a page). The workbook and the
+#: CSV files keep every id.
+_ID_COLUMNS = ("missing_ids", "excluded_ids")
+MAX_IDS_SHOWN = 12
+
+
+def shorten_ids(value):
+    """A ";"-separated id list with at most :data:`MAX_IDS_SHOWN` ids, the rest counted
+    ("HFA-001;...;HFA-012 … and 558 more (every id in the workbook)")."""
+    if not isinstance(value, str):
+        return value
+    ids = [i.strip() for i in value.split(";") if i.strip()]
+    if len(ids) <= MAX_IDS_SHOWN:
+        return value
+    sep = "; " if "; " in value else ";"
+    return sep.join(ids[:MAX_IDS_SHOWN]) + f" … and {len(ids) - MAX_IDS_SHOWN} more (every id in the workbook)"
+
+
+def _shortened(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose id lists are shortened (:func:`shorten_ids`)."""
+    out = table.copy()
+    for c in _ID_COLUMNS:
+        if c in out:
+            out[c] = [shorten_ids(v) for v in out[c]]
+    return out
 
 
 def appendix_display(table: pd.DataFrame, endpoint_labels: Mapping[str, str]) -> tuple[pd.DataFrame, str | None]:
@@ -352,7 +378,7 @@ def appendix_display(table: pd.DataFrame, endpoint_labels: Mapping[str, str]) ->
     name in one column, the number of missing patients with their ids, id lists that wrap, and a column
     holding one confidence level throughout moved to the caption (returned), so the complete table fits a
     landscape page instead of being split into column groups (the workbook keeps the tidy columns)."""
-    out = table.copy()
+    out = _shortened(table)
     note = None
     if "endpoint" in out:
         out["endpoint"] = [endpoint_labels.get(str(e), e) for e in out["endpoint"]]
@@ -391,7 +417,7 @@ def report_tables(tables: Mapping[str, pd.DataFrame], *, order: Sequence | None 
     journal = journal_tables(tables, order=order)
     shown = {key: j.table for key, j in journal.items()}
     captions = {key: j.caption for key, j in journal.items()}
-    shown.update({key: tables[key] for key in _SHOWN_AS_GIVEN if key in tables})
+    shown.update({key: _shortened(tables[key]) for key in _SHOWN_AS_GIVEN if key in tables})
     labels = {}
     if "endpoints" in tables and {"endpoint", "label"} <= set(tables["endpoints"].columns):
         labels = dict(zip(tables["endpoints"]["endpoint"].astype(str), tables["endpoints"]["label"]))
