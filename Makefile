@@ -78,6 +78,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_photo.py
 	$(BIN)/python benchmarks/bench_scan_landmarks.py
 	$(BIN)/python benchmarks/bench_study_run.py
+	$(BIN)/python benchmarks/bench_dask_worker.py
 	$(BIN)/python benchmarks/bench_study_600.py $(BENCH_STUDY_ARGS)
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_app3d.py

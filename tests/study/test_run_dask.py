@@ -370,3 +370,30 @@ def test_a_postgresql_study_on_the_cluster_stores_the_local_results(tmp_path, sh
             assert not leftovers(study)
     finally:
         postgres.drop_database(name)
+
+
+@pytest.mark.sqlite_only("about a worker's malloc settings, not the database")
+def test_a_nanny_started_worker_gets_large_malloc_thresholds_once(monkeypatch):
+    """The Dask nanny's MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold (a photo analysis
+    0.80 s instead of 0.56 s, benchmarks/bench_dask_worker.py); the job sets large thresholds once per
+    process, and nothing without the nanny's setting."""
+    import ctypes
+
+    import hemiface.study._dask as dask_module
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(dask_module, "_malloc_tuned", False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    dask_module._undo_nanny_malloc_trim()
+    assert calls == []
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    dask_module._undo_nanny_malloc_trim()
+    dask_module._undo_nanny_malloc_trim()
+    assert calls == [(-3, 32 * 2**20), (-1, 64 * 2**20)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, once

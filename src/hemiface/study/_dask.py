@@ -164,6 +164,36 @@ def _worker_facts(results_dir: str, check_name: str, nonce: str) -> dict:
     return facts
 
 
+#: glibc's malloc thresholds a Dask worker's job sets (bytes); see :func:`_undo_nanny_malloc_trim`.
+WORKER_MMAP_THRESHOLD = 32 * 2**20
+WORKER_TRIM_THRESHOLD = 64 * 2**20
+_malloc_tuned = False
+
+
+def _undo_nanny_malloc_trim() -> None:
+    """On a worker started by a Dask nanny, once: give glibc's malloc back a large mmap and trim threshold.
+
+    The nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand freed memory back to the
+    system), and setting any threshold turns off glibc's adaptive mmap threshold: every array above
+    128 KiB is then a fresh mmap, faulted in page by page. A photo analysis took 0.80 s per photo on such
+    a worker against 0.56-0.61 s in a plain process, and 0.56 s with these thresholds. A worker keeps at
+    most about 64 MiB of freed memory this way. Nothing happens off glibc or without the nanny's setting.
+    """
+    global _malloc_tuned
+    if _malloc_tuned or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters
+        libc.mallopt(m_mmap_threshold, WORKER_MMAP_THRESHOLD)
+        libc.mallopt(m_trim_threshold, WORKER_TRIM_THRESHOLD)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 @dataclass(frozen=True)
 class _Checked:
     """A job's function, refused on a worker whose hemiface is not the coordinator's (a worker that joined late)."""
@@ -178,6 +208,7 @@ class _Checked:
             from distributed import get_worker
 
             raise WorkerMismatchError(_mismatch(get_worker().address, here, (self.version, self.code)))
+        _undo_nanny_malloc_trim()
         return self.fn(*args)
 
 
