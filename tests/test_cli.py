@@ -199,3 +199,29 @@ def test_region_options_bound_the_measured_area(phantom_file, tmp_path):
     wide = json.loads(runner.invoke(app, ["scan", "analyze", str(phantom_file), "--affected", "right", "--out",
                                           str(tmp_path / "wide")]).output and (tmp_path / "wide" / "measurements.json").read_text())
     assert m["region_area_mm2"] < 0.8 * wide["region_area_mm2"]
+
+
+def test_every_written_default_shows_in_the_help():
+    """Options whose help writes its default ("\\[default: ./<scan name>_hemiface]") show it: unescaped, Rich
+    took "[default: ...]" for a markup tag and dropped it ("Output folder ." was all a user saw)."""
+    import typer.main
+
+    def commands(cmd, path):
+        if hasattr(cmd, "commands"):  # a group
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, path + [name])
+        else:
+            yield path, cmd
+
+    checked = 0
+    for path, cmd in commands(typer.main.get_command(app), []):
+        written = [p for p in cmd.params if "[default: " in (getattr(p, "help", None) or "")]
+        if not written:
+            continue
+        result = CliRunner().invoke(app, path + ["--help"], env={"COLUMNS": "200"}, terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        for p in written:
+            first_word = p.help.split("[default: ", 1)[1].split()[0].lstrip("\\")
+            assert f"[default: {first_word}" in result.output, (path, p.name, result.output)
+            checked += 1
+    assert checked >= 20

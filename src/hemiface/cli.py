@@ -188,7 +188,7 @@ def scan_analyze(
     region_above_mm: float = typer.Option(_REGION.above_mm, "--region-above-mm", help="Face region: reach above pronasale."),
     region_below_mm: float = typer.Option(_REGION.below_mm, "--region-below-mm", help="Face region: reach below pronasale."),
     region_depth_mm: float = typer.Option(_REGION.depth_mm, "--region-depth-mm", help="Face region: reach behind pronasale."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_hemiface]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<scan name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
@@ -240,7 +240,7 @@ def scan_analyze(
 def scan_landmarks(
     scan: Path = typer.Argument(..., help="Face scan in any orientation: OBJ, PLY, STL, OFF or GLB.", dir_okay=False),
     units: Units = typer.Option(Units.mm, "--units", help="Units of the scan file."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<scan name>_landmarks]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<scan name>_landmarks]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
     """Find the face, its landmarks and its canonical frame automatically.
@@ -278,7 +278,7 @@ def scan_compare(
     plan: Optional[Path] = typer.Option(None, "--plan", dir_okay=False, help="The defect.stl that `scan analyze` wrote for PRE."),
     stable: Optional[Path] = typer.Option(
         None, "--stable", dir_okay=False,
-        help="Mesh (PRE's frame and units) of the areas to register on [default: forehead, nasal dorsum, unaffected side].",
+        help="Mesh (PRE's frame and units) of the areas to register on \\[default: forehead, nasal dorsum, unaffected side].",
     ),
     units: Units = typer.Option(Units.mm, "--units", help="Units of both scan files."),
     landmarks_pre: Optional[Path] = typer.Option(None, "--landmarks-pre", dir_okay=False, help="Landmark CSV for PRE."),
@@ -289,7 +289,7 @@ def scan_compare(
         "A depressed area counts as a defect if deeper than this somewhere (mm); gains count once they rise above "
         "the change map's noise.")),
     max_rms_mm: float = typer.Option(_COMPARE["max_registration_rms_mm"], "--max-registration-rms-mm", help="Refuse to report change above this registration RMS."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
@@ -339,7 +339,7 @@ def photo_analyze(
     ),
     midline: MidlineMethod = typer.Option(MidlineMethod(_PHOTO["midline"]), "--midline", help="Midline: pupils' perpendicular bisector, or fitted through midline points."),
     iris_mm: float = typer.Option(_PHOTO["iris_mm"], "--iris-mm", help="Horizontal iris diameter that sets the mm scale."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<photo name>_hemiface]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<photo name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
 ):
@@ -398,7 +398,7 @@ def photo_compare(
     max_pose_difference_deg: float = typer.Option(
         _PHOTO_COMPARE["max_pose_difference_deg"], "--max-pose-difference-deg",
         help="Flag the pair when head yaw, pitch or roll differs by more than this between the visits (degrees)."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<pre>_vs_<post>_hemiface]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<pre>_vs_<post>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
     """Change in each symmetry ratio between two visits (post minus pre), and their head-pose agreement.
@@ -515,7 +515,7 @@ def plan_adm(
     rounding: Rounding = typer.Option(Rounding(_ADM["rounding"]), "--rounding", help=(
         "Layer k covers where the defect is deeper than (k-1/2)T (half: nearest), (k-1)T (ceil: never short) "
         "or kT (floor: never above).")),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<analysis>_adm]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<analysis>_adm]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
     """The stepped ADM composite: layers of the sheet thickness, flattened at 1:1 and laid out on sheets.
@@ -557,7 +557,7 @@ def plan_fat(
     overcorrection: float = typer.Option(_FAT["overcorrection"], "--overcorrection", help="Planned excess over the deficit (0.2 = 20 %)."),
     max_per_session_ml: Optional[float] = typer.Option(_FAT["max_per_session_ml"], "--max-per-session-ml",
                                                        help="Most fat injected in one session, all zones together (ml)."),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: ./<analysis>_fat]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<analysis>_fat]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
     """The fat-graft plan per zone: deficit x (1 + overcorrection) / retention, and the sessions it takes.
@@ -790,7 +790,7 @@ def study_endpoints(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     out: Optional[Path] = typer.Option(
         None, "--out", dir_okay=False,
-        help="FILE.csv (with FILE_flow.csv, FILE_excluded.csv, FILE_rules.json beside it) or FILE.xlsx [default: <study>/endpoints.csv].",
+        help="FILE.csv (with FILE_flow.csv, FILE_excluded.csv, FILE_rules.json beside it) or FILE.xlsx \\[default: <study>/endpoints.csv].",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ):
@@ -823,7 +823,7 @@ def study_endpoints(
 @study_app.command("analyze")
 def study_analyze(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/analysis]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: <study>/analysis]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ):
     """The statistical analysis plan on the endpoint table: CSV tables and one XLSX workbook.
@@ -875,10 +875,10 @@ def study_analyze(
 @study_app.command("report")
 def study_report_cmd(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder [default: <study>/report]."),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: <study>/report]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
     formats: Optional[list[ReportFormat]] = typer.Option(
-        None, "--format", help="html, pdf or docx (Word, for the manuscript); repeat for several [default: html and pdf]."),
+        None, "--format", help="html, pdf or docx (Word, for the manuscript); repeat for several \\[default: html and pdf]."),
 ):
     """The study report: one self-contained HTML file and the same as PDF (or a Word document).
 
@@ -916,7 +916,7 @@ def study_correct(
     landmarks: Path = typer.Argument(..., help="Corrected landmarks.json (or iBUG .pts).", exists=True, dir_okay=False),
     reason: str = typer.Option(..., "--reason", help="Why the landmarks were corrected (kept in the audit table)."),
     photo: Optional[str] = typer.Option(None, "--photo", help="The photo's file name, when the visit has several."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who corrects [default: your login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who corrects \\[default: your login name]."),
 ):
     """Replace a photo's automatic landmarks with a person's corrected file and recompute its analysis.
 
@@ -951,7 +951,7 @@ def study_scan_settings(
                                                "vertex indices (.npy of indices or a boolean mask, or a text file of "
                                                "whole numbers)."),
     scan: Optional[str] = typer.Option(None, "--scan", help="The scan's file name, when the visit has several."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who sets it [default: your login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who sets it \\[default: your login name]."),
 ):
     """Set a scan's symmetry plane or painted stable area (as the app's 3D check does); `study run` recomputes it.
 
@@ -991,10 +991,10 @@ def rating_create(
     name: str = typer.Option(..., "--name", help="The round's name (never shown to raters)."),
     scale: str = typer.Option(..., "--scale", help="comparison_5, improvement_5, improvement_4 or symmetry_5."),
     rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
-    patient: Optional[list[str]] = typer.Option(None, "--patient", help="A patient to include (repeat) [default: every "
+    patient: Optional[list[str]] = typer.Option(None, "--patient", help="A patient to include (repeat) \\[default: every "
                                                 "eligible patient with photos at baseline and follow-up]."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="The round's seed (recorded) [default: random]."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who creates the round [default: your login name]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The round's seed (recorded) \\[default: random]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who creates the round \\[default: your login name]."),
 ):
     """Create a rating round and print each rater's personal link (shown only now)."""
     from .study import create_round, open_study
@@ -1013,7 +1013,7 @@ def rating_invite(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
     rater: list[str] = typer.Option(..., "--rater", help="A rater's name (repeat for each rater)."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who invites [default: your login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who invites \\[default: your login name]."),
 ):
     """Invite more raters to a round and print their personal links (shown only now)."""
     from .study import invite_raters, open_study
@@ -1031,7 +1031,7 @@ def rating_close(
     folder: Path = typer.Argument(..., help="Study folder.", file_okay=False),
     round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
     reason: str = typer.Option(..., "--reason", help="Why the round ends (kept in the audit table)."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who closes it [default: your login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who closes it \\[default: your login name]."),
 ):
     """Close a round: no more ratings; the raters' links say the round is closed; nothing is deleted.
 
@@ -1054,7 +1054,7 @@ def rating_revoke(
     round_id: int = typer.Argument(..., help="The round's number (`study rating status`)."),
     rater: str = typer.Option(..., "--rater", help="The rater's name, or number (`study rating status ROUND`)."),
     reason: str = typer.Option(..., "--reason", help="Why the link is revoked (kept in the audit table)."),
-    user: Optional[str] = typer.Option(None, "--user", help="Who revokes it [default: your login name]."),
+    user: Optional[str] = typer.Option(None, "--user", help="Who revokes it \\[default: your login name]."),
 ):
     """Revoke one rater's personal link at once; their ratings stay recorded but leave the analysis."""
     from .study import open_study, revoke_rater, round_progress
