@@ -69,8 +69,8 @@ PYTEST_WORKERS ?= 2
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -o log_cli=false -rfEsxXP --durations=25
 
-# The study benchmark runs the 600-patient cohort (about 45 minutes on 2 cores); `make bench BENCH_STUDY_ARGS=`
-# runs its 60-patient version (about 5 minutes).
+# The study benchmark runs the 600-patient cohort (about 40 minutes on 2 cores); `make bench BENCH_STUDY_ARGS=`
+# runs its 60-patient version (about 5-8 minutes).
 BENCH_STUDY_ARGS ?= --full
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
