@@ -49,6 +49,7 @@ import tempfile
 import threading
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -485,37 +486,20 @@ def _record(study, job: Job, outcome: dict, run: RunSettings = RunSettings()) ->
         ))
 
 
-class _RunLock:
+@contextmanager
+def _run_lock(study, folder: Path):
     """One `study run` at a time per study: an advisory lock on results/.run.lock, and on PostgreSQL the
     database's run lock too (:func:`~hemiface.study._database.hold_run_lock`: other folders on that database)."""
-
-    def __init__(self, study, folder: Path):
-        self.engine, self.path = study.engine, folder / _LOCK
-
-    def __enter__(self):
-        self.fh = open(self.path, "w")
+    with open(folder / _LOCK, "w") as fh:
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self.fh.close()
-            raise StudyError(f"{self.path.parent.parent}: another `hemiface study run` is working on this study") from None
-        self.database = hold_run_lock(self.engine, self.path.parent.parent)
+            raise StudyError(f"{folder.parent}: another `hemiface study run` is working on this study") from None
         try:
-            self.database.__enter__()
-        except BaseException:
-            self._release_file()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.database.__exit__(*exc)
+            with hold_run_lock(study.engine, folder.parent):
+                yield
         finally:
-            self._release_file()
-
-    def _release_file(self):
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
@@ -555,7 +539,7 @@ def run_study(study, *, jobs: int | None = None, retry_failed: bool = False,
     where = study.settings.run.overridden(jobs=jobs, scheduler=scheduler)
     results = study.path / RESULTS_DIR
     results.mkdir(exist_ok=True)
-    with _RunLock(study, results):
+    with _run_lock(study, results):
         _remove_staging(results)  # from a run that was killed
         planned, problems = plan_jobs(study)
         summary = RunSummary(jobs=len(planned) + len(problems), failed=len(problems), failures=list(problems))
