@@ -290,19 +290,17 @@ def journal_pose_sensitivity(pose_sensitivity: pd.DataFrame, *, order: Sequence 
     est_header = f"Change or difference, points ({ci:g}% CI)"
     columns = ["2D symmetry ratio, pairs whose pose agrees", "n", "Left out", est_header, "Test", "p"]
     chosen = pose_sensitivity[pose_sensitivity["selected"].astype(bool)]
-    rows, sources = [], []
+
+    def row(label, r):
+        return {columns[0]: label, "n": str(int(r.n)), "Left out": str(int(r.n_excluded)),
+                est_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, 1),
+                "Test": str(r.test).replace("_", " "), "p": format_p(r.p_value)}
+
     within = {str(r.group): r for r in chosen.itertuples() if str(r.group) != "between"}
-    for g in _order(list(within), order):
-        r = within[g]
-        rows.append({columns[0]: f"{_group_label(g)}: change", "n": str(int(r.n)), "Left out": str(int(r.n_excluded)),
-                     est_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, 1),
-                     "Test": str(r.test).replace("_", " "), "p": format_p(r.p_value)})
+    rows = [row(f"{_group_label(g)}: change", within[g]) for g in _order(list(within), order)]
     for r in chosen[chosen["group"].astype(str) == "between"].itertuples():
-        versus = " − ".join(group_label(g.strip()) for g in str(r.comparison).split(" - "))
-        rows.append({columns[0]: f"Difference in change ({versus})", "n": str(int(r.n)),
-                     "Left out": str(int(r.n_excluded)), est_header: _estimate_ci(r.estimate, r.ci_low, r.ci_high, 1),
-                     "Test": str(r.test).replace("_", " "), "p": format_p(r.p_value)})
-    sources.append(chosen)
+        versus = " \u2212 ".join(group_label(g.strip()) for g in str(r.comparison).split(" - "))
+        rows.append(row(f"Difference in change ({versus})", r))
     notes = ["Sensitivity analysis of the 2D endpoint: the pairs whose baseline and follow-up head yaw, pitch or "
              "roll differ by more than the limit, or whose pose is unknown, are left out (a head turn moves the "
              "ratio by about 2 points per degree of yaw).",
@@ -310,7 +308,7 @@ def journal_pose_sensitivity(pose_sensitivity: pd.DataFrame, *, order: Sequence 
              "left out may have changed in shape as well as in pose: a check on the primary analysis, not a "
              "replacement for it.",
              "Both tests of each comparison are in the appendix."]
-    return JournalTable(pd.DataFrame(rows, columns=columns), tuple(notes), _sources(sources))
+    return JournalTable(pd.DataFrame(rows, columns=columns), tuple(notes), _sources([chosen]))
 
 
 def _reference_of(method_note: str) -> set[str]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, logger
+from .._cells import read_flag
 from ._errors import ReportError
 from ._format import column_kind, column_label, format_value
 from ._journal import ci_percent, journal_tables
@@ -166,7 +167,7 @@ def pose_flagged_pairs(endpoints: pd.DataFrame) -> pd.DataFrame:
     if "pose_differs" not in endpoints:
         return pd.DataFrame(columns=list(POSE_FLAG_COLUMNS))
     # True, numpy's True or "True" (an endpoint table read back from CSV); missing or False is not flagged.
-    flagged = endpoints[endpoints["pose_differs"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))]
+    flagged = endpoints[endpoints["pose_differs"].map(lambda v: read_flag(v) is True)]
     return flagged.reindex(columns=list(POSE_FLAG_COLUMNS)).reset_index(drop=True)
 
 
@@ -359,8 +360,7 @@ def shorten_ids(value):
     ids = [i.strip() for i in value.split(";") if i.strip()]
     if len(ids) <= MAX_IDS_SHOWN:
         return value
-    sep = "; " if "; " in value else ";"
-    return sep.join(ids[:MAX_IDS_SHOWN]) + f" … and {len(ids) - MAX_IDS_SHOWN} more (every id in the workbook)"
+    return ";".join(ids[:MAX_IDS_SHOWN]) + f" \u2026 and {len(ids) - MAX_IDS_SHOWN} more (every id in the workbook)"
 
 
 def _shortened(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._cells import read_flag
 from ._ancova import ANCOVA_ASSUMPTION_COLUMNS, ANCOVA_COLUMNS, ancova
 from ._categorical import RATE_COLUMNS, RATE_TEST_COLUMNS, complications_by_group, rate_rows
 from ._common import frame
@@ -275,7 +276,7 @@ def _complication_outcomes(endpoints: pd.DataFrame) -> dict[str, pd.Series]:
 def pose_agrees(values) -> np.ndarray:
     """True where the endpoint table's ``pose_differs`` says False (the two visits' head poses agree within the
     limit): False, 0 or "False" (a table read back from CSV). True, missing or unreadable: not known to agree."""
-    return np.array([str(v).strip().lower() in ("false", "0", "0.0") for v in values], dtype=bool)
+    return np.array([read_flag(v) is False for v in values], dtype=bool)
 
 
 def _pose_sensitivity(data, ids, groups, order, sets, kw) -> list[dict]:
