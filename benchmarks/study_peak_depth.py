@@ -1,13 +1,14 @@
 """Maximum depth against the depth smoothing and scanner noise, on the template phantoms (issue 12).
 
-The 1.5 mm depth smoothing (``smoothing_mm``) keeps scanner noise out of the
-volumes, and flattens a narrow peak: the 10 mm wide en-coup-de-sabre groove of the
-``midline`` pattern (6.88 mm deep) reads about 1.3 mm shallow. A smaller smoothing
-reads that peak closer and reads noise as depth elsewhere. This prints the maximum
-depth's error (measured minus the carved truth, mm) for each pattern and the round
-dents, at smoothing 1.5 (the default), 0.75 and 0.5 mm, noise-free and with 0.1 and
-0.2 mm of Gaussian noise along the normals (seeded). About 3 minutes on 2 cores.
-Asserts nothing; the README quotes its table.
+The depth smoothing (``smoothing_mm``, 1.5 mm) keeps scanner noise out of the
+volumes and flattens a narrow peak: the 10 mm wide en-coup-de-sabre groove of the
+``midline`` pattern (6.88 mm deep) reads about 1.3 mm shallow on the smoothed map.
+The maximum depth is therefore measured on the unsmoothed depth
+(``hemiface/scan/_peak.py``). This prints its error (measured minus the carved
+truth, mm) for each pattern and the round dents, at smoothing 1.5 (the default),
+0.75 and 0.5 mm, noise-free and with 0.1 and 0.2 mm of Gaussian noise along the
+normals (seeded). About 3 minutes on 2 cores. Asserts nothing; the README quotes
+its table (``tests/scan/test_atrophy_truth.py`` holds the default's targets).
 
     python benchmarks/study_peak_depth.py
 """

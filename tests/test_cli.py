@@ -53,10 +53,11 @@ def test_analyze_writes_all_outputs(phantom_file, tmp_path):
     # defect.stl: a closed solid in mm whose volume matches the reported defect volume.
     solid = trimesh.load(out / "defect.stl")
     assert solid.is_watertight and solid.volume == pytest.approx(m["defect_volume_mm3"], rel=0.01)
-    # depth_map.ply carries a per-vertex depth scalar.
+    # depth_map.ply carries the per-vertex (smoothed) depth; the maximum depth is measured on the unsmoothed
+    # depth (scan/_peak.py), never below the map's deepest point, and the round dent's peak is not narrow.
     ply = trimesh.load(out / "depth_map.ply", process=False)
     depth = np.asarray(ply.metadata["_ply_raw"]["vertex"]["data"]["depth_mm"])
-    assert depth.max() == pytest.approx(m["max_depth_mm"], abs=0.01)
+    assert depth.max() - 1e-6 <= m["max_depth_mm"] < depth.max() + 0.2
 
 
 def test_png_has_no_metadata(phantom_file, tmp_path):

@@ -136,7 +136,8 @@ def test_maps_carry_the_analysis_geometry_values_and_outline(built, reader):
         if analysis == "scan_analyze":
             date = "2021-02-15" if d["value_range_mm"][1] > 5 else "2021-09-15"
             result = results[("scan_analyze", date)][0]
-            assert d["value_range_mm"][1] == pytest.approx(result["max_depth_mm"], abs=1e-4)
+            # the map is smoothed; the maximum depth is measured on the unsmoothed depth, never below the map's
+            assert d["value_range_mm"][1] - 1e-4 <= result["max_depth_mm"] < d["value_range_mm"][1] + 0.2
             assert d["colour_limit_mm"] >= result["threshold_mm"] + 1 and d["affected_side"] == "left"
         else:
             assert d["kind"] == "gain" and d["value_range_mm"][1] == pytest.approx(

@@ -227,9 +227,9 @@ def analyze_scan(
     plane_fit, sym = fit.plane, fit.frame
     patch = depth_patch(
         sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
-        scan.source_name, with_raw=uncertainty,
+        scan.source_name, with_raw=True,
     )
-    patch, raw = patch if uncertainty else (patch, None)
+    patch, raw = patch
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(
@@ -237,7 +237,7 @@ def analyze_scan(
             "check orientation, units, --landmarks or the --region-* limits"
         )
 
-    halves, defects, side_volume = measure_sides(patch, floor_mm=floor_mm, threshold_mm=threshold_mm)
+    halves, defects, side_volume = measure_sides(patch, floor_mm=floor_mm, threshold_mm=threshold_mm, raw=raw)
     side = choose_side(affected, side_volume)
     if affected == "auto":
         logger.info(

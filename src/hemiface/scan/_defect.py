@@ -8,11 +8,12 @@ the mirrored surface, so the defect is the solid swept from the affected skin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from ._mesh import clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_components
+from ._peak import Peaks, RawDepth
 
 #: "depth > 0", numerically: the defect's rim is the 1-micrometre level set. This keeps
 #: the microscopic tail of smoothed depth (and float round-off on symmetric skin) out
@@ -22,12 +23,24 @@ DEPTH_EPS_MM = 1e-3
 
 @dataclass(frozen=True)
 class Patch:
-    """A surface patch with per-vertex depth (mm) and mirrored-surface point ``top``."""
+    """A surface patch with per-vertex depth (mm) and mirrored-surface point ``top``.
+
+    ``peaks``: a defect's peaks measured on the unsmoothed depth (:mod:`._peak`), when
+    :func:`find_defects` was given it; kept by :func:`merge_patches`, dropped by ``clip``.
+    """
 
     vertices: np.ndarray
     faces: np.ndarray
     depth_mm: np.ndarray
     top: np.ndarray
+    peaks: Peaks | None = None
+
+    def max_depth_mm(self) -> float:
+        """The deepest point: the larger of the depth map's maximum and the refined peaks (0 when empty)."""
+        deepest = float(self.depth_mm.max()) if len(self.depth_mm) else 0.0
+        if self.peaks is not None and len(self.peaks.depth_mm):
+            deepest = max(deepest, float(self.peaks.depth_mm.max()))
+        return deepest
 
     def sample(self, points: np.ndarray) -> np.ndarray:
         """Depth at arbitrary points: linear on the closest triangle (0 where the patch is empty)."""
@@ -107,18 +120,23 @@ class DefectMeasure:
 
 
 def find_defects(
-    hemiface: Patch, *, floor_mm: float, threshold_mm: float, rim_mm: float = DEPTH_EPS_MM
+    hemiface: Patch, *, floor_mm: float, threshold_mm: float, rim_mm: float = DEPTH_EPS_MM,
+    raw: RawDepth | None = None,
 ) -> list[tuple[Patch, DefectMeasure]]:
     """Connected areas with depth > ``rim_mm`` (numerically 0) that hold a point deeper than ``floor_mm``.
 
     Largest volume first. Centroids are left in the patch's frame; the caller
-    maps them to the scan frame.
+    maps them to the scan frame. With ``raw`` (the unsmoothed depth of the same
+    patch), each defect's peaks are measured on it (:mod:`._peak`) and its maximum
+    depth is :meth:`Patch.max_depth_mm`; without, the smoothed map's maximum.
     """
     positive = hemiface.clip(hemiface.depth_mm, rim_mm, pin_top=True)
     defects = []
     for comp in positive.components():
         if comp.depth_mm.max() <= floor_mm:
             continue
+        if raw is not None:
+            comp = replace(comp, peaks=raw.peaks(comp, hemiface))
         deep = comp.clip(comp.depth_mm, threshold_mm)
         weights = face_areas_mm2(comp.vertices, comp.faces)
         centroid = (comp.vertices[comp.faces].mean(axis=1) * weights[:, None]).sum(axis=0) / weights.sum()
@@ -127,7 +145,7 @@ def find_defects(
                 comp,
                 DefectMeasure(
                     volume_mm3=comp.volume_mm3(),
-                    max_depth_mm=float(comp.depth_mm.max()),
+                    max_depth_mm=comp.max_depth_mm(),
                     area_mm2=comp.area_mm2(),
                     area_deeper_than_threshold_mm2=deep.area_mm2(),
                     centroid_mm=tuple(float(c) for c in centroid),
@@ -148,4 +166,5 @@ def merge_patches(patches: list[Patch]) -> Patch:
         np.concatenate([p.faces + o for p, o in zip(patches, offsets)]),
         np.concatenate([p.depth_mm for p in patches]),
         np.concatenate([p.top for p in patches]),
+        Peaks.merge([p.peaks for p in patches]) if any(p.peaks is not None for p in patches) else None,
     )

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 from .. import logger
 from .._errors import RegionError
 from ._defect import Patch, find_defects
+from ._peak import RawDepth
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, read_landmarks
 from ._io import SurfaceScan, load_scan
@@ -67,10 +68,14 @@ def border_tree_of(vertices: np.ndarray, faces: np.ndarray):
     return cKDTree(border) if len(border) else None
 
 
-def measure_sides(patch: Patch, *, floor_mm: float, threshold_mm: float):
-    """Both hemifaces of a depth patch (symmetry frame), their defects and defect volumes."""
+def measure_sides(patch: Patch, *, floor_mm: float, threshold_mm: float, raw: Patch | None = None):
+    """Both hemifaces of a depth patch (symmetry frame), their defects and defect volumes.
+
+    ``raw``: the same patch with the unsmoothed depth, on which each defect's peak depth is measured.
+    """
     halves = {"left": patch.clip(patch.vertices[:, 0]), "right": patch.clip(-patch.vertices[:, 0])}
-    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm) for s, h in halves.items()}
+    samples = RawDepth(raw) if raw is not None else None
+    defects = {s: find_defects(h, floor_mm=floor_mm, threshold_mm=threshold_mm, raw=samples) for s, h in halves.items()}
     volume = {s: float(sum(m.volume_mm3 for _, m in d)) for s, d in defects.items()}
     return halves, defects, volume
 
@@ -106,7 +111,7 @@ def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_
     depth > 0 when the point lies inside (below) the mirror image of the face.
     A point counts only when it and its mirror partner lie on measured skin,
     away from the scan's borders. With ``with_raw``, also the same patch with the
-    unsmoothed depth (for the smoothing's share of the uncertainty): (patch, raw).
+    unsmoothed depth (for the peak depths and the smoothing's share of the uncertainty): (patch, raw).
     """
     mirror = np.array([-1.0, 1.0, 1.0])
     cp = SurfaceQuery(p * mirror, faces[:, ::-1]).closest(p)

@@ -309,7 +309,8 @@ def measure_zones(layout: ZoneLayout, hemiface: Patch, defect: Patch, *, thresho
 
     ``hemiface``: the affected half of the depth patch (its volume is the discrepancy);
     ``defect``: the merged defect patches (its volume is the defect volume). The
-    maximum depth of a zone is the deepest defect vertex of its triangles; the area
+    maximum depth of a zone is the deepest defect vertex of its triangles, or a deeper peak
+    measured on the unsmoothed depth (``defect.peaks``, placed by its mirrored skin); the area
     deeper than ``threshold_mm`` is that of the defect clipped at the threshold, as in
     :func:`hemiface.scan._defect.find_defects`.
     """
@@ -320,6 +321,8 @@ def measure_zones(layout: ZoneLayout, hemiface: Patch, defect: Patch, *, thresho
     max_depth = np.zeros(len(ZONE_NAMES))
     if len(defect.faces):
         np.maximum.at(max_depth, face_zones(layout, defect), defect.depth_mm[defect.faces].max(axis=1))
+    if defect.peaks is not None and len(defect.peaks.depth_mm):  # each refined peak in the zone of its mirrored skin
+        np.maximum.at(max_depth, layout.label(defect.peaks.top), defect.peaks.depth_mm)
     total = sum(discrepancy.values())
     return tuple(
         ZoneMeasure(
