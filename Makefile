@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser postgresql demo test bench validate-pose study-plane clean
+.PHONY: setup browser postgresql demo test bench validate-pose study-plane study-compare clean
 
 setup: $(STAMP) browser postgresql
 
@@ -91,6 +91,10 @@ validate-pose: setup
 # The default symmetry plane against automatic stable areas on the phantoms (issue 12; about 40 minutes).
 study-plane: setup
 	$(BIN)/python benchmarks/study_default_plane.py
+
+# scan compare on every atrophy pattern, template and real faces, 30-120% restored (issue 12; about 25 minutes).
+study-compare: setup
+	$(BIN)/python benchmarks/study_compare_patterns.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -46,10 +46,10 @@ from ._surface import (
     MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
     measure_sides,
 )
-from ._defect import Patch, find_defects, merge_patches
+from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
 from ._distance import SurfaceQuery
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
-from ._mesh import face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
+from ._mesh import cluster_vertices, face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
 from ._region import FaceRegion
 from ._registration import RigidFit, register_rigid
 from ._zones import ZoneLayout, layout_for_visit, zone_volumes_mm3
@@ -67,6 +67,14 @@ MOVED_DILATION_MM = 5.0
 #: A gained (or lost) area counts when it rises above max(GAIN_FLOOR_MIN_MM, factor x change-map noise).
 GAIN_FLOOR_MIN_MM = 0.2
 GAIN_FLOOR_NOISE_FACTOR = 4.0
+#: The gain is measured along PRE's surface normals smoothed over this size (mm; see :func:`_signed_gain`),
+#: on a copy of PRE clustered to GAIN_DIRECTION_CLUSTER_MM.
+GAIN_NORMAL_SMOOTHING_MM = 10.0
+GAIN_DIRECTION_CLUSTER_MM = 2.0
+#: A gained (lost) area reaches GAIN_SUPPORT_DILATION_MM beyond where the net gain (loss), smoothed over
+#: GAIN_SUPPORT_SMOOTHING_MM, is positive; its volume is the signed integral over it (see :func:`_change_support`).
+GAIN_SUPPORT_SMOOTHING_MM = 3.0
+GAIN_SUPPORT_DILATION_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -165,13 +173,28 @@ def stable_mask(points_sym: np.ndarray, affected_side: str) -> np.ndarray:
     return (unaffected | forehead | dorsum) & ~mouth
 
 
+def _change_support(half: Patch, change_mm: np.ndarray) -> np.ndarray:
+    """Where a change is integrated: > 0 within GAIN_SUPPORT_DILATION_MM of where the change, smoothed over
+    GAIN_SUPPORT_SMOOTHING_MM, is positive (a field for :func:`find_defects`' ``support``)."""
+    from scipy.spatial import cKDTree
+
+    smooth = smooth_vertex_field(half.vertices, half.faces, change_mm, GAIN_SUPPORT_SMOOTHING_MM)
+    inside = smooth > DEPTH_EPS_MM
+    if not inside.any():
+        return np.full(len(half.vertices), -1.0)
+    distance = cKDTree(half.vertices[inside]).query(half.vertices, distance_upper_bound=2 * GAIN_SUPPORT_DILATION_MM)[0]
+    return GAIN_SUPPORT_DILATION_MM + DEPTH_EPS_MM - np.minimum(distance, 2 * GAIN_SUPPORT_DILATION_MM)
+
+
 def _change_measure(patch_parts: list) -> ChangeMeasure:
     merged = merge_patches([p for p, _ in patch_parts])
     if not len(merged.faces):
         return ChangeMeasure(0.0, 0.0, 0.0, 0.0)
-    area = merged.area_mm2()
+    # The area changed: where the change is > 0 inside the (wider) areas it was integrated over.
+    area = merged.clip(merged.depth_mm, DEPTH_EPS_MM).area_mm2() if merged.depth_mm.max() > DEPTH_EPS_MM else 0.0
     volume = float(sum(m.volume_mm3 for _, m in patch_parts))
-    return ChangeMeasure(volume, float(max(m.max_depth_mm for _, m in patch_parts)), volume / area, area)
+    mean = volume / area if area > 0 else 0.0
+    return ChangeMeasure(volume, float(max(m.max_depth_mm for _, m in patch_parts)), mean, area)
 
 
 def with_thickness(patch: Patch, thickness_mm: np.ndarray) -> Patch:
@@ -195,10 +218,41 @@ def net_of_control_side(gain_patch: Patch) -> Patch:
     return with_thickness(gain_patch, gain_patch.depth_mm - control)
 
 
-def _signed_gain(points: np.ndarray, post_query: SurfaceQuery):
-    """Gain at points of PRE: > 0 where POST lies outside. Returns (gain, closest POST points)."""
-    cp = post_query.closest(points)
-    return -cp.signed_distance_mm, cp.points
+def gain_directions(patch: Patch) -> np.ndarray:
+    """The directions the gain is measured along: PRE's outward normals smoothed over GAIN_NORMAL_SMOOTHING_MM.
+
+    Smoothed on a copy clustered to GAIN_DIRECTION_CLUSTER_MM (the field varies over
+    centimetres) and interpolated linearly back to the patch's vertices, so the field
+    is continuous. Smoothing over a defect's width makes them the normals of the skin
+    before the atrophy rather than of the hollow's walls.
+    """
+    cv, cf = cluster_vertices(patch.vertices, patch.faces, GAIN_DIRECTION_CLUSTER_MM)
+    coarse = smooth_vertex_field(cv, cf, vertex_normals(cv, cf), GAIN_NORMAL_SMOOTHING_MM)
+    n = Patch(cv, cf, np.zeros(len(cv)), cv).interpolate(patch.vertices, coarse)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+def _signed_gain(points: np.ndarray, directions: np.ndarray, post_query: SurfaceQuery):
+    """Gain at points of PRE along ``directions`` (outward unit vectors): > 0 where POST lies outside.
+
+    The nearer of POST's hits along the line through each point, in either
+    direction; where the line misses POST (a hole), the closest point. Returns
+    (gain, the POST points). Along a smooth direction field the columns from PRE to
+    POST tile the solid between them, so their swept volume is the volume gained; a
+    closest-point map does not where POST bulges over a narrow PRE hollow (an
+    overcorrected groove): it gathers the hollow's walls onto the bulge's crest and
+    misses the volume under its flanks (the midline pattern's 120% fill read 106%).
+    """
+    out = post_query.cast(points, directions)["t_hit"]
+    back = post_query.cast(points, -directions)["t_hit"]
+    t = np.where(back < out, -back, out)
+    hit = np.isfinite(t) & (np.abs(t) < MAX_PAIR_DEPTH_MM)
+    gain = np.where(hit, t, 0.0)
+    top = points + gain[:, None] * directions
+    if not hit.all():
+        cp = post_query.closest(points[~hit])
+        gain[~hit], top[~hit] = -cp.signed_distance_mm, cp.points
+    return gain, top
 
 
 def compare_scans(
@@ -306,7 +360,8 @@ def compare_scans(
     post_sym = sym.forward(post_v)
     post_query = SurfaceQuery(post_sym, post_s.faces)
     post_tree = border_tree_of(post_v, post_s.faces)
-    gain, top = _signed_gain(pre_patch.vertices, post_query)
+    pre_directions = gain_directions(pre_patch)
+    gain, top = _signed_gain(pre_patch.vertices, pre_directions, post_query)
     valid = (np.abs(gain) < MAX_PAIR_DEPTH_MM) & away_from_border(post_tree, sym.inverse(top), region.border_margin_mm)
     gv, gf, ga, _ = submesh(pre_patch.vertices, pre_patch.faces, valid[pre_patch.faces].all(axis=1),
                             {"g": gain, "t": top})
@@ -319,9 +374,11 @@ def compare_scans(
     noise_mm = 1.4826 * float(np.median(np.abs(net_patch.depth_mm[still]))) if still.any() else 0.0
     gain_floor_mm = max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR * noise_mm)
     affected_half = net_patch.clip(net_patch.vertices[:, 0] if side == "left" else -net_patch.vertices[:, 0])
-    gained = find_defects(affected_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm)
+    gained = find_defects(affected_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
+                          support=_change_support(affected_half, affected_half.depth_mm))
     lost_half = Patch(affected_half.top, affected_half.faces, -affected_half.depth_mm, affected_half.vertices)
-    lost = find_defects(lost_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm)
+    lost = find_defects(lost_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
+                        support=_change_support(affected_half, -affected_half.depth_mm))
 
     # Symmetry of POST in PRE's frame (the shared plane).
     post_away = away_from_border(post_tree, post_v, region.border_margin_mm)
@@ -333,7 +390,8 @@ def compare_scans(
     # Restored share: gain integrated over PRE's defect footprint.
     footprint = merge_patches([p for p, _ in pre_defects[side]])
     if len(footprint.faces) and pre_volume[side] > 0:
-        raw, top_there = _signed_gain(footprint.vertices, post_query)
+        raw, top_there = _signed_gain(footprint.vertices, pre_patch.interpolate(footprint.vertices, pre_directions),
+                                      post_query)
         restored = with_thickness(Patch(footprint.vertices, footprint.faces, raw, top_there),
                                   net_patch.sample(footprint.vertices)).volume_mm3()
         corrected = 100.0 * restored / pre_volume[side]
@@ -347,7 +405,9 @@ def compare_scans(
     gain_measure = _change_measure(gained)
     zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)
     zone_gain = zone_volumes_mm3(zone_layout, merge_patches([p for p, _ in gained]), reference=pre_patch)
-    plan_result = _plan_vs_result(plan, pre_s, sym, affected_half, gain_measure.volume_mm3) if plan is not None else None
+    plan_result = None if plan is None else _plan_vs_result(
+        plan, pre_s, sym, affected_half, pre_patch.interpolate(affected_half.vertices, pre_directions),
+        gain_measure.volume_mm3)
 
     params = {
         "affected": affected, "units": units, "floor_mm": floor_mm, "threshold_mm": threshold_mm,
@@ -432,13 +492,15 @@ def _stable_rms(pre_query: SurfaceQuery, registered_points: np.ndarray, pre_bord
     return float(np.sqrt(np.mean(d**2))) if len(d) else float("inf")
 
 
-def _plan_vs_result(plan, pre_s: PreparedSurface, sym: SymmetryFrame, affected_half: Patch, achieved_volume_mm3):
+def _plan_vs_result(plan, pre_s: PreparedSurface, sym: SymmetryFrame, affected_half: Patch, directions: np.ndarray,
+                    achieved_volume_mm3):
     """Planned (the defect.stl of PRE) vs achieved thickness over PRE's affected side.
 
-    Both thicknesses are closest-point distances from the PRE skin: to the plan
-    solid's outer (mirrored-skin) surface where the PRE point lies under the
-    plan, and to POST's skin (the gain). Areas are where each exceeds
-    PLAN_THICKNESS_MM; Dice compares them, area-weighted.
+    Both thicknesses are distances from the PRE skin along the gain's directions
+    (``directions``, see :func:`gain_directions`): to the plan solid's outer
+    (mirrored-skin) surface where the PRE point lies under the plan (the closest
+    point where that line misses it), and to POST's skin (the gain). Areas are
+    where each exceeds PLAN_THICKNESS_MM; Dice compares them, area-weighted.
     """
     plan_scan = load_scan(plan, units="mm", face_sized=False)  # defect.stl is written in mm
     plan_sym = sym.forward(pre_s.frame.to_canonical(plan_scan.vertices_mm))
@@ -456,7 +518,10 @@ def _plan_vs_result(plan, pre_s: PreparedSurface, sym: SymmetryFrame, affected_h
     outer = plan_scan.faces[~on_skin]
     planned = np.zeros(len(p))
     if len(outer) and under_plan.any():
-        planned[under_plan] = np.abs(SurfaceQuery(plan_sym, outer).closest(p[under_plan]).signed_distance_mm)
+        outer_query = SurfaceQuery(plan_sym, outer)
+        along = outer_query.cast(p[under_plan], directions[under_plan])["t_hit"]
+        closest = np.abs(outer_query.closest(p[under_plan]).signed_distance_mm)
+        planned[under_plan] = np.where(np.isfinite(along) & (along < MAX_PAIR_DEPTH_MM), along, closest)
     achieved = affected_half.depth_mm
     area = np.zeros(len(p))
     for k in range(3):

@@ -121,7 +121,7 @@ class DefectMeasure:
 
 def find_defects(
     hemiface: Patch, *, floor_mm: float, threshold_mm: float, rim_mm: float = DEPTH_EPS_MM,
-    raw: RawDepth | None = None,
+    raw: RawDepth | None = None, support: np.ndarray | None = None,
 ) -> list[tuple[Patch, DefectMeasure]]:
     """Connected areas with depth > ``rim_mm`` (numerically 0) that hold a point deeper than ``floor_mm``.
 
@@ -129,8 +129,16 @@ def find_defects(
     maps them to the scan frame. With ``raw`` (the unsmoothed depth of the same
     patch), each defect's peaks are measured on it (:mod:`._peak`) and its maximum
     depth is :meth:`Patch.max_depth_mm`; without, the smoothed map's maximum.
+
+    With ``support`` (a per-vertex field, such as a smoother copy of the depth grown by
+    a margin), the areas are where ``support`` exceeds ``rim_mm`` and their volume is the
+    signed integral of the depth over them: zero-mean noise inside adds nothing, where
+    integrating only the positive part of a noisy field adds its positive half.
     """
-    positive = hemiface.clip(hemiface.depth_mm, rim_mm, pin_top=True)
+    if support is not None:
+        positive = hemiface.clip(np.asarray(support) - rim_mm)
+    else:
+        positive = hemiface.clip(hemiface.depth_mm, rim_mm, pin_top=True)
     defects = []
     for comp in positive.components():
         if comp.depth_mm.max() <= floor_mm:

@@ -192,6 +192,17 @@ def smooth_vertex_field(vertices: np.ndarray, faces: np.ndarray, values: np.ndar
     return x
 
 
+def cluster_vertices(vertices: np.ndarray, faces: np.ndarray, voxel_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """A coarse copy of a mesh: vertices merged per ``voxel_mm`` cube (open3d's vertex clustering; winding kept)."""
+    from .._open3d import open3d
+
+    o3d = open3d()
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(vertices, dtype=np.float64)),
+                                     o3d.utility.Vector3iVector(np.asarray(faces, dtype=np.int32)))
+    simple = mesh.simplify_vertex_clustering(voxel_size=voxel_mm)
+    return np.asarray(simple.vertices), np.asarray(simple.triangles).astype(np.int64)
+
+
 def refine_to_edge_length(vertices: np.ndarray, faces: np.ndarray, max_edge_mm: float):
     """Midpoint-subdivide until the RMS edge length is at most ``max_edge_mm``.
 

@@ -361,14 +361,10 @@ def fit_plane(
 
 def _clustered(prepared: PreparedSurface, region: FaceRegion) -> PreparedSurface:
     """The working surface simplified by vertex clustering (PLANE_CLUSTER_MM cubes), for the plane fit only."""
-    from .._open3d import open3d
+    from ._mesh import cluster_vertices
     from ._surface import away_from_border
 
-    o3d = open3d()
-    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(prepared.vertices, dtype=np.float64)),
-                                     o3d.utility.Vector3iVector(np.asarray(prepared.faces, dtype=np.int32)))
-    simple = mesh.simplify_vertex_clustering(voxel_size=PLANE_CLUSTER_MM)
-    v, f = np.asarray(simple.vertices), np.asarray(simple.triangles).astype(np.int64)
+    v, f = cluster_vertices(prepared.vertices, prepared.faces, PLANE_CLUSTER_MM)
     logger.info("symmetry plane fitted on a copy clustered to %g mm (%d of %d vertices)", PLANE_CLUSTER_MM, len(v),
                 len(prepared.vertices))
     away = away_from_border(prepared.border_tree, v, region.border_margin_mm)
