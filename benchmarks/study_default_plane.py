@@ -5,6 +5,8 @@ Run (about 40 minutes for every candidate on 2 shared cores; a subset is quicker
     PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/study_default_plane.py            # all candidates
     PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/study_default_plane.py --candidates today b1.5 --faces james
     PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/study_default_plane.py --healthy-only
+    PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/study_default_plane.py --candidates today \
+        --faces humface james demoface simpop_03 lee_perry_smith --no-round --placements 0,0 6,0 0,8 0,-8
 
 or ``make study-plane``. It prints one table: for each face and pattern the change of the
 volumetric discrepancy between the carved and the natural scan against the exact carved volume
@@ -12,7 +14,8 @@ volumetric discrepancy between the carved and the natural scan against the exact
 (degrees), for today's default and each candidate; on the symmetric template the defect volume and
 the discrepancy against the truth (%, target 5%) and the plane's tilt from the true midline; the
 round-dent sites of ``tests/scan/test_real_scans.py``; and the healthy faces' natural defect
-volumes (left / right) under each candidate. The figures and the decision are in the README
+volumes (left / right) under each candidate. ``--placements`` carves each pattern at several places
+(shifted laterally and vertically from where the face's pronasale puts it), as issue 12 asks. The figures and the decision are in the README
 (validation, "Automatic stable areas for the default plane").
 
 Candidates (each replaces only the default ``mirror`` plane; the rest of ``analyze_scan`` is unchanged):
@@ -62,6 +65,7 @@ from hemiface._patterns import REFERENCE_INTERCANTHAL_MM  # noqa: E402
 from hemiface._errors import HemifaceError  # noqa: E402
 from hemiface.scan import _analyze, _plane, analyze_scan, scan_from_arrays  # noqa: E402
 from hemiface.scan._distance import SurfaceQuery  # noqa: E402
+from hemiface.scan._frame import find_pronasale  # noqa: E402
 from hemiface.scan._symmetry import fit_symmetry_plane_masked, mirror_distance_mm, near_asymmetry  # noqa: E402
 from test_atrophy_truth import REAL, real_scan  # noqa: E402
 from test_real_scans import SITES  # noqa: E402
@@ -214,7 +218,11 @@ def main(argv=None):
     ap.add_argument("--faces", nargs="+", default=["template", *REAL])
     ap.add_argument("--no-round", action="store_true", help="skip the round-dent sites")
     ap.add_argument("--healthy-only", action="store_true", help="only the unmodified faces' natural defects")
+    ap.add_argument("--placements", nargs="+", default=["0,0"], metavar="DX,DY",
+                    help="place each pattern this far (mm) laterally (away from the midline) and up from where the "
+                         "face's pronasale puts it; several give several placements (e.g. 0,0 6,0 0,8 0,-8)")
     args = ap.parse_args(argv)
+    placements = [tuple(float(x) for x in p.split(",")) for p in args.placements]
     cands = [Candidate(c) for c in args.candidates]
     rows: list[tuple[str, str, list[str]]] = []
     healthy: list[tuple[str, list[str]]] = []
@@ -231,8 +239,17 @@ def main(argv=None):
             d = r.defect_volume_by_side_mm3
             cells.append(f"{d['left']:.0f}/{d['right']:.0f}")
         healthy.append((face, cells))
-        cases = [] if args.healthy_only else [
-            (p, s, datasets.carve_atrophy(v, f, pattern=p, side=s)) for p in PATTERNS for s in sides]
+        cases = []
+        tip = find_pronasale(v, f)
+        for p, s, (dx, dy) in [(p, s, d) for p in PATTERNS for s in sides for d in placements]:
+            if args.healthy_only:
+                break
+            shifted = {"pronasale": tip + np.array([dx if s == "left" else -dx, dy, 0.0])}
+            label = p if (dx, dy) == (0.0, 0.0) else f"{p} {dx:+.0f},{dy:+.0f}"
+            try:
+                cases.append((label, s, datasets.carve_atrophy(v, f, pattern=p, side=s, landmarks=shifted)))
+            except HemifaceError as exc:
+                print(f"{face} {label} {s}: not placed ({exc})", flush=True)
         if not args.healthy_only and face in ("humface", "james", "demoface") and not args.no_round:
             for site in SITES:
                 try:

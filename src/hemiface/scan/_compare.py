@@ -176,8 +176,6 @@ def stable_mask(points_sym: np.ndarray, affected_side: str) -> np.ndarray:
 def _change_support(half: Patch, change_mm: np.ndarray) -> np.ndarray:
     """Where a change is integrated: > 0 within GAIN_SUPPORT_DILATION_MM of where the change, smoothed over
     GAIN_SUPPORT_SMOOTHING_MM, is positive (a field for :func:`find_defects`' ``support``)."""
-    from scipy.spatial import cKDTree
-
     smooth = smooth_vertex_field(half.vertices, half.faces, change_mm, GAIN_SUPPORT_SMOOTHING_MM)
     inside = smooth > DEPTH_EPS_MM
     if not inside.any():

@@ -71,13 +71,16 @@ class RawDepth:
         self.points = patch.vertices
         self.depth_mm = patch.depth_mm
         self.tree = cKDTree(patch.vertices) if len(patch.vertices) else None
+        self._smoothed = (None, None)  # (the last smoothed patch, its KD-tree): a hemiface holds several defects
 
     def peaks(self, defect: "Patch", smoothed: "Patch") -> Peaks:
         """The refined peaks of ``defect`` (a connected piece of the smoothed map ``smoothed``)."""
         if self.tree is None or not len(defect.faces):
             return Peaks(np.empty(0), np.empty((0, 3)))
         candidates = _candidates(defect)
-        smooth_tree = cKDTree(smoothed.vertices)
+        if self._smoothed[0] is not smoothed:
+            self._smoothed = (smoothed, cKDTree(smoothed.vertices))
+        smooth_tree = self._smoothed[1]
         depth = np.array([self._refine(defect.vertices[i], float(defect.depth_mm[i]), smoothed, smooth_tree)
                           for i in candidates])
         return Peaks(depth, defect.top[candidates])
