@@ -225,11 +225,10 @@ def analyze_scan(
     fit = fit_plane(prepared, region, robust_scale_mm, method=plane, stable_points_mm=stable_points,
                     landmarks=landmarks, units_mm=MM_PER_UNIT[scan.units], uncertainty=uncertainty)
     plane_fit, sym = fit.plane, fit.frame
-    patch = depth_patch(
+    patch, raw = depth_patch(
         sym.forward(v), faces, sym, prepared.border_tree, prepared.away_from_border, region, smoothing_mm,
         scan.source_name, with_raw=True,
     )
-    patch, raw = patch
     region_area = patch.area_mm2()
     if region_area < 2000.0:
         raise RegionError(

@@ -189,7 +189,7 @@ def _change_measure(patch_parts: list) -> ChangeMeasure:
     if not len(merged.faces):
         return ChangeMeasure(0.0, 0.0, 0.0, 0.0)
     # The area changed: where the change is > 0 inside the (wider) areas it was integrated over.
-    area = merged.clip(merged.depth_mm, DEPTH_EPS_MM).area_mm2() if merged.depth_mm.max() > DEPTH_EPS_MM else 0.0
+    area = merged.clip(merged.depth_mm, DEPTH_EPS_MM).area_mm2()
     volume = float(sum(m.volume_mm3 for _, m in patch_parts))
     mean = volume / area if area > 0 else 0.0
     return ChangeMeasure(volume, float(max(m.max_depth_mm for _, m in patch_parts)), mean, area)
@@ -517,9 +517,11 @@ def _plan_vs_result(plan, pre_s: PreparedSurface, sym: SymmetryFrame, affected_h
     planned = np.zeros(len(p))
     if len(outer) and under_plan.any():
         outer_query = SurfaceQuery(plan_sym, outer)
-        along = outer_query.cast(p[under_plan], directions[under_plan])["t_hit"]
-        closest = np.abs(outer_query.closest(p[under_plan]).signed_distance_mm)
-        planned[under_plan] = np.where(np.isfinite(along) & (along < MAX_PAIR_DEPTH_MM), along, closest)
+        along = outer_query.cast(p[under_plan], directions[under_plan])["t_hit"].astype(float)
+        missed = ~(np.isfinite(along) & (along < MAX_PAIR_DEPTH_MM))
+        if missed.any():
+            along[missed] = np.abs(outer_query.closest(p[under_plan][missed]).signed_distance_mm)
+        planned[under_plan] = along
     achieved = affected_half.depth_mm
     area = np.zeros(len(p))
     for k in range(3):
