@@ -112,8 +112,22 @@ def check_units(vertices: np.ndarray, units: str, name: str) -> None:
         )
 
 
+def _may_coincide(vertices: np.ndarray) -> bool:
+    """Whether two vertices may lie at exactly the same position: only rows sharing an x can (a 1-D sort of x,
+    then the rows sort on those few; the full row sort takes about 0.8 s on 400,000 vertices)."""
+    x = vertices[:, 0]
+    order = np.argsort(x, kind="stable")
+    same = x[order[1:]] == x[order[:-1]]
+    if not same.any():
+        return False
+    rows = vertices[order[np.r_[same, False] | np.r_[False, same]]]
+    return len(np.unique(rows, axis=0)) < len(rows)
+
+
 def merge_coincident_vertices(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Merge vertices at exactly the same position (texture seams split them in OBJ files)."""
+    if not _may_coincide(vertices):
+        return vertices, faces, 0
     unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
     merged = len(vertices) - len(unique)
     if merged == 0:

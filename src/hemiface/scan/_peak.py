@@ -108,7 +108,8 @@ def _candidates(defect: "Patch") -> np.ndarray:
     depth = defect.depth_mm
     tree = cKDTree(defect.vertices)
     chosen: list[int] = []
-    for i in np.argsort(-depth, kind="stable"):
+    order = np.argsort(-depth, kind="stable")
+    for i in order[_ring_maxima(defect)[order]]:
         if depth[i] < 0.5 * depth.max() or len(chosen) >= PEAK_CANDIDATES:
             break
         p = defect.vertices[i]
@@ -117,6 +118,19 @@ def _candidates(defect: "Patch") -> np.ndarray:
         if depth[i] >= depth[tree.query_ball_point(p, PEAK_SEPARATION_MM)].max():
             chosen.append(int(i))
     return np.array(chosen, dtype=np.int64)
+
+
+def _ring_maxima(defect: "Patch") -> np.ndarray:
+    """Vertices at least as deep as each mesh neighbour within PEAK_SEPARATION_MM: a quick, exact
+    pre-filter for the ball test in :func:`_candidates` (a vertex with a deeper neighbour inside the ball
+    is no local maximum), so only these few are queried."""
+    depth, v = defect.depth_mm, defect.vertices
+    edges = np.concatenate([defect.faces[:, [0, 1]], defect.faces[:, [1, 2]], defect.faces[:, [2, 0]]])
+    edges = edges[np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1) <= PEAK_SEPARATION_MM]
+    deepest = np.full(len(depth), -np.inf)
+    np.maximum.at(deepest, edges[:, 0], depth[edges[:, 1]])
+    np.maximum.at(deepest, edges[:, 1], depth[edges[:, 0]])
+    return depth >= deepest
 
 
 def _tangent_coordinates(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
