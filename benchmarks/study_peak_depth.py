@@ -7,8 +7,9 @@ The maximum depth is therefore measured on the unsmoothed depth
 (``hemiface/scan/_peak.py``). This prints its error (measured minus the carved
 truth, mm) for each pattern and the round dents, at smoothing 1.5 (the default),
 0.75 and 0.5 mm, noise-free and with 0.1 and 0.2 mm of Gaussian noise along the
-normals (seeded). About 3 minutes on 2 cores. Asserts nothing; the README quotes
-its table (``tests/scan/test_atrophy_truth.py`` holds the default's targets).
+normals (seeded), and the same for the area deeper than 4 mm (%, read on the
+unsmoothed depth too). About 3 minutes on 2 cores. Asserts nothing; the README
+quotes its tables (``tests/scan/test_atrophy_truth.py`` holds the default's targets).
 
     python benchmarks/study_peak_depth.py
 """
@@ -42,10 +43,11 @@ def main() -> None:
     print("maximum depth error, mm (measured - carved truth); truth: "
           + ", ".join(f"{n} {ph.true_max_depth_mm:.2f}" for n, ph in phantoms))
     print(f"{'smoothing mm':>12s} {'noise mm':>8s} " + " ".join(f"{n:>16s}" for n in names))
+    areas = []
     for smoothing in SMOOTHING_MM:
         for noise in NOISE_MM:
             rng = np.random.default_rng(1)
-            errors = []
+            errors, area = [], []
             for _, ph in phantoms:
                 v = ph.vertices_mm
                 if noise:
@@ -53,7 +55,16 @@ def main() -> None:
                 r = analyze_scan(scan_from_arrays(v, ph.faces), affected=ph.side, uncertainty=False,
                                  smoothing_mm=smoothing)
                 errors.append(r.max_depth_mm - ph.true_max_depth_mm)
+                truth = ph.true_area_deeper_than_threshold_mm2
+                area.append(100 * (r.area_deeper_than_threshold_mm2 / truth - 1) if truth
+                            else r.area_deeper_than_threshold_mm2)
             print(f"{smoothing:12.2f} {noise:8.1f} " + " ".join(f"{e:+16.2f}" for e in errors), flush=True)
+            areas.append((smoothing, noise, area))
+    print("\narea deeper than 4 mm, % from the carved truth (a pattern with none: the area measured, mm2); truth mm2: "
+          + ", ".join(f"{n} {ph.true_area_deeper_than_threshold_mm2:.0f}" for n, ph in phantoms))
+    print(f"{'smoothing mm':>12s} {'noise mm':>8s} " + " ".join(f"{n:>16s}" for n in names))
+    for smoothing, noise, area in areas:
+        print(f"{smoothing:12.2f} {noise:8.1f} " + " ".join(f"{a:+16.1f}" for a in area))
 
 
 if __name__ == "__main__":

@@ -63,10 +63,11 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
     truth = ph.true_volume_mm3
     case = f"template {pattern} {side} {pose}"
     log.info("%s: defect %.0f mm3 (truth %.0f, %+.1f %%) +/- %.0f, discrepancy %.0f (%+.1f %%) +/- %.0f, "
-             "max depth %.2f mm (truth %.2f), plane +/- %.3f deg", case, r.defect_volume_mm3, truth,
-             100 * (r.defect_volume_mm3 / truth - 1), r.defect_volume_uncertainty_mm3, r.volumetric_discrepancy_mm3,
-             100 * (r.volumetric_discrepancy_mm3 / truth - 1), r.volumetric_discrepancy_uncertainty_mm3,
-             r.max_depth_mm, ph.true_max_depth_mm, r.plane_uncertainty_deg)
+             "max depth %.2f mm (truth %.2f), area deeper than 4 mm %.0f mm2 (truth %.0f), plane +/- %.3f deg", case,
+             r.defect_volume_mm3, truth, 100 * (r.defect_volume_mm3 / truth - 1), r.defect_volume_uncertainty_mm3,
+             r.volumetric_discrepancy_mm3, 100 * (r.volumetric_discrepancy_mm3 / truth - 1),
+             r.volumetric_discrepancy_uncertainty_mm3, r.max_depth_mm, ph.true_max_depth_mm,
+             r.area_deeper_than_threshold_mm2, ph.true_area_deeper_than_threshold_mm2, r.plane_uncertainty_deg)
     if not auto:
         _record(case + " defect", truth, r.defect_volume_mm3, r.defect_volume_uncertainty_mm3)
         _record(case + " discrepancy", truth, r.volumetric_discrepancy_mm3, r.volumetric_discrepancy_uncertainty_mm3)
@@ -74,6 +75,8 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
     assert r.defect_volume_mm3 == pytest.approx(truth, rel=0.05)
     assert r.volumetric_discrepancy_mm3 == pytest.approx(truth, rel=0.05)
     assert abs(r.max_depth_mm - ph.true_max_depth_mm) < 0.3
+    # Read on the unsmoothed depth: the smoothed map's 4 mm line enclosed 20% too little of the groove.
+    assert r.area_deeper_than_threshold_mm2 == pytest.approx(ph.true_area_deeper_than_threshold_mm2, rel=0.05, abs=1.0)
     assert r.provenance["parameters"]["plane"] == "mirror"
     assert np.isfinite(r.plane_uncertainty_deg) != auto
     assert r.provenance["parameters"]["orient"] == ("auto" if auto else "canonical")
@@ -84,8 +87,10 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
 def test_peak_depth_with_scanner_noise(template, pattern, noise_mm):
     """The 10 mm wide groove's 6.88 mm peak, which the smoothed map reads 1.3 mm shallow, and the broad plateau.
 
-    Scanner noise along the normals (seeded): the peak is measured on the
-    unsmoothed depth (``scan/_peak.py``), where noise could read as depth.
+    Scanner noise along the normals (seeded): the peak and the area deeper than
+    4 mm are measured on the unsmoothed depth (``scan/_peak.py``,
+    ``Patch.deeper_than``), where noise could read as depth. The broad pattern is
+    2.6 mm deep at most: none of it may read deeper than 4 mm.
     """
     from hemiface.scan._mesh import vertex_normals
 
@@ -95,10 +100,14 @@ def test_peak_depth_with_scanner_noise(template, pattern, noise_mm):
         v = v + noise_mm * np.random.default_rng(1).standard_normal(len(v))[:, None] * vertex_normals(v, ph.faces)
     r = analyze_scan(scan_from_arrays(v, ph.faces), affected="left", uncertainty=False)
     zone_max = max(z.max_depth_mm for z in r.zones)
-    log.info("%s, %.1f mm noise: max depth %.2f mm (truth %.2f, %+.2f); deepest zone %.2f", pattern, noise_mm,
-             r.max_depth_mm, ph.true_max_depth_mm, r.max_depth_mm - ph.true_max_depth_mm, zone_max)
+    deep, deep_truth = r.area_deeper_than_threshold_mm2, ph.true_area_deeper_than_threshold_mm2
+    log.info("%s, %.1f mm noise: max depth %.2f mm (truth %.2f, %+.2f); deepest zone %.2f; area deeper than 4 mm "
+             "%.0f mm2 (truth %.0f)", pattern, noise_mm, r.max_depth_mm, ph.true_max_depth_mm,
+             r.max_depth_mm - ph.true_max_depth_mm, zone_max, deep, deep_truth)
     assert abs(r.max_depth_mm - ph.true_max_depth_mm) < 0.3
     assert zone_max == pytest.approx(r.max_depth_mm)
+    assert deep == pytest.approx(deep_truth, rel=0.05, abs=1.0)
+    assert sum(z.area_deeper_than_threshold_mm2 for z in r.zones) == pytest.approx(deep)
 
 
 def test_shallow_multizone_the_issue_case(template):

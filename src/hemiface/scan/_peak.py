@@ -68,10 +68,23 @@ class RawDepth:
     """The unsmoothed depth of a depth patch's vertices, searchable by position."""
 
     def __init__(self, patch: "Patch"):
+        self._patch = patch
         self.points = patch.vertices
         self.depth_mm = patch.depth_mm
         self.tree = cKDTree(patch.vertices) if len(patch.vertices) else None
         self._smoothed = (None, None)  # (the last smoothed patch, its KD-tree): a hemiface holds several defects
+
+    def depth_at(self, points: np.ndarray) -> np.ndarray:
+        """The unsmoothed depth at ``points``: a patch vertex's own where a point is one (a defect of the smoothed
+        map shares the patch's vertices), else linear on the closest triangle (the vertices its rim put on edges)."""
+        if self.tree is None:
+            return np.zeros(len(points))
+        dist, idx = self.tree.query(points)
+        depth = self.depth_mm[idx]
+        off = dist > 1e-9
+        if off.any():
+            depth[off] = self._patch.sample(points[off])
+        return depth
 
     def peaks(self, defect: "Patch", smoothed: "Patch") -> Peaks:
         """The refined peaks of ``defect`` (a connected piece of the smoothed map ``smoothed``)."""

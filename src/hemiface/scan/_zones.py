@@ -311,13 +311,13 @@ def measure_zones(layout: ZoneLayout, hemiface: Patch, defect: Patch, *, thresho
     ``defect``: the merged defect patches (its volume is the defect volume). The
     maximum depth of a zone is the deepest defect vertex of its triangles, or a deeper peak
     measured on the unsmoothed depth (``defect.peaks``, placed by its mirrored skin); the area
-    deeper than ``threshold_mm`` is that of the defect clipped at the threshold, as in
-    :func:`hemiface.scan._defect.find_defects`.
+    deeper than ``threshold_mm`` is that of the defect's part deeper than it (``Patch.deeper_than``: on the
+    unsmoothed depth when the defect carries it), as in :func:`hemiface.scan._defect.find_defects`.
     """
     area = zone_areas_mm2(layout, hemiface)
     discrepancy = zone_volumes_mm3(layout, hemiface)
     defect_volume = zone_volumes_mm3(layout, defect)
-    deep_area = zone_areas_mm2(layout, defect.clip(defect.depth_mm, threshold_mm) if len(defect.faces) else defect)
+    deep_area = zone_areas_mm2(layout, defect.deeper_than(threshold_mm) if len(defect.faces) else defect)
     max_depth = np.zeros(len(ZONE_NAMES))
     if len(defect.faces):
         np.maximum.at(max_depth, face_zones(layout, defect), defect.depth_mm[defect.faces].max(axis=1))
