@@ -222,7 +222,8 @@ def scan_analyze(
     typer.echo(f"  defect volume            {result.defect_volume_mm3:10.0f} mm3 in {len(result.defects)} area(s)")
     typer.echo(f"  maximum depth            {result.max_depth_mm:10.2f} mm")
     typer.echo(f"  area deeper than {result.threshold_mm:g} mm   {result.area_deeper_than_threshold_mm2:10.0f} mm2")
-    typer.echo(f"  defect area              {result.defect_area_mm2:10.0f} mm2")
+    level = result.provenance["parameters"]["defect_area_level_mm"]
+    typer.echo(f"  defect area (> {level:g} mm)".ljust(27) + f"{result.defect_area_mm2:10.0f} mm2")
     typer.echo(
         f"  volume discrepancy       {result.volumetric_discrepancy_mm3:10.0f} mm3 "
         f"({result.volumetric_discrepancy_percent:.2f} % of the unaffected hemiface)"

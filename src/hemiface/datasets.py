@@ -109,7 +109,21 @@ class Phantom:
         d["centre_mm"] = list(self.centre_mm)
         d = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
         d["zones"] = [z.to_dict() for z in self.zones]
+        if self.original_vertices_mm is not None:
+            from .scan._defect import AREA_LEVEL_MM
+
+            d["true_defect_area_mm2"], d["defect_area_level_mm"] = self.true_defect_area_mm2(), AREA_LEVEL_MM
         return d
+
+    def true_defect_area_mm2(self, level_mm: float | None = None) -> float:
+        """The exact area of the unmodified surface over which the carving is deeper than ``level_mm``
+        (default: the level ``defect_area_mm2`` is measured at, ``hemiface.scan._defect.AREA_LEVEL_MM``)."""
+        from .scan._defect import AREA_LEVEL_MM
+
+        if self.original_vertices_mm is None:
+            raise HemifaceError("this phantom keeps no unmodified surface; make it with carve_atrophy or carve_defect")
+        level = AREA_LEVEL_MM if level_mm is None else float(level_mm)
+        return _area_deeper(self.original_vertices_mm, self.faces, self.true_depth_mm, level)
 
     def restored(self, fraction: float) -> "Phantom":
         """The follow-up scan after ``fraction`` of the defect was restored (1 = all, 1.2 = 20% overcorrected).

@@ -29,6 +29,8 @@ DATA = Path(__file__).parents[1] / "data"
 PATTERNS = ("multizone", "broad", "midline")
 #: (case, truth, measured, 1 SD) of every truth case in this module, for the coverage table.
 COVERAGE: list[tuple[str, float, float, float]] = []
+#: (pattern, case, true defect area, measured) of the template cases, for the defect-area tests.
+AREAS: list[tuple[str, str, float, float]] = []
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,7 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
     assert abs(r.max_depth_mm - ph.true_max_depth_mm) < 0.3
     # Read on the unsmoothed depth: the smoothed map's 4 mm line enclosed 20% too little of the groove.
     assert r.area_deeper_than_threshold_mm2 == pytest.approx(ph.true_area_deeper_than_threshold_mm2, rel=0.05, abs=1.0)
+    AREAS.append((pattern, case, ph.true_defect_area_mm2(), r.defect_area_mm2))
     assert r.provenance["parameters"]["plane"] == "mirror"
     assert np.isfinite(r.plane_uncertainty_deg) != auto
     assert r.provenance["parameters"]["orient"] == ("auto" if auto else "canonical")
@@ -108,6 +111,34 @@ def test_peak_depth_with_scanner_noise(template, pattern, noise_mm):
     assert zone_max == pytest.approx(r.max_depth_mm)
     assert deep == pytest.approx(deep_truth, rel=0.05, abs=1.0)
     assert sum(z.area_deeper_than_threshold_mm2 for z in r.zones) == pytest.approx(deep)
+    AREAS.append((pattern, f"template {pattern} left, {noise_mm} mm noise", ph.true_defect_area_mm2(), r.defect_area_mm2))
+
+
+def _area_table(patterns) -> list[float]:
+    rows = [a for a in AREAS if a[0] in patterns]
+    if len(rows) < 6:
+        pytest.skip("run with the whole module: the table needs the template cases")
+    log.info("defect area deeper than 0.5 mm on the restored surface vs the carving's exact area:\n%s", "\n".join(
+        f"{case:48s} truth {truth:6.0f} mm2  measured {measured:6.0f}  {100 * (measured / truth - 1):+6.1f} %"
+        for _, case, truth, measured in rows))
+    return [measured / truth - 1 for _, _, truth, measured in rows]
+
+
+def test_defect_area_on_the_template():
+    """``defect_area_mm2`` (deeper than 0.5 mm, on the restored surface) of the multi-zone and broad patterns,
+    in every pose and at 0, 0.1 and 0.2 mm of noise, within 5% of the exact area (the area out to the 1
+    micrometre rim read 25% more at 0.1 mm of noise on the broad pattern: the rim ran into the noise)."""
+    errors = _area_table(("multizone", "broad"))
+    assert max(abs(e) for e in errors) <= 0.05
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the midline pattern reads 22.5% too large noise-free, 24.3% and 27.2% at 0.1 and 0.2 mm of noise: the 1.5 "
+    "mm depth smoothing spreads narrow profiles outward (the 10 mm wide groove +42%, the small lip and chin "
+    "spots +10% and +6%); on the unsmoothed depth +8% noise-free, but +20% at 0.2 mm of noise"))
+def test_defect_area_of_the_groove():
+    errors = _area_table(("midline",))
+    assert max(abs(e) for e in errors) <= 0.05
 
 
 def test_shallow_multizone_the_issue_case(template):

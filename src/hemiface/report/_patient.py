@@ -69,13 +69,15 @@ def _largest_zones(d: dict, quantity: str, share: str | None = None) -> str | No
 
 def _scan_rows(m: dict) -> list[tuple[str, str]]:
     threshold = m.get("threshold_mm", 4.0)
+    level = ((m.get("provenance") or {}).get("parameters") or {}).get("defect_area_level_mm")
     count = m.get("defect_count", 0)
     rows = [
         ("Affected side (patient's)", f"{m['affected_side']}" + (" (chosen automatically)" if m.get("affected_side_chosen_by") == "auto" else "")),
         ("Defect volume", _num(m["defect_volume_mm3"], ",.0f", "mm\u00b3") + f" in {count} area{'s' if count != 1 else ''}"),
         ("Maximum depth", _num(m["max_depth_mm"], ".1f", "mm")),
         (f"Area deeper than {threshold:g} mm", _num(m["area_deeper_than_threshold_mm2"], ",.0f", "mm\u00b2")),
-        ("Defect area", _num(m["defect_area_mm2"], ",.0f", "mm\u00b2")),
+        ("Defect area" + (f" (deeper than {level:g} mm)" if isinstance(level, (int, float)) else ""),
+         _num(m["defect_area_mm2"], ",.0f", "mm\u00b2")),
         ("Volumetric discrepancy", _num(m["volumetric_discrepancy_mm3"], ",.0f", "mm\u00b3")
          + f" ({_num(m['volumetric_discrepancy_percent'], '.1f', '%')} of the unaffected hemiface)"),
         ("Symmetry plane fit", f"RMS {_num(m['plane_fit_rms_mm'], '.2f', 'mm')}, "

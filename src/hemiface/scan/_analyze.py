@@ -14,7 +14,7 @@ from .. import logger
 from .._errors import RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
-from ._defect import DefectMeasure, merge_patches
+from ._defect import AREA_LEVEL_MM, DefectMeasure, merge_patches
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
 from ._mesh import column_volume_mm3
@@ -293,6 +293,7 @@ def analyze_scan(
                     discrepancy_sd, plane_disc, smooth_disc, edge_disc)
     params = {
         "affected": affected, "units": scan.units, "threshold_mm": threshold_mm, "floor_mm": floor_mm,
+        "defect_area_level_mm": AREA_LEVEL_MM,
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "landmarks": landmark_file.name if landmark_file else ("given" if landmarks else None),
         "orient": orient, "plane": fit.method, "plane_fit": fit.to_dict(), "stable": stable_name,
