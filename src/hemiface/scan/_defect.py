@@ -47,17 +47,18 @@ class Patch:
             deepest = max(deepest, float(self.peaks.depth_mm.max()))
         return deepest
 
-    def sample(self, points: np.ndarray) -> np.ndarray:
+    def sample(self, points: np.ndarray, query=None) -> np.ndarray:
         """Depth at arbitrary points: linear on the closest triangle (0 where the patch is empty)."""
         if not len(self.faces):
             return np.zeros(len(points))
-        return self.interpolate(points, self.depth_mm)
+        return self.interpolate(points, self.depth_mm, query)
 
-    def interpolate(self, points: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Per-vertex ``values`` ((n,) or (n, k)) at arbitrary points: linear on the closest triangle."""
+    def interpolate(self, points: np.ndarray, values: np.ndarray, query=None) -> np.ndarray:
+        """Per-vertex ``values`` ((n,) or (n, k)) at arbitrary points: linear on the closest triangle.
+        ``query``: a :class:`SurfaceQuery` of this patch, when one is kept."""
         from ._distance import SurfaceQuery
 
-        cp = SurfaceQuery(self.vertices, self.faces).closest(points)
+        cp = (query or SurfaceQuery(self.vertices, self.faces)).closest(points)
         tri = self.faces[cp.face_ids]
         a, b, c = (self.vertices[tri[:, k]] for k in range(3))
         return np.einsum("ij,ij...->i...", barycentric(cp.points, a, b, c), np.asarray(values)[tri])

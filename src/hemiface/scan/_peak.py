@@ -69,6 +69,7 @@ class RawDepth:
 
     def __init__(self, patch: "Patch"):
         self._patch = patch
+        self._query = None
         self.points = patch.vertices
         self.depth_mm = patch.depth_mm
         self.tree = cKDTree(patch.vertices) if len(patch.vertices) else None
@@ -83,7 +84,11 @@ class RawDepth:
         depth = self.depth_mm[idx]
         off = dist > 1e-9
         if off.any():
-            depth[off] = self._patch.sample(points[off])
+            if self._query is None:  # built once: a hemiface holds several defects
+                from ._distance import SurfaceQuery
+
+                self._query = SurfaceQuery(self._patch.vertices, self._patch.faces)
+            depth[off] = self._patch.sample(points[off], self._query)
         return depth
 
     def peaks(self, defect: "Patch", smoothed: "Patch") -> Peaks:
