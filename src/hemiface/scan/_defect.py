@@ -92,7 +92,8 @@ class Patch:
 
         On the restored surface, not the affected skin: that is the skin to rebuild and what a graft or
         flap must cover, and the walls of a deep groove make the affected skin's own area far larger
-        (+84% at 0.5 mm on the 6.9 mm deep groove of the ``midline`` phantom).
+        (the 6.9 mm deep groove of the ``midline`` phantom: 736 mm2 of affected skin deeper than 0.5 mm over
+        565 mm2 of restored surface).
         """
         part = self.clip(self.depth_mm, level_mm)
         return float(face_areas_mm2(part.top, part.faces).sum()) if len(part.faces) else 0.0
