@@ -313,7 +313,15 @@ def test_server_binds_loopback_and_answers(built_study):
     from hemiface.app import make_server
 
     server = make_server(built_study, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
+    errors = []
+
+    def serve():
+        try:
+            server.run()
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever ended serving
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         assert server.url == server.address and server.address.startswith("http://127.0.0.1:")
@@ -322,6 +330,8 @@ def test_server_binds_loopback_and_answers(built_study):
     finally:
         server.close()
         thread.join(10)
+    # close() ends serving cleanly: the thread stops and nothing escapes it (the poll's EBADF once did).
+    assert not thread.is_alive() and errors == []
 
 
 # --------------------------------------------------------------------------- writes: CSRF and validation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import AppError
 
@@ -33,6 +33,7 @@ class AppServer:
     host: str
     port: int
     token: str | None
+    _closing: bool = field(default=False, init=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -44,9 +45,17 @@ class AppServer:
         return self.address + (f"?token={self.token}" if self.token else "")
 
     def run(self) -> None:
-        self.server.run()
+        """Serve until :meth:`close` (called from another thread) or Ctrl-C."""
+        try:
+            self.server.run()
+        except OSError:
+            # close() from another thread pulls the sockets from under the poll that waits on them
+            # (EBADF): that is how serving ends, not a failure.
+            if not self._closing:
+                raise
 
     def close(self) -> None:
+        self._closing = True
         self.server.close()
         self.app.extensions["hemiface"]["study"].close()
 
