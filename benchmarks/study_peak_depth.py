@@ -8,7 +8,8 @@ The maximum depth is therefore measured on the unsmoothed depth
 truth, mm) for each pattern and the round dents, at smoothing 1.5 (the default),
 0.75 and 0.5 mm, noise-free and with 0.1 and 0.2 mm of Gaussian noise along the
 normals (seeded), and the same for the area deeper than 4 mm (%, read on the
-unsmoothed depth too). About 3 minutes on 2 cores. Asserts nothing; the README
+unsmoothed depth too) and for the defect area (``defect_area_mm2``, deeper than
+0.5 mm, against ``Phantom.true_defect_area_mm2``). About 3 minutes on 2 cores. Asserts nothing; the README
 quotes its tables (``tests/scan/test_atrophy_truth.py`` holds the default's targets).
 
     python benchmarks/study_peak_depth.py
@@ -47,7 +48,7 @@ def main() -> None:
     for smoothing in SMOOTHING_MM:
         for noise in NOISE_MM:
             rng = np.random.default_rng(1)
-            errors, area = [], []
+            errors, area, defect_area = [], [], []
             for _, ph in phantoms:
                 v = ph.vertices_mm
                 if noise:
@@ -58,13 +59,19 @@ def main() -> None:
                 truth = ph.true_area_deeper_than_threshold_mm2
                 area.append(100 * (r.area_deeper_than_threshold_mm2 / truth - 1) if truth
                             else r.area_deeper_than_threshold_mm2)
+                defect_area.append(100 * (r.defect_area_mm2 / ph.true_defect_area_mm2() - 1))
             print(f"{smoothing:12.2f} {noise:8.1f} " + " ".join(f"{e:+16.2f}" for e in errors), flush=True)
-            areas.append((smoothing, noise, area))
+            areas.append((smoothing, noise, area, defect_area))
     print("\narea deeper than 4 mm, % from the carved truth (a pattern with none: the area measured, mm2); truth mm2: "
           + ", ".join(f"{n} {ph.true_area_deeper_than_threshold_mm2:.0f}" for n, ph in phantoms))
     print(f"{'smoothing mm':>12s} {'noise mm':>8s} " + " ".join(f"{n:>16s}" for n in names))
-    for smoothing, noise, area in areas:
+    for smoothing, noise, area, _ in areas:
         print(f"{smoothing:12.2f} {noise:8.1f} " + " ".join(f"{a:+16.1f}" for a in area))
+    print("\ndefect area (deeper than 0.5 mm), % from the carved truth; truth mm2: "
+          + ", ".join(f"{n} {ph.true_defect_area_mm2():.0f}" for n, ph in phantoms))
+    print(f"{'smoothing mm':>12s} {'noise mm':>8s} " + " ".join(f"{n:>16s}" for n in names))
+    for smoothing, noise, _, defect_area in areas:
+        print(f"{smoothing:12.2f} {noise:8.1f} " + " ".join(f"{a:+16.1f}" for a in defect_area))
 
 
 if __name__ == "__main__":

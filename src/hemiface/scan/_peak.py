@@ -75,21 +75,23 @@ class RawDepth:
         self.tree = cKDTree(patch.vertices) if len(patch.vertices) else None
         self._smoothed = (None, None)  # (the last smoothed patch, its KD-tree): a hemiface holds several defects
 
-    def depth_at(self, points: np.ndarray) -> np.ndarray:
-        """The unsmoothed depth at ``points``: a patch vertex's own where a point is one (a defect of the smoothed
-        map shares the patch's vertices), else linear on the closest triangle (the vertices its rim put on edges)."""
+    def at(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The unsmoothed depth at ``points`` and their unsmoothed closest points on the mirrored skin: a patch
+        vertex's own where a point is one (a defect of the smoothed map shares the patch's vertices), else
+        linear on the closest triangle (the vertices its rim put on edges)."""
         if self.tree is None:
-            return np.zeros(len(points))
+            return np.zeros(len(points)), np.asarray(points, dtype=float).copy()
         dist, idx = self.tree.query(points)
-        depth = self.depth_mm[idx]
+        depth, top = self.depth_mm[idx], self._patch.top[idx]
         off = dist > 1e-9
         if off.any():
             if self._query is None:  # built once: a hemiface holds several defects
                 from ._distance import SurfaceQuery
 
                 self._query = SurfaceQuery(self._patch.vertices, self._patch.faces)
-            depth[off] = self._patch.sample(points[off], self._query)
-        return depth
+            both = self._patch.interpolate(points[off], np.column_stack([self.depth_mm, self._patch.top]), self._query)
+            depth[off], top[off] = both[:, 0], both[:, 1:]
+        return depth, top
 
     def peaks(self, defect: "Patch", smoothed: "Patch") -> Peaks:
         """The refined peaks of ``defect`` (a connected piece of the smoothed map ``smoothed``)."""
