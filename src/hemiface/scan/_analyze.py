@@ -18,6 +18,7 @@ from ._defect import AREA_LEVEL_MM, DefectMeasure, merge_patches
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
 from ._mesh import column_volume_mm3
+from ._peak import RawDepth
 from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._region import FaceRegion
@@ -76,6 +77,8 @@ class ScanAnalysis:
     #: Each depth-map vertex's closest point on the mirrored unaffected surface (scan frame, mm): the top of
     #: the defect solid, which planning (``hemiface.plan``) stacks its layers toward.
     depth_top_mm: np.ndarray | None = field(default=None, repr=False)
+    #: Each depth-map vertex's unsmoothed depth (mm), which the peaks and the area deeper than the threshold are read on.
+    depth_unsmoothed_mm: np.ndarray | None = field(default=None, repr=False)
     face_frame: FaceFrame | None = field(default=None, repr=False)
 
     def face_frame_dict(self) -> dict | None:
@@ -345,5 +348,7 @@ def analyze_scan(
         defect_solid_faces=solid_f,
         render_vertices=patch.vertices,
         depth_top_mm=to_scan(patch.top),
+        # the two patches are cut from one surface by the same region, so they share their vertices
+        depth_unsmoothed_mm=raw.depth_mm if np.array_equal(raw.vertices, patch.vertices) else RawDepth(raw).at(patch.vertices)[0],
         face_frame=frame,
     )

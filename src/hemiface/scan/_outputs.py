@@ -19,6 +19,8 @@ COMPARE_OUTPUT_NAMES = ("gain_map.ply", "gain_map.png", "before_after.png", "com
 
 #: depth_map.ply's per-vertex offset to the mirrored unaffected surface (the defect solid's top), scan frame, mm.
 MIRROR_OFFSET_NAMES = ("mirror_dx_mm", "mirror_dy_mm", "mirror_dz_mm")
+#: depth_map.ply's per-vertex unsmoothed depth (mm): what the maximum and the area deeper than the threshold are read on.
+UNSMOOTHED_DEPTH_NAME = "depth_unsmoothed_mm"
 
 
 def write_ply_with_scalar(path, vertices, faces, scalar, *, scalar_name: str, rgb=None, extra=None) -> None:
@@ -66,23 +68,32 @@ def write_outputs(result, out_dir: str | os.PathLike, *, overwrite: bool = False
     names = [n for n in OUTPUT_NAMES if has_defect or n != "defect.stl"]
     offsets = {} if result.depth_top_mm is None else \
         dict(zip(MIRROR_OFFSET_NAMES, (result.depth_top_mm - result.depth_vertices_mm).T))
+    if result.depth_unsmoothed_mm is not None:
+        offsets[UNSMOOTHED_DEPTH_NAME] = result.depth_unsmoothed_mm
     with staged_outputs(out_dir, names, overwrite=overwrite) as stage:
         write_ply_with_scalar(
             stage / "depth_map.ply", result.depth_vertices_mm, result.depth_faces, result.depth_values_mm,
             scalar_name="depth_mm", rgb=_colours(result.depth_values_mm, result.threshold_mm + 1.0), extra=offsets,
         )
         side = result.affected_side
-        frontal = render_depth(result.render_vertices, result.depth_faces, result.depth_values_mm)  # both figures'
+        unsmoothed = result.depth_unsmoothed_mm
+        if unsmoothed is None:
+            frontal, unsmoothed_img = render_depth(result.render_vertices, result.depth_faces, result.depth_values_mm), None
+        else:  # both fields on the same rays; the smoothed one is both figures'
+            img, shade, extent = render_depth(result.render_vertices, result.depth_faces,
+                                              np.column_stack([result.depth_values_mm, unsmoothed]))
+            frontal, unsmoothed_img = (img[..., 0], shade, extent), img[..., 1]
         save_depth_figure(
             stage / "depth_map.png", result.render_vertices, result.depth_faces, result.depth_values_mm,
-            frontal=frontal, affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
+            frontal=frontal, unsmoothed_img=unsmoothed_img, affected_side=side, threshold_mm=result.threshold_mm,
+            floor_mm=result.floor_mm,
             title=(f"{result.provenance['inputs']['scan']['file']}: affected side {side}\n"
                    f"defect {result.defect_volume_mm3:,.0f} mm\u00b3, max depth {result.max_depth_mm:.1f} mm, "
                    f"discrepancy {result.volumetric_discrepancy_percent:.1f} %"),
         )
         save_zones_figure(
             stage / "zones.png", result.render_vertices, result.depth_faces, result.depth_values_mm, result.zone_layout,
-            result.zones, frontal=frontal, affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
+            result.zones, frontal=frontal, unsmoothed_img=unsmoothed_img, affected_side=side, threshold_mm=result.threshold_mm, floor_mm=result.floor_mm,
             title=(f"{result.provenance['inputs']['scan']['file']}: aesthetic zones, affected side {side}\n"
                    f"defect {result.defect_volume_mm3:,.0f} mm\u00b3, discrepancy "
                    f"{result.volumetric_discrepancy_mm3:,.0f} mm\u00b3"),

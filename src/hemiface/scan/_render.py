@@ -19,7 +19,8 @@ def render_depth(vertices, faces, depth_mm, *, pixel_mm: float = 0.25):
 
     Returns (depth image with NaN where nothing was hit, shade in [0, 1], extent).
     The image's column axis runs from the patient's right (x < 0) to left: as a
-    viewer facing the patient sees it.
+    viewer facing the patient sees it. ``depth_mm`` of shape (n, k) (several
+    per-vertex fields on the same rays) gives a (rows, columns, k) image.
     """
     lo = vertices[:, :2].min(axis=0) - 2.0
     hi = vertices[:, :2].max(axis=0) + 2.0
@@ -36,11 +37,13 @@ def render_depth(vertices, faces, depth_mm, *, pixel_mm: float = 0.25):
     ids = np.where(hit, hits["face_ids"], 0)
     u, v = hits["uv"][:, 0], hits["uv"][:, 1]
     f = faces[ids]
-    d = (1 - u - v) * depth_mm[f[:, 0]] + u * depth_mm[f[:, 1]] + v * depth_mm[f[:, 2]]
+    values = np.asarray(depth_mm, dtype=float)
+    w = np.column_stack([1 - u - v, u, v]).reshape((-1, 3) + (1,) * (values.ndim - 1))
+    d = (w * values[f]).sum(axis=1)
     n = face_normals(vertices, faces)[ids]
     light = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
     shade = np.clip(np.abs(n @ light), 0, 1)
-    depth_img = np.where(hit, d, np.nan).reshape(ny, nx)
+    depth_img = np.where(hit.reshape((-1,) + (1,) * (values.ndim - 1)), d, np.nan).reshape((ny, nx) + values.shape[1:])
     shade_img = np.where(hit, shade, 1.0).reshape(ny, nx)
     extent = (lo[0], lo[0] + pixel_mm * (nx - 1), hi[1] - pixel_mm * (ny - 1), hi[1])
     return depth_img, shade_img, extent
@@ -57,6 +60,13 @@ def defect_mask_image(depth_img, x_coords, affected_side: str, floor_mm: float) 
     deep = ndimage.maximum(np.nan_to_num(depth_img, nan=-1.0), labels, index=np.arange(1, n + 1))
     keep = np.concatenate([[False], np.asarray(deep) > floor_mm])
     return keep[labels]
+
+
+def deep_mask_image(depth_img, defect_mask, threshold_mm: float, unsmoothed_img=None) -> np.ndarray:
+    """Pixels of the defect deeper than ``threshold_mm``: on the unsmoothed depth when given, as the area
+    deeper than the threshold is counted (``Patch.deeper_than``), so the figure's line encloses that area."""
+    img = depth_img if unsmoothed_img is None else unsmoothed_img
+    return defect_mask & (np.nan_to_num(img, nan=-1.0) > threshold_mm)
 
 
 def _pyplot():
@@ -98,10 +108,12 @@ def _draw_map(ax, vertices, faces, values, norm, cmap, frontal=None):
     return img, np.linspace(extent[0], extent[1], nx), np.linspace(extent[3], extent[2], ny)
 
 
-def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, threshold_mm, floor_mm, title, frontal=None):
+def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, threshold_mm, floor_mm, title, frontal=None,
+                      unsmoothed_img=None):
     """Write the frontal depth-map PNG: diverging colours, colour bar in mm, defect outline.
 
-    ``frontal``: the :func:`render_depth` of ``depth_mm``, when already made (it is shared with ``zones.png``).
+    ``frontal``: the :func:`render_depth` of ``depth_mm``, when already made (it is shared with ``zones.png``);
+    ``unsmoothed_img``: the unsmoothed depth rendered on the same rays, for the line at ``threshold_mm``.
     """
     plt = _pyplot()
     from matplotlib import colors
@@ -113,7 +125,7 @@ def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, thresho
     mask = defect_mask_image(img, xs, affected_side, floor_mm)
     if mask.any():
         ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.2)
-        deep = mask & (np.nan_to_num(img) > threshold_mm)
+        deep = deep_mask_image(img, mask, threshold_mm, unsmoothed_img)
         if deep.any():
             ax.contour(xs, ys, deep.astype(float), levels=[0.5], colors="black", linewidths=0.8, linestyles="--")
     ax.set_ylabel("mm")
@@ -122,7 +134,8 @@ def save_depth_figure(path, vertices, faces, depth_mm, *, affected_side, thresho
     bar.set_label("depth (mm): > 0 affected side below mirrored unaffected side")
     fig.text(
         0.01, 0.01,
-        f"solid outline: defect (deeper than {floor_mm:g} mm somewhere); dashed: deeper than {threshold_mm:g} mm",
+        f"solid outline: defect (deeper than {floor_mm:g} mm somewhere); dashed: deeper than {threshold_mm:g} mm"
+        + (" (unsmoothed depth, as counted)" if unsmoothed_img is not None else ""),
         fontsize=7,
     )
     fig.savefig(path, format="png", metadata={"Software": None})
@@ -211,10 +224,11 @@ def _zone_anchor(labels, xs, ys, k, side_sign, *, stride: int = 4):
 
 
 def save_zones_figure(path, vertices, faces, depth_mm, layout, measures, *, affected_side, threshold_mm, floor_mm,
-                      title, frontal=None):
+                      title, frontal=None, unsmoothed_img=None):
     """Write ``zones.png``: the aesthetic zones on a frontal render, the defect's outline, each affected zone's values.
 
-    ``frontal``: the :func:`render_depth` of ``depth_mm``, when already made.
+    ``frontal``: the :func:`render_depth` of ``depth_mm``, when already made; ``unsmoothed_img`` as for
+    :func:`save_depth_figure`.
     """
     plt = _pyplot()
 
@@ -223,7 +237,7 @@ def save_zones_figure(path, vertices, faces, depth_mm, layout, measures, *, affe
     mask = defect_mask_image(img, xs, affected_side, floor_mm)
     if mask.any():
         ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors="black", linewidths=1.0)
-        deep = mask & (np.nan_to_num(img) > threshold_mm)
+        deep = deep_mask_image(img, mask, threshold_mm, unsmoothed_img)
         if deep.any():
             ax.contour(xs, ys, deep.astype(float), levels=[0.5], colors="black", linewidths=0.7, linestyles="--")
     sign = 1.0 if affected_side == "left" else -1.0
@@ -245,7 +259,7 @@ def save_zones_figure(path, vertices, faces, depth_mm, layout, measures, *, affe
     ax.set_title(title, fontsize=10)
     fig.text(0.01, 0.01, f"affected side ({affected_side}), per zone: defect volume, maximum depth, share of the "
                          f"hemiface discrepancy\nsolid outline: the defect (deeper than {floor_mm:g} mm somewhere); dashed: deeper than "
-                         f"{threshold_mm:g} mm",
+                         f"{threshold_mm:g} mm" + (" (unsmoothed depth, as counted)" if unsmoothed_img is not None else ""),
              fontsize=7)
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
