@@ -97,3 +97,45 @@ def artifact_folder(name: str):
     folder = (Path(root) if root else Path(__file__).resolve().parents[1] / "test-artifacts") / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def punch_holes(vertices, faces, centres, radii):
+    """The faces left after removing every face whose centroid lies within ``radii`` of ``centres`` (mm)."""
+    f = np.asarray(faces)
+    c = np.asarray(vertices)[f].mean(axis=1)
+    keep = np.ones(len(f), bool)
+    for p, r in zip(centres, radii):
+        keep &= np.linalg.norm(c - p, axis=1) > r
+    return f[keep]
+
+
+#: Holes a structured-light or photogrammetry scan of a face leaves (x, y from pronasale, radius; mm): the
+#: nostrils, the lash lines of both eyes, under both brows (dark, specular or steep skin).
+CLINIC_HOLES = ((-9, -8, 3), (9, -8, 3), (-33, 30, 7), (33, 30, 7), (-20, 45, 4), (24, 46, 4))
+
+
+def scanner_holes(vertices, faces, seed: int, *, dropouts: int = 12):
+    """``faces`` with :data:`CLINIC_HOLES` and ``dropouts`` random specular dropouts (radius 2-5 mm, anywhere
+    within 60 mm of pronasale across and up or down) punched out, on a face looking toward +z."""
+    from hemiface.scan._frame import find_pronasale
+
+    tip = find_pronasale(np.asarray(vertices), np.asarray(faces))
+    rng = np.random.default_rng(seed)
+    spots = list(CLINIC_HOLES) + [(rng.uniform(-60, 60), rng.uniform(-60, 60), rng.uniform(2, 5)) for _ in range(dropouts)]
+    centres = [surface_point(vertices, faces, tip[0] + dx, tip[1] + dy) for dx, dy, _ in spots]
+    return punch_holes(vertices, faces, centres, [r for *_, r in spots])
+
+
+def add_hair(vertices, faces, seed: int):
+    """Scalp and sideburn hair as a scanner sees it: above the hairline (62 mm over pronasale) and beside the
+    temples (more than 58 mm out, above pronasale), the surface lifted 1 mm plus |N(0, 1.5 mm)| along the
+    normals, independently per vertex and per side (a face looking toward +z)."""
+    from hemiface.scan._frame import find_pronasale
+    from hemiface.scan._mesh import vertex_normals
+
+    v = np.asarray(vertices, float)
+    tip = find_pronasale(v, np.asarray(faces))
+    x, y = v[:, 0] - tip[0], v[:, 1] - tip[1]
+    zone = (y > 62) | ((np.abs(x) > 58) & (y > 15))
+    lift = np.where(zone, 1.0 + np.abs(np.random.default_rng(seed).normal(0, 1.5, len(v))), 0.0)
+    return v + lift[:, None] * vertex_normals(v, faces)

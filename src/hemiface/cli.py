@@ -188,6 +188,9 @@ def scan_analyze(
     region_above_mm: float = typer.Option(_REGION.above_mm, "--region-above-mm", help="Face region: reach above pronasale."),
     region_below_mm: float = typer.Option(_REGION.below_mm, "--region-below-mm", help="Face region: reach below pronasale."),
     region_depth_mm: float = typer.Option(_REGION.depth_mm, "--region-depth-mm", help="Face region: reach behind pronasale."),
+    region_hole_fill_mm: float = typer.Option(
+        _REGION.hole_fill_radius_mm, "--region-hole-fill-mm",
+        help="Close the scan's holes up to this radius (mm) before measuring; 0: leave every hole open."),
     out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Output folder \\[default: ./<scan name>_hemiface]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report_pdf: bool = typer.Option(False, "--report", help="Also write report.pdf: a one-page summary for the clinical chart."),
@@ -205,7 +208,8 @@ def scan_analyze(
     try:
         check_writable(out, (*OUTPUT_NAMES, REPORT_NAME) if report_pdf else OUTPUT_NAMES, overwrite=overwrite)
         region = FaceRegion(
-            width_mm=region_width_mm, above_mm=region_above_mm, below_mm=region_below_mm, depth_mm=region_depth_mm
+            width_mm=region_width_mm, above_mm=region_above_mm, below_mm=region_below_mm, depth_mm=region_depth_mm,
+            hole_fill_radius_mm=region_hole_fill_mm,
         )
         result = analyze_scan(
             scan, affected=affected.value, units=units.value, landmarks=landmarks,

@@ -300,7 +300,7 @@ def analyze_scan(
         "region": region.to_dict(), "robust_scale_mm": robust_scale_mm, "smoothing_mm": smoothing_mm,
         "landmarks": landmark_file.name if landmark_file else ("given" if landmarks else None),
         "orient": orient, "plane": fit.method, "plane_fit": fit.to_dict(), "stable": stable_name,
-        "uncertainty": uncertainty,
+        "uncertainty": uncertainty, "holes_closed": prepared.holes_dict(),
     }
     inputs = {"scan": {"file": scan.source_name, "sha256": scan.sha256}}
     from .._provenance import sha256_file

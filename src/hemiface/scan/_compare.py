@@ -415,6 +415,7 @@ def compare_scans(
         "plane_stable": plane_stable_name, "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
         "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
         "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
+        "holes_closed": {"pre": pre_s.holes_dict(), "post": post_s.holes_dict()},
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
               "post": {"file": post_scan.source_name, "sha256": post_scan.sha256}}

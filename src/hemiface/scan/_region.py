@@ -14,6 +14,14 @@ pronasale projected onto the plane):
    when its mirror partner lies on measured skin too);
 4. the connected piece that holds pronasale.
 
+Before any of this, holes in the scan no larger than ``hole_fill_radius_mm`` (the
+radius of the sphere around the hole's border: nostrils, specular dropouts, a
+missed patch of cheek) are closed with flat triangles on their own border
+(:func:`hemiface.scan._mesh.fill_small_holes`), so that a small hole costs only its
+own area's depth, interpolated from its rim, instead of itself, a border margin
+around it and the same again around its mirror image. Larger holes and the scan's
+open border are left open (limit 3 applies to them). 0 turns this off.
+
 Every limit is a parameter of :class:`FaceRegion` (and a ``--region-*``
 option on the command line).
 
@@ -42,11 +50,13 @@ class FaceRegion:
     depth_mm: float = 80.0
     border_margin_mm: float = 3.0
     registration_scale: float = 1.3
+    hole_fill_radius_mm: float = 12.5
 
     def __post_init__(self):
         for name in ("width_mm", "above_mm", "below_mm", "depth_mm"):
             check_positive(f"region {name}", getattr(self, name))
         check_positive("region border_margin_mm", self.border_margin_mm, allow_zero=True)
+        check_positive("region hole_fill_radius_mm", self.hole_fill_radius_mm, allow_zero=True)
         if self.registration_scale < 1.0:
             raise OptionError(f"region registration_scale must be >= 1; got {self.registration_scale!r}")
 

@@ -25,7 +25,7 @@ from ._peak import RawDepth
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, read_landmarks
 from ._io import SurfaceScan, load_scan
-from ._mesh import boundary_points, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components, vertex_normals
+from ._mesh import boundary_points, fill_small_holes, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components, vertex_normals
 from ._region import FaceRegion
 
 Side = Literal["left", "right"]
@@ -90,8 +90,9 @@ def choose_side(affected: str, defect_volume: Mapping[str, float]) -> Side:
 def _working_surface(v, faces, region: FaceRegion, source_name: str):
     """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
 
-    Returns the surface, a KD-tree of its open borders (or None) and the mask
-    of vertices at least ``region.border_margin_mm`` from them.
+    Returns the surface, a KD-tree of its open borders (or None), the mask
+    of vertices at least ``region.border_margin_mm`` from them, and the small holes
+    closed (count, area in mm2; see :class:`FaceRegion`).
     """
     crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
     face_in_crop = crop[faces].all(axis=1)
@@ -100,9 +101,13 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     v, faces, _, _ = submesh(v, faces, face_in_crop)
     tip = int(np.argmin(np.linalg.norm(v, axis=1)))
     v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
+    faces, n_holes, hole_area = fill_small_holes(v, faces, region.hole_fill_radius_mm)
+    if n_holes:
+        logger.info("closed %d small holes of the scan (%.0f mm2 in all; radius limit %g mm)", n_holes, hole_area,
+                    region.hole_fill_radius_mm)
     v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
     tree = border_tree_of(v, faces)
-    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm)
+    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm), (n_holes, hole_area)
 
 
 def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_mm, source_name, *, with_raw=False):
@@ -153,6 +158,12 @@ class PreparedSurface:
     away_from_border: np.ndarray
     #: The landmarks the frame came from (given or detected; scan frame, mm), or None.
     landmarks_mm: Mapping[str, np.ndarray] | None = None
+    #: The scan's small holes closed in the working surface: their number and area (mm2).
+    holes_closed: tuple[int, float] = (0, 0.0)
+
+    def holes_dict(self) -> dict:
+        """The closed holes as recorded in a result's parameters."""
+        return {"count": int(self.holes_closed[0]), "area_mm2": round(float(self.holes_closed[1]), 1)}
 
 
 def load_inputs(scan, units, landmarks):
@@ -173,5 +184,5 @@ def surface_in_frame(scan: SurfaceScan, frame: FaceFrame, region: FaceRegion, la
     """
     v = frame.to_canonical(scan.vertices_mm)
     faces = _orient_outward(v, scan.faces)
-    v, faces, border_tree, away = _working_surface(v, faces, region, scan.source_name)
-    return PreparedSurface(scan, frame, v, faces, border_tree, away, landmarks or None)
+    v, faces, border_tree, away, holes = _working_surface(v, faces, region, scan.source_name)
+    return PreparedSurface(scan, frame, v, faces, border_tree, away, landmarks or None, holes)
