@@ -73,13 +73,37 @@ def test_defect_on_a_scan_with_holes(template, pattern):
                f"max depth {r.max_depth_mm:.2f} mm (truth {ph.true_max_depth_mm:.2f})")
     if pattern == "multizone":  # the same scan with every hole left open: what the holes cost before
         o = analyze_scan(holed, affected="left", region=OPEN, uncertainty=False)
-        message += f"; holes left open: defect {100 * (o.defect_volume_mm3 / truth - 1):+.1f} %"
+        message += (f"; holes left open: defect {100 * (o.defect_volume_mm3 / truth - 1):+.1f} %, "
+                    f"{o.defect_hole_border_mm:.0f} mm of hole border at the defect")
         assert o.defect_volume_mm3 < 0.9 * truth  # the holes lie in the measured region: the test can fail
+        assert o.defect_hole_border_mm >= 10.0
     log.info(message)
     assert closed["count"] >= 10 and closed["area_mm2"] > 500
+    assert r.defect_hole_border_mm == 0.0
     assert r.defect_volume_mm3 == pytest.approx(truth, rel=0.05)
     assert r.volumetric_discrepancy_mm3 == pytest.approx(truth, rel=0.05)
     assert abs(r.max_depth_mm - ph.true_max_depth_mm) < 0.3
+
+
+def test_a_large_hole_in_the_defect_is_reported(template, caplog):
+    """A hole past the closing limit over the deepest part of the round dent: the volume there is not measured,
+    and the result says so (a warning, ``defect_hole_border_mm``) instead of a plausible, far too small number."""
+    ph = datasets.carve_atrophy(template.vertices_mm, template.faces, pattern="round", side="left")
+    deepest = ph.vertices_mm[np.argmax(ph.true_depth_mm)]
+    truth = ph.true_volume_mm3
+    for radius, reported in ((3.0, False), (14.0, True)):
+        scan = scan_from_arrays(ph.vertices_mm, punch_holes(ph.vertices_mm, ph.faces, [deepest], [radius]))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hemiface"):
+            r = analyze_scan(scan, affected="left", uncertainty=False)
+        warned = any("open hole" in m for m in caplog.messages)
+        log.info("round dent, %g mm hole at its deepest point: defect %.0f mm3 (truth %.0f, %+.1f %%), %.0f mm of open "
+                 "hole border at the defect, warned: %s", radius, r.defect_volume_mm3, truth,
+                 100 * (r.defect_volume_mm3 / truth - 1), r.defect_hole_border_mm, warned)
+        assert warned == reported
+        assert (r.defect_hole_border_mm >= 10.0) == reported
+        if not reported:  # closed: interpolated from its rim
+            assert r.defect_volume_mm3 == pytest.approx(truth, rel=0.02)
 
 
 def test_defect_under_hair(template):

@@ -17,7 +17,7 @@ from .._validate import check_option, check_positive
 from ._defect import AREA_LEVEL_MM, DefectMeasure, merge_patches
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
-from ._mesh import column_volume_mm3
+from ._mesh import column_volume_mm3, hole_edges
 from ._peak import RawDepth
 from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
@@ -63,6 +63,9 @@ class ScanAnalysis:
     plane_offset_uncertainty_mm: float
     defect_volume_uncertainty_mm3: float
     volumetric_discrepancy_uncertainty_mm3: float
+    #: Length (mm) of open hole borders next to the defect or its mirror image (see :func:`hole_border_near_defect_mm`);
+    #: from :data:`HOLE_BORDER_WARNING_MM` on, a warning says the defect may go on under the hole.
+    defect_hole_border_mm: float
     #: The affected side's measurements per aesthetic zone (:data:`hemiface.scan.ZONE_NAMES` order) and
     #: the zones' boundaries (see :mod:`hemiface.scan._zones`).
     zones: tuple[ZoneMeasure, ...]
@@ -120,6 +123,7 @@ class ScanAnalysis:
             "plane_offset_uncertainty_mm": self.plane_offset_uncertainty_mm,
             "defect_volume_uncertainty_mm3": self.defect_volume_uncertainty_mm3,
             "volumetric_discrepancy_uncertainty_mm3": self.volumetric_discrepancy_uncertainty_mm3,
+            "defect_hole_border_mm": self.defect_hole_border_mm,
             **zone_keys(self.zones),
             "zones": self.zone_layout.to_dict(),
             "frame_source": self.frame_source,
@@ -162,6 +166,24 @@ def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
     near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
     depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
     return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
+
+
+#: A defect that borders on this much of an open hole (mm, its own side or its mirror image's) is reported.
+HOLE_BORDER_WARNING_MM = 10.0
+
+
+def hole_border_near_defect_mm(prepared, sym, defect_patch, margin_mm: float) -> float:
+    """Length (mm) of the holes' borders left open in the working surface (not the scan's own open border)
+    within ``margin_mm`` + 2 mm of the defect or of its mirror image: skin there, or its mirror partner's,
+    is not measured, so the defect may go on under the hole."""
+    edges = hole_edges(prepared.vertices, prepared.faces)
+    if not len(edges) or not len(defect_patch.vertices):
+        return 0.0
+    mirror = np.array([-1.0, 1.0, 1.0])
+    near = np.vstack([sym.inverse(defect_patch.vertices), sym.inverse(defect_patch.vertices * mirror)])
+    a, b = prepared.vertices[edges[:, 0]], prepared.vertices[edges[:, 1]]
+    close = cKDTree(near).query(0.5 * (a + b), distance_upper_bound=margin_mm + 2.0)[0] <= margin_mm + 2.0
+    return float(np.linalg.norm(b - a, axis=1)[close].sum())
 
 
 def analyze_scan(
@@ -267,6 +289,12 @@ def analyze_scan(
         for _, m in chosen
     )
     defect_patch = merge_patches([d for d, _ in chosen])
+    hole_border = hole_border_near_defect_mm(prepared, sym, defect_patch, region.border_margin_mm)
+    if hole_border >= HOLE_BORDER_WARNING_MM:
+        logger.warning("the defect borders on %.0f mm of an open hole of the scan (larger than the %g mm radius "
+                       "closed before measuring), on its own side or its mirror image's: the skin under the hole is "
+                       "not measured, so the defect may be larger than reported; rescan that area",
+                       hole_border, region.hole_fill_radius_mm)
     zone_layout = layout_for_visit(prepared.landmarks_mm, frame, sym)
     zones = measure_zones(zone_layout, halves[side], defect_patch, threshold_mm=threshold_mm)
     if len(defect_patch.faces):
@@ -339,6 +367,7 @@ def analyze_scan(
         plane_offset_uncertainty_mm=fit.offset_uncertainty_mm,
         defect_volume_uncertainty_mm3=defect_sd,
         volumetric_discrepancy_uncertainty_mm3=discrepancy_sd,
+        defect_hole_border_mm=hole_border,
         zones=zones,
         zone_layout=zone_layout,
         depth_vertices_mm=to_scan(patch.vertices),

@@ -93,6 +93,17 @@ def fill_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: flo
     return np.concatenate([faces, new]), n_holes, float(face_areas_mm2(vertices, new).sum())
 
 
+def hole_edges(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(k, 2) border edges of the surface's holes: every border loop but the longest (the scan's open border)."""
+    edges = boundary_edges(faces)
+    if not len(edges):
+        return edges
+    _, labels = vertex_components(len(vertices), np.column_stack([edges, edges[:, 1]]))
+    loop = labels[edges[:, 0]]
+    lengths = np.bincount(loop, weights=np.linalg.norm(vertices[edges[:, 1]] - vertices[edges[:, 0]], axis=1))
+    return edges[loop != np.argmax(lengths)]
+
+
 def vertex_components(n_vertices: int, faces: np.ndarray) -> tuple[int, np.ndarray]:
     """Connected components of the vertices through shared faces."""
     rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
