@@ -17,7 +17,7 @@ from .._validate import check_option, check_positive
 from ._defect import AREA_LEVEL_MM, DefectMeasure, merge_patches
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
-from ._mesh import column_volume_mm3, hole_edges
+from ._mesh import column_volume_mm3
 from ._peak import RawDepth
 from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
 from ._prepare import prepare_surface
@@ -176,7 +176,7 @@ def hole_border_near_defect_mm(prepared, sym, defect_patch, margin_mm: float) ->
     """Length (mm) of the holes' borders left open in the working surface (not the scan's own open border)
     within ``margin_mm`` + 2 mm of the defect or of its mirror image: skin there, or its mirror partner's,
     is not measured, so the defect may go on under the hole."""
-    edges = hole_edges(prepared.vertices, prepared.faces)
+    edges = prepared.open_hole_edges
     if not len(edges) or not len(defect_patch.vertices):
         return 0.0
     mirror = np.array([-1.0, 1.0, 1.0])

@@ -47,9 +47,10 @@ def boundary_edges(faces: np.ndarray) -> np.ndarray:
     return edges[counts[inverse.reshape(-1)] == 1]
 
 
-def boundary_points(vertices: np.ndarray, faces: np.ndarray, *, spacing_mm: float = 1.0) -> np.ndarray:
-    """Points along every border edge, no farther apart than ``spacing_mm``."""
-    edges = boundary_edges(faces)
+def boundary_points(vertices: np.ndarray, faces: np.ndarray, *, spacing_mm: float = 1.0, edges=None) -> np.ndarray:
+    """Points along every border edge, no farther apart than ``spacing_mm`` (``edges``: the
+    :func:`boundary_edges` of ``faces``, when already found)."""
+    edges = boundary_edges(faces) if edges is None else edges
     if len(edges) == 0:
         return np.empty((0, 3))
     a, b = vertices[edges[:, 0]], vertices[edges[:, 1]]
@@ -70,7 +71,7 @@ def fill_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: flo
     triangle is turned to face the way the surface around it faces (the filler does not
     keep the winding). Returns (faces, number of holes closed, area closed in mm2).
     """
-    if max_radius_mm <= 0 or not len(boundary_edges(faces)):
+    if max_radius_mm <= 0:
         return faces, 0, 0.0
     from .._open3d import open3d
 
@@ -93,9 +94,9 @@ def fill_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: flo
     return np.concatenate([faces, new]), n_holes, float(face_areas_mm2(vertices, new).sum())
 
 
-def hole_edges(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(k, 2) border edges of the surface's holes: every border loop but the longest (the scan's open border)."""
-    edges = boundary_edges(faces)
+def hole_edges(vertices: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The border edges of the surface's holes among its :func:`boundary_edges` ``edges``: every border loop
+    but the longest (the scan's open border)."""
     if not len(edges):
         return edges
     _, labels = vertex_components(len(vertices), np.column_stack([edges, edges[:, 1]]))

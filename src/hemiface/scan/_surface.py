@@ -11,7 +11,7 @@ Sign convention: depth > 0 where the surface lies below (inside) its mirror imag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -25,7 +25,10 @@ from ._peak import RawDepth
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, read_landmarks
 from ._io import SurfaceScan, load_scan
-from ._mesh import boundary_points, fill_small_holes, refine_to_edge_length, smooth_vertex_field, submesh, vertex_components, vertex_normals
+from ._mesh import (
+    boundary_edges, boundary_points, fill_small_holes, hole_edges, refine_to_edge_length, smooth_vertex_field, submesh,
+    vertex_components, vertex_normals,
+)
 from ._region import FaceRegion
 
 Side = Literal["left", "right"]
@@ -62,9 +65,10 @@ def away_from_border(border_tree, points: np.ndarray, margin_mm: float) -> np.nd
     return border_tree.query(points, distance_upper_bound=margin_mm)[0] > margin_mm
 
 
-def border_tree_of(vertices: np.ndarray, faces: np.ndarray):
-    """KD-tree of points along a surface's open borders and holes, or None for a closed surface."""
-    border = boundary_points(vertices, faces)
+def border_tree_of(vertices: np.ndarray, faces: np.ndarray, edges=None):
+    """KD-tree of points along a surface's open borders and holes, or None for a closed surface
+    (``edges``: the surface's :func:`boundary_edges`, when already found)."""
+    border = boundary_points(vertices, faces, edges=edges)
     return cKDTree(border) if len(border) else None
 
 
@@ -91,8 +95,9 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     """Crop generously around the face (canonical frame), keep the piece holding pronasale, refine.
 
     Returns the surface, a KD-tree of its open borders (or None), the mask
-    of vertices at least ``region.border_margin_mm`` from them, and the small holes
-    closed (count, area in mm2; see :class:`FaceRegion`).
+    of vertices at least ``region.border_margin_mm`` from them, the small holes
+    closed (count, area in mm2; see :class:`FaceRegion`) and the border edges of
+    the holes left open.
     """
     crop = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v, extra_mm=25.0) > 0)
     face_in_crop = crop[faces].all(axis=1)
@@ -106,8 +111,9 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
         logger.info("closed %d small holes of the scan (%.0f mm2 in all; radius limit %g mm)", n_holes, hole_area,
                     region.hole_fill_radius_mm)
     v, faces = refine_to_edge_length(v, faces, MAX_EDGE_MM)
-    tree = border_tree_of(v, faces)
-    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm), (n_holes, hole_area)
+    edges = boundary_edges(faces)
+    tree = border_tree_of(v, faces, edges)
+    return v, faces, tree, away_from_border(tree, v, region.border_margin_mm), (n_holes, hole_area), hole_edges(v, edges)
 
 
 def depth_patch(p, faces, sym, border_tree, away, region: FaceRegion, smoothing_mm, source_name, *, with_raw=False):
@@ -160,6 +166,8 @@ class PreparedSurface:
     landmarks_mm: Mapping[str, np.ndarray] | None = None
     #: The scan's small holes closed in the working surface: their number and area (mm2).
     holes_closed: tuple[int, float] = (0, 0.0)
+    #: (k, 2) border edges of the holes left open (not the scan's own open border), into ``vertices``.
+    open_hole_edges: np.ndarray = field(default_factory=lambda: np.empty((0, 2), np.int64), repr=False)
 
     def holes_dict(self) -> dict:
         """The closed holes as recorded in a result's parameters."""
@@ -184,5 +192,5 @@ def surface_in_frame(scan: SurfaceScan, frame: FaceFrame, region: FaceRegion, la
     """
     v = frame.to_canonical(scan.vertices_mm)
     faces = _orient_outward(v, scan.faces)
-    v, faces, border_tree, away, holes = _working_surface(v, faces, region, scan.source_name)
-    return PreparedSurface(scan, frame, v, faces, border_tree, away, landmarks or None, holes)
+    v, faces, border_tree, away, closed, open_holes = _working_surface(v, faces, region, scan.source_name)
+    return PreparedSurface(scan, frame, v, faces, border_tree, away, landmarks or None, closed, open_holes)
