@@ -113,6 +113,7 @@ def fit_symmetry_plane(
     robust_scale_mm: float = 1.5,
     initial_scale_mm: float = 10.0,
     max_iterations: int = 200,
+    accelerate: bool = True,
 ) -> SymmetryPlane:
     """Fit the midsagittal plane of a face (canonical frame, mm).
 
@@ -123,11 +124,14 @@ def fit_symmetry_plane(
     annealed from ``initial_scale_mm`` so that a rough initial plane still
     converges. Each step registers the mirror image rigidly (point-to-plane,
     iteratively reweighted); the plane is read from the composed improper map.
+    At each scale the steps are Anderson-accelerated (``accelerate``, see
+    :func:`_accelerated`): the same fixed point in about half the steps.
 
     Parameters
     ----------
     query : closest-point queries on the face surface.
     points, point_normals : (k, 3) surface points (and unit normals) to mirror.
+    accelerate : False for the plain fixed-point iteration (for comparison).
     """
     src, src_n = np.asarray(points), np.asarray(point_normals)
     if len(src) < 100:
@@ -138,6 +142,7 @@ def fit_symmetry_plane(
     converged = False
     schedule = annealing_scales(initial_scale_mm, robust_scale_mm)
     scale = schedule.pop(0)
+    history: list[tuple[np.ndarray, np.ndarray]] = []  # (x, g(x) - x) at this scale, for the acceleration
     while iterations < max_iterations:
         iterations += 1
         h, hb = reflection(normal, offset)
@@ -148,15 +153,20 @@ def fit_symmetry_plane(
         new_normal, new_offset = plane_from_improper(d_rot @ h, d_rot @ hb + d_trans)
         angle_change = float(np.arccos(np.clip(new_normal @ normal, -1, 1)))
         offset_change = abs(new_offset - offset)
-        normal, offset = new_normal, new_offset
-        if angle_change < ANGLE_TOL_RAD and offset_change < OFFSET_TOL_MM:
-            if schedule:
-                scale = schedule.pop(0)
-            else:
-                converged = True
-                break
-        elif schedule and angle_change < 1e-4 and offset_change < 1e-3:
+        settled = angle_change < ANGLE_TOL_RAD and offset_change < OFFSET_TOL_MM
+        if not schedule and settled:
+            normal, offset = new_normal, new_offset
+            converged = True
+            break
+        if schedule and (settled or (angle_change < 1e-4 and offset_change < 1e-3)):
+            normal, offset = new_normal, new_offset
             scale = schedule.pop(0)
+            history.clear()
+            continue
+        if accelerate:
+            normal, offset = _accelerated(history, normal, offset, new_normal, new_offset)
+        else:
+            normal, offset = new_normal, new_offset
     # Quality of the final reflection.
     h, hb = reflection(normal, offset)
     dist = np.abs(query.closest(src @ h.T + hb).signed_distance_mm)
@@ -169,6 +179,42 @@ def fit_symmetry_plane(
         np.round(normal, 5), offset, rms, 100 * inlier.mean(), iterations,
     )
     return SymmetryPlane(normal, offset, rms, float(inlier.mean()), iterations, converged)
+
+
+#: Anderson acceleration of the plane iteration (at each robust scale): how many past steps it mixes.
+ACCELERATION_MEMORY = 3
+#: ... with the normal weighted by a face's size (mm), so that a tilt and an offset count by how far they move the face.
+ACCELERATION_LENGTH_MM = 100.0
+
+
+def _accelerated(history: list, normal, offset, new_normal, new_offset) -> tuple[np.ndarray, float]:
+    """The next plane of the fixed-point iteration ``x -> g(x)``, Anderson-accelerated (type II).
+
+    At a robust scale each reflect-and-register step moves the plane only
+    part of the way (the improper map's non-reflection part, discarded each step,
+    is correlated with its reflection part): the iteration converges linearly,
+    about a third of the remaining distance per step on faces. Mixing the last
+    :data:`ACCELERATION_MEMORY` steps reaches the same fixed point (the same
+    stopping test on the plain step) in far fewer steps. ``x`` = (normal, offset
+    mm); a step whose residual grew restarts the mixing from the plain step.
+    """
+    x = np.append(ACCELERATION_LENGTH_MM * normal, offset)
+    f = np.append(ACCELERATION_LENGTH_MM * new_normal, new_offset) - x
+    if history and np.linalg.norm(f) > np.linalg.norm(history[-1][1]):
+        history.clear()
+    history.append((x, f))
+    del history[:-ACCELERATION_MEMORY - 1]
+    nxt = x + f
+    if len(history) > 1:
+        dx = np.array([b[0] - a[0] for a, b in zip(history, history[1:])]).T
+        df = np.array([b[1] - a[1] for a, b in zip(history, history[1:])]).T
+        gamma = np.linalg.lstsq(df, f, rcond=None)[0]
+        nxt = x + f - (dx + df) @ gamma
+    n = np.linalg.norm(nxt[:3]) / ACCELERATION_LENGTH_MM
+    if not np.isfinite(n) or n < 0.5:
+        history.clear()
+        return new_normal, new_offset
+    return nxt[:3] / (n * ACCELERATION_LENGTH_MM), float(nxt[3] / n)
 
 
 def mirror_distance_mm(query: SurfaceQuery, points: np.ndarray, plane: SymmetryPlane) -> np.ndarray:
