@@ -9,7 +9,8 @@ Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [
   correlation with yaw, landmark error, contour agreement at the mouth and jaw levels);
 * a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio;
 * ``cues``: four yaw cues from the face mesh, their change over the turn and their shift by the compression;
-* ``known_pose``: the compensation with each render's known rotation (the depth model alone);
+* ``known_pose``: the compensation with each render's known rotation (the depth model alone), and with the
+  exact surface depth as well (what the outline detection alone leaves);
 * ``pairs``: the pose difference between two visits whose cheek changed (treated), three estimates.
 
 Prints figures; asserts nothing (the tests do).
@@ -90,13 +91,16 @@ def cues() -> None:
 def known_pose() -> None:
     for name in SCAN_NAMES:
         rows = known_pose_table(name)
-        print(f"\n== {name}: compensation at the known pose (depth model alone)")
+        print(f"\n== {name}: compensation at the known pose (depth model alone; exact_surface: exact depth too)")
         print(format_rows(rows, ["case", "render_yaw_deg", "render_pitch_deg", "known_ratio", "ratio_known_pose",
-                                 "landmark_ratio_known_pose"] + [f"contour_{lv}_known_pose" for lv in LEVELS]))
+                                 "ratio_exact_surface", "landmark_ratio_known_pose"]
+                          + [f"contour_{lv}_{k}" for lv in LEVELS for k in ("known_pose", "exact_surface")]))
         renders = [r for r in rows if r["case"] == "render"]
-        dev = max(abs(r["ratio_known_pose"] - renders[0]["ratio_known_pose"]) for r in renders)
-        err = max(abs(r["ratio_known_pose"] - r["known_ratio"]) for r in rows if r["case"] == "atrophy")
-        print(f"  largest change from frontal {dev:.1f} points; compressed scan {err:.1f} points from its known ratio")
+        for key in ("ratio_known_pose", "ratio_exact_surface"):
+            dev = max(abs(r[key] - renders[0][key]) for r in renders)
+            err = max(abs(r[key] - r["known_ratio"]) for r in rows if r["case"] == "atrophy")
+            print(f"  {key}: largest change from frontal {dev:.1f} points; compressed scan {err:.1f} points from "
+                  "its known ratio")
 
 
 def pairs() -> None:

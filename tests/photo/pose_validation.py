@@ -228,20 +228,59 @@ def known_pose_table(name: str) -> tuple:
     from hemiface.photo._analyze import _geometry
     from hemiface.photo._frontal import frontal_landmarks
 
-    def ratios(a, yaw, pitch):
+    from pose_renders import left_compression
+
+    def ratios(a, yaw, pitch, warp=None):
         lm = a.landmarks
         front, _ = frontal_landmarks(lm, lm.mesh, head=known_head(name, yaw, pitch, lm.mesh))
         g = _geometry(front, affected="left", midline="pupils", name=name)
-        row = {"ratio_known_pose": g["ratios"]["pupils"], "landmark_ratio_known_pose": g["landmark_ratio"]}
+        exact = _geometry(exact_surface_landmarks(name, yaw, pitch, lm, front, warp=warp), affected="left",
+                          midline="pupils", name=name)
+        row = {"ratio_known_pose": g["ratios"]["pupils"], "landmark_ratio_known_pose": g["landmark_ratio"],
+               "ratio_exact_surface": exact["ratios"]["pupils"]}
         row.update({f"contour_{lv}_known_pose": g["contour"][lv] for lv in LEVELS})
+        row.update({f"contour_{lv}_exact_surface": exact["contour"][lv] for lv in LEVELS})
         return row
 
     rows = [{"scan": name, "case": "render", "render_yaw_deg": y, "render_pitch_deg": p, "known_ratio": None,
              **ratios(render_analysis(name, y, p), y, p)} for y, p in RENDER_POSES]
     truth = atrophy_table(name)[0]["known_ratio"]
+    warp = left_compression(ATROPHY_FACTOR)
     rows += [{"scan": name, "case": "atrophy", "render_yaw_deg": y, "render_pitch_deg": p, "known_ratio": truth,
-              **ratios(render_analysis(name, y, p, atrophy=True), y, p)} for y, p in ((0, 0),) + ATROPHY_POSES]
+              **ratios(render_analysis(name, y, p, atrophy=True), y, p, warp)} for y, p in ((0, 0),) + ATROPHY_POSES]
     return tuple(rows)
+
+
+def exact_surface_landmarks(name: str, yaw: float, pitch: float, lm, known_pose_front, *, warp=None, size_px=(720, 900)):
+    """The detected points and outline of a render at a known pose, each lifted to the scan's TRUE surface
+    point under it (a ray cast into the turned scan), turned back to frontal and projected into the frontal
+    render's pixels: a compensation with exact depth and exact pose, so what is left is the outline
+    detection itself (at each pose the outline may follow another physical curve: the near ear, the far
+    jaw's occluding contour). A point whose ray misses the scan keeps its known-pose model lift
+    (``known_pose_front``, head frame), placed at the exact lift of the pupils."""
+    from pose_renders import VIEWS, frontal_rotation, load, rotation, surface_points
+
+    from hemiface.photo._landmarks import FaceLandmarks
+
+    v0, f, _ = load(name)
+    v = v0 @ frontal_rotation(name).T
+    v = warp(v) if warp is not None else v
+    R = rotation(yaw, pitch)
+    w, h = size_px
+    cy, pixel_mm = VIEWS[name]["centre_y_mm"], VIEWS[name]["pixel_mm"]
+
+    def lift(xy):
+        with np.errstate(invalid="ignore"):  # a ray that misses: NaN
+            front = surface_points(name, v @ R.T, f, np.asarray(xy, float)) @ R  # exact 3D point, turned back
+        return np.column_stack([front[:, 0] / pixel_mm + w / 2, (cy - front[:, 1]) / pixel_mm + h / 2])
+
+    names = list(lm.points)
+    points, outline = lift([lm[n] for n in names]), lift(lm.outline)
+    pupils = 0.5 * (points[names.index("pupil_right")] + points[names.index("pupil_left")])
+    for got, model in ((points, np.array([known_pose_front[n] for n in names])), (outline, known_pose_front.outline)):
+        miss = ~np.isfinite(got).all(axis=1)
+        got[miss] = model[miss] + pupils
+    return FaceLandmarks({n: p.tolist() for n, p in zip(names, points)}, outline, f"{lm.source}; exact surface lift")
 
 
 def format_rows(rows, keys) -> str:

@@ -197,17 +197,17 @@ def test_some_pose_cue_is_not_moved_by_the_compression(cues):
 def known_pose(request):
     rows = known_pose_table(request.param)
     keys = ["scan", "case", "render_yaw_deg", "render_pitch_deg", "known_ratio", "ratio_known_pose",
-            "landmark_ratio_known_pose"] + [f"contour_{lv}_known_pose" for lv in LEVELS]
+            "ratio_exact_surface", "landmark_ratio_known_pose"] + [f"contour_{lv}_known_pose" for lv in LEVELS]
     log.info("%s: compensation at the KNOWN pose (depth model alone):\n%s", request.param, format_rows(rows, keys))
     return rows
 
 
 @pytest.mark.xfail(strict=True, reason=(
     "not reached even with the render's known rotation (the depth model alone: mesh depths and the face "
-    "oval's depth for the outline): largest change of the hemiface-area ratio from the frontal render 3.2 "
-    "points on james and 9.0 on Lee Perry-Smith; compressed scan 2.4 and 6.4 points from its known ratio "
-    "(6.4: its frontal render already reads 105.1 % against 100.4 %, the outline, not the pose); targets 1 "
-    "and 2 points"))
+    "oval's depth for the outline): largest change of the hemiface-area ratio from the frontal render "
+    "3.2-3.4 points on james and 8.8-9.0 on Lee Perry-Smith; compressed scan 2.2-2.4 and 6.4-7.8 points from "
+    "its known ratio (ranges over two machines: MediaPipe's float results and so the refined outline differ "
+    "slightly by CPU); targets 1 and 2 points"))
 def test_compensation_at_the_known_pose(known_pose):
     renders = [r for r in known_pose if r["case"] == "render"]
     frontal = renders[0]["ratio_known_pose"]
@@ -216,6 +216,22 @@ def test_compensation_at_the_known_pose(known_pose):
     log.info("%s at the known pose: largest change from frontal %.1f points; compressed: %.1f from known",
              known_pose[0]["scan"], dev, err)
     assert dev <= 1.0 and err <= 2.0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached: with the exact pose AND each detected point's exact surface point (ray cast into the scan), "
+    "the hemiface-area ratio still changes by up to 7.8 points from the frontal render on james and 10.1 on "
+    "Lee Perry-Smith (the depth model at the known pose: 3.4 and 8.8): the outline found at each pose is "
+    "another physical curve (at 10 degrees of yaw the near side's follows the ear), so no depth model can "
+    "bring it to 1 point; target 1 point"))
+def test_exact_lift_of_the_detected_outline(known_pose):
+    """What the outline detection alone leaves: every depth and the pose exact (the scan's own surface)."""
+    renders = [r for r in known_pose if r["case"] == "render"]
+    dev = max(abs(r["ratio_exact_surface"] - renders[0]["ratio_exact_surface"]) for r in renders)
+    log.info("%s, exact pose and exact surface depth: largest change from frontal %.1f points (depth model at the "
+             "known pose: %.1f)", known_pose[0]["scan"], dev,
+             max(abs(r["ratio_known_pose"] - renders[0]["ratio_known_pose"]) for r in renders))
+    assert dev <= 1.0
 
 
 # ---- pose agreement between visits -----------------------------------------------------------------
