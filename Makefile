@@ -84,6 +84,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_app3d.py
 	$(BIN)/python benchmarks/bench_rating.py
 	$(BIN)/python benchmarks/bench_plan.py
+	$(BIN)/python benchmarks/bench_report.py
 
 validate-pose: setup
 	$(BIN)/python benchmarks/validate_photo_pose.py

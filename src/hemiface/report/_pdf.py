@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -226,11 +227,20 @@ def _table(item, avail_w: float):
     return tables, len(groups)
 
 
-def _image(item, avail_w: float, avail_h: float):
+def _image(item, avail_w: float, avail_h: float, spool: Path):
+    """An image, read by the PDF from a file in ``spool``. Given the bytes themselves, reportlab decodes each
+    image to RGB to name it and keeps that until the document is saved (about 5 MB per image: 4.2 GB for a
+    600-patient report's pages); given a file it names it by path, embeds a JPEG as it is and keeps nothing
+    decoded."""
+    import hashlib
+
     from reportlab.platypus import Image
 
     w, h = _fit(item, avail_w, avail_h)
-    return Image(io.BytesIO(item.png), width=w, height=h, hAlign="LEFT")
+    path = spool / (hashlib.sha256(item.png).hexdigest()[:32] + (".jpg" if item.mime == "image/jpeg" else ".png"))
+    if not path.exists():
+        path.write_bytes(item.png)
+    return Image(str(path), width=w, height=h, hAlign="LEFT", lazy=2)
 
 
 def _fit(item, avail_w: float, avail_h: float) -> tuple[float, float]:
@@ -245,7 +255,7 @@ def _fit(item, avail_w: float, avail_h: float) -> tuple[float, float]:
     return w, h
 
 
-def _figure(item, avail_w: float, avail_h: float):
+def _figure(item, avail_w: float, avail_h: float, spool: Path):
     """A matplotlib figure as vector drawing: its SVG (text drawn as paths, so the fonts are the figure's)
     read by svglib into reportlab graphics, scaled to the size the image would have."""
     from svglib.svglib import svg2rlg
@@ -253,7 +263,7 @@ def _figure(item, avail_w: float, avail_h: float):
     drawing = svg2rlg(io.BytesIO(item.render("svg")))
     if drawing is None or not drawing.width or not drawing.height:
         logger.info("report: a figure's SVG could not be read; the PDF shows its PNG")
-        return _image(item, avail_w, avail_h)
+        return _image(item, avail_w, avail_h, spool)
     w, h = _fit(item, avail_w, avail_h)
     sx, sy = w / drawing.width, h / drawing.height
     drawing.scale(sx, sy)
@@ -284,10 +294,11 @@ def landscape_items(report, portrait_w: float | None = None) -> set:
     return {id(item) for section in report._sections for item in section.items if is_wide(item, portrait_w)}
 
 
-def flowables(report, avail_w: float, avail_h: float, *, landscape_w: float | None = None,
+def flowables(report, avail_w: float, avail_h: float, spool: Path, *, landscape_w: float | None = None,
               landscape_h: float | None = None) -> list:
-    """The story. With ``landscape_w`` (the frame of the "landscape" page template), wide tables are laid
-    out on landscape pages (see :func:`_landscape_items`); without, every table shares the portrait frame."""
+    """The story; its images are files in ``spool`` (see :func:`_image`), which must outlive the build.
+    With ``landscape_w`` (the frame of the "landscape" page template), wide tables are laid out on
+    landscape pages (see :func:`_landscape_items`); without, every table shares the portrait frame."""
     from reportlab.platypus import KeepTogether, NextPageTemplate, PageBreak, Paragraph, Spacer, Table, TableStyle
 
     st = styles()
@@ -330,7 +341,7 @@ def flowables(report, avail_w: float, avail_h: float, *, landscape_w: float | No
                     body += [t, Spacer(1, 4)]
                 story += title + body + caption + [Spacer(1, 4)]
             elif item.kind == "image":
-                shown = _figure(item, frame_w, frame_h) if item.figure else _image(item, frame_w, frame_h)
+                shown = (_figure if item.figure else _image)(item, frame_w, frame_h, spool)
                 story.append(KeepTogether(title + [shown] + caption))
             elif item.kind == "html":
                 story += title + [Paragraph(text, st[kind]) for kind, text in html_blocks(item.html)]
@@ -401,5 +412,7 @@ def write_pdf(report, path) -> None:
         templates.append(PageTemplate(id=name, frames=[frame], pagesize=size))
     doc.addPageTemplates(templates)
     (pw, ph), (lw, lh) = frame_size(A4), frame_size(landscape(A4))
-    story = flowables(report, pw, ph, landscape_w=lw, landscape_h=lh)
-    doc.build(story, canvasmaker=NumberedCanvas)
+    # the images are spooled next to the output (patient data stays where the user writes it), then removed
+    with tempfile.TemporaryDirectory(prefix=".hemiface-pdf-images-", dir=Path(path).parent) as spool:
+        story = flowables(report, pw, ph, Path(spool), landscape_w=lw, landscape_h=lh)
+        doc.build(story, canvasmaker=NumberedCanvas)
