@@ -229,9 +229,9 @@ def _table(item, avail_w: float):
 
 def _image(item, avail_w: float, avail_h: float, spool: Path):
     """An image, read by the PDF from a file in ``spool``. Given the bytes themselves, reportlab decodes each
-    image to RGB to name it and keeps that until the document is saved (about 5 MB per image: 4.2 GB for a
-    600-patient report's pages); given a file it names it by path, embeds a JPEG as it is and keeps nothing
-    decoded."""
+    image to RGB to name it and keeps that until the document is saved (about 5 MB per 1000 x 750 photo: 9.9 GB
+    for 600 pages of three, `benchmarks/bench_report.py`); given a file it names it by path, embeds a JPEG as
+    it is and keeps nothing decoded."""
     import hashlib
 
     from reportlab.platypus import Image
