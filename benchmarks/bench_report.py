@@ -9,11 +9,12 @@ peak memory (ru_maxrss) belongs to that format alone. Run with `make bench` (or
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+from bench_scan_analyze import run
 
 PATIENTS = 600
 IMAGES_PER_PATIENT = 3
@@ -51,9 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("pdf", "html"):
             out = str(Path(tmp) / f"report.{fmt}")
-            done = subprocess.run([sys.executable, "-c", WRITE, str(PHOTO), str(patients), str(IMAGES_PER_PATIENT), fmt,
-                                   out], capture_output=True, text=True, check=True)
-            r = json.loads(done.stdout.strip().splitlines()[-1])
+            r = json.loads(run(WRITE, str(PHOTO), str(patients), str(IMAGES_PER_PATIENT), fmt, out))
             print(f"  {fmt}: write {r['write_s']:.1f} s, {r['size_mb']:.0f} MB file; peak memory {r['peak_mb']:.0f} MB "
                   f"({r['built_mb']:.0f} MB with the report built) [target < {TARGET_MB} MB at {PATIENTS} patients]")
 

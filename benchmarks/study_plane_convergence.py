@@ -1,32 +1,19 @@
 """How near the symmetry plane's fixed point the fit stops, plain and Anderson-accelerated.
 
 `scan analyze` (no uncertainty) of the 500,000-vertex benchmark face (demoface with the multi-zone atrophy,
-`dense_mesh.py`) four times: the plane's iteration plain or accelerated, with the default stopping tolerance
-and with it 100x tighter (the fixed point itself, to 0.01 mm3). Each run is a fresh subprocess. Run with
-`python benchmarks/study_plane_convergence.py` (about 1 minute on 2 cores). Prints figures; asserts nothing.
+`bench_scan_analyze.py`'s mesh) four times: the plane's iteration plain or accelerated, with the default
+stopping tolerance and with it 100x tighter (the fixed point itself, to 0.01 mm3). Each run is a fresh
+subprocess. Run with `python benchmarks/study_plane_convergence.py` (about 1 minute on 2 cores). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-
-MAKE_MESH = textwrap.dedent(
-    """
-    import sys
-    sys.path.insert(0, sys.argv[2])
-    from dense_mesh import write_dense
-    from hemiface import datasets
-    ph = datasets.make_phantom("demoface", side="left", pattern="multizone")
-    write_dense(ph.vertices_mm, ph.faces, sys.argv[1], 500_000)
-    """
-)
+from bench_scan_analyze import MAKE_MESH, TARGET_VERTICES, run
 
 ANALYZE = textwrap.dedent(
     """
@@ -55,14 +42,12 @@ ANALYZE = textwrap.dedent(
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mesh = str(Path(tmp) / "dense_face.ply")
-        subprocess.run([sys.executable, "-c", MAKE_MESH, mesh, str(BENCH)], check=True, capture_output=True)
+        run(MAKE_MESH.format(target=TARGET_VERTICES, bench_dir=str(Path(__file__).resolve().parent)), mesh)
         print("symmetry plane: where the fit stops (500,000-vertex face, multi-zone atrophy, no uncertainty)")
         for mode in ("accelerated", "plain"):
             rows = {}
             for tighter in (1.0, 100.0):
-                out = subprocess.run([sys.executable, "-c", ANALYZE, mesh, mode, str(tighter)], check=True,
-                                     capture_output=True, text=True).stdout
-                rows[tighter] = json.loads(out.strip().splitlines()[-1])
+                rows[tighter] = json.loads(run(ANALYZE, mesh, mode, str(tighter)))
             d, ref = rows[1.0]["defect"], rows[100.0]["defect"]
             print(f"  {mode:>11}: defect {d:,.1f} mm3 in {rows[1.0]['s']:.1f} s; tolerance 100x tighter "
                   f"{ref:,.1f} mm3 in {rows[100.0]['s']:.1f} s; default stops {d - ref:+.1f} mm3 "

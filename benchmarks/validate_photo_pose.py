@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "photo"))
 
 from pose_validation import (  # noqa: E402
-    CUES, LEVELS, PAIR_ESTIMATES, SCAN_NAMES, atrophy_table, cue_table, format_rows, known_pose_table, london_table,
-    pose_pair_table, render_table,
+    CUES, LEVELS, PAIR_ESTIMATES, SCAN_NAMES, atrophy_table, cue_table, deviation_from_frontal, format_rows,
+    known_pose_table, london_table, pose_pair_table, render_table,
 )
 
 RATIOS = ["ratio", "ratio_compensated", "landmark_ratio", "landmark_ratio_compensated"] + [
@@ -43,10 +43,9 @@ def renders() -> None:
                                  "ratio_compensated", "contour_mouth", "contour_mouth_compensated",
                                  "contour_jaw", "contour_jaw_compensated", "landmark_ratio",
                                  "landmark_ratio_compensated"]))
-        frontal = rows[0]
         print("largest change from the frontal render (points):")
         for key in RATIOS:
-            print(f"  {key:32s} {max(abs(r[key] - frontal[key]) for r in rows):6.1f}")
+            print(f"  {key:32s} {deviation_from_frontal(rows, key):6.1f}")
         yaw_rows = [r for r in rows if r["render_pitch_deg"] == 0]
         for key in ("ratio", "ratio_compensated"):
             slope = np.polyfit([r["render_yaw_deg"] for r in yaw_rows], [r[key] for r in yaw_rows], 1)[0]
@@ -97,7 +96,7 @@ def known_pose() -> None:
                           + [f"contour_{lv}_{k}" for lv in LEVELS for k in ("known_pose", "exact_surface")]))
         renders = [r for r in rows if r["case"] == "render"]
         for key in ("ratio_known_pose", "ratio_exact_surface"):
-            dev = max(abs(r[key] - renders[0][key]) for r in renders)
+            dev = deviation_from_frontal(renders, key)
             err = max(abs(r[key] - r["known_ratio"]) for r in rows if r["case"] == "atrophy")
             print(f"  {key}: largest change from frontal {dev:.1f} points; compressed scan {err:.1f} points from "
                   "its known ratio")

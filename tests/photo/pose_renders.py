@@ -62,6 +62,14 @@ def _pixel_rays(name: str, xy_px: np.ndarray, size_px=(720, 900)):
     return x, y
 
 
+def frontal_pixels(name: str, points_mm: np.ndarray, size_px=(720, 900)) -> np.ndarray:
+    """The pixels (n, 2) of a frontal render at which points (n, 3) in the render's frame are seen: the inverse
+    of :func:`_pixel_rays`."""
+    w, h = size_px
+    cy, pixel_mm = VIEWS[name]["centre_y_mm"], VIEWS[name]["pixel_mm"]
+    return np.column_stack([points_mm[:, 0] / pixel_mm + w / 2, (cy - points_mm[:, 1]) / pixel_mm + h / 2])
+
+
 def surface_points(name: str, v: np.ndarray, f: np.ndarray, xy_px: np.ndarray) -> np.ndarray:
     """The points of the surface (vertices ``v`` in the render's frame, faces ``f``) under pixels ``xy_px`` of a
     frontal render (rays along -z): (n, 3), NaN where a ray misses."""

@@ -251,14 +251,14 @@ def known_pose_table(name: str) -> tuple:
     return tuple(rows)
 
 
-def exact_surface_landmarks(name: str, yaw: float, pitch: float, lm, known_pose_front, *, warp=None, size_px=(720, 900)):
+def exact_surface_landmarks(name: str, yaw: float, pitch: float, lm, known_pose_front, *, warp=None):
     """The detected points and outline of a render at a known pose, each lifted to the scan's TRUE surface
     point under it (a ray cast into the turned scan), turned back to frontal and projected into the frontal
     render's pixels: a compensation with exact depth and exact pose, so what is left is the outline
     detection itself (at each pose the outline may follow another physical curve: the near ear, the far
     jaw's occluding contour). A point whose ray misses the scan keeps its known-pose model lift
     (``known_pose_front``, head frame), placed at the exact lift of the pupils."""
-    from pose_renders import VIEWS, frontal_rotation, load, rotation, surface_points
+    from pose_renders import frontal_pixels, frontal_rotation, load, rotation, surface_points
 
     from hemiface.photo._landmarks import FaceLandmarks
 
@@ -266,13 +266,11 @@ def exact_surface_landmarks(name: str, yaw: float, pitch: float, lm, known_pose_
     v = v0 @ frontal_rotation(name).T
     v = warp(v) if warp is not None else v
     R = rotation(yaw, pitch)
-    w, h = size_px
-    cy, pixel_mm = VIEWS[name]["centre_y_mm"], VIEWS[name]["pixel_mm"]
 
     def lift(xy):
         with np.errstate(invalid="ignore"):  # a ray that misses: NaN
             front = surface_points(name, v @ R.T, f, np.asarray(xy, float)) @ R  # exact 3D point, turned back
-        return np.column_stack([front[:, 0] / pixel_mm + w / 2, (cy - front[:, 1]) / pixel_mm + h / 2])
+        return frontal_pixels(name, front)
 
     names = list(lm.points)
     points, outline = lift([lm[n] for n in names]), lift(lm.outline)
@@ -281,6 +279,12 @@ def exact_surface_landmarks(name: str, yaw: float, pitch: float, lm, known_pose_
         miss = ~np.isfinite(got).all(axis=1)
         got[miss] = model[miss] + pupils
     return FaceLandmarks({n: p.tolist() for n, p in zip(names, points)}, outline, f"{lm.source}; exact surface lift")
+
+
+def deviation_from_frontal(rows, key: str) -> float:
+    """The largest change of ``rows``' ``key`` from the frontal render's (yaw 0, pitch 0), in points."""
+    frontal = next(r for r in rows if r["render_yaw_deg"] == 0 and r["render_pitch_deg"] == 0)
+    return max(abs(r[key] - frontal[key]) for r in rows)
 
 
 def format_rows(rows, keys) -> str:

@@ -155,8 +155,9 @@ def test_pdf_figures_are_vector_drawings(pdf_pages, report):
 
 
 def test_pdf_embeds_a_photo_as_its_jpeg_and_leaves_no_spool(report, tmp_path):
-    """Photos reach the PDF from files spooled next to it (reportlab then keeps nothing decoded: 9,937 -> 1,176 MB
-    for 600 pages of three photos, benchmarks/bench_report.py), embedded as the report's own JPEG bytes; the spool is gone afterwards."""
+    """Photos reach the PDF from files spooled next to it (reportlab then keeps nothing decoded: 9,937 -> 1,176
+    MB for 600 pages of three photos, benchmarks/bench_report.py), embedded as the report's own JPEG bytes; the
+    spool is gone afterwards."""
     from pypdf import PdfReader
 
     photos = [i for s in report._sections for i in s.items if i.kind == "image" and i.mime == "image/jpeg"]
