@@ -1,15 +1,14 @@
 """A hole at a defect's deepest point, closed and left open, on the template phantoms (issue 12).
 
 ``scan analyze`` closes holes whose border fits in a sphere of
-``FaceRegion.hole_fill_radius_mm`` (12.5 mm) with flat triangles on their rim
-(``hemiface/scan/_mesh.py``, ``fill_small_holes``). A hole over the deepest part
-of a defect then takes the flat patch's depth there. This prints, for the round
-5,000 mm3 dent and the multi-zone pattern, a hole of 3, 5, 8 and 12 mm radius
-punched at the deepest carved point: the defect volume against the carved truth
-(%) and the maximum depth (mm), with the hole closed and left open
-(``hole_fill_radius_mm=0``). About 1 minute on 2 cores. Asserts nothing; the
-README quotes the table (``tests/scan/test_holes.py`` holds the targets with
-scanner-like holes).
+``FaceRegion.hole_fill_radius_mm`` (12.5 mm) on the skin around them
+(``hemiface/scan/_holes.py``: triangulated on the border, refined and faired to the
+biharmonic surface; until 2026-12-03 a flat patch, which lifted a defect's floor).
+This prints, for the round 5,000 mm3 dent and the multi-zone pattern, a hole of 3, 5,
+8 and 12 mm radius punched at the deepest carved point: the defect volume against the
+carved truth (%) and the maximum depth (mm), with the hole closed and left open
+(``hole_fill_radius_mm=0``). About 1 minute on 2 cores. Asserts nothing; the README
+quotes the table (``tests/scan/test_holes.py`` holds the targets).
 
     python benchmarks/study_holes.py
 """

@@ -6,10 +6,8 @@ with --report) on bundled sample data."""
 import numpy as np
 import pandas as pd
 import pytest
-from report_helpers import TECHNIQUES, endpoint_rows
+from report_helpers import SCAN_POST, SCAN_PRE, TECHNIQUES, endpoint_rows
 from typer.testing import CliRunner
-#: A file name that plays a patient's name in the scan tests: it must never reach a report.
-SCAN_PRE, SCAN_POST = "Doe_Jane_pre.ply", "Doe_Jane_post.ply"
 SITE = dict(side="left", centre_offset_mm=(38.0, 8.0), radius_mm=22.0)
 
 

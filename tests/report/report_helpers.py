@@ -9,6 +9,8 @@ import pandas as pd
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 TECHNIQUES = ("fat_grafting", "free_flap", "adm")
+#: A file name that plays a patient's name in the scan tests: it must never reach a report.
+SCAN_PRE, SCAN_POST = "Doe_Jane_pre.ply", "Doe_Jane_post.ply"
 
 
 class Html(HTMLParser):

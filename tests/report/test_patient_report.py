@@ -4,9 +4,8 @@ import json
 import shutil
 
 import pytest
-from conftest import SCAN_POST, SCAN_PRE
 from PIL import Image
-from report_helpers import pdf_pages
+from report_helpers import SCAN_POST, SCAN_PRE, pdf_pages
 from typer.testing import CliRunner
 
 from hemiface._errors import InputFileError, OutputExistsError

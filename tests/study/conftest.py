@@ -4,15 +4,7 @@ from pathlib import Path
 import pytest
 
 from databases import AnalysisReplay, Databases, fold_skip, start_postgres
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "study_minimal"
-
-#: Rows the example study holds, counted by hand from its spreadsheets
-#: (per-table CSVs: 4 patients ... ; REDCap export: 2 patients, 2 surgeries, 4 visits, 4 photos, 1 complication, 6 FACE-Q;
-#: injections.csv: P001's fat split over 3 zones).
-EXAMPLE_COUNTS = {"patients": 6, "surgeries": 7, "surgery_injections": 3, "visits": 13, "media": 13, "complications": 3,
-                  "faceq_scores": 13}
-
+from study_helpers import BACKENDS, EXAMPLE
 
 @pytest.fixture
 def example(tmp_path) -> Path:
@@ -31,16 +23,6 @@ def study(tmp_path):
 
     with init_study(tmp_path / "study") as s:
         yield s
-
-
-def csvs(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.csv"))
-
-
-#: The databases every study test runs on, unless marked ``sqlite_only`` (with the reason).
-BACKENDS = ("sqlite", "postgresql")
-#: A test that never reaches a study database (rules, settings files, messages): it runs once.
-no_database = pytest.mark.sqlite_only("it never touches a study database")
 
 
 def pytest_generate_tests(metafunc):

@@ -11,7 +11,7 @@ import inspect
 import json
 
 import pytest
-from conftest import no_database
+from study_helpers import no_database
 from sqlalchemy import select
 
 from hemiface.photo import analyze_photo

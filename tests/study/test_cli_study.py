@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from study_helpers import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
 from databases import database_state
 from typer.testing import CliRunner
 

@@ -10,7 +10,7 @@ import multiprocessing
 import pytest
 from sqlalchemy import func, select, text
 
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from study_helpers import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
 from hemiface.study import StudyImportError, init_study, open_study
 from hemiface.study.models import AuditEntry, Patient, Surgery
 

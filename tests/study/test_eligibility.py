@@ -4,7 +4,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLE, csvs, no_database
+from study_helpers import EXAMPLE, csvs, no_database
 from typer.testing import CliRunner
 
 from hemiface.cli import app

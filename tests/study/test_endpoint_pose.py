@@ -3,7 +3,7 @@
 import math
 
 import pandas as pd
-from conftest import no_database
+from study_helpers import no_database
 
 from hemiface.study._endpoints import ENDPOINT_COLUMNS, _pose_columns
 

@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from study_helpers import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
 from databases import database_state
 from sqlalchemy import select
 

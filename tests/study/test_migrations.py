@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
+from study_helpers import EXAMPLE, EXAMPLE_COUNTS, csvs, no_database
 from databases import study_engine
 from hemiface.cli import app
 from hemiface.study import StudyError, head_revision, init_study, open_study, upgrade_study

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from conftest import no_database
+from study_helpers import no_database
 from databases import database_state, study_engine
 from sqlalchemy import inspect, text
 

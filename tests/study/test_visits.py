@@ -3,7 +3,7 @@
 from datetime import date, datetime
 
 import pytest
-from conftest import no_database
+from study_helpers import no_database
 
 from hemiface.study import VisitRuleError, add_calendar_months, baseline_visit, followup_visit
 

@@ -62,38 +62,6 @@ def boundary_points(vertices: np.ndarray, faces: np.ndarray, *, spacing_mm: floa
     return a[idx] + t * (b[idx] - a[idx])
 
 
-def fill_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: float) -> tuple[np.ndarray, int, float]:
-    """Close every hole whose bounding sphere's radius is at most ``max_radius_mm``.
-
-    VTK's hole filler (``open3d.t.geometry.TriangleMesh.fill_holes``) triangulates each such
-    border loop on its own vertices: no vertex is added or moved, the original faces come
-    first and unchanged, and the open border of the scan (a larger loop) stays open. A new
-    triangle is turned to face the way the surface around it faces (the filler does not
-    keep the winding). Returns (faces, number of holes closed, area closed in mm2).
-    """
-    if max_radius_mm <= 0:
-        return faces, 0, 0.0
-    from .._open3d import open3d
-
-    o3d = open3d()
-    mesh = o3d.t.geometry.TriangleMesh()
-    mesh.vertex.positions = o3d.core.Tensor(np.ascontiguousarray(vertices, dtype=np.float64))
-    mesh.triangle.indices = o3d.core.Tensor(np.ascontiguousarray(faces, dtype=np.int64))
-    filled = mesh.fill_holes(hole_size=float(max_radius_mm))
-    out = filled.triangle.indices.numpy().astype(faces.dtype)
-    if len(filled.vertex.positions) != len(vertices) or not np.array_equal(out[: len(faces)], faces):
-        raise RuntimeError("internal error: the hole filler changed the scan's own vertices or faces")
-    new = out[len(faces):]
-    if not len(new):
-        return faces, 0, 0.0
-    around = vertex_normals(vertices, faces)[new].sum(axis=1)
-    flip = np.einsum("ij,ij->i", face_area_vectors(vertices, new), around) < 0
-    new[flip] = new[flip][:, ::-1]
-    _, labels = vertex_components(len(vertices), new)
-    n_holes = len(np.unique(labels[new[:, 0]]))
-    return np.concatenate([faces, new]), n_holes, float(face_areas_mm2(vertices, new).sum())
-
-
 def hole_edges(vertices: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """The border edges of the surface's holes among its :func:`boundary_edges` ``edges``: every border loop
     but the longest (the scan's open border)."""

@@ -16,9 +16,10 @@ pronasale projected onto the plane):
 
 Before any of this, holes in the scan no larger than ``hole_fill_radius_mm`` (the
 radius of the sphere around the hole's border: nostrils, specular dropouts, a
-missed patch of cheek) are closed with flat triangles on their own border
-(:func:`hemiface.scan._mesh.fill_small_holes`), so that a small hole costs only its
-own area's depth, interpolated from its rim, instead of itself, a border margin
+missed patch of cheek) are closed (:mod:`hemiface.scan._holes`: triangulated on their
+own border, refined to the mesh's density and faired to the biharmonic surface that
+continues the skin around), so that a small hole costs only the error of that fill
+instead of itself, a border margin
 around it and the same again around its mirror image. Larger holes and the scan's
 open border are left open (limit 3 applies to them). 0 turns this off.
 

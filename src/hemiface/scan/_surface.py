@@ -24,9 +24,10 @@ from ._defect import Patch, find_defects
 from ._peak import RawDepth
 from ._distance import SurfaceQuery
 from ._frame import FaceFrame, read_landmarks
+from ._holes import close_small_holes
 from ._io import SurfaceScan, load_scan
 from ._mesh import (
-    boundary_edges, boundary_points, fill_small_holes, hole_edges, refine_to_edge_length, smooth_vertex_field, submesh,
+    boundary_edges, boundary_points, hole_edges, refine_to_edge_length, smooth_vertex_field, submesh,
     vertex_components, vertex_normals,
 )
 from ._region import FaceRegion
@@ -106,7 +107,7 @@ def _working_surface(v, faces, region: FaceRegion, source_name: str):
     v, faces, _, _ = submesh(v, faces, face_in_crop)
     tip = int(np.argmin(np.linalg.norm(v, axis=1)))
     v, faces, _, _ = submesh(v, faces, _largest_component_faces(len(v), faces, seed_vertex=tip))
-    faces, n_holes, hole_area = fill_small_holes(v, faces, region.hole_fill_radius_mm)
+    v, faces, n_holes, hole_area = close_small_holes(v, faces, region.hole_fill_radius_mm)
     if n_holes:
         logger.info("closed %d small holes of the scan (%.0f mm2 in all; radius limit %g mm)", n_holes, hole_area,
                     region.hole_fill_radius_mm)
