@@ -165,7 +165,7 @@ def test_open_refuses_a_foreign_database(tmp_path, backend):
 
 @pytest.mark.sqlite_only("where SQLite's file goes")
 def test_a_database_url_of_ones_choice(tmp_path):
-    from conftest import EXAMPLE, csvs
+    from study_helpers import EXAMPLE, csvs
 
     db = tmp_path / "databases" / "cohort.db"
     init_study(tmp_path / "s", database_url=f"sqlite:///{db}").close()
