@@ -40,6 +40,14 @@ Candidates (each replaces only the default ``mirror`` plane; the rest of ``analy
     disagreeing the other way are left out only beyond the consensus level ``t``, as today).
 ``cK``
     ``a-geo`` seeds ``bK``: the one-sided exclusion started from the stable-area plane.
+``sR`` (2026-12-03)
+    the consensus refit, with the disagreeing area also found on the mirror residual averaged over
+    ``R`` mm (signed, oriented by side, so a pair's two ends agree and scanner noise averages out; a
+    broad shallow deficit stands out above k = 3 robust spreads of that smoothed map, at least 0.15 mm).
+``rK`` (2026-12-03)
+    today's fit, then the enlarged registration region placed symmetrically about its plane (not about
+    the canonical frame's axes, which a scan analysed without landmarks can hold 10 degrees off the
+    midline) and the masked fit and consensus refit run again, ``K`` times.
 
 The stable areas were drawn knowing where the phantoms' patterns lie (``hemiface._patterns``), so the
 phantom figures are optimistic for them; the healthy faces' natural defects are the check that does
@@ -120,6 +128,49 @@ def one_sided(query, points, normals, plane, used, robust_scale_mm, sign: float,
     return plane, used, passes
 
 
+def smoothed_consensus(query, points, normals, plane, used, robust_scale_mm, radius_mm: float, k: float = 3.0):
+    """Candidate ``sR``: the consensus refit, with the disagreeing area found also on the mirror residual
+    averaged over ``radius_mm`` (module docstring). Returns (plane, used, passes)."""
+    from scipy import sparse
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(points).query_pairs(radius_mm, output_type="ndarray")
+    n = len(points)
+    adj = sparse.coo_matrix((np.ones(2 * len(pairs)), (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]])),
+                            shape=(n, n)).tocsr() + sparse.identity(n, format="csr")
+    mean_of = sparse.diags(1.0 / np.asarray(adj.sum(axis=1)).ravel()) @ adj
+    d0 = mirror_distance_mm(query, points[used], plane)
+    noise = 1.4826 * float(np.median(d0[d0 < robust_scale_mm])) if np.any(d0 < robust_scale_mm) else robust_scale_mm
+    t = max(_plane.EXCLUSION_MIN_MM, _plane.EXCLUSION_NOISE_FACTOR * noise)
+    passes = 0
+    for passes in range(1, ONE_SIDED_PASSES + 1):
+        s = query.closest(plane.reflect(points)).signed_distance_mm
+        u = s * np.sign(plane.signed_distance_mm(points))  # the same for both ends of a pair
+        smooth = mean_of @ u
+        spread = 1.4826 * float(np.median(np.abs(smooth[used] - np.median(smooth[used]))))
+        asym = (np.abs(s) > t) | (np.abs(smooth) > max(0.15, k * spread))
+        new_used = ~near_asymmetry(points, asym, plane, _plane.EXCLUSION_DILATION_MM)
+        if new_used.sum() < _plane.MIN_CONSENSUS_SHARE * len(points):
+            break
+        if np.array_equal(new_used, used):
+            break
+        used = new_used
+        plane = _plane._refit(query, points[used], normals[used], plane, robust_scale_mm)
+    return plane, used, passes
+
+
+def symmetric_samples(prepared, region, query, sym):
+    """The registration samples of :func:`hemiface.scan._plane.registration_samples`, with the enlarged region
+    placed about the plane ``sym`` instead of the canonical frame's axes (candidate ``r``)."""
+    from hemiface.scan._symmetry import sample_surface
+
+    w = sym.forward(prepared.vertices)
+    inside = (region.ellipse_margin(w, scale=region.registration_scale) > 0) & (region.depth_margin(w) > 0)
+    inside &= prepared.away_from_border
+    return sample_surface(prepared.vertices, prepared.faces, inside[prepared.faces].all(axis=1),
+                          cell_mm=_plane.SAMPLE_CELL_MM, query=query)
+
+
 class Candidate:
     """Replaces the default ``mirror`` plane of ``analyze_scan`` while active (``with candidate.active(side):``)."""
 
@@ -143,6 +194,17 @@ class Candidate:
         if method != "mirror" or stable_points_mm is not None:
             return _plane.fit_plane(prepared, region, robust_scale_mm, method=method, stable_points_mm=stable_points_mm,
                                     landmarks=landmarks, units_mm=units_mm, uncertainty=uncertainty)
+        if self.name.startswith("r"):  # today's fit, then refitted with the region placed about its plane, K times
+            fit = _plane.fit_plane(prepared, region, robust_scale_mm, uncertainty=False)
+            if len(prepared.vertices) > _plane.PLANE_MAX_VERTICES:
+                prepared = _plane._clustered(prepared, region)
+            query = SurfaceQuery(prepared.vertices, prepared.faces)
+            plane = fit.plane
+            for _ in range(int(self.name[1:] or 1)):
+                points, normals = symmetric_samples(prepared, region, query, _plane.SymmetryFrame.from_plane(plane))
+                plane, used = fit_symmetry_plane_masked(query, points, normals, robust_scale_mm=robust_scale_mm)
+                plane, used, _, passes = _plane._consensus(query, points, normals, plane, used, robust_scale_mm)
+            return _fit_result(plane, used, self.name, passes)
         if self.name.startswith(("a", "c")):
             seeded = self._stable_area(prepared, region, robust_scale_mm)
             if not self.name.startswith("c"):
@@ -158,6 +220,10 @@ class Candidate:
             plane, used = fit_symmetry_plane_masked(query, points, normals, robust_scale_mm=robust_scale_mm)
         else:
             plane, used = seed, np.ones(len(points), bool)
+        if self.name.startswith("s"):
+            plane, used, passes = smoothed_consensus(query, points, normals, plane, used, robust_scale_mm,
+                                                     float(self.name[1:]))
+            return _fit_result(plane, used, self.name, passes)
         k = float(self.name[1:])
         plane, used, passes = one_sided(query, points, normals, plane, used, robust_scale_mm,
                                         1.0 if self.side == "left" else -1.0, k)
