@@ -90,6 +90,18 @@ def test_html_is_self_contained(tmp_path):
         Report().add_html('<a href="file.html">x</a>')
 
 
+def test_html_file_is_the_document_written_piece_by_piece(tmp_path):
+    """save_html streams the document (one image's base64 at a time): the file is exactly to_html()'s text, images
+    included; the forbidden-string check reads the page without the image data."""
+    report = small_report()
+    report.add_image(np.full((30, 40, 3), 90, np.uint8), caption="an image", photo=True)
+    text = report.save_html(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert text == report.to_html()
+    assert "data:image/jpeg;base64,/9j/" in text  # the JPEG itself, embedded
+    checked = report._render_html(embed_images=False)
+    assert "data:image/jpeg;base64,\"" in checked and "/9j/" not in checked and "an image" in checked
+
+
 def test_embedded_images_carry_no_metadata(tmp_path):
     photo = Image.new("RGB", (40, 30), (200, 100, 50))
     exif = Image.Exif()

@@ -32,7 +32,7 @@ MIN_FORBIDDEN_LENGTH = 3
 FIGURE_DPI = 150
 #: Resolution of the figures in the Word document (print: journals ask for 300 dpi or more).
 PRINT_DPI = 300
-_DATA_URI_RE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]+")
+_DATA_URI_RE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]*")
 
 
 @dataclass
@@ -425,7 +425,7 @@ class Report:
                     where = f"item {n} ({item.kind}) of section {k} of {len(self._sections)}"
                     break
         if where is None:  # the rendered page, in case a template adds text
-            i = hit([_html.unescape(_DATA_URI_RE.sub("", self._render_html()))])
+            i = hit([_html.unescape(_DATA_URI_RE.sub("", self._render_html(embed_images=False)))])
             where = "the rendered report" if i is not None else None
         if where is not None:
             # The string itself is not repeated: error messages end up in logs.
@@ -435,17 +435,23 @@ class Report:
             )
 
     # -- HTML ------------------------------------------------------------------------------
-    def _render_html(self) -> str:
+    def _html_parts(self, *, embed_images: bool = True):
+        """The HTML document in pieces (jinja2's ``generate``): each image is base64-encoded only when its
+        piece is made, so a writer holds one image's text at a time. Without ``embed_images`` the images'
+        data URIs are empty (what the forbidden-string check reads: every visible string, no image data)."""
         import jinja2
 
         env = jinja2.Environment(
             loader=jinja2.PackageLoader("hemiface.report", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
         )
-        return env.get_template("report.html.j2").render(
+        return env.get_template("report.html.j2").generate(
             title=self.title, study_name=self.study_name, sections=self._sections, version=__version__,
-            date=self.date, parameters=_flatten(self.parameters),
+            date=self.date, parameters=_flatten(self.parameters), embed_images=embed_images,
         )
+
+    def _render_html(self, *, embed_images: bool = True) -> str:
+        return "".join(self._html_parts(embed_images=embed_images))
 
     def to_html(self) -> str:
         """The report as one self-contained HTML document (checked for forbidden strings)."""
@@ -460,9 +466,10 @@ class Report:
         """
         path = Path(path)
         check_writable(path.parent, [path.name], overwrite=overwrite)
-        text = self.to_html()
+        self._check_forbidden()
         with staged_outputs(path.parent, [path.name], overwrite=overwrite) as stage:
-            (stage / path.name).write_text(text, encoding="utf-8")
+            with open(stage / path.name, "w", encoding="utf-8") as out:
+                out.writelines(self._html_parts())
         return path
 
     # -- Word ------------------------------------------------------------------------------
