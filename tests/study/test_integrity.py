@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 import hemiface.study._run as run_module
 from hemiface._errors import HemifaceError, InputFileError
 from hemiface.cli import app
+from hemiface.report import _report
 from hemiface.study import (
     StudyError,
     StudyImportError,
@@ -361,11 +362,17 @@ def test_a_full_disk_during_endpoints_analyze_and_report_is_one_line_and_leaves_
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    def full_after_a_while(path, parts):  # the HTML report is streamed: the disk fills up part of the way through
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(next(iter(parts)))
+        full()
+
     for command, patch in ((["endpoints", str(folder)], (pd.DataFrame, "to_csv")),
                            (["analyze", str(folder)], (pd.DataFrame, "to_csv")),
-                           (["report", str(folder), "--out", str(tmp_path / "r" / "deep")], (Path, "write_text"))):
+                           (["report", str(folder), "--out", str(tmp_path / "r" / "deep")],
+                            (_report, "write_text_parts", full_after_a_while))):
         with monkeypatch.context() as m:
-            m.setattr(*patch, full)
+            m.setattr(*patch[:2], patch[2] if len(patch) > 2 else full)
             assert "No space left on device" in one_line_error(runner.invoke(app, ["study", *command]))
         assert tree(folder) == before, command  # no .cache-* file, no empty folder, nothing replaced
     assert not (tmp_path / "r").exists()

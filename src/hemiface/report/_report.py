@@ -35,6 +35,13 @@ PRINT_DPI = 300
 _DATA_URI_RE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]*")
 
 
+def write_text_parts(path: Path, parts) -> None:
+    """Write the strings of ``parts`` one after another to a new UTF-8 text file (a document too large to
+    hold as one string)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(parts)
+
+
 @dataclass
 class _Item:
     kind: str  # "table", "image", "html", "text"
@@ -468,8 +475,7 @@ class Report:
         check_writable(path.parent, [path.name], overwrite=overwrite)
         self._check_forbidden()
         with staged_outputs(path.parent, [path.name], overwrite=overwrite) as stage:
-            with open(stage / path.name, "w", encoding="utf-8") as out:
-                out.writelines(self._html_parts())
+            write_text_parts(stage / path.name, self._html_parts())
         return path
 
     # -- Word ------------------------------------------------------------------------------
