@@ -74,6 +74,7 @@ test: setup
 BENCH_STUDY_ARGS ?= --full
 bench: setup
 	$(BIN)/python benchmarks/bench_scan_analyze.py
+	$(BIN)/python benchmarks/bench_scan_holes.py
 	$(BIN)/python benchmarks/bench_scan_compare.py
 	$(BIN)/python benchmarks/bench_photo.py
 	$(BIN)/python benchmarks/bench_scan_landmarks.py

@@ -74,12 +74,15 @@ def close_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: fl
     if max_radius_mm <= 0:
         return vertices, faces, 0, 0.0
     n_own, n_fixed = len(faces), len(vertices)
-    before = _hole_loops(vertices, faces)
-    if not before:
+    holes = hole_edges(vertices, boundary_edges(faces))
+    if not len(holes):
         return vertices, faces, 0, 0.0
+    before = _loops(n_fixed, holes)
+    rim = np.zeros(n_fixed, bool)
+    rim[holes.ravel()] = True
     faces, _, _ = fill_small_holes(vertices, faces, max_radius_mm)
     fans, centres = [], []
-    for loop in _hole_loops(vertices, faces):
+    for loop in _loops(n_fixed, _rim_border(faces, rim)):
         ends = vertices[loop.ravel()]
         centre = ends.mean(axis=0)
         if np.linalg.norm(ends - centre, axis=1).max() <= max_radius_mm:
@@ -89,20 +92,25 @@ def close_small_holes(vertices: np.ndarray, faces: np.ndarray, max_radius_mm: fl
     if fans:
         vertices = np.concatenate([vertices, np.asarray(centres)])
         faces = np.concatenate([faces, *[f.astype(faces.dtype) for f in fans]])
+        rim = np.concatenate([rim, np.zeros(len(centres), bool)])
     if len(faces) == n_own:
         return vertices, faces, 0, 0.0
-    still_open = {tuple(e) for e in boundary_edges(faces)}
+    still_open = {tuple(e) for e in _rim_border(faces, rim)}
     n_holes = sum(not any(tuple(e) in still_open for e in loop) for loop in before)
     vertices, faces = fair_filled_holes(vertices, faces, n_own, n_fixed)
     return vertices, faces, n_holes, float(face_areas_mm2(vertices, faces[n_own:]).sum())
 
 
-def _hole_loops(vertices, faces):
-    """The border loops of the surface's holes (not its open border): a list of (k, 2) directed edge arrays."""
-    edges = hole_edges(vertices, boundary_edges(faces))
-    if not len(edges):
-        return []
-    _, labels = vertex_components(len(vertices), np.column_stack([edges, edges[:, 1]]))
+def _rim_border(faces, rim):
+    """The border edges between two ``rim`` vertices (the holes' borders), found on the faces around them only
+    (a whole scan's borders cost seconds at millions of faces)."""
+    edges = boundary_edges(faces[rim[faces].any(axis=1)])
+    return edges[rim[edges].all(axis=1)]
+
+
+def _loops(n_vertices, edges):
+    """Border edges grouped into connected loops: a list of (k, 2) directed edge arrays."""
+    _, labels = vertex_components(n_vertices, np.column_stack([edges, edges[:, 1]]))
     loop = labels[edges[:, 0]]
     return [edges[loop == k] for k in np.unique(loop)]
 
@@ -118,7 +126,9 @@ def fair_filled_holes(vertices: np.ndarray, faces: np.ndarray, n_own: int, n_fix
     own, patch = faces[:n_own], faces[n_own:]
     if not len(patch):
         return vertices, faces
-    sigma = _mean_edge_length_at(vertices, own)
+    touching = np.zeros(len(vertices), bool)
+    touching[patch.ravel()] = True
+    sigma = _mean_edge_length_at(vertices, own[touching[own].any(axis=1)])
     sigma[n_fixed:] = [np.mean(sigma[patch[(patch == k).any(axis=1)][:, :2].ravel()]) for k in range(n_fixed, len(vertices))]
     points = []  # the new vertices, appended as they are made
     refined = []
@@ -203,8 +213,11 @@ def _delaunay_flips(pos, tris):
 
 
 def _angle(pos, a, apex, b):
-    u, w = pos(a) - pos(apex), pos(b) - pos(apex)
-    cos = float(np.dot(u, w) / max(np.linalg.norm(u) * np.linalg.norm(w), 1e-300))
+    """The angle at ``apex`` of the triangle (a, apex, b), in plain floats (called for every edge of every pass)."""
+    (px, py, pz), (qx, qy, qz), (rx, ry, rz) = pos(a).tolist(), pos(apex).tolist(), pos(b).tolist()
+    ux, uy, uz, wx, wy, wz = px - qx, py - qy, pz - qz, rx - qx, ry - qy, rz - qz
+    norm = math.sqrt((ux * ux + uy * uy + uz * uz) * (wx * wx + wy * wy + wz * wz))
+    cos = (ux * wx + uy * wy + uz * wz) / max(norm, 1e-300)
     return math.acos(min(1.0, max(-1.0, cos)))
 
 
