@@ -10,8 +10,8 @@ vertices at the density of the mesh around it (Liepa's refinement: centroid spli
 and Delaunay edge flips; P. Liepa, "Filling holes in meshes", SGP 2003) and moves
 them onto the biharmonic surface (``igl.harmonic``, k = 2, cotangent weights) that
 continues the position and the slope of the skin around the hole: the scan's own
-vertices stay fixed, with two rings of them around every hole as the boundary
-condition. libigl has the solver but no refinement of a hole patch, which is written
+vertices stay fixed, with three rings of them around every hole as the boundary
+condition (:func:`close_small_holes` does all of it; a loop VTK leaves open gets a fan first). libigl has the solver but no refinement of a hole patch, which is written
 here (about 60 lines of list work on a patch of at most a few thousand triangles).
 """
 
