@@ -8,8 +8,8 @@ Run (about 40 minutes for every candidate on 2 shared cores; a subset is quicker
     PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/study_default_plane.py --candidates today \
         --faces humface james demoface simpop_03 lee_perry_smith --no-round --placements 0,0 6,0 0,8 0,-8
 
-or ``make study-plane``; ``--detected-landmarks`` analyses each scan with the landmarks detected on it (as
-``--orient auto`` does) instead of as given. It prints one table: for each face and pattern the change of the
+or ``make study-plane``; ``--detected-landmarks`` analyses each scan with ``--orient auto`` (the landmarks detected
+on it) instead of as given. It prints one table: for each face and pattern the change of the
 volumetric discrepancy between the carved and the natural scan against the exact carved volume
 (``change %``, the target is within 10% on real faces) and how far the plane moved between the two
 (degrees), for today's default and each candidate; on the symmetric template the defect volume and
@@ -270,20 +270,15 @@ def _fit_result(plane, used, name, passes):
                            float("nan"), {"consensus_passes": passes})
 
 
-#: With ``--detected-landmarks``: each scan is analysed with the landmarks ``scan landmarks`` finds on it
-#: (frame and region from them, as ``--orient auto`` does), not as given.
+#: With ``--detected-landmarks``: each scan is analysed with ``orient="auto"`` (frame and region from the
+#: landmarks ``scan landmarks`` finds on it, or its geometric fallback), not as given.
 DETECTED = {"on": False}
 
 
 def analyse(candidate: Candidate, v, f, side="left"):
-    scan = scan_from_arrays(v, f)
-    landmarks = None
-    if DETECTED["on"]:
-        from hemiface.scan import detect_landmarks
-
-        landmarks = detect_landmarks(scan).points_mm
     with candidate.active(side):
-        return analyze_scan(scan, affected=side, uncertainty=False, landmarks=landmarks)
+        return analyze_scan(scan_from_arrays(v, f), affected=side, uncertainty=False,
+                            orient="auto" if DETECTED["on"] else "canonical")
 
 
 def tilt_deg(a, b):
@@ -300,7 +295,7 @@ def main(argv=None):
                     help="place each pattern this far (mm) laterally (away from the midline) and up from where the "
                          "face's pronasale puts it; several give several placements (e.g. 0,0 6,0 0,8 0,-8)")
     ap.add_argument("--detected-landmarks", action="store_true",
-                    help="analyse every scan with the landmarks detected on it (as --orient auto), not as given")
+                    help="analyse every scan with --orient auto (the landmarks detected on it), not as given")
     args = ap.parse_args(argv)
     DETECTED["on"] = args.detected_landmarks
     placements = [tuple(float(x) for x in p.split(",")) for p in args.placements]
