@@ -75,7 +75,7 @@ from hemiface._errors import HemifaceError  # noqa: E402
 from hemiface.scan import _analyze, _plane, analyze_scan, scan_from_arrays  # noqa: E402
 from hemiface.scan._distance import SurfaceQuery  # noqa: E402
 from hemiface.scan._frame import find_pronasale  # noqa: E402
-from hemiface.scan._symmetry import fit_symmetry_plane_masked, mirror_distance_mm, near_asymmetry  # noqa: E402
+from hemiface.scan._symmetry import fit_symmetry_plane_masked  # noqa: E402
 from test_atrophy_truth import REAL, real_scan  # noqa: E402
 from test_real_scans import SITES  # noqa: E402
 
@@ -108,24 +108,15 @@ def stable_mask_canonical(v: np.ndarray, *, tip=np.zeros(3), scale: float = 1.0,
 
 def one_sided(query, points, normals, plane, used, robust_scale_mm, sign: float, k: float):
     """The one-sided iterative exclusion of candidate ``bK`` (module docstring). Returns (plane, used, passes)."""
-    d0 = mirror_distance_mm(query, points[used], plane)
-    inl = d0 < robust_scale_mm
-    noise = 1.4826 * float(np.median(d0[inl])) if inl.any() else robust_scale_mm
-    t = max(_plane.EXCLUSION_MIN_MM, _plane.EXCLUSION_NOISE_FACTOR * noise)
-    t_deeper = k * noise
-    passes = 0
-    for passes in range(1, ONE_SIDED_PASSES + 1):
+
+    def disagrees(plane, t, noise, used):
         s = query.closest(plane.reflect(points)).signed_distance_mm
         affected_end = sign * plane.signed_distance_mm(points) > 0
         deeper = np.where(affected_end, -s, s)  # > 0: the pair's affected-side end lies below its mirror image
-        asym = (deeper > t_deeper) | (np.abs(s) > t)
-        new_used = ~near_asymmetry(points, asym, plane, _plane.EXCLUSION_DILATION_MM)
-        if new_used.sum() < _plane.MIN_CONSENSUS_SHARE * len(points):
-            break
-        if np.array_equal(new_used, used):
-            break
-        used = new_used
-        plane = _plane._refit(query, points[used], normals[used], plane, robust_scale_mm)
+        return (deeper > k * noise) | (np.abs(s) > t)
+
+    plane, used, _, passes = _plane._consensus(query, points, normals, plane, used, robust_scale_mm,
+                                               disagrees=disagrees, max_passes=ONE_SIDED_PASSES)
     return plane, used, passes
 
 
@@ -140,36 +131,16 @@ def smoothed_consensus(query, points, normals, plane, used, robust_scale_mm, rad
     adj = sparse.coo_matrix((np.ones(2 * len(pairs)), (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]])),
                             shape=(n, n)).tocsr() + sparse.identity(n, format="csr")
     mean_of = sparse.diags(1.0 / np.asarray(adj.sum(axis=1)).ravel()) @ adj
-    d0 = mirror_distance_mm(query, points[used], plane)
-    noise = 1.4826 * float(np.median(d0[d0 < robust_scale_mm])) if np.any(d0 < robust_scale_mm) else robust_scale_mm
-    t = max(_plane.EXCLUSION_MIN_MM, _plane.EXCLUSION_NOISE_FACTOR * noise)
-    passes = 0
-    for passes in range(1, ONE_SIDED_PASSES + 1):
+
+    def disagrees(plane, t, noise, used):
         s = query.closest(plane.reflect(points)).signed_distance_mm
-        u = s * np.sign(plane.signed_distance_mm(points))  # the same for both ends of a pair
-        smooth = mean_of @ u
+        smooth = mean_of @ (s * np.sign(plane.signed_distance_mm(points)))  # the same for both ends of a pair
         spread = 1.4826 * float(np.median(np.abs(smooth[used] - np.median(smooth[used]))))
-        asym = (np.abs(s) > t) | (np.abs(smooth) > max(0.15, k * spread))
-        new_used = ~near_asymmetry(points, asym, plane, _plane.EXCLUSION_DILATION_MM)
-        if new_used.sum() < _plane.MIN_CONSENSUS_SHARE * len(points):
-            break
-        if np.array_equal(new_used, used):
-            break
-        used = new_used
-        plane = _plane._refit(query, points[used], normals[used], plane, robust_scale_mm)
+        return (np.abs(s) > t) | (np.abs(smooth) > max(0.15, k * spread))
+
+    plane, used, _, passes = _plane._consensus(query, points, normals, plane, used, robust_scale_mm,
+                                               disagrees=disagrees, max_passes=ONE_SIDED_PASSES)
     return plane, used, passes
-
-
-def symmetric_samples(prepared, region, query, sym):
-    """The registration samples of :func:`hemiface.scan._plane.registration_samples`, with the enlarged region
-    placed about the plane ``sym`` instead of the canonical frame's axes (candidate ``r``)."""
-    from hemiface.scan._symmetry import sample_surface
-
-    w = sym.forward(prepared.vertices)
-    inside = (region.ellipse_margin(w, scale=region.registration_scale) > 0) & (region.depth_margin(w) > 0)
-    inside &= prepared.away_from_border
-    return sample_surface(prepared.vertices, prepared.faces, inside[prepared.faces].all(axis=1),
-                          cell_mm=_plane.SAMPLE_CELL_MM, query=query)
 
 
 class Candidate:
@@ -202,7 +173,8 @@ class Candidate:
             query = SurfaceQuery(prepared.vertices, prepared.faces)
             plane = fit.plane
             for _ in range(int(self.name[1:] or 1)):
-                points, normals = symmetric_samples(prepared, region, query, _plane.SymmetryFrame.from_plane(plane))
+                points, normals = _plane.registration_samples(prepared, region, query,
+                                                              about=_plane.SymmetryFrame.from_plane(plane))
                 plane, used = fit_symmetry_plane_masked(query, points, normals, robust_scale_mm=robust_scale_mm)
                 plane, used, _, passes = _plane._consensus(query, points, normals, plane, used, robust_scale_mm)
             return _fit_result(plane, used, self.name, passes)

@@ -367,12 +367,12 @@ def test_a_full_disk_during_endpoints_analyze_and_report_is_one_line_and_leaves_
             out.write(next(iter(parts)))
         full()
 
-    for command, patch in ((["endpoints", str(folder)], (pd.DataFrame, "to_csv")),
-                           (["analyze", str(folder)], (pd.DataFrame, "to_csv")),
+    for command, patch in ((["endpoints", str(folder)], (pd.DataFrame, "to_csv", full)),
+                           (["analyze", str(folder)], (pd.DataFrame, "to_csv", full)),
                            (["report", str(folder), "--out", str(tmp_path / "r" / "deep")],
                             (_report, "write_text_parts", full_after_a_while))):
         with monkeypatch.context() as m:
-            m.setattr(*patch[:2], patch[2] if len(patch) > 2 else full)
+            m.setattr(*patch)
             assert "No space left on device" in one_line_error(runner.invoke(app, ["study", *command]))
         assert tree(folder) == before, command  # no .cache-* file, no empty folder, nothing replaced
     assert not (tmp_path / "r").exists()

@@ -137,10 +137,15 @@ def _tilts(normal: np.ndarray, offset: float, frame: SymmetryFrame) -> np.ndarra
     return np.array([n[1] / n[0], n[2] / n[0], o / n[0]])
 
 
-def registration_samples(prepared: PreparedSurface, region: FaceRegion, query: SurfaceQuery | None = None):
-    """Evenly spread surface points (with normals) over the enlarged face region, away from borders."""
+def registration_samples(prepared: PreparedSurface, region: FaceRegion, query: SurfaceQuery | None = None,
+                         about: "SymmetryFrame | None" = None):
+    """Evenly spread surface points (with normals) over the enlarged face region, away from borders.
+
+    The region is placed in the canonical frame, or about the plane of ``about`` when given.
+    """
     v, faces = prepared.vertices, prepared.faces
-    inside = (region.ellipse_margin(v, scale=region.registration_scale) > 0) & (region.depth_margin(v) > 0)
+    w = v if about is None else about.forward(v)
+    inside = (region.ellipse_margin(w, scale=region.registration_scale) > 0) & (region.depth_margin(w) > 0)
     inside &= prepared.away_from_border
     return sample_surface(v, faces, inside[faces].all(axis=1), cell_mm=SAMPLE_CELL_MM, query=query)
 
@@ -152,14 +157,18 @@ def _refit(query, points, normals, plane, robust_scale_mm, max_iterations=200):
     )
 
 
-def _consensus(query, points, normals, plane, used, robust_scale_mm):
-    """Refit on the pairs that agree with the plane (module docstring). Returns (plane, used, t, passes)."""
+def _consensus(query, points, normals, plane, used, robust_scale_mm, *, disagrees=None, max_passes=CONSENSUS_PASSES):
+    """Refit on the pairs that agree with the plane (module docstring). Returns (plane, used, t, passes).
+
+    ``disagrees(plane, t, noise, used)``, when given, replaces the rule "the mirror image lies farther than t"
+    (the benchmark's candidates in ``benchmarks/study_default_plane.py``).
+    """
     d0 = mirror_distance_mm(query, points[used], plane)
     noise = 1.4826 * float(np.median(d0[d0 < robust_scale_mm])) if np.any(d0 < robust_scale_mm) else robust_scale_mm
     t = max(EXCLUSION_MIN_MM, EXCLUSION_NOISE_FACTOR * noise)
     passes = 0
-    for passes in range(1, CONSENSUS_PASSES + 1):
-        asym = mirror_distance_mm(query, points, plane) > t
+    for passes in range(1, max_passes + 1):
+        asym = mirror_distance_mm(query, points, plane) > t if disagrees is None else disagrees(plane, t, noise, used)
         new_used = ~near_asymmetry(points, asym, plane, EXCLUSION_DILATION_MM)
         if new_used.sum() < MIN_CONSENSUS_SHARE * len(points):
             logger.info("symmetry plane: only %.0f%% of the face agrees within %.2f mm; keeping the masked fit",
