@@ -304,3 +304,37 @@ def test_scanner_noise_adds_no_gain(template_natural, seed):
              r.loss.volume_mm3, r.provenance["parameters"]["change_noise_mm"])
     assert r.gain.volume_mm3 == pytest.approx(post.true_gain_mm3, rel=0.08)
     assert r.defect_corrected_percent == pytest.approx(30.0, abs=2.0)
+    # Noise neither spreads the gained area nor adds to it: the support starts above the smoothed map's own
+    # noise (until 2026-12-03 above 0, and grown by its margin it spread over the hemiface: seed 3 read
+    # 6,214 mm2 for the clean follow-up's 2,546, and +3.3% on the clean gain).
+    clean = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
+                          affected="left", uncertainty=False)
+    log.info("noise seed %d: gained area %.0f mm2 (clean follow-up %.0f), gain %+.1f %% of the clean one", seed,
+             r.gain.area_mm2, clean.gain.area_mm2, 100 * (r.gain.volume_mm3 / clean.gain.volume_mm3 - 1))
+    assert r.gain.area_mm2 == pytest.approx(clean.gain.area_mm2, rel=0.15)
+    assert r.gain.volume_mm3 == pytest.approx(clean.gain.volume_mm3, rel=0.03)
+
+
+def test_change_noise_is_the_scans_not_the_grafts(template_natural):
+    """The change map's noise (``change_noise_mm``, which sets the gain floor and the support's level) is a
+    property of the follow-up scan: the same 0.1 mm of noise reads the same whatever was restored.
+
+    Read on the net map's stable areas, as until 2026-12-03, it held the change itself (the multi-zone
+    pattern's forehead and temple, and the unaffected side's mirror image of every gain): 0.22 mm at 30%
+    restored, which raised the floor to 0.88 mm.
+    """
+    base, _ = template_natural
+    pre = datasets.carve_atrophy(base.vertices_mm, base.faces, pattern="multizone", side="left")
+    noise = {}
+    for fraction in (0.0, 0.3, 1.0):
+        post = pre.restored(fraction) if fraction else pre
+        r = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"),
+                          as_scan(add_noise(post.vertices_mm, 0.1, seed=3), post.faces, "post"),
+                          affected="left", uncertainty=False)
+        noise[fraction] = r.provenance["parameters"]["change_noise_mm"]
+        log.info("multizone %.0f%% restored, 0.1 mm of noise: change-map noise %.4f mm, gain floor %.2f mm, "
+                 "support level %.4f mm", 100 * fraction, noise[fraction], r.provenance["parameters"]["gain_floor_mm"],
+                 r.provenance["parameters"]["gain_support_level_mm"])
+    assert noise[0.0] > 0.01
+    assert noise[0.3] == pytest.approx(noise[0.0], rel=0.1)
+    assert noise[1.0] == pytest.approx(noise[0.0], rel=0.1)

@@ -12,9 +12,11 @@ from the change.
 Gain is measured net of the other side: the gain at each point less the gain
 at its mirror image, so changes that reach both sides alike (an expression,
 swelling, weight) cancel. A gained area counts when it rises above
-max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR x the change map's noise on the
-stable areas) and is integrated down to its rim (depth 0), so thin, broad gains
-are not cut off. The discrepancy after surgery
+max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR x the change map's noise, read on
+the unaffected side's stable area: :func:`change_noise_mm`) and is integrated
+with the sign over an area reaching GAIN_SUPPORT_DILATION_MM beyond where the
+smoothed change stands clear of that noise (:func:`_change_support`), so thin,
+broad gains are not cut off and noise inside adds nothing. The discrepancy after surgery
 is the discrepancy before less the net gain integrated over the affected
 hemiface (to first order POST's own mirror comparison in the shared plane).
 
@@ -75,6 +77,12 @@ GAIN_DIRECTION_CLUSTER_MM = 2.0
 #: GAIN_SUPPORT_SMOOTHING_MM, is positive; its volume is the signed integral over it (see :func:`_change_support`).
 GAIN_SUPPORT_SMOOTHING_MM = 3.0
 GAIN_SUPPORT_DILATION_MM = 5.0
+#: ... and starts where that smoothed change is above this many robust spreads of its own noise (see
+#: :func:`change_noise_mm`). Above 0 alone, half of a noisy map's area is inside, so the support grown by
+#: its margin percolated over the whole hemiface and the signed integral took in whatever the registration
+#: left there (0.1 mm of noise on the follow-up: the template's 739 mm3 midline gain spread from 2,548 to
+#: 6,214 mm2 and read +5.4% for +2.0%).
+GAIN_SUPPORT_NOISE_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -173,15 +181,39 @@ def stable_mask(points_sym: np.ndarray, affected_side: str) -> np.ndarray:
     return (unaffected | forehead | dorsum) & ~mouth
 
 
-def _change_support(half: Patch, change_mm: np.ndarray) -> np.ndarray:
+def _change_support(half: Patch, change_mm: np.ndarray, level_mm: float = DEPTH_EPS_MM) -> np.ndarray:
     """Where a change is integrated: > 0 within GAIN_SUPPORT_DILATION_MM of where the change, smoothed over
-    GAIN_SUPPORT_SMOOTHING_MM, is positive (a field for :func:`find_defects`' ``support``)."""
+    GAIN_SUPPORT_SMOOTHING_MM, is above ``level_mm`` (a field for :func:`find_defects`' ``support``)."""
     smooth = smooth_vertex_field(half.vertices, half.faces, change_mm, GAIN_SUPPORT_SMOOTHING_MM)
-    inside = smooth > DEPTH_EPS_MM
+    inside = smooth > max(level_mm, DEPTH_EPS_MM)
     if not inside.any():
         return np.full(len(half.vertices), -1.0)
     distance = cKDTree(half.vertices[inside]).query(half.vertices, distance_upper_bound=2 * GAIN_SUPPORT_DILATION_MM)[0]
     return GAIN_SUPPORT_DILATION_MM + DEPTH_EPS_MM - np.minimum(distance, 2 * GAIN_SUPPORT_DILATION_MM)
+
+
+def change_noise_mm(gain_patch: Patch, side: str) -> tuple[float, float]:
+    """The net change map's noise where nothing changed: as smoothed for the volumes, and smoothed over
+    GAIN_SUPPORT_SMOOTHING_MM (for the support's level, :func:`_change_support`).
+
+    Read on the gain map (not net of the other side) over the unaffected side's
+    stable area, as the robust spread about its median, times sqrt(2): the net
+    change is the difference of two such points. The net map's own stable areas
+    hold the change: the forehead's (a filled groove or temple) and, on the
+    unaffected side, the mirror image of every gain with its sign turned
+    (the template's multi-zone pattern, 30% restored with 0.1 mm of noise, read
+    0.22 mm there for a noise of 0.05).
+    """
+    still = stable_mask(gain_patch.vertices, side) & ((gain_patch.vertices[:, 0] < 0) == (side == "left"))
+    if not still.any() or not len(gain_patch.faces):
+        return 0.0, 0.0
+    coarse = smooth_vertex_field(gain_patch.vertices, gain_patch.faces, gain_patch.depth_mm, GAIN_SUPPORT_SMOOTHING_MM)
+
+    def spread(x):
+        x = x[still]
+        return float(np.sqrt(2.0) * 1.4826 * np.median(np.abs(x - np.median(x))))
+
+    return spread(gain_patch.depth_mm), spread(coarse)
 
 
 def _change_measure(patch_parts: list) -> ChangeMeasure:
@@ -367,16 +399,16 @@ def compare_scans(
     gain_patch = Patch(gv, gf, field_[:, 0], gv + field_[:, 1:])
     net_patch = net_of_control_side(gain_patch)
     # Noise level of the change map where nothing changed: a gained area must rise above it somewhere,
-    # but is integrated all the way down to its rim (thin, broad gains are not cut off).
-    still = stable_mask(net_patch.vertices, side)
-    noise_mm = 1.4826 * float(np.median(np.abs(net_patch.depth_mm[still]))) if still.any() else 0.0
+    # and is integrated from where its smoothed change stands clear of it, grown by a margin.
+    noise_mm, coarse_noise_mm = change_noise_mm(gain_patch, side)
     gain_floor_mm = max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR * noise_mm)
     affected_half = net_patch.clip(net_patch.vertices[:, 0] if side == "left" else -net_patch.vertices[:, 0])
+    support_level = GAIN_SUPPORT_NOISE_FACTOR * coarse_noise_mm
     gained = find_defects(affected_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
-                          support=_change_support(affected_half, affected_half.depth_mm))
+                          support=_change_support(affected_half, affected_half.depth_mm, support_level))
     lost_half = Patch(affected_half.top, affected_half.faces, -affected_half.depth_mm, affected_half.vertices)
     lost = find_defects(lost_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
-                        support=_change_support(affected_half, -affected_half.depth_mm))
+                        support=_change_support(affected_half, -affected_half.depth_mm, support_level))
 
     # Symmetry of POST in PRE's frame (the shared plane).
     post_away = away_from_border(post_tree, post_v, region.border_margin_mm)
@@ -415,6 +447,7 @@ def compare_scans(
         "plane_stable": plane_stable_name, "registration_passes": REGISTRATION_PASSES, "moved_min_mm": MOVED_MIN_MM,
         "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
         "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
+        "gain_support_level_mm": support_level,
         "holes_closed": {"pre": pre_s.holes_dict(), "post": post_s.holes_dict()},
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},

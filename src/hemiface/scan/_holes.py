@@ -225,17 +225,13 @@ def _biharmonic(v, f, n_own, n_fixed):
     """Move the vertices from ``n_fixed`` on onto the biharmonic surface over the patches,
     with ``_RINGS`` rings of the scan's own faces around them as the boundary condition."""
     import igl
-    from scipy import sparse
 
     near = np.zeros(len(v), bool)
     near[n_fixed:] = True
     n = len(v)
-    rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
-    cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
-    adjacency = sparse.coo_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(n, n)).tocsr()
-    adjacency = adjacency + adjacency.T
+    # One ring per pass: the vertices of every face that touches the set (no whole-mesh adjacency matrix).
     for _ in range(_RINGS):
-        near = near | (adjacency @ near)
+        near[f[near[f].any(axis=1)]] = True
     keep = near[f].all(axis=1)
     keep[n_own:] = True
     sub = f[keep]
