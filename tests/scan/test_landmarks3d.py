@@ -492,3 +492,32 @@ def test_analyze_with_orient_auto_uses_the_fallback_frame_and_says_so(monkeypatc
     assert any("geometric fallback" in r.getMessage() for r in caplog.records)
     assert result.affected_side == "left"
     assert result.defect_volume_mm3 == pytest.approx(template_phantom.true_volume_mm3, rel=0.05)
+
+
+@pytest.mark.parametrize("pattern,shift", [("broad", (0.0, 0.0)), ("multizone", (0.0, -8.0)),
+                                           ("multizone", (6.0, 0.0))])
+def test_atrophic_face_is_found_by_the_face_mesh(pattern, shift):
+    """A shallow face with an atrophy, lit flat by the search's headlight, can fall below the face
+    detector's threshold from the front while its hollow back view scores high (the first two: the face
+    is then looked for from the opposite side), or in every view (the third: a second search lights each
+    view from its roll's up, checked against the shape's own frame). Until 2026-12-03 these meshmonk
+    SIMPOP_03 carvings (and two more of the twelve placements of ``benchmarks/study_default_plane.py``)
+    fell back to the geometric frame, pronasale only. Truth: the same detector on the scan before the carving (the carving moves no eye,
+    nose or lip by more than its few mm of depth)."""
+    from hemiface.scan._frame import find_pronasale
+
+    scan = load_scan(DATA / "simpop_03.obj")
+    v, f = np.asarray(scan.vertices_mm), np.asarray(scan.faces)
+    natural = detect_landmarks(scan)
+    tip = find_pronasale(v, f)
+    ph = datasets.carve_atrophy(v, f, pattern=pattern, side="left",
+                                landmarks={"pronasale": tip + np.array([shift[0], shift[1], 0.0])})
+    r = detect_landmarks(scan_from_arrays(ph.vertices_mm, ph.faces, source_name="carved"))
+    turn = np.degrees(np.arccos(np.clip((np.trace(r.frame.rotation.T @ natural.frame.rotation) - 1) / 2, -1, 1)))
+    moved = {n: float(np.linalg.norm(r.points_mm[n] - natural.points_mm[n])) for n in natural.points_mm if n in r.points_mm}
+    log.info("SIMPOP_03 %s at %s: %s, frame %.2f deg from the natural scan's, landmarks moved up to %.1f mm (%s)",
+             pattern, shift, r.method, turn, max(moved.values()), max(moved, key=moved.get))
+    assert r.method == "face_mesh" and not r.low_confidence
+    assert set(moved) == set(natural.points_mm)
+    assert turn < 3.0
+    assert max(moved.values()) < 5.0

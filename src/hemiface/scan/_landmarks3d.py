@@ -7,7 +7,10 @@ Method
    rendered once by orthographic ray casting (open3d's BVH, no OpenGL) with
    Lambert shading; rolls are 90-degree rotations of that image.
 2. MediaPipe's face detector scores every candidate; the best view above
-   :data:`MIN_FACE_SCORE` is kept. No view above it: the geometric fallback (8).
+   :data:`MIN_FACE_SCORE` is kept. A view whose face mesh puts the nose behind the eyes (a face-only
+   scan seen from behind looks like a hollow face) is tried again from the opposite side. No view
+   above it: the geometric fallback (8), and a second search with each view lit from its roll's up
+   whose face stands only within :data:`RELIT_AGREEMENT_DEG` of the fallback's frame.
 3. MediaPipe's 478-point face mesh on that view and on its mirror image (sides swapped back; each
    point is the mean of the two placements, so a mirrored scan gives mirrored points); named points
    are cast back onto the surface along the viewing rays; :func:`frame_from_landmarks` gives a frame
@@ -63,6 +66,11 @@ TEXTURE_LIGHT = (0.35, 0.0)
 TEXTURE_AMBIENT = 0.45
 #: Side of the square candidate renders, px.
 SEARCH_PX = 384
+#: The second candidate search's lights, (up, right) of the unrolled view: raised toward the up of the
+#: image rolled by 0, 1, 2, 3 quarter turns (see :meth:`_View.rolled`); used only when the headlit search
+#: finds no face, and its result only within RELIT_AGREEMENT_DEG of the geometric frame.
+SEARCH_RAISED_LIGHTS = ((0.35, 0.0), (0.0, 0.35), (-0.35, 0.0), (0.0, -0.35))
+RELIT_AGREEMENT_DEG = 15.0
 #: Side of the square frontal renders, px; the outer eye corners span about FACE_PX / 2.6.
 FACE_PX = 640
 REFINE_ROUNDS = 2
@@ -268,9 +276,10 @@ def _zoomed(view: _View, box) -> _View:
     return _View(view.forward, view.up, centre, width_mm / FACE_PX, FACE_PX, view.reach_mm)
 
 
-def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
+def _search_views(renderer: _Renderer, *, raised: bool = False) -> tuple[list[tuple[float, _View]], int]:
     """Candidate views (principal axes, both signs, four rolls) with their face scores, best first;
-    views with a small face are returned zoomed onto it (see :func:`_zoomed`)."""
+    views with a small face are returned zoomed onto it (see :func:`_zoomed`). Lit by the headlight, or
+    with ``raised`` by a light raised toward each roll's up (:data:`SEARCH_RAISED_LIGHTS`)."""
     v = renderer.vertices
     _, _, axes = np.linalg.svd(v - v.mean(axis=0), full_matrices=False)
     width = 2.05 * renderer.radius
@@ -279,14 +288,20 @@ def _search_views(renderer: _Renderer) -> tuple[list[tuple[float, _View]], int]:
         for sign in (1.0, -1.0):
             forward = sign * axes[k]
             view = _make_view(forward, axes[(k + 1) % 3], renderer.centre, width, SEARCH_PX, 2 * renderer.radius)
-            img = renderer.render(view, from_above=False)
+            images = renderer.renders(view, lights=SEARCH_RAISED_LIGHTS) if raised else \
+                [renderer.render(view, from_above=False)] * 4
             for roll in range(4):
                 rolled = view.rolled(roll)
-                score, box = _best_face(np.ascontiguousarray(np.rot90(img, roll)))
+                score, box = _best_face(np.ascontiguousarray(np.rot90(images[roll], roll)))
                 small = box is not None and max(box.width, box.height) < ZOOM_BELOW_PX
                 scored.append((score, _zoomed(rolled, box) if small else rolled))
     scored.sort(key=lambda sv: -sv[0])
     return scored, len(scored)
+
+
+def _reversed(view: _View) -> _View:
+    """The same view from the opposite side, with the same up (the image mirrored left to right)."""
+    return _View(-view.forward, view.up, view.centre, view.pixel_mm, view.size_px, view.reach_mm)
 
 
 def _landmarks_in_view(renderer: _Renderer, view: _View) -> dict[str, np.ndarray] | None:
@@ -710,8 +725,6 @@ def _geometric_fallback(scan: SurfaceScan, renderer: _Renderer, face_score: floa
     frame = FaceFrame(rotation, tip.astype(float), "detected")
     pronasale = _refine_pronasale({"pronasale": tip}, frame, renderer)
     frame = FaceFrame(rotation, pronasale.astype(float), "detected")
-    logger.warning("%s: %s; frame and pronasale from the shape alone (geometric fallback, low confidence)",
-                   scan.source_name, reason)
     return DetectedLandmarks(
         {"pronasale": pronasale}, {"pronasale": np.inf}, {"pronasale": FALLBACK_CONFIDENCE}, frame,
         float(face_score), "geometric_fallback", tried, residual, low_confidence=True,
@@ -747,28 +760,68 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     scored, tried = _search_views(renderer)
     score = scored[0][0]
     logger.info("%s: best of %d candidate views has face score %.2f", scan.source_name, tried, score)
-    if score < MIN_FACE_SCORE:
-        return _geometric_fallback(
-            scan, renderer, score, tried,
-            f"no face found in {tried} views of the mesh (best detector score {score:.2f}, needs {MIN_FACE_SCORE})")
-    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
-    points = frame = None
-    # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
-    # the nose pointing away): such views fail frame_from_landmarks' nose-in-front check and are skipped.
-    for score, view in (sv for sv in scored if sv[0] >= MIN_FACE_SCORE):
-        found = _landmarks_in_view(renderer, view)
-        if found is None or any(n not in found for n in needed):
-            continue
+    found = _face_mesh_view(scan, renderer, scored)
+    if found is not None:
+        return _face_mesh_landmarks(scan, renderer, *found, tried)
+    reason = (f"no face found in {tried} views of the mesh (best detector score {score:.2f}, needs {MIN_FACE_SCORE})"
+              if score < MIN_FACE_SCORE else
+              "faces were detected but no view placed the eyes and nose consistently on the surface")
+    fallback = _geometric_fallback(scan, renderer, score, tried, reason)
+    # Lit flat by the search's headlight, a shallow face can fall below the detector's threshold in every
+    # view (meshmonk SIMPOP_03 with the multi-zone atrophy 6 mm lateral). The views lit from above each
+    # roll's up find it, but they also light an upside-down face from its chin, which the detector can take
+    # for a face (a carved humface read a frame 135 degrees off): so their result stands only where it
+    # agrees with the shape's own frame.
+    relit, more = _search_views(renderer, raised=True)
+    found = _face_mesh_view(scan, renderer, relit)
+    if found is not None:
         try:
-            frame = _frame(found, renderer)
+            detected = _face_mesh_landmarks(scan, renderer, *found, tried + more)
         except LandmarkError as exc:
-            logger.info("%s: view with face score %.2f rejected (%s)", scan.source_name, score, exc)
-            continue
-        points = found
-        break
-    if points is None:
-        return _geometric_fallback(scan, renderer, scored[0][0], tried,
-                                   "faces were detected but no view placed the eyes and nose consistently on the surface")
+            logger.info("%s: views lit from above: %s", scan.source_name, exc)
+        else:
+            turn = _angle_deg(detected.frame.rotation, fallback.frame.rotation)
+            logger.info("%s: views lit from above found the face; its frame lies %.1f degrees from the shape's",
+                        scan.source_name, turn)
+            if turn <= RELIT_AGREEMENT_DEG:
+                return detected
+    logger.warning("%s: %s; frame and pronasale from the shape alone (geometric fallback, low confidence)",
+                   scan.source_name, reason)
+    return fallback
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle of the rotation between two frames' rotation matrices, degrees."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1.0, 1.0))))
+
+
+def _face_mesh_view(scan: SurfaceScan, renderer: _Renderer, scored) -> tuple | None:
+    """(score, points, frame) of the best candidate view whose face mesh places the eyes and nose on the
+    surface with the nose in front of the eyes, or None."""
+    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
+    # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
+    # the nose pointing away): such views fail frame_from_landmarks' nose-in-front check, and the face is
+    # then looked for from the opposite side.
+    for score, view in (sv for sv in scored if sv[0] >= MIN_FACE_SCORE):
+        for attempt in (view, _reversed(view)):
+            found = _landmarks_in_view(renderer, attempt)
+            if found is None or any(n not in found for n in needed):
+                break
+            try:
+                return score, found, _frame(found, renderer)
+            except LandmarkError as exc:
+                # Lit flat by the search's headlight, a shallow face can score below the detector's
+                # threshold from the front while its hollow back view scores high (meshmonk SIMPOP_03 with
+                # a broad atrophy: no face from the front at any roll, 0.74 from behind).
+                logger.info("%s: view with face score %.2f rejected (%s)%s", scan.source_name, score, exc,
+                            "; trying the view from the opposite side" if attempt is view else "")
+    return None
+
+
+def _face_mesh_landmarks(scan: SurfaceScan, renderer: _Renderer, score: float, points: dict, frame: FaceFrame,
+                         tried: int) -> DetectedLandmarks:
+    """Steps 4-7 of the module's method from the chosen view's points and frame."""
+    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
     for _ in range(REFINE_ROUNDS):
         frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
         if frontal is None or any(n not in frontal for n in needed):
