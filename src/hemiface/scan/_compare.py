@@ -181,11 +181,11 @@ def stable_mask(points_sym: np.ndarray, affected_side: str) -> np.ndarray:
     return (unaffected | forehead | dorsum) & ~mouth
 
 
-def _change_support(half: Patch, change_mm: np.ndarray, level_mm: float = DEPTH_EPS_MM) -> np.ndarray:
+def _change_support(half: Patch, smooth_change_mm: np.ndarray, level_mm: float = DEPTH_EPS_MM) -> np.ndarray:
     """Where a change is integrated: > 0 within GAIN_SUPPORT_DILATION_MM of where the change, smoothed over
-    GAIN_SUPPORT_SMOOTHING_MM, is above ``level_mm`` (a field for :func:`find_defects`' ``support``)."""
-    smooth = smooth_vertex_field(half.vertices, half.faces, change_mm, GAIN_SUPPORT_SMOOTHING_MM)
-    inside = smooth > max(level_mm, DEPTH_EPS_MM)
+    GAIN_SUPPORT_SMOOTHING_MM (``smooth_change_mm``), is above ``level_mm`` (a field for :func:`find_defects`'
+    ``support``)."""
+    inside = smooth_change_mm > max(level_mm, DEPTH_EPS_MM)
     if not inside.any():
         return np.full(len(half.vertices), -1.0)
     distance = cKDTree(half.vertices[inside]).query(half.vertices, distance_upper_bound=2 * GAIN_SUPPORT_DILATION_MM)[0]
@@ -404,11 +404,14 @@ def compare_scans(
     gain_floor_mm = max(GAIN_FLOOR_MIN_MM, GAIN_FLOOR_NOISE_FACTOR * noise_mm)
     affected_half = net_patch.clip(net_patch.vertices[:, 0] if side == "left" else -net_patch.vertices[:, 0])
     support_level = GAIN_SUPPORT_NOISE_FACTOR * coarse_noise_mm
+    # One smoothing serves the gain and (its sign turned, exactly) the loss.
+    smooth_change = smooth_vertex_field(affected_half.vertices, affected_half.faces, affected_half.depth_mm,
+                                        GAIN_SUPPORT_SMOOTHING_MM)
     gained = find_defects(affected_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
-                          support=_change_support(affected_half, affected_half.depth_mm, support_level))
+                          support=_change_support(affected_half, smooth_change, support_level))
     lost_half = Patch(affected_half.top, affected_half.faces, -affected_half.depth_mm, affected_half.vertices)
     lost = find_defects(lost_half, floor_mm=gain_floor_mm, threshold_mm=threshold_mm,
-                        support=_change_support(affected_half, -affected_half.depth_mm, support_level))
+                        support=_change_support(affected_half, -smooth_change, support_level))
 
     # Symmetry of POST in PRE's frame (the shared plane).
     post_away = away_from_border(post_tree, post_v, region.border_margin_mm)

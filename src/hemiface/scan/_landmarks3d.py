@@ -795,24 +795,26 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1.0, 1.0))))
 
 
+#: The points a view's face mesh must place on the surface to fix a frame.
+_NEEDED = ("exocanthion_left", "exocanthion_right", "pronasale")
+
+
 def _face_mesh_view(scan: SurfaceScan, renderer: _Renderer, scored) -> tuple | None:
     """(score, points, frame) of the best candidate view whose face mesh places the eyes and nose on the
     surface with the nose in front of the eyes, or None."""
-    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
     # A face-only scan seen from behind is a hollow mask that also looks like a face (mirrored, with
     # the nose pointing away): such views fail frame_from_landmarks' nose-in-front check, and the face is
     # then looked for from the opposite side.
     for score, view in (sv for sv in scored if sv[0] >= MIN_FACE_SCORE):
         for attempt in (view, _reversed(view)):
             found = _landmarks_in_view(renderer, attempt)
-            if found is None or any(n not in found for n in needed):
+            if found is None or any(n not in found for n in _NEEDED):
                 break
             try:
                 return score, found, _frame(found, renderer)
             except LandmarkError as exc:
-                # Lit flat by the search's headlight, a shallow face can score below the detector's
-                # threshold from the front while its hollow back view scores high (meshmonk SIMPOP_03 with
-                # a broad atrophy: no face from the front at any roll, 0.74 from behind).
+                # The front of a shallow face lit flat can score below the threshold while its hollow back
+                # view scores high (meshmonk SIMPOP_03 with a broad atrophy: 0.00 from the front, 0.74 behind).
                 logger.info("%s: view with face score %.2f rejected (%s)%s", scan.source_name, score, exc,
                             "; trying the view from the opposite side" if attempt is view else "")
     return None
@@ -821,10 +823,9 @@ def _face_mesh_view(scan: SurfaceScan, renderer: _Renderer, scored) -> tuple | N
 def _face_mesh_landmarks(scan: SurfaceScan, renderer: _Renderer, score: float, points: dict, frame: FaceFrame,
                          tried: int) -> DetectedLandmarks:
     """Steps 4-7 of the module's method from the chosen view's points and frame."""
-    needed = ("exocanthion_left", "exocanthion_right", "pronasale")
     for _ in range(REFINE_ROUNDS):
         frontal = _landmarks_in_view(renderer, _frontal_view(frame, points, renderer))
-        if frontal is None or any(n not in frontal for n in needed):
+        if frontal is None or any(n not in frontal for n in _NEEDED):
             break
         points = frontal
         frame = _frame(points, renderer)
