@@ -92,7 +92,9 @@ def _scan_rows(m: dict) -> list[tuple[str, str]]:
 def _compare_rows(c: dict) -> list[tuple[str, str]]:
     rows = [
         ("Affected side (patient's)", str(c["affected_side"])),
-        ("Volume gained", _num(c["volume_gain_mm3"], ",.0f", "mm\u00b3") + f" (maximum {_num(c['max_gain_mm'], '.1f', 'mm')})"),
+        ("Volume gained", _num(c["volume_gain_mm3"], ",.0f", "mm\u00b3") + f" (maximum {_num(c['max_gain_mm'], '.1f', 'mm')}"
+         + ("; registration \u00b1 " + _num(c["volume_gain_registration_sd_mm3"], ",.0f", "mm\u00b3") + ", 1 SD"
+            if c.get("volume_gain_registration_sd_mm3") is not None else "") + ")"),
         ("Volume lost", _num(c["volume_loss_mm3"], ",.0f", "mm\u00b3")),
         ("Discrepancy before \u2192 after", f"{_num(c['discrepancy_pre_mm3'], ',.0f')} \u2192 "
          + _num(c["discrepancy_post_mm3"], ",.0f", "mm\u00b3")),

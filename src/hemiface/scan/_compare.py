@@ -20,6 +20,13 @@ broad gains are not cut off and noise inside adds nothing. The discrepancy after
 is the discrepancy before less the net gain integrated over the affected
 hemiface (to first order POST's own mirror comparison in the shared plane).
 
+Uncertainty of the change: the registration's, from a delete-a-group block
+jackknife of POST's registration onto PRE (:func:`registration_covariance`),
+carried to first order into each integral of the net change
+(:func:`gain_sensitivity`); the ``*_registration_sd_*`` keys. It is not the
+method's own error (the gain map's resolution, a thin gain's edge below the
+noise), which the truth tables in the README give.
+
 Sign conventions: ``gain_mm`` > 0 where POST lies outside PRE (tissue gained).
 ``discrepancy_change_mm3`` = POST - PRE: negative when the affected side
 became fuller. ``defect_corrected_percent`` = the net gain integrated over the
@@ -42,7 +49,10 @@ from .. import logger
 from .._errors import RegistrationError
 from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
-from ._plane import SymmetryFrame, fit_plane, registration_samples, stable_points_mm, volume_uncertainty_mm3
+from ._plane import (
+    SymmetryFrame, block_groups, fit_plane, jackknife_covariance, registration_samples, stable_points_mm,
+    vertex_areas_mm2, volume_uncertainty_mm3,
+)
 from ._prepare import prepare_surface
 from ._surface import (
     MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
@@ -53,7 +63,7 @@ from ._distance import SurfaceQuery
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
 from ._mesh import cluster_vertices, face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
 from ._region import FaceRegion
-from ._registration import RigidFit, register_rigid
+from ._registration import RigidFit, register_rigid, rotation_vector
 from ._zones import ZoneLayout, layout_for_visit, zone_volumes_mm3
 
 #: Registration worse than this on the stable region is refused (mm).
@@ -83,6 +93,10 @@ GAIN_SUPPORT_DILATION_MM = 5.0
 #: left there (0.1 mm of noise on the follow-up: the template's 739 mm3 midline gain spread from 2,548 to
 #: 6,214 mm2 and read +5.4% for +2.0%).
 GAIN_SUPPORT_NOISE_FACTOR = 3.0
+#: The registration's uncertainty: a delete-a-group jackknife over spatial blocks of the stable samples, as
+#: for the plane (:func:`._plane.block_groups`); each group left out and POST registered again from the fit.
+REGISTRATION_JACKKNIFE_BLOCK_MM = 40.0
+REGISTRATION_JACKKNIFE_GROUPS = 12
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,11 @@ class ScanComparison:
     plane_method: str
     plane_uncertainty_deg: float
     discrepancy_pre_uncertainty_mm3: float
+    #: SDs of the change from the registration of POST onto PRE (see :func:`registration_covariance`).
+    volume_gain_registration_sd_mm3: float
+    discrepancy_change_registration_sd_mm3: float
+    defect_corrected_registration_sd_percent: float
+    registration_sd_mm: float
     #: Net volume gained in each aesthetic zone of the affected side (PRE's zones; the gain split by zone,
     #: adds up to ``gain.volume_mm3``), and those zones.
     zone_gain_mm3: Mapping[str, float]
@@ -147,6 +166,10 @@ class ScanComparison:
             "plane_method": self.plane_method,
             "plane_uncertainty_deg": self.plane_uncertainty_deg,
             "discrepancy_pre_uncertainty_mm3": self.discrepancy_pre_uncertainty_mm3,
+            "volume_gain_registration_sd_mm3": self.volume_gain_registration_sd_mm3,
+            "discrepancy_change_registration_sd_mm3": self.discrepancy_change_registration_sd_mm3,
+            "defect_corrected_registration_sd_percent": self.defect_corrected_registration_sd_percent,
+            "registration_sd_mm": self.registration_sd_mm,
             "registration_rms_mm": self.registration_rms_mm,
             "registration_inlier_fraction": self.registration.inlier_fraction,
             "registration_converged": self.registration.converged,
@@ -285,6 +308,81 @@ def _signed_gain(points: np.ndarray, directions: np.ndarray, post_query: Surface
     return gain, top
 
 
+def registration_covariance(pre_query: SurfaceQuery, points: np.ndarray, normals: np.ndarray, fit: RigidFit,
+                            sym: SymmetryFrame, robust_scale_mm: float) -> np.ndarray:
+    """Covariance (6 x 6) of the registration's small motion (rotation vector in radians, translation in mm)
+    in PRE's symmetry frame, from a delete-a-group jackknife over spatial blocks of the stable samples.
+
+    ``points``, ``normals``: the stable POST samples ``fit`` registered. Each of
+    REGISTRATION_JACKKNIFE_GROUPS groups of REGISTRATION_JACKKNIFE_BLOCK_MM blocks (placed in the symmetry
+    frame) is left out and POST registered again from ``fit``; each refit's motion relative to ``fit``
+    is one estimate. NaN when fewer than 3 refits succeed.
+    """
+    group = block_groups(sym.forward(fit.apply(points)), REGISTRATION_JACKKNIFE_BLOCK_MM,
+                         REGISTRATION_JACKKNIFE_GROUPS)
+    estimates = []
+    for g in range(REGISTRATION_JACKKNIFE_GROUPS):
+        keep = group != g
+        if keep.all() or keep.sum() < 200:
+            continue
+        try:
+            refit = register_rigid(pre_query, points[keep], normals[keep], robust_scale_mm=robust_scale_mm,
+                                   initial=fit, initial_scale_mm=robust_scale_mm, max_iterations=30)
+        except RegistrationError:
+            continue
+        estimates.append(_relative_motion(fit, refit, sym))
+    if len(estimates) < 3:
+        return np.full((6, 6), np.nan)
+    return jackknife_covariance(estimates)
+
+
+def _relative_motion(fit: RigidFit, other: RigidFit, sym: SymmetryFrame) -> np.ndarray:
+    """(rotation vector, translation) of ``other`` after undoing ``fit``, as a motion of the symmetry frame."""
+
+    def motion(q):  # a point of POST as ``fit`` placed it (symmetry frame) -> as ``other`` places it
+        return sym.forward(other.apply((sym.inverse(q) - fit.translation) @ fit.rotation))
+
+    t = motion(np.zeros((1, 3)))[0]
+    rotation = (motion(np.eye(3)) - t).T
+    return np.concatenate([rotation_vector(rotation), t])
+
+
+def gain_sensitivity(top: np.ndarray, post_normals: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """d gain / d (rotation vector, translation) of POST at each point (n x 6; symmetry frame, first order).
+
+    A small motion moves POST's skin at its point ``top`` by ``w x top + t``; along POST's normal
+    ``m`` that is ``w . (top x m) + t . m``, and the gain, measured along ``directions``, changes by
+    that over ``m . direction`` (held at 0.3 or more: a grazing line's hit is not a registration error).
+    """
+    cos = np.einsum("ij,ij->i", post_normals, directions)
+    cos = np.where(cos < 0, -1.0, 1.0) * np.maximum(np.abs(cos), 0.3)
+    return np.column_stack([np.cross(top, post_normals), post_normals]) / cos[:, None]
+
+
+def motion_sd_mm_at(points: np.ndarray, covariance: np.ndarray) -> float:
+    """RMS over ``points`` of the SD (mm, all three axes) of where a small motion with this covariance
+    (rotation vector, translation) places each point: w x p + t = [-[p]x | I] (w, t)."""
+    p = np.asarray(points, float)
+    if not len(p) or not np.all(np.isfinite(covariance)):
+        return float("nan")
+    jac = np.zeros((len(p), 3, 6))
+    jac[:, 0, 1], jac[:, 0, 2] = p[:, 2], -p[:, 1]
+    jac[:, 1, 0], jac[:, 1, 2] = -p[:, 2], p[:, 0]
+    jac[:, 2, 0], jac[:, 2, 1] = p[:, 1], -p[:, 0]
+    jac[:, :, 3:] = np.eye(3)
+    variance = np.einsum("nij,jk,nik->n", jac, covariance, jac)
+    return float(np.sqrt(max(variance.mean(), 0.0)))
+
+
+def _integral_sd_mm3(patch: Patch, values_at, covariance: np.ndarray) -> float:
+    """SD of the integral over ``patch`` of a field linear in the registration's motion (``values_at(points)``:
+    its n x 6 sensitivity there), from the motion's covariance."""
+    if not len(patch.faces):
+        return 0.0
+    g = vertex_areas_mm2(patch.vertices, patch.faces) @ values_at(patch.vertices)
+    return float(np.sqrt(max(g @ covariance @ g, 0.0)))
+
+
 def compare_scans(
     pre: str | os.PathLike | SurfaceScan,
     post: str | os.PathLike | SurfaceScan,
@@ -324,8 +422,11 @@ def compare_scans(
     plane_stable : PRE's areas known to be unaffected, for its "mirror" plane: what ``stable`` is to
         :func:`analyze_scan` (a mesh file in PRE's frame and units, or a boolean mask / index array over
         PRE's vertices), so that both measure in the same plane. (``stable`` here is where POST registers.)
-    uncertainty : PRE's plane uncertainty (block jackknife) and what it means for PRE's discrepancy;
-        the change is measured in that one plane, so the plane's error largely cancels from it.
+    uncertainty : PRE's plane uncertainty (block jackknife) and what it means for PRE's discrepancy
+        (the change is measured in that one plane, so the plane's error largely cancels from it), and
+        the registration's (a block jackknife of POST's registration, :func:`registration_covariance`)
+        and what it means for the volume gained, the discrepancy change and the share corrected.
+        These SDs hold the registration's error only, not the method's own (see the README).
     """
     check_option("affected", affected, ("left", "right", "auto"))
     check_option("orient", orient, ("canonical", "auto"))
@@ -394,7 +495,7 @@ def compare_scans(
     gain, top = _signed_gain(pre_patch.vertices, pre_directions, post_query)
     valid = (np.abs(gain) < MAX_PAIR_DEPTH_MM) & away_from_border(post_tree, sym.inverse(top), region.border_margin_mm)
     gv, gf, ga, _ = submesh(pre_patch.vertices, pre_patch.faces, valid[pre_patch.faces].all(axis=1),
-                            {"g": gain, "t": top})
+                            {"g": gain, "t": top, "d": pre_directions})
     field_ = smooth_vertex_field(gv, gf, np.column_stack([ga["g"], ga["t"] - gv]), smoothing_mm)
     gain_patch = Patch(gv, gf, field_[:, 0], gv + field_[:, 1:])
     net_patch = net_of_control_side(gain_patch)
@@ -436,6 +537,23 @@ def compare_scans(
     discrepancy_post = discrepancy_pre - affected_half.volume_mm3()
 
     gain_measure = _change_measure(gained)
+    if uncertainty:
+        # The registration's error, carried to first order into each integral of the net change.
+        motion_cov = registration_covariance(pre_query, stable_points, stable_normals, fit, sym, robust_scale_mm)
+        sensitivity = gain_sensitivity(ga["t"], post_query.face_normals[post_query.closest(ga["t"]).face_ids], ga["d"])
+        on_gain_map = Patch(gv, gf, np.zeros(len(gv)), gv)
+        net_sensitivity = sensitivity - on_gain_map.interpolate(gv * np.array([-1.0, 1.0, 1.0]), sensitivity)
+
+        def net_sensitivity_at(points):
+            return on_gain_map.interpolate(points, net_sensitivity)
+
+        gain_sd = _integral_sd_mm3(merge_patches([p for p, _ in gained]), net_sensitivity_at, motion_cov)
+        change_sd = _integral_sd_mm3(affected_half, net_sensitivity_at, motion_cov)
+        corrected_sd = 100.0 * _integral_sd_mm3(footprint, net_sensitivity_at, motion_cov) / pre_volume[side] \
+            if np.isfinite(corrected) else float("nan")
+        motion_sd_mm = motion_sd_mm_at(gv, motion_cov)
+    else:
+        gain_sd = change_sd = corrected_sd = motion_sd_mm = float("nan")
     zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)
     zone_gain = zone_volumes_mm3(zone_layout, merge_patches([p for p, _ in gained]), reference=pre_patch)
     plan_result = None if plan is None else _plan_vs_result(
@@ -451,6 +569,8 @@ def compare_scans(
         "moved_dilation_mm": MOVED_DILATION_MM, "moved_share": moved_share,
         "gain_floor_mm": gain_floor_mm, "change_noise_mm": noise_mm,
         "gain_support_level_mm": support_level,
+        "registration_jackknife_groups": REGISTRATION_JACKKNIFE_GROUPS,
+        "registration_jackknife_block_mm": REGISTRATION_JACKKNIFE_BLOCK_MM,
         "holes_closed": {"pre": pre_s.holes_dict(), "post": post_s.holes_dict()},
     }
     inputs = {"pre": {"file": pre_scan.source_name, "sha256": pre_scan.sha256},
@@ -483,6 +603,10 @@ def compare_scans(
         plane_uncertainty_deg=plane_fit.uncertainty_deg,
         discrepancy_pre_uncertainty_mm3=volume_uncertainty_mm3(pre_halves[side], plane_fit.covariance)
         if uncertainty else float("nan"),
+        volume_gain_registration_sd_mm3=gain_sd,
+        discrepancy_change_registration_sd_mm3=change_sd,
+        defect_corrected_registration_sd_percent=corrected_sd,
+        registration_sd_mm=motion_sd_mm,
         zone_gain_mm3=zone_gain,
         zone_layout=zone_layout,
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),

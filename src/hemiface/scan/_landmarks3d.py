@@ -53,6 +53,7 @@ from ._distance import SurfaceQuery
 from ._frame import FaceFrame, frame_from_landmarks
 from ._io import SurfaceScan, SurfaceTexture
 from ._mesh import face_normals, vertex_normals
+from ._registration import rotation_angle
 
 #: Detector score a view must reach to count as showing a face.
 MIN_FACE_SCORE = 0.5
@@ -780,7 +781,7 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
         except LandmarkError as exc:
             logger.info("%s: views lit from above: %s", scan.source_name, exc)
         else:
-            turn = _angle_deg(detected.frame.rotation, fallback.frame.rotation)
+            turn = np.degrees(rotation_angle(detected.frame.rotation @ fallback.frame.rotation.T))
             logger.info("%s: views lit from above found the face; its frame lies %.1f degrees from the shape's",
                         scan.source_name, turn)
             if turn <= RELIT_AGREEMENT_DEG:
@@ -788,11 +789,6 @@ def detect_landmarks(scan: SurfaceScan) -> DetectedLandmarks:
     logger.warning("%s: %s; frame and pronasale from the shape alone (geometric fallback, low confidence)",
                    scan.source_name, reason)
     return fallback
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    """The angle of the rotation between two frames' rotation matrices, degrees."""
-    return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1.0, 1.0))))
 
 
 #: The points a view's face mesh must place on the surface to fix a frame.

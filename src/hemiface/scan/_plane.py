@@ -205,16 +205,27 @@ def _stable_fit(query, points, normals, near, stable_tree, robust_scale_mm):
     return plane, used, passes
 
 
-def _jackknife(query, points, normals, used, plane, frame, robust_scale_mm) -> np.ndarray:
-    """Covariance of (tilt y, tilt z, offset) from a delete-a-group jackknife over spatial blocks."""
-    p = frame.forward(points)
-    cells = np.floor(p[:, :2] / JACKKNIFE_BLOCK_MM).astype(np.int64)
+def block_groups(xy: np.ndarray, block_mm: float, n_groups: int) -> np.ndarray:
+    """Jackknife group (0 .. n_groups - 1) of each point: square blocks of ``block_mm`` over (x, y), dealt to
+    the groups in a fixed random order (seed 0), so each group is a few blocks spread over the face."""
+    cells = np.floor(np.asarray(xy, float)[:, :2] / block_mm).astype(np.int64)
     _, block = np.unique(cells, axis=0, return_inverse=True)
     block = block.reshape(-1)
-    n_blocks = int(block.max()) + 1
-    rng = np.random.default_rng(0)
-    group_of_block = rng.permutation(n_blocks) % JACKKNIFE_GROUPS
-    group = group_of_block[block]
+    group_of_block = np.random.default_rng(0).permutation(int(block.max()) + 1) % n_groups
+    return group_of_block[block]
+
+
+def jackknife_covariance(estimates) -> np.ndarray:
+    """(k - 1) / k times the scatter of k delete-a-group estimates (rows) about their mean."""
+    e = np.asarray(estimates, float)
+    k = len(e)
+    d = e - e.mean(axis=0)
+    return (k - 1) / k * d.T @ d
+
+
+def _jackknife(query, points, normals, used, plane, frame, robust_scale_mm) -> np.ndarray:
+    """Covariance of (tilt y, tilt z, offset) from a delete-a-group jackknife over spatial blocks."""
+    group = block_groups(frame.forward(points), JACKKNIFE_BLOCK_MM, JACKKNIFE_GROUPS)
     estimates = []
     for g in range(JACKKNIFE_GROUPS):
         keep = used & (group != g)
@@ -225,12 +236,9 @@ def _jackknife(query, points, normals, used, plane, frame, robust_scale_mm) -> n
         except RegistrationError:
             continue
         estimates.append(_tilts(pl.normal, pl.offset_mm, frame))
-    k = len(estimates)
-    if k < 3:
+    if len(estimates) < 3:
         return np.full((3, 3), np.nan)
-    e = np.array(estimates)
-    d = e - e.mean(axis=0)
-    return (k - 1) / k * d.T @ d
+    return jackknife_covariance(estimates)
 
 
 def _midline_points(landmarks, frame) -> np.ndarray:

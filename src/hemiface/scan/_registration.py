@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from .. import logger
 from .._errors import RegistrationError
@@ -40,6 +41,16 @@ def rotation_from_vector(omega: np.ndarray) -> np.ndarray:
     k = omega / theta
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
+
+
+def rotation_angle(rotation: np.ndarray) -> float:
+    """The angle (radians) of a rotation matrix: arccos((trace - 1) / 2)."""
+    return float(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1.0, 1.0)))
+
+
+def rotation_vector(rotation: np.ndarray) -> np.ndarray:
+    """The rotation vector (axis times angle, radians) of a rotation matrix: the inverse of Rodrigues."""
+    return Rotation.from_matrix(rotation).as_rotvec()
 
 
 def robust_rigid_step(query: SurfaceQuery, points: np.ndarray, normals: np.ndarray, scale_mm: float):
@@ -104,7 +115,7 @@ def register_rigid(
         iterations += 1
         d_rot, d_trans, _ = robust_rigid_step(query, points @ rot.T + trans, normals @ rot.T, scale)
         rot, trans = d_rot @ rot, d_rot @ trans + d_trans
-        angle = float(np.arccos(np.clip((np.trace(d_rot) - 1) / 2, -1, 1)))
+        angle = rotation_angle(d_rot)
         small = angle < ANGLE_TOL_RAD and np.linalg.norm(d_trans) < OFFSET_TOL_MM
         if small and not schedule:
             converged = True
