@@ -1,6 +1,6 @@
 """Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
 
-Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose|pairs]``):
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose|pairs|silhouette]``):
 
 * renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
   yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
@@ -11,7 +11,10 @@ Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [
 * ``cues``: four yaw cues from the face mesh, their change over the turn and their shift by the compression;
 * ``known_pose``: the compensation with each render's known rotation (the depth model alone), and with the
   exact surface depth as well (what the outline detection alone leaves);
-* ``pairs``: the pose difference between two visits whose cheek changed (treated), three estimates.
+* ``pairs``: the pose difference between two visits whose cheek changed (treated), three estimates;
+* ``silhouette``: a yaw cue from the head's silhouette at eye level (``tests/photo/pose_silhouette.py``;
+  measured, not adopted): its yaw against the renders' and the face mesh's, under the cheek compression, as
+  the two visits' pose difference, and on the London photos.
 
 Prints figures; asserts nothing (the tests do).
 """
@@ -115,9 +118,45 @@ def pairs() -> None:
             print(f"  {e:12s} largest error {worst:.2f} degrees")
 
 
+def silhouette() -> None:
+    from itertools import product
+
+    from PIL import Image
+    from pose_silhouette import silhouette_pose, silhouette_table
+    from pose_validation import ATROPHY_FACTOR, LONDON
+
+    from hemiface.photo import analyze_photo
+
+    for name in SCAN_NAMES:
+        rows = silhouette_table(name, ATROPHY_FACTOR)
+        print(f"\n== {name}: yaw from the silhouette and from the face mesh, degrees (renders {'x'.join(map(str, (860, 900)))} px; "
+              f"'cheek': the left cheek compressed by {ATROPHY_FACTOR:.0%})")
+        print(format_rows(rows, list(rows[0])))
+        front = rows[0]
+        for cue in ("silhouette", "mesh"):
+            turn = max(abs(r[f"{cue}_yaw_deg"] - front[f"{cue}_yaw_deg"] - r["render_yaw_deg"]) for r in rows)
+            shift = max(abs(r[f"{cue}_yaw_cheek_deg"] - r[f"{cue}_yaw_deg"]) for r in rows)
+            # Visit pairs: baseline with the cheek compressed at one pose, follow-up restored at another.
+            pair = max(abs((b[f"{cue}_yaw_deg"] - a[f"{cue}_yaw_cheek_deg"]) - (b["render_yaw_deg"] - a["render_yaw_deg"]))
+                       for a, b in product(rows, rows) if a["render_pitch_deg"] == b["render_pitch_deg"] == 0)
+            print(f"  {cue:10s}: largest error of the turn from frontal {turn:.2f}, shift by the cheek {shift:.2f}, "
+                  f"error of a visit pair's yaw difference {pair:.2f} degrees")
+    yaws = []
+    for jpg in sorted(LONDON.glob("*.jpg")):
+        a = analyze_photo(jpg, affected="left")
+        s = silhouette_pose(np.asarray(Image.open(jpg).convert("RGB")), a.landmarks["pupil_right"],
+                            a.landmarks["pupil_left"], name=jpg.name)
+        yaws.append((a.pose["yaw_deg"], np.nan if s is None else s["yaw_deg"]))
+    y = np.array(yaws)
+    ok = np.isfinite(y[:, 1])
+    print(f"\n== London set: the silhouette's yaw measured on {ok.sum()} of {len(y)}; correlation with the face mesh's "
+          f"yaw {np.corrcoef(y[ok, 0], y[ok, 1])[0, 1]:+.2f}; SD {y[ok, 1].std(ddof=1):.2f} degrees "
+          f"(the mesh's {y[ok, 0].std(ddof=1):.2f}); largest difference {np.max(np.abs(y[ok, 1] - y[ok, 0])):.2f}")
+
+
 def main(argv) -> None:
     parts = {"renders": renders, "london": london, "atrophy": atrophy, "cues": cues, "known_pose": known_pose,
-             "pairs": pairs}
+             "pairs": pairs, "silhouette": silhouette}
     for key in argv or list(parts):
         t = time.perf_counter()
         parts[key]()
