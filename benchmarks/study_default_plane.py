@@ -45,6 +45,11 @@ Candidates (each replaces only the default ``mirror`` plane; the rest of ``analy
     the consensus refit, with the disagreeing area also found on the mirror residual averaged over
     ``R`` mm (signed, oriented by side, so a pair's two ends agree and scanner noise averages out; a
     broad shallow deficit stands out above k = 3 robust spreads of that smoothed map, at least 0.15 mm).
+``eS`` (2026-12-03, later)
+    today's fit over a registration area enlarged ``S`` times instead of 1.3 (temples, ears' fronts, upper
+    forehead and jaw angles: more lever arm outside the zones atrophy takes); ``wS`` / ``hS`` enlarge only its
+    width / height ``S`` times (the other stays 1.3); ``xS``: the plane over the area enlarged ``S`` times seeds
+    today's consensus refit over today's area.
 ``rK`` (2026-12-03)
     today's fit, then the enlarged registration region placed symmetrically about its plane (not about
     the canonical frame's axes, which a scan analysed without landmarks can hold 10 degrees off the
@@ -75,6 +80,7 @@ from hemiface._errors import HemifaceError  # noqa: E402
 from hemiface.scan import _analyze, _plane, analyze_scan, scan_from_arrays  # noqa: E402
 from hemiface.scan._distance import SurfaceQuery  # noqa: E402
 from hemiface.scan._frame import find_pronasale  # noqa: E402
+from hemiface.scan._region import FaceRegion  # noqa: E402
 from hemiface.scan._symmetry import fit_symmetry_plane_masked  # noqa: E402
 from test_atrophy_truth import REAL, real_scan  # noqa: E402
 from test_real_scans import SITES  # noqa: E402
@@ -154,7 +160,7 @@ class Candidate:
     def active(self, side: str):
         self.side = side
         original = _analyze.fit_plane
-        if self.name != "today":
+        if self.name != "today" and (_candidate_region(self.name) is None or self.name.startswith("x")):
             _analyze.fit_plane = self.fit
         try:
             yield
@@ -166,6 +172,15 @@ class Candidate:
         if method != "mirror" or stable_points_mm is not None:
             return _plane.fit_plane(prepared, region, robust_scale_mm, method=method, stable_points_mm=stable_points_mm,
                                     landmarks=landmarks, units_mm=units_mm, uncertainty=uncertainty)
+        if self.name.startswith("x"):  # the plane over the wide area seeds the consensus refit over today's area
+            wide = _plane.fit_plane(prepared, region, robust_scale_mm, uncertainty=False)
+            if len(prepared.vertices) > _plane.PLANE_MAX_VERTICES:
+                prepared = _plane._clustered(prepared, region)
+            query = SurfaceQuery(prepared.vertices, prepared.faces)
+            points, normals = _plane.registration_samples(prepared, FaceRegion(), query)
+            plane, used, _, passes = _plane._consensus(query, points, normals, wide.plane, np.ones(len(points), bool),
+                                                       robust_scale_mm)
+            return _fit_result(plane, used, self.name, passes)
         if self.name.startswith("r"):  # today's fit, then refitted with the region placed about its plane, K times
             fit = _plane.fit_plane(prepared, region, robust_scale_mm, uncertainty=False)
             if len(prepared.vertices) > _plane.PLANE_MAX_VERTICES:
@@ -247,9 +262,36 @@ def _fit_result(plane, used, name, passes):
 DETECTED = {"on": False}
 
 
+class _StretchedRegion(FaceRegion):
+    """A region whose registration ellipse is enlarged ``across`` times in width and ``along`` times in height."""
+
+    across: float = 1.3
+    along: float = 1.3
+
+    def ellipse_margin(self, points, *, scale=1.0):
+        if scale == 1.0:
+            return super().ellipse_margin(points)
+        half_w = self.across * self.width_mm / 2
+        half_h = self.along * (self.above_mm + self.below_mm) / 2
+        centre_y = (self.above_mm - self.below_mm) / 2
+        return 1.0 - (points[:, 0] / half_w) ** 2 - ((points[:, 1] - centre_y) / half_h) ** 2
+
+
+def _candidate_region(name: str):
+    """``eS``: the registration area enlarged S times (the default 1.3); ``wS`` / ``hS``: only its width / height."""
+    if name[:1] not in ("e", "w", "h", "x") or not name[1:].replace(".", "").isdigit():
+        return None
+    scale = float(name[1:])
+    region = _StretchedRegion(registration_scale=max(scale, 1.3))
+    object.__setattr__(region, "across", scale if name[0] in "ewx" else 1.3)
+    object.__setattr__(region, "along", scale if name[0] in "ehx" else 1.3)
+    return region
+
+
 def analyse(candidate: Candidate, v, f, side="left"):
+    region = _candidate_region(candidate.name)
     with candidate.active(side):
-        return analyze_scan(scan_from_arrays(v, f), affected=side, uncertainty=False,
+        return analyze_scan(scan_from_arrays(v, f), affected=side, uncertainty=False, region=region,
                             orient="auto" if DETECTED["on"] else "canonical")
 
 
