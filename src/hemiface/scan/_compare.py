@@ -537,6 +537,7 @@ def compare_scans(
     discrepancy_post = discrepancy_pre - affected_half.volume_mm3()
 
     gain_measure = _change_measure(gained)
+    gained_patch = merge_patches([p for p, _ in gained])
     if uncertainty:
         # The registration's error, carried to first order into each integral of the net change.
         motion_cov = registration_covariance(pre_query, stable_points, stable_normals, fit, sym, robust_scale_mm)
@@ -547,7 +548,7 @@ def compare_scans(
         def net_sensitivity_at(points):
             return on_gain_map.interpolate(points, net_sensitivity)
 
-        gain_sd = _integral_sd_mm3(merge_patches([p for p, _ in gained]), net_sensitivity_at, motion_cov)
+        gain_sd = _integral_sd_mm3(gained_patch, net_sensitivity_at, motion_cov)
         change_sd = _integral_sd_mm3(affected_half, net_sensitivity_at, motion_cov)
         corrected_sd = 100.0 * _integral_sd_mm3(footprint, net_sensitivity_at, motion_cov) / pre_volume[side] \
             if np.isfinite(corrected) else float("nan")
@@ -555,7 +556,7 @@ def compare_scans(
     else:
         gain_sd = change_sd = corrected_sd = motion_sd_mm = float("nan")
     zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)
-    zone_gain = zone_volumes_mm3(zone_layout, merge_patches([p for p, _ in gained]), reference=pre_patch)
+    zone_gain = zone_volumes_mm3(zone_layout, gained_patch, reference=pre_patch)
     plan_result = None if plan is None else _plan_vs_result(
         plan, pre_s, sym, affected_half, pre_patch.interpolate(affected_half.vertices, pre_directions),
         gain_measure.volume_mm3)
