@@ -131,6 +131,11 @@ def test_endpoints_reproduce_the_known_restored_volume(done):
     assert p01.discrepancy_change_mm3 == pytest.approx(-RESTORED_MM3, rel=0.10)
     assert p01.volume_gain_mm3 == pytest.approx(RESTORED_MM3, rel=0.10)
     assert p01.defect_volume_baseline_mm3 == pytest.approx(5000.0, rel=0.10)
+    # scan compare's registration SDs reach the table (the phantoms' follow-up registers almost exactly)
+    log.info("P01 registration SDs: gain %.2f mm3, discrepancy change %.2f mm3", p01.volume_gain_registration_sd_mm3,
+             p01.discrepancy_change_registration_sd_mm3)
+    assert 0.0 <= p01.volume_gain_registration_sd_mm3 < 0.05 * RESTORED_MM3
+    assert 0.0 <= p01.discrepancy_change_registration_sd_mm3 < 0.05 * RESTORED_MM3
     assert p01.discrepancy_change_percent == pytest.approx(
         100 * p01.discrepancy_change_mm3 / p01.discrepancy_baseline_mm3 * p01.discrepancy_baseline_percent / 100, rel=1e-9)
     assert p01.discrepancy_baseline_percent > 0 and pd.isna(p01.missing_3d_reason)

@@ -60,7 +60,8 @@ One row per eligible patient with ``patient_id``, ``technique``,
 ``symmetry_ratio_baseline_percent``, ``symmetry_ratio_followup_percent``,
 ``symmetry_ratio_change``, ``discrepancy_{baseline,followup,change}_mm3``,
 ``discrepancy_{baseline,followup,change}_percent``,
-``defect_volume_baseline_mm3``, ``volume_gain_mm3``,
+``defect_volume_baseline_mm3``, ``volume_gain_mm3``, ``volume_gain_registration_sd_mm3`` and
+``discrepancy_change_registration_sd_mm3`` (``scan compare``'s SDs from the registration alone),
 ``complications_followup`` (';'-separated types, '' for none, NaN unknown),
 ``complications_followup_n``, ``major_complication`` (bool),
 ``missing_2d_reason``, ``missing_3d_reason``, and for each FACE-Q scale
