@@ -60,7 +60,7 @@ def london() -> None:
     print("\n== London set: 30 normal adults")
     print(format_rows(rows, ["photo", "yaw_deg", "pitch_deg", "ratio", "ratio_compensated", "template_ratio",
                              "landmark_error_ipd", "contour_mouth", "template_contour_mouth", "contour_jaw",
-                             "template_contour_jaw"]))
+                             "template_contour_jaw", "outline_error_ipd", "chorded_contour_jaw"]))
     yaw = np.array([r["yaw_deg"] for r in rows])
     for key in ("ratio", "ratio_compensated", "template_ratio", "template_ratio_compensated"):
         v = np.array([r[key] for r in rows])
@@ -71,6 +71,15 @@ def london() -> None:
         for s in ("", "_compensated"):
             d = np.abs([r[f"contour_{lv}{s}"] - r[f"template_contour_{lv}{s}"] for r in rows])
             print(f"  contour {lv}{s}: mean |hemiface - template| {d.mean():.2f} points (max {d.max():.2f})")
+    out = np.array([r["outline_error_ipd"] for r in rows])
+    print(f"  lower outline: the template's 11 points lie {100 * out.mean():.2f}% of the IPD from hemiface's outline "
+          f"on average (max {100 * out.max():.2f}%)")
+    for lv in ("mouth", "jaw"):
+        chord = np.array([r[f"chorded_contour_{lv}"] for r in rows])
+        dense, tem = (np.array([r[f"{k}contour_{lv}"] for r in rows]) for k in ("", "template_"))
+        print(f"  contour {lv}, hemiface's outline at the template's points (chorded as the template is): "
+              f"{np.abs(chord - tem).mean():.2f} points from the template's; the chords alone move hemiface's "
+              f"ratio {np.abs(dense - chord).mean():.2f} points")
 
 
 def atrophy() -> None:

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import math
 import shutil
 import sqlite3
 import threading
@@ -150,6 +151,24 @@ def test_maps_carry_the_analysis_geometry_values_and_outline(built, reader):
     assert reader.get(urls[0].replace("scan_analyze", "photo_analyze")).status_code == 404
     assert reader.get(urls[0].replace("/mesh", "/../../mesh")).status_code == 404
     assert reader.get("/api/results/scan_analyze/0123456789abcdef_01234567/mesh").status_code == 404
+
+
+def test_patient_page_headlines_the_change_and_its_registration_sd(built, reader):
+    """The comparison's headline: gain, discrepancies, share corrected and the registration SDs; an SD the
+    run did not compute (``uncertainty = false`` here) shows as a dash, never as "nan"."""
+    import re
+
+    folder = built[0]
+    compare = _results(folder)[("scan_compare", "2021-09-15")][0]
+    html = reader.get("/patients/P01").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr><th>([^<]+)</th><td class="number">([^<]*)</td></tr>', html))
+    assert rows["volume gain (mm³)"] == f"{compare['volume_gain_mm3']:.2f}"
+    assert rows["defect corrected (%)"] == f"{compare['defect_corrected_percent']:.2f}"
+    assert 55 < compare["defect_corrected_percent"] < 65  # 3,000 of 5,000 mm3 restored
+    assert not math.isfinite(compare["volume_gain_registration_sd_mm3"])
+    assert rows["volume gain, registration SD (mm³)"] == rows["discrepancy change, registration SD (mm³)"] == "–"
+    assert rows["defect volume, SD (mm³)"] == "–"
+    assert "nan" not in "".join(rows.values()).lower()
 
 
 def test_a_map_linked_from_outside_results_is_refused(built, copy, tmp_path):

@@ -34,6 +34,8 @@ ERROR_POINTS = tuple(n for n in TEMPLATE_POINTS if not n.startswith("jaw_mid"))
 #: then the hairline from the left ear back over the forehead to the right ear.
 TEMPLATE_OUTLINE = (111, 125, 126, 127, 128, 129, 130, 131, 132, 133, 114,
                     112, 144, 143, 142, 141, 140, 139, 138, 137, 136, 135, 134, 109)
+#: How many of TEMPLATE_OUTLINE's points are the delineated lower outline (ear lobe over the chin to ear lobe).
+TEMPLATE_LOWER = 11
 ATROPHY_FACTOR = 0.10
 ATROPHY_POSES = ((10, 0), (-10, 0), (0, 10))
 
@@ -106,11 +108,32 @@ def london_table() -> tuple:
         row = {"photo": jpg.name, **_row(a), "landmark_error_ipd": float(np.mean(err)),
                "template_ratio": t["symmetry_ratio_percent"],
                "template_ratio_compensated": t["symmetry_ratio_pose_compensated_percent"]}
+        # hemiface's outline read the way the template is drawn: its closest points to the template's
+        # lower-outline vertices, joined by the template's straight chords (the delineators placed 11 points
+        # from ear lobe to ear lobe, so a chord cuts across the jaw angle).
+        outline = np.asarray(a.landmarks.outline, float)
+        lower = np.asarray(tem.outline, float)[:TEMPLATE_LOWER]
+        closest = np.array([closest_on_polyline(outline, q) for q in lower])
+        row["outline_error_ipd"] = float(np.linalg.norm(closest - lower, axis=1).mean() / ipd)
+        chorded = np.asarray(tem.outline, float).copy()
+        chorded[:TEMPLATE_LOWER] = closest
+        c = measure(FaceLandmarks(dict(a.landmarks.points), chorded, f"{jpg.name}: outline at the template's points",
+                                  mesh=a.landmarks.mesh), affected="left", name=jpg.name)
         for lv in ("mouth", "jaw"):
             row[f"template_contour_{lv}"] = t["contour_ratio_percent"][lv]
             row[f"template_contour_{lv}_compensated"] = t["pose_compensated"]["contour_ratio_percent"][lv]
+            row[f"chorded_contour_{lv}"] = c["contour_ratio_percent"][lv]
         rows.append(row)
     return tuple(rows)
+
+
+def closest_on_polyline(polyline: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The point of the closed ``polyline`` (n, 2) closest to ``q`` (2,)."""
+    a, b = polyline, np.roll(polyline, -1, axis=0)
+    ab = b - a
+    t = np.clip(((q - a) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-12), 0.0, 1.0)
+    near = a + t[:, None] * ab
+    return near[np.argmin(np.linalg.norm(near - q, axis=1))]
 
 
 def _true_ratio(outline_px, pupils_px) -> float:

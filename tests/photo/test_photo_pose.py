@@ -78,7 +78,8 @@ def test_compensated_ratios_within_1_point_of_frontal(renders):
 LONDON_KEYS = ["photo", "yaw_deg", "pitch_deg", "ratio", "ratio_compensated", "template_ratio",
                "landmark_error_ipd", "contour_mouth", "template_contour_mouth", "contour_jaw", "template_contour_jaw",
                "contour_mouth_compensated", "template_contour_mouth_compensated",
-               "contour_jaw_compensated", "template_contour_jaw_compensated"]
+               "contour_jaw_compensated", "template_contour_jaw_compensated", "outline_error_ipd",
+               "chorded_contour_jaw"]
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +102,22 @@ def test_london_landmarks_agree_with_the_templates(london):
     assert err.mean() < 0.03
 
 
+def test_london_outline_passes_through_the_delineated_points(london):
+    """The template's 11 lower-outline points (ear lobe over the chin to ear lobe) lie within 3% of the IPD of
+    hemiface's outline on average, the landmarks' criterion (1.81% measured; the chin's three points 2.5-3.5%)."""
+    err = np.array([r["outline_error_ipd"] for r in london])
+    log.info("London: the template's lower-outline points lie %.2f%% of the IPD from hemiface's outline on average "
+             "(worst photo %.2f%%)", 100 * err.mean(), 100 * err.max())
+    assert err.mean() < 0.03
+
+
 _JAW_XFAIL = pytest.mark.xfail(strict=True, reason=(
     "not reached: at the jaw level hemiface's outline gives contour ratios 4.2 (uncompensated) and 4.7 "
     "(compensated) points from the template outline's on average (MediaPipe's unrefined oval 2.8); target 2 points. "
     "A lower-face rule preferring edges darker outside read 2.4 but broke the 1-point scale invariance on a bearded "
-    "photo (README, sixth pass)"))
+    "photo (README, sixth pass). Part of it is the truth's: the template joins 11 points by straight chords "
+    "that cut across the jaw angle; hemiface's outline read at the template's points and chorded the same way is "
+    "2.06 points from it, and the chords alone move hemiface's jaw ratio by 2.65 points (README, eighth pass)"))
 
 
 @pytest.mark.parametrize("suffix", ["", "_compensated"])
@@ -116,6 +128,10 @@ def test_london_contour_ratios_agree_with_the_templates(london, level, suffix):
     d = np.array([r[f"contour_{level}{suffix}"] - r[f"template_contour_{level}{suffix}"] for r in london])
     log.info("London: contour ratio%s at the %s level %.2f points from the template's on average (max %.2f)",
              suffix, level, np.abs(d).mean(), np.abs(d).max())
+    if not suffix:
+        chord = np.array([r[f"chorded_contour_{level}"] - r[f"template_contour_{level}"] for r in london])
+        log.info("London: hemiface's outline at the template's points, chorded as the template is: %.2f points",
+                 np.abs(chord).mean())
     assert np.abs(d).mean() <= 2.0
 
 

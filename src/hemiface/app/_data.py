@@ -44,10 +44,15 @@ HEADLINES = {
                       ("contour_ratio_percent_mean", "contour ratio, mean (%)"),
                       ("landmark_ratio_percent", "landmark ratio (%)")),
     "scan_analyze": (("defect_volume_mm3", "defect volume (mm³)"),
-                     ("volumetric_discrepancy_mm3", "volumetric discrepancy (mm³)")),
+                     ("defect_volume_uncertainty_mm3", "defect volume, SD (mm³)"),
+                     ("volumetric_discrepancy_mm3", "volumetric discrepancy (mm³)"),
+                     ("volumetric_discrepancy_uncertainty_mm3", "volumetric discrepancy, SD (mm³)")),
     "scan_compare": (("volume_gain_mm3", "volume gain (mm³)"),
+                     ("volume_gain_registration_sd_mm3", "volume gain, registration SD (mm³)"),
                      ("discrepancy_pre_mm3", "discrepancy before (mm³)"),
-                     ("discrepancy_post_mm3", "discrepancy after (mm³)")),
+                     ("discrepancy_post_mm3", "discrepancy after (mm³)"),
+                     ("discrepancy_change_registration_sd_mm3", "discrepancy change, registration SD (mm³)"),
+                     ("defect_corrected_percent", "defect corrected (%)")),
 }
 
 #: Longest reason and user name accepted from a page (the audit table keeps them whole).
@@ -100,6 +105,12 @@ def _results(study) -> dict:
         ) for r in session.scalars(select(AnalysisResult))}
 
 
+def _shown(value):
+    """A headline value as a page shows it: None (a dash) for a number not computed (NaN, such as an SD with
+    the uncertainty switched off)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _job_view(study, job, stored, names) -> dict:
     """One planned analysis with its stored outcome (``waiting`` when it has none yet)."""
     status = stored["status"] if stored else "waiting"
@@ -111,7 +122,7 @@ def _job_view(study, job, stored, names) -> dict:
     return dict(
         analysis=job.analysis, visit_date=job.visit_date, media_id=job.media_id, status=status,
         message=mask((stored or {}).get("message"), names),
-        headline=[(label, result.get(key)) for key, label in HEADLINES[job.analysis] if key in result],
+        headline=[(label, _shown(result[key])) for key, label in HEADLINES[job.analysis] if key in result],
         flags=list(result.get("flags") or []),
         result=scrub(result, names), provenance=scrub((stored or {}).get("provenance") or {}, names),
         inputs={role: sha for role, (_path, sha) in job.inputs.items()},
