@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo_output
 
-.PHONY: setup browser postgresql demo test bench validate-pose study-plane study-compare clean
+.PHONY: setup browser postgresql demo test bench validate-pose study-plane study-compare study-compare-coverage clean
 
 setup: $(STAMP) browser postgresql
 
@@ -97,6 +97,9 @@ study-plane: setup
 # scan compare on every atrophy pattern, template and real faces, 30-120% restored (issue 12; about 25 minutes).
 study-compare: setup
 	$(BIN)/python benchmarks/study_compare_patterns.py
+
+study-compare-coverage: setup
+	$(BIN)/python benchmarks/study_compare_coverage.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
