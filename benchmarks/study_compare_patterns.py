@@ -16,7 +16,9 @@ exact gain plus it (``gain+ %``), and
 ``defect_corrected_percent`` against the restored fraction (points, target 5). ``reg SD`` is
 ``volume_gain_registration_sd_mm3`` and ``z`` the gain's error against the exact gain in those SDs:
 the registration's SD holds the registration's error only, so a ``z`` beyond 2 is the method's own
-error (and the smile's one-sided volume), not the registration's. On a real face the
+error (and the smile's one-sided volume), not the registration's. ``SD`` is
+``volume_gain_uncertainty_mm3`` (the registration's and what the face region's edge may cut off, in
+quadrature) and ``z all`` the error in it. On a real face the
 baseline defect includes the face's own asymmetry, so ``defect_corrected_percent`` is printed
 against the share of that measured defect the carving made up too. Asserts nothing; the suite's
 cases are in ``tests/scan/test_compare.py``; the README quotes the table.
@@ -51,7 +53,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS)
     args = parser.parse_args(argv)
     print(f"{'face':10s} {'pattern':10s} {'restored':>8s} {'gain mm3':>9s} {'truth':>8s} {'gain %':>7s} "
-          f"{'smile':>6s} {'gain+ %':>7s} {'reg SD':>6s} {'z':>6s} {'corrected':>9s} {'truth':>6s} {'points':>7s} "
+          f"{'smile':>6s} {'gain+ %':>7s} {'reg SD':>6s} {'z':>6s} {'SD':>5s} {'z all':>6s} {'corrected':>9s} "
+          f"{'truth':>6s} {'points':>7s} "
           f"{'moved':>6s} {'s':>5s}",
           flush=True)
     for face in args.faces:
@@ -81,6 +84,8 @@ def main(argv=None) -> None:
                       f"{100 * (r.gain.volume_mm3 / (post.true_gain_mm3 + smile) - 1):+7.1f} "
                       f"{r.volume_gain_registration_sd_mm3:6.0f} "
                       f"{(r.gain.volume_mm3 - post.true_gain_mm3) / r.volume_gain_registration_sd_mm3:+6.1f} "
+                      f"{r.volume_gain_uncertainty_mm3:5.0f} "
+                      f"{(r.gain.volume_mm3 - post.true_gain_mm3) / r.volume_gain_uncertainty_mm3:+6.1f} "
                       f"{r.defect_corrected_percent:9.1f} "
                       f"{truth_pct:6.1f} {r.defect_corrected_percent - truth_pct:+7.1f} "
                       f"{100 * r.provenance['parameters']['moved_share']:5.0f}% {dt:5.1f}", flush=True)

@@ -322,7 +322,8 @@ def scan_compare(
     typer.echo(f"{pre.name} -> {post.name}: affected side {result.affected_side}")
     typer.echo(f"  registration RMS (stable areas)  {result.registration_rms_mm:8.2f} mm")
     typer.echo(f"  volume gained                    {result.gain.volume_mm3:8.0f} mm3 (max {result.gain.max_mm:.1f} mm; "
-               f"registration +/- {result.volume_gain_registration_sd_mm3:.0f} mm3, 1 SD)")
+               f"+/- {result.volume_gain_uncertainty_mm3:.0f} mm3, 1 SD: registration "
+               f"{result.volume_gain_registration_sd_mm3:.0f}, region edge {result.volume_gain_edge_sd_mm3:.0f})")
     typer.echo(f"  volume lost                      {result.loss.volume_mm3:8.0f} mm3")
     typer.echo(f"  discrepancy before / after       {result.discrepancy_pre_mm3:8.0f} / {result.discrepancy_post_mm3:.0f} mm3")
     typer.echo(f"  discrepancy change               {result.discrepancy_change_mm3:8.0f} mm3 ({result.discrepancy_change_percent:.1f} %)")

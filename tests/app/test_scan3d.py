@@ -154,7 +154,7 @@ def test_maps_carry_the_analysis_geometry_values_and_outline(built, reader):
 
 
 def test_patient_page_headlines_the_change_and_its_registration_sd(built, reader):
-    """The comparison's headline: gain, discrepancies, share corrected and the registration SDs; an SD the
+    """The comparison's headline: gain, discrepancies, share corrected and their SDs; an SD the
     run did not compute (``uncertainty = false`` here) shows as a dash, never as "nan"."""
     import re
 
@@ -166,7 +166,9 @@ def test_patient_page_headlines_the_change_and_its_registration_sd(built, reader
     assert rows["defect corrected (%)"] == f"{compare['defect_corrected_percent']:.2f}"
     assert 55 < compare["defect_corrected_percent"] < 65  # 3,000 of 5,000 mm3 restored
     assert not math.isfinite(compare["volume_gain_registration_sd_mm3"])
-    assert rows["volume gain, registration SD (mm³)"] == rows["discrepancy change, registration SD (mm³)"] == "–"
+    assert not math.isfinite(compare["volume_gain_uncertainty_mm3"])
+    assert rows["volume gain, SD (mm³)"] == rows["volume gain, registration SD (mm³)"] == "–"
+    assert rows["discrepancy change, SD (mm³)"] == "–"
     assert rows["defect volume, SD (mm³)"] == "–"
     assert "nan" not in "".join(rows.values()).lower()
 

@@ -66,6 +66,11 @@ def test_key_numbers_are_the_measurements(results):
     rows = dict(_compare_rows(c))
     assert rows["Volume gained"].startswith(f"{c['volume_gain_mm3']:,.0f} mm\u00b3")
     assert 2500 < float(rows["Volume gained"].split()[0].replace(",", "")) < 3500  # 5,000 -> 2,000 mm3 phantoms
+    assert (f"\u00b1 {c['volume_gain_uncertainty_mm3']:,.0f} mm\u00b3, 1 SD: registration "
+            f"{c['volume_gain_registration_sd_mm3']:,.0f}, region edge {c['volume_gain_edge_sd_mm3']:,.0f}") \
+        in rows["Volume gained"]
+    old = {k: v for k, v in c.items() if k not in ("volume_gain_uncertainty_mm3", "volume_gain_edge_sd_mm3")}
+    assert "; registration \u00b1 " in dict(_compare_rows(old))["Volume gained"]  # written before 2026-12-04
     assert rows["Discrepancy change"].startswith(f"{c['discrepancy_change_mm3']:+,.0f} mm\u00b3")
     assert rows["Gained by zone (largest)"].startswith(f"malar {c['zone_malar_volume_gained_mm3']:,.0f} mm\u00b3")
     p = json.loads((results["photo_analyze"] / "measurements.json").read_text())

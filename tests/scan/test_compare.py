@@ -187,6 +187,11 @@ def test_cli_compare_writes_outputs(series, tmp_path):
     assert c["volume_gain_mm3"] == pytest.approx(pre.true_volume_mm3 - post.true_volume_mm3, rel=0.03)
     assert c["provenance"]["inputs"]["pre"]["file"] == "p01_pre.ply"
     assert c["provenance"]["inputs"]["post"]["file"] == "p01_6m.ply"
+    # the gain's SD and its two parts, printed as written
+    assert c["volume_gain_uncertainty_mm3"] == pytest.approx(np.hypot(c["volume_gain_registration_sd_mm3"],
+                                                                      c["volume_gain_edge_sd_mm3"]))
+    assert (f"+/- {c['volume_gain_uncertainty_mm3']:.0f} mm3, 1 SD: registration "
+            f"{c['volume_gain_registration_sd_mm3']:.0f}, region edge {c['volume_gain_edge_sd_mm3']:.0f}") in result.output
 
 
 def test_user_stable_mask(series, tmp_path):
@@ -315,6 +320,39 @@ def test_clean_gain_with_the_whole_carving_in_the_region(template_natural, humfa
              "(default region %+.1f%%)", face, pattern, 100 * fraction, 100 * (gains["whole"] / post.true_gain_mm3 - 1),
              post.true_gain_mm3, 100 * (gains["default"] / post.true_gain_mm3 - 1))
     assert gains["whole"] == pytest.approx(post.true_gain_mm3, rel=0.01)
+
+
+#: Measured (``python benchmarks/study_compare_coverage.py`` gives the errors without the SDs): the clean
+#: multi-zone and broad cases of the five faces, with the default region, lie within 2 of
+#: ``volume_gain_uncertainty_mm3`` in 9 of 10 (|z| 0.42-1.39); the miss is held here.
+EDGE_SD_MISSES = {("humface", "multizone"): "the gain reads 597 mm3 short of the exact 15,000 for an SD of 265 "
+                                           "(z -2.25): the region (its depth limit behind the temple, README) cuts "
+                                           "off 525 mm3 where 530 lie within 5 mm inside its edge, of which the rule "
+                                           "takes half as 1 SD"}
+
+
+@pytest.mark.parametrize("face,pattern", [
+    pytest.param(f, p, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=EDGE_SD_MISSES[(f, p)]))
+    if (f, p) in EDGE_SD_MISSES else (f, p)
+    for f in ("template", "humface") for p in ("multizone", "broad")])
+def test_gain_sd_holds_what_the_region_edge_cuts_off(template_natural, humface_natural, face, pattern):
+    """``volume_gain_uncertainty_mm3`` on the clean, fully restored follow-up with the default region, whose
+    error is what the region does not hold: within 2 SDs of the exact gain, the SD mostly the edge's."""
+    base = (template_natural if face == "template" else humface_natural)[0]
+    pre = datasets.carve_atrophy(base.vertices_mm, base.faces, pattern=pattern, side="left")
+    post = pre.restored(1.0)
+    r = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
+                      affected="left")
+    err = r.gain.volume_mm3 - post.true_gain_mm3
+    log.info("%s %s clean, default region: gain error %+.0f mm3, SD %.0f (registration %.0f, region edge %.0f): "
+             "z %+.2f; discrepancy change error %+.0f, SD %.0f", face, pattern, err, r.volume_gain_uncertainty_mm3,
+             r.volume_gain_registration_sd_mm3, r.volume_gain_edge_sd_mm3, err / r.volume_gain_uncertainty_mm3,
+             r.discrepancy_change_mm3 + post.true_gain_mm3, r.discrepancy_change_uncertainty_mm3)
+    assert r.volume_gain_uncertainty_mm3 == pytest.approx(np.hypot(r.volume_gain_registration_sd_mm3,
+                                                                   r.volume_gain_edge_sd_mm3))
+    assert r.volume_gain_edge_sd_mm3 > 10 * r.volume_gain_registration_sd_mm3  # same mesh, same pose
+    assert abs(err) <= 2.0 * r.volume_gain_uncertainty_mm3
+    assert abs(r.discrepancy_change_mm3 + post.true_gain_mm3) <= 2.0 * r.discrepancy_change_uncertainty_mm3
 
 
 @pytest.mark.parametrize("seed", [3, 5])

@@ -136,6 +136,9 @@ def test_endpoints_reproduce_the_known_restored_volume(done):
              p01.discrepancy_change_registration_sd_mm3)
     assert 0.0 <= p01.volume_gain_registration_sd_mm3 < 0.05 * RESTORED_MM3
     assert 0.0 <= p01.discrepancy_change_registration_sd_mm3 < 0.05 * RESTORED_MM3
+    # ... and the SDs with what the face region's edge may cut off (a round dent well inside it: little)
+    assert p01.volume_gain_registration_sd_mm3 <= p01.volume_gain_uncertainty_mm3 < 0.05 * RESTORED_MM3
+    assert p01.discrepancy_change_registration_sd_mm3 <= p01.discrepancy_change_uncertainty_mm3 < 0.05 * RESTORED_MM3
     assert p01.discrepancy_change_percent == pytest.approx(
         100 * p01.discrepancy_change_mm3 / p01.discrepancy_baseline_mm3 * p01.discrepancy_baseline_percent / 100, rel=1e-9)
     assert p01.discrepancy_baseline_percent > 0 and pd.isna(p01.missing_3d_reason)

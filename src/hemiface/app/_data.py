@@ -48,10 +48,11 @@ HEADLINES = {
                      ("volumetric_discrepancy_mm3", "volumetric discrepancy (mm³)"),
                      ("volumetric_discrepancy_uncertainty_mm3", "volumetric discrepancy, SD (mm³)")),
     "scan_compare": (("volume_gain_mm3", "volume gain (mm³)"),
+                     ("volume_gain_uncertainty_mm3", "volume gain, SD (mm³)"),
                      ("volume_gain_registration_sd_mm3", "volume gain, registration SD (mm³)"),
                      ("discrepancy_pre_mm3", "discrepancy before (mm³)"),
                      ("discrepancy_post_mm3", "discrepancy after (mm³)"),
-                     ("discrepancy_change_registration_sd_mm3", "discrepancy change, registration SD (mm³)"),
+                     ("discrepancy_change_uncertainty_mm3", "discrepancy change, SD (mm³)"),
                      ("defect_corrected_percent", "defect corrected (%)")),
 }
 

@@ -89,12 +89,23 @@ def _scan_rows(m: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _gain_sd(c: dict) -> str:
+    """"; ± SD (registration …, region edge …), 1 SD" for the volume gained, or the registration's alone
+    (comparisons written before 2026-12-04), or nothing."""
+    if c.get("volume_gain_uncertainty_mm3") is not None:
+        return ("; \u00b1 " + _num(c["volume_gain_uncertainty_mm3"], ",.0f", "mm\u00b3") + ", 1 SD: registration "
+                + _num(c["volume_gain_registration_sd_mm3"], ",.0f") + ", region edge "
+                + _num(c["volume_gain_edge_sd_mm3"], ",.0f"))
+    if c.get("volume_gain_registration_sd_mm3") is not None:
+        return "; registration \u00b1 " + _num(c["volume_gain_registration_sd_mm3"], ",.0f", "mm\u00b3") + ", 1 SD"
+    return ""
+
+
 def _compare_rows(c: dict) -> list[tuple[str, str]]:
     rows = [
         ("Affected side (patient's)", str(c["affected_side"])),
         ("Volume gained", _num(c["volume_gain_mm3"], ",.0f", "mm\u00b3") + f" (maximum {_num(c['max_gain_mm'], '.1f', 'mm')}"
-         + ("; registration \u00b1 " + _num(c["volume_gain_registration_sd_mm3"], ",.0f", "mm\u00b3") + ", 1 SD"
-            if c.get("volume_gain_registration_sd_mm3") is not None else "") + ")"),
+         + _gain_sd(c) + ")"),
         ("Volume lost", _num(c["volume_loss_mm3"], ",.0f", "mm\u00b3")),
         ("Discrepancy before \u2192 after", f"{_num(c['discrepancy_pre_mm3'], ',.0f')} \u2192 "
          + _num(c["discrepancy_post_mm3"], ",.0f", "mm\u00b3")),

@@ -14,12 +14,12 @@ from .. import logger
 from .._errors import RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
-from ._defect import AREA_LEVEL_MM, DefectMeasure, merge_patches
+from ._defect import AREA_LEVEL_MM, DefectMeasure, edge_volume_mm3, merge_patches, region_edge_tree
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
 from ._mesh import column_volume_mm3
 from ._peak import RawDepth
-from ._plane import fit_plane, stable_points_mm, vertex_areas_mm2, volume_uncertainty_mm3
+from ._plane import fit_plane, stable_points_mm, volume_uncertainty_mm3
 from ._prepare import prepare_surface
 from ._region import FaceRegion
 from ._solid import defect_solid
@@ -137,35 +137,6 @@ class ScanAnalysis:
         from ._outputs import write_outputs
 
         return write_outputs(self, out_dir, overwrite=overwrite)
-
-
-#: The region's edge may cut a depressed area: as much again as lies within this band inside the edge is
-#: taken as the SD of what lies beyond it (mm).
-EDGE_BAND_MM = 5.0
-
-
-def region_edge_tree(half):
-    """KD-tree of a hemiface's open border away from the midline (the region's edge), or None."""
-    from scipy.spatial import cKDTree
-
-    from ._mesh import boundary_points
-
-    if not len(half.faces):
-        return None
-    edge = boundary_points(half.vertices, half.faces)
-    edge = edge[np.abs(edge[:, 0]) > EDGE_BAND_MM]  # the midline cut is not an edge of the measurement
-    return cKDTree(edge) if len(edge) else None
-
-
-def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
-    """Half the depth integral of ``patch`` within EDGE_BAND_MM of the region's edge: the uncertainty of
-    what the edge cut off. Positive depth only for a defect; ``signed`` (the discrepancy): |signed integral|.
-    """
-    if edge_tree is None or not len(patch.faces):
-        return 0.0
-    near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
-    depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
-    return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
 
 
 #: A defect that borders on this much of an open hole (mm, its own side or its mirror image's) is reported.

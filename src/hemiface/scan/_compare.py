@@ -23,9 +23,12 @@ hemiface (to first order POST's own mirror comparison in the shared plane).
 Uncertainty of the change: the registration's, from a delete-a-group block
 jackknife of POST's registration onto PRE (:func:`registration_covariance`),
 carried to first order into each integral of the net change
-(:func:`gain_sensitivity`); the ``*_registration_sd_*`` keys. It is not the
-method's own error (the gain map's resolution, a thin gain's edge below the
-noise), which the truth tables in the README give.
+(:func:`gain_sensitivity`), the ``*_registration_sd_*`` keys; and what the face
+region's edge may cut off (half the change within 5 mm inside the edge, as
+``analyze_scan`` takes it), the ``*_edge_sd_*`` keys; in quadrature the
+``*_uncertainty_mm3`` keys. Neither is the method's own error (the gain map's
+resolution, a thin gain's edge below the noise, a smile's one-sided volume),
+which the truth tables in the README give.
 
 Sign conventions: ``gain_mm`` > 0 where POST lies outside PRE (tissue gained).
 ``discrepancy_change_mm3`` = POST - PRE: negative when the affected side
@@ -51,17 +54,19 @@ from .._provenance import provenance, sha256_file
 from .._validate import check_option, check_positive
 from ._plane import (
     SymmetryFrame, block_groups, fit_plane, jackknife_covariance, registration_samples, stable_points_mm,
-    vertex_areas_mm2, volume_uncertainty_mm3,
+    volume_uncertainty_mm3,
 )
 from ._prepare import prepare_surface
 from ._surface import (
     MAX_PAIR_DEPTH_MM, PreparedSurface, away_from_border, border_tree_of, choose_side, depth_patch, load_inputs,
     measure_sides,
 )
-from ._defect import DEPTH_EPS_MM, Patch, find_defects, merge_patches
+from ._defect import DEPTH_EPS_MM, Patch, edge_volume_mm3, find_defects, merge_patches, region_edge_tree
 from ._distance import SurfaceQuery
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
-from ._mesh import cluster_vertices, face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_normals
+from ._mesh import (
+    cluster_vertices, face_areas_mm2, face_normals, smooth_vertex_field, submesh, vertex_areas_mm2, vertex_normals,
+)
 from ._region import FaceRegion
 from ._registration import RigidFit, register_rigid, rotation_vector
 from ._zones import ZoneLayout, layout_for_visit, zone_volumes_mm3
@@ -132,6 +137,13 @@ class ScanComparison:
     discrepancy_change_registration_sd_mm3: float
     defect_corrected_registration_sd_percent: float
     registration_sd_mm: float
+    #: SDs of what the face region's edge may cut off the change (half the change within EDGE_BAND_MM inside
+    #: the edge, as for ``analyze_scan``'s volumes), and the SDs of the change: registration and edge in
+    #: quadrature.
+    volume_gain_edge_sd_mm3: float
+    discrepancy_change_edge_sd_mm3: float
+    volume_gain_uncertainty_mm3: float
+    discrepancy_change_uncertainty_mm3: float
     #: Net volume gained in each aesthetic zone of the affected side (PRE's zones; the gain split by zone,
     #: adds up to ``gain.volume_mm3``), and those zones.
     zone_gain_mm3: Mapping[str, float]
@@ -170,6 +182,10 @@ class ScanComparison:
             "discrepancy_change_registration_sd_mm3": self.discrepancy_change_registration_sd_mm3,
             "defect_corrected_registration_sd_percent": self.defect_corrected_registration_sd_percent,
             "registration_sd_mm": self.registration_sd_mm,
+            "volume_gain_edge_sd_mm3": self.volume_gain_edge_sd_mm3,
+            "discrepancy_change_edge_sd_mm3": self.discrepancy_change_edge_sd_mm3,
+            "volume_gain_uncertainty_mm3": self.volume_gain_uncertainty_mm3,
+            "discrepancy_change_uncertainty_mm3": self.discrepancy_change_uncertainty_mm3,
             "registration_rms_mm": self.registration_rms_mm,
             "registration_inlier_fraction": self.registration.inlier_fraction,
             "registration_converged": self.registration.converged,
@@ -553,8 +569,12 @@ def compare_scans(
         corrected_sd = 100.0 * _integral_sd_mm3(footprint, net_sensitivity_at, motion_cov) / pre_volume[side] \
             if np.isfinite(corrected) else float("nan")
         motion_sd_mm = motion_sd_mm_at(gv, motion_cov)
+        # What the face region's edge may cut off the change, as analyze_scan takes it for a defect.
+        edge = region_edge_tree(affected_half)
+        gain_edge_sd = edge_volume_mm3(gained_patch, edge)
+        change_edge_sd = edge_volume_mm3(affected_half, edge, signed=True)
     else:
-        gain_sd = change_sd = corrected_sd = motion_sd_mm = float("nan")
+        gain_sd = change_sd = corrected_sd = motion_sd_mm = gain_edge_sd = change_edge_sd = float("nan")
     zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)
     zone_gain = zone_volumes_mm3(zone_layout, gained_patch, reference=pre_patch)
     plan_result = None if plan is None else _plan_vs_result(
@@ -608,6 +628,10 @@ def compare_scans(
         discrepancy_change_registration_sd_mm3=change_sd,
         defect_corrected_registration_sd_percent=corrected_sd,
         registration_sd_mm=motion_sd_mm,
+        volume_gain_edge_sd_mm3=gain_edge_sd,
+        discrepancy_change_edge_sd_mm3=change_edge_sd,
+        volume_gain_uncertainty_mm3=float(np.hypot(gain_sd, gain_edge_sd)),
+        discrepancy_change_uncertainty_mm3=float(np.hypot(change_sd, change_edge_sd)),
         zone_gain_mm3=zone_gain,
         zone_layout=zone_layout,
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),

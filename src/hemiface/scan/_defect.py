@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from ._mesh import clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_components
+from ._mesh import boundary_points, clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_areas_mm2, vertex_components
 from ._peak import Peaks, RawDepth
 
 #: "depth > 0", numerically: the defect's rim is the 1-micrometre level set. This keeps
@@ -219,3 +220,28 @@ def merge_patches(patches: list[Patch]) -> Patch:
         *(np.concatenate([getattr(p, name) for p in patches]) if all(getattr(p, name) is not None for p in patches)
           else None for name in ("raw_depth_mm", "raw_top")),
     )
+
+
+#: The region's edge may cut a depressed area: as much again as lies within this band inside the edge is
+#: taken as the SD of what lies beyond it (mm).
+EDGE_BAND_MM = 5.0
+
+
+def region_edge_tree(half):
+    """KD-tree of a hemiface's open border away from the midline (the region's edge), or None."""
+    if not len(half.faces):
+        return None
+    edge = boundary_points(half.vertices, half.faces)
+    edge = edge[np.abs(edge[:, 0]) > EDGE_BAND_MM]  # the midline cut is not an edge of the measurement
+    return cKDTree(edge) if len(edge) else None
+
+
+def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
+    """Half the depth integral of ``patch`` within EDGE_BAND_MM of the region's edge: the uncertainty of
+    what the edge cut off. Positive depth only for a defect; ``signed`` (the discrepancy): |signed integral|.
+    """
+    if edge_tree is None or not len(patch.faces):
+        return 0.0
+    near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
+    depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
+    return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))

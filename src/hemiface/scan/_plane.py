@@ -50,7 +50,7 @@ from .. import logger
 from .._errors import HemifaceError, LandmarkError, RegistrationError
 from ._distance import SurfaceQuery
 from ._io import SurfaceScan, load_scan
-from ._mesh import face_areas_mm2, vertex_normals
+from ._mesh import face_areas_mm2, vertex_areas_mm2, vertex_normals
 from ._region import FaceRegion
 from ._surface import PreparedSurface
 from ._symmetry import (
@@ -411,15 +411,6 @@ def depth_sensitivity(patch_vertices: np.ndarray, patch_faces: np.ndarray, top: 
     db = -2.0 * (q[:, 2] * m[:, 0] + q[:, 0] * m[:, 2])
     do = 2.0 * m[:, 0]
     return np.column_stack([da, db, do])
-
-
-def vertex_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """A third of each adjacent triangle's area at each vertex."""
-    area = np.zeros(len(vertices))
-    a = face_areas_mm2(vertices, faces) / 3.0
-    for k in range(3):
-        np.add.at(area, faces[:, k], a)
-    return area
 
 
 def volume_uncertainty_mm3(patch, covariance: np.ndarray) -> float:

@@ -62,6 +62,8 @@ One row per eligible patient with ``patient_id``, ``technique``,
 ``discrepancy_{baseline,followup,change}_percent``,
 ``defect_volume_baseline_mm3``, ``volume_gain_mm3``, ``volume_gain_registration_sd_mm3`` and
 ``discrepancy_change_registration_sd_mm3`` (``scan compare``'s SDs from the registration alone),
+``volume_gain_uncertainty_mm3`` and ``discrepancy_change_uncertainty_mm3`` (the registration's and
+what the face region's edge may cut off, in quadrature),
 ``complications_followup`` (';'-separated types, '' for none, NaN unknown),
 ``complications_followup_n``, ``major_complication`` (bool),
 ``missing_2d_reason``, ``missing_3d_reason``, and for each FACE-Q scale

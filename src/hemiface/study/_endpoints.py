@@ -30,8 +30,10 @@ ENDPOINT_COLUMNS = (
     "discrepancy_baseline_mm3", "discrepancy_followup_mm3", "discrepancy_change_mm3",
     "discrepancy_baseline_percent", "discrepancy_followup_percent", "discrepancy_change_percent",
     "defect_volume_baseline_mm3", "volume_gain_mm3",
-    # scan compare's SDs of the change from the registration of the follow-up onto the baseline (not the method's error)
+    # scan compare's SDs of the change: from the registration of the follow-up onto the baseline, and with what
+    # the face region's edge may cut off (registration and edge in quadrature; neither is the method's error)
     "volume_gain_registration_sd_mm3", "discrepancy_change_registration_sd_mm3",
+    "volume_gain_uncertainty_mm3", "discrepancy_change_uncertainty_mm3",
     "complications_followup", "complications_followup_n", "major_complication",
     "missing_2d_reason", "missing_3d_reason",
     # Head pose at each visit (mean over the visit's photos; degrees, as photo analyze reports it) and its
@@ -160,7 +162,8 @@ def _scan_values(outcomes, pid, baseline, followup) -> tuple[dict, str | None]:
     empty = dict(discrepancy_baseline_mm3=_NAN, discrepancy_followup_mm3=_NAN, discrepancy_change_mm3=_NAN,
                  discrepancy_baseline_percent=_NAN, discrepancy_followup_percent=_NAN,
                  discrepancy_change_percent=_NAN, defect_volume_baseline_mm3=_NAN, volume_gain_mm3=_NAN,
-                 volume_gain_registration_sd_mm3=_NAN, discrepancy_change_registration_sd_mm3=_NAN)
+                 volume_gain_registration_sd_mm3=_NAN, discrepancy_change_registration_sd_mm3=_NAN,
+                 volume_gain_uncertainty_mm3=_NAN, discrepancy_change_uncertainty_mm3=_NAN)
     pre = outcomes.get((pid, baseline, "scan_analyze"))
     if pre and pre[0][0] == "ok":
         empty["defect_volume_baseline_mm3"] = pre[0][2]["defect_volume_mm3"]
@@ -187,7 +190,10 @@ def _scan_values(outcomes, pid, baseline, followup) -> tuple[dict, str | None]:
                   discrepancy_change_mm3=after - before, volume_gain_mm3=comp["volume_gain_mm3"],
                   # absent from comparisons written before 2026-12-03 (NaN: not known)
                   volume_gain_registration_sd_mm3=_number(comp.get("volume_gain_registration_sd_mm3")),
-                  discrepancy_change_registration_sd_mm3=_number(comp.get("discrepancy_change_registration_sd_mm3")))
+                  discrepancy_change_registration_sd_mm3=_number(comp.get("discrepancy_change_registration_sd_mm3")),
+                  # absent from comparisons written before 2026-12-04
+                  volume_gain_uncertainty_mm3=_number(comp.get("volume_gain_uncertainty_mm3")),
+                  discrepancy_change_uncertainty_mm3=_number(comp.get("discrepancy_change_uncertainty_mm3")))
     if unaffected and unaffected > 0:
         values.update(discrepancy_baseline_percent=100.0 * before / unaffected,
                       discrepancy_followup_percent=100.0 * after / unaffected,
