@@ -1,6 +1,6 @@
 """Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
 
-Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|cues|known_pose|pairs|silhouette]``):
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [renders|london|atrophy|london_atrophy|cues|known_pose|pairs|silhouette]``):
 
 * renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
   yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
@@ -8,6 +8,8 @@ Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [
 * the 30 Face Research Lab London photos against their delineated templates (SD of the ratio,
   correlation with yaw, landmark error, contour agreement at the mouth and jaw levels);
 * a 10% one-sided compression of each scan, rendered frontal and turned, against its known ratio;
+* ``london_atrophy``: the same 10% drawn into each London photo's left hemiface (a thin-plate-spline warp of
+  the photo; the contour only, or the whole hemiface), at the photo's own head pose, against the known change;
 * ``cues``: four yaw cues from the face mesh, their change over the turn and their shift by the compression;
 * ``known_pose``: the compensation with each render's known rotation (the depth model alone), and with the
   exact surface depth as well (what the outline detection alone leaves);
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "photo"))
 
 from pose_validation import (  # noqa: E402
     CUES, LEVELS, PAIR_ESTIMATES, SCAN_NAMES, atrophy_table, cue_table, deviation_from_frontal, format_rows,
-    known_pose_table, london_table, pose_pair_table, render_table,
+    known_pose_table, london_atrophy_table, london_table, pose_pair_table, render_table,
 )
 
 RATIOS = ["ratio", "ratio_compensated", "landmark_ratio", "landmark_ratio_compensated"] + [
@@ -88,6 +90,27 @@ def atrophy() -> None:
         print(f"\n== {name}: left side compressed, known ratio {rows[0]['known_ratio']:.1f} %")
         print(format_rows(rows, ["render_yaw_deg", "render_pitch_deg", "known_ratio", "unwarped_frontal_ratio",
                                  "ratio", "ratio_compensated", "yaw_deg"]))
+
+
+LONDON_ATROPHY_KEYS = ["photo", "yaw_deg", "yaw_warped_deg", "known_ratio", "ratio", "known_change", "change",
+                       "change_compensated"]
+
+
+def london_atrophy() -> None:
+    for contour_only in (True, False):
+        rows = london_atrophy_table(contour_only=contour_only)
+        kind = "the contour only (features held)" if contour_only else "the whole hemiface"
+        print(f"\n== London set: 10% of the left hemiface drawn in, {kind}")
+        print(format_rows(rows, LONDON_ATROPHY_KEYS))
+        err = np.array([r["ratio"] - r["known_ratio"] for r in rows])
+        comp = np.array([r["change_compensated"] - r["known_change"] for r in rows])
+        shift = np.array([r["yaw_warped_deg"] - r["yaw_deg"] for r in rows])
+        known = np.array([r["known_change"] for r in rows])
+        print(f"  ratio - known ratio: mean {err.mean():+.2f}, mean |.| {np.abs(err).mean():.2f}, max |.| "
+              f"{np.abs(err).max():.2f} points ({(np.abs(err) > 2).sum()} of {len(rows)} beyond 2)")
+        print(f"  compensated change - known change ({known.mean():+.2f} on average): mean {comp.mean():+.2f}, "
+              f"max |.| {np.abs(comp).max():.2f} points; the face mesh's yaw moved {shift.mean():+.2f} degrees on "
+              f"average ({shift.min():+.2f} to {shift.max():+.2f})")
 
 
 def cues() -> None:
@@ -164,7 +187,8 @@ def silhouette() -> None:
 
 
 def main(argv) -> None:
-    parts = {"renders": renders, "london": london, "atrophy": atrophy, "cues": cues, "known_pose": known_pose,
+    parts = {"renders": renders, "london": london, "atrophy": atrophy, "london_atrophy": london_atrophy, "cues": cues,
+             "known_pose": known_pose,
              "pairs": pairs, "silhouette": silhouette}
     for key in argv or list(parts):
         t = time.perf_counter()

@@ -90,13 +90,53 @@ def template_landmarks(path: Path):
 
 
 @functools.lru_cache(maxsize=None)
+def london_analysis(name: str):
+    """The analysis of one London photo (affected left), cached."""
+    from hemiface.photo import analyze_photo
+
+    return analyze_photo(LONDON / name, affected="left")
+
+
+@functools.lru_cache(maxsize=None)
+def london_atrophy_table(factor: float = ATROPHY_FACTOR, contour_only: bool = True) -> tuple:
+    """The 30 London photos, each with its left hemiface's contour drawn in toward the midline by ``factor``
+    (``photo_helpers.simulate_atrophy``: a thin-plate-spline warp of the photo; ``contour_only``: the eyes,
+    brows, nose and mouth corners held, as soft-tissue atrophy leaves them), at the photo's own head pose.
+
+    Known: the warped outline's ratio about the warped pupils (``known_ratio``) and so the change the warp
+    made (``known_change``: from the unwarped photo's own ratio, measured on the outline the warp moved).
+    Measured: the warped photo's ratio, and the pose-compensated ratio's change between the two photos
+    (the face mesh's yaw moving with the warp hides part of it).
+    """
+    from photo_helpers import simulate_atrophy, true_ratio
+
+    from hemiface.photo import analyze_photo, photo_from_array, read_photo
+
+    rows = []
+    for jpg in sorted(LONDON.glob("*.jpg")):
+        base = london_analysis(jpg.name)
+        warped, outline, pupils = simulate_atrophy(read_photo(jpg).rgb, base, factor, contour_only=contour_only)
+        a = analyze_photo(photo_from_array(warped, name=f"{jpg.stem}_atrophy"), affected="left")
+        known = true_ratio(outline, pupils)
+        rows.append({
+            "photo": jpg.name, "yaw_deg": base.pose["yaw_deg"], "yaw_warped_deg": a.pose["yaw_deg"],
+            "known_ratio": known, "ratio": a.symmetry_ratio_percent,
+            "known_change": known - base.symmetry_ratio_percent,
+            "change": a.symmetry_ratio_percent - base.symmetry_ratio_percent,
+            "change_compensated": a.symmetry_ratio_pose_compensated_percent
+            - base.symmetry_ratio_pose_compensated_percent,
+        })
+    return tuple(rows)
+
+
+@functools.lru_cache(maxsize=None)
 def london_table() -> tuple:
-    from hemiface.photo import FaceLandmarks, analyze_photo
+    from hemiface.photo import FaceLandmarks
     from hemiface.photo._analyze import measure
 
     rows = []
     for jpg in sorted(LONDON.glob("*.jpg")):
-        a = analyze_photo(jpg, affected="left")
+        a = london_analysis(jpg.name)
         tem = template_landmarks(jpg.with_suffix(".tem"))
         # The template's own outline measured the same two ways, with hemiface's points (so at the same
         # levels about the same midline: the comparison is of the outlines) and the photo's face mesh.
@@ -136,14 +176,6 @@ def closest_on_polyline(polyline: np.ndarray, q: np.ndarray) -> np.ndarray:
     return near[np.argmin(np.linalg.norm(near - q, axis=1))]
 
 
-def _true_ratio(outline_px, pupils_px) -> float:
-    from hemiface.photo._geometry import Frame, hemiface_polygons, polygon_area, pupils_midline
-
-    frame = Frame.from_pupils(pupils_px[0], pupils_px[1])
-    parts = hemiface_polygons(frame.uv(outline_px), pupils_midline())
-    return 100.0 * polygon_area(parts["left"]) / polygon_area(parts["right"])
-
-
 @functools.lru_cache(maxsize=None)
 def atrophy_table(name: str) -> tuple:
     """The scan with its left side compressed by ATROPHY_FACTOR, rendered frontal and turned.
@@ -151,6 +183,7 @@ def atrophy_table(name: str) -> tuple:
     Known ratio: the unwarped frontal render's detected outline and pupils, moved by the same warp (in the
     frontal head frame the warp acts on x alone, so it maps the frontal silhouette onto the warped one).
     """
+    from photo_helpers import true_ratio
     from pose_renders import image_x_warp, left_compression
 
     frontal = render_analysis(name, 0, 0)
@@ -160,7 +193,7 @@ def atrophy_table(name: str) -> tuple:
     outline[:, 0] = image_x_warp(name, warp, outline[:, 0])
     pupils = np.array([lm["pupil_right"], lm["pupil_left"]])
     pupils[:, 0] = image_x_warp(name, warp, pupils[:, 0])
-    truth = _true_ratio(outline, pupils)
+    truth = true_ratio(outline, pupils)
     rows = []
     for yaw, pitch in ((0, 0),) + ATROPHY_POSES:
         a = render_analysis(name, yaw, pitch, atrophy=True)

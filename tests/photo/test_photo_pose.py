@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pose_validation import (
     ATROPHY_FACTOR, CUES, LEVELS, SCAN_NAMES, atrophy_table, cue_table, deviation_from_frontal, format_rows,
-    known_pose_table, london_table, render_table,
+    known_pose_table, london_atrophy_table, london_table, render_table,
 )
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,58 @@ def atrophy(request):
 def test_compensated_ratio_recovers_atrophy_seen_turned(atrophy):
     for r in atrophy:
         assert abs(r["ratio_compensated"] - r["known_ratio"]) <= 2.0, r
+
+
+# ---- (c) on the London photos: simulated atrophy at each photo's own (real) head pose --------------------
+
+LONDON_ATROPHY_KEYS = ["photo", "yaw_deg", "yaw_warped_deg", "known_ratio", "ratio", "known_change", "change",
+                       "change_compensated"]
+
+
+def _london_atrophy(contour_only: bool) -> tuple:
+    first = (contour_only,) not in _LOGGED
+    rows = london_atrophy_table(contour_only=contour_only)
+    if first:
+        _LOGGED.add((contour_only,))
+        log.info("London set with 10%% of the left hemiface drawn in (%s):\n%s",
+                 "contour only" if contour_only else "whole hemiface", format_rows(rows, LONDON_ATROPHY_KEYS))
+    return rows
+
+
+_LOGGED: set = set()
+_KINDS = {False: "whole hemiface", True: "contour only"}
+
+
+_CONTOUR_ONLY_MISS = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "not reached with the contour alone drawn in (features held): mean |error| 1.32 points (mean +1.14: too "
+    "little of the change) but 9 of 30 photos beyond 2 (011, 031, 041, 066 read 3.6-4.5 points too little; 031, 041 "
+    "and 096 are photos whose jaw the outline misses, README)"))
+
+
+@pytest.mark.parametrize("contour_only", [False, pytest.param(True, marks=_CONTOUR_ONLY_MISS)], ids=_KINDS.get)
+def test_london_simulated_atrophy_is_measured(contour_only):
+    """The primary (uncompensated) ratio of each warped London photo within 2 points of its known ratio, as
+    ``test_photo_atrophy.py`` asks on two photos (met for the whole hemiface: largest 0.95 points)."""
+    rows = _london_atrophy(contour_only)
+    err = np.array([r["ratio"] - r["known_ratio"] for r in rows])
+    log.info("London, %s: ratio - known ratio mean %+.2f, mean |.| %.2f, max |.| %.2f points (%d of %d beyond 2)",
+             _KINDS[contour_only], err.mean(), np.abs(err).mean(), np.abs(err).max(), (np.abs(err) > 2).sum(),
+             len(rows))
+    assert np.abs(err).max() <= 2.0
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "not reached: the face mesh reads the drawn-in hemiface as a head turn (its yaw moves +2.4 degrees on "
+    "average, whole hemiface; +2.7 contour only), so the compensated ratio keeps only part of the known change: "
+    "on average 0.8 of 5.8 points (whole hemiface) and 3.2 of 10.1 (contour only); target within 2 points on "
+    "every photo"))
+@pytest.mark.parametrize("contour_only", [False, True], ids=_KINDS.get)
+def test_london_compensated_ratio_keeps_the_atrophy(contour_only):
+    rows = _london_atrophy(contour_only)
+    miss = np.array([r["change_compensated"] - r["known_change"] for r in rows])
+    log.info("London, %s: compensated change - known change mean %+.2f, max |.| %.2f points", _KINDS[contour_only],
+             miss.mean(), np.abs(miss).max())
+    assert np.abs(miss).max() <= 2.0
 
 
 # ---- (d) what limits the compensation: the pose cues and the depth model, each on its own -------------
