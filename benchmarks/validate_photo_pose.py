@@ -155,9 +155,7 @@ def silhouette() -> None:
 
     from PIL import Image
     from pose_silhouette import silhouette_pose, silhouette_table
-    from pose_validation import ATROPHY_FACTOR, LONDON
-
-    from hemiface.photo import analyze_photo
+    from pose_validation import ATROPHY_FACTOR, LONDON, london_analysis
 
     for name in SCAN_NAMES:
         rows = silhouette_table(name, ATROPHY_FACTOR)
@@ -175,7 +173,7 @@ def silhouette() -> None:
                   f"error of a visit pair's yaw difference {pair:.2f} degrees")
     yaws = []
     for jpg in sorted(LONDON.glob("*.jpg")):
-        a = analyze_photo(jpg, affected="left")
+        a = london_analysis(jpg.name)
         s = silhouette_pose(np.asarray(Image.open(jpg).convert("RGB")), a.landmarks["pupil_right"],
                             a.landmarks["pupil_left"], name=jpg.name)
         yaws.append((a.pose["yaw_deg"], np.nan if s is None else s["yaw_deg"]))

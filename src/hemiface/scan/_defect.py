@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._mesh import boundary_points, clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_areas_mm2, vertex_components
+from ._mesh import (
+    boundary_points, clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_areas_mm2, vertex_components,
+)
 from ._peak import Peaks, RawDepth
 
 #: "depth > 0", numerically: the defect's rim is the 1-micrometre level set. This keeps

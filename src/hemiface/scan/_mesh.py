@@ -22,7 +22,6 @@ def face_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.linalg.norm(face_area_vectors(vertices, faces), axis=1)
 
 
-
 def vertex_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """A third of each adjacent triangle's area at each vertex."""
     area = np.zeros(len(vertices))
@@ -30,6 +29,7 @@ def vertex_areas_mm2(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     for k in range(3):
         np.add.at(area, faces[:, k], a)
     return area
+
 
 def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     a = face_area_vectors(vertices, faces)
