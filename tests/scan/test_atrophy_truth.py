@@ -85,6 +85,22 @@ def test_template_pattern_volume_and_depth(template, pattern, side, pose):
     assert r.provenance["parameters"]["orient"] == ("auto" if auto else "canonical")
 
 
+def test_a_defect_cut_by_the_region_edge_is_reported(template, caplog):
+    """The multi-zone pattern's temple part reaches beyond the default region (the defect reads -1.7%): a warning
+    says so and how to widen the region; the midline pattern lies well inside and gets none."""
+    warned = {}
+    for pattern in ("multizone", "midline"):
+        ph = _carve(template, pattern, "left")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hemiface"):
+            r = analyze_scan(scan_from_arrays(ph.vertices_mm, ph.faces), affected="left")
+        warned[pattern] = [m for m in caplog.messages if "reaches the face region's edge" in m]
+        log.info("%s: defect %.0f mm3 for %.0f; edge warning: %s", pattern, r.defect_volume_mm3, ph.true_volume_mm3,
+                 warned[pattern])
+    assert len(warned["multizone"]) == 1 and "--region-width-mm" in warned["multizone"][0]
+    assert warned["midline"] == []
+
+
 @pytest.mark.parametrize("noise_mm", [0.0, 0.1, 0.2])
 @pytest.mark.parametrize("pattern", ["midline", "broad"])
 def test_peak_depth_with_scanner_noise(template, pattern, noise_mm):

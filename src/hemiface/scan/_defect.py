@@ -227,6 +227,12 @@ def merge_patches(patches: list[Patch]) -> Patch:
 #: The region's edge may cut a depressed area: as much again as lies within this band inside the edge is
 #: taken as the SD of what lies beyond it (mm).
 EDGE_BAND_MM = 5.0
+#: A volume whose edge SD (:func:`edge_volume_mm3`) reaches this share of it is reported as reaching the
+#: region's edge (the multi-zone pattern's temple part: 1.6-3.5% on five faces, -1.1 to -4.9% cut off).
+EDGE_WARNING_SHARE = 0.01
+#: What to do about it, for the warning.
+EDGE_ADVICE = ("widen the face region (--region-width-mm, --region-above-mm, --region-below-mm, --region-depth-mm) "
+               "to measure it")
 
 
 def region_edge_tree(half):
