@@ -71,6 +71,9 @@ def test_key_numbers_are_the_measurements(results):
         in rows["Volume gained"]
     old = {k: v for k, v in c.items() if k not in ("volume_gain_uncertainty_mm3", "volume_gain_edge_sd_mm3")}
     assert "; registration \u00b1 " in dict(_compare_rows(old))["Volume gained"]  # written before 2026-12-04
+    assert rows["Flags"] == (", ".join(f.replace("_", " ") for f in c["flags"]) or "none")
+    assert "Flags" not in dict(_compare_rows({k: v for k, v in old.items() if k != "flags"}))
+    assert dict(_compare_rows(dict(c, flags=["gain_reaches_region_edge"])))["Flags"] == "gain reaches region edge"
     assert rows["Discrepancy change"].startswith(f"{c['discrepancy_change_mm3']:+,.0f} mm\u00b3")
     assert rows["Gained by zone (largest)"].startswith(f"malar {c['zone_malar_volume_gained_mm3']:,.0f} mm\u00b3")
     p = json.loads((results["photo_analyze"] / "measurements.json").read_text())

@@ -95,6 +95,8 @@ def test_a_defect_cut_by_the_region_edge_is_reported(template, caplog):
         with caplog.at_level(logging.WARNING, logger="hemiface"):
             r = analyze_scan(scan_from_arrays(ph.vertices_mm, ph.faces), affected="left")
         warned[pattern] = [m for m in caplog.messages if "reaches the face region's edge" in m]
+        assert ("defect_reaches_region_edge" in r.flags) == bool(warned[pattern])
+        assert r.to_dict()["flags"] == list(r.flags)
         log.info("%s: defect %.0f mm3 for %.0f; edge warning: %s", pattern, r.defect_volume_mm3, ph.true_volume_mm3,
                  warned[pattern])
     assert len(warned["multizone"]) == 1 and "--region-width-mm" in warned["multizone"][0]

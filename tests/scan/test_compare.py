@@ -346,6 +346,7 @@ def test_gain_sd_holds_what_the_region_edge_cuts_off(template_natural, humface_n
         r = compare_scans(as_scan(pre.vertices_mm, pre.faces, "pre"), as_scan(post.vertices_mm, post.faces, "post"),
                           affected="left")
     assert any("gain reaches the face region's edge" in m for m in caplog.messages)
+    assert "gain_reaches_region_edge" in r.flags and r.to_dict()["flags"] == ["gain_reaches_region_edge"]
     err = r.gain.volume_mm3 - post.true_gain_mm3
     log.info("%s %s clean, default region: gain error %+.0f mm3, SD %.0f (registration %.0f, region edge %.0f): "
              "z %+.2f; discrepancy change error %+.0f, SD %.0f", face, pattern, err, r.volume_gain_uncertainty_mm3,
@@ -370,6 +371,7 @@ def test_a_gain_well_inside_the_region_has_no_edge_sd(template_series, caplog):
              r.volume_gain_edge_sd_mm3)
     assert r.volume_gain_edge_sd_mm3 < 0.002 * r.gain.volume_mm3
     assert not any("region's edge" in m for m in caplog.messages)
+    assert r.flags == ()
 
 
 @pytest.mark.parametrize("seed", [3, 5])

@@ -86,7 +86,15 @@ def _scan_rows(m: dict) -> list[tuple[str, str]]:
     zones = _largest_zones(m, "defect_volume_mm3", "discrepancy_share")
     if zones:
         rows.insert(-1, ("Defect by zone (largest; % of the discrepancy)", zones))
+    rows.extend(_flag_rows(m))
     return rows
+
+
+def _flag_rows(result: dict) -> list[tuple[str, str]]:
+    """A scan result's flags (results written before 2026-12-04 have none: no row)."""
+    if "flags" not in result:
+        return []
+    return [("Flags", ", ".join(str(f).replace("_", " ") for f in result["flags"]) or "none")]
 
 
 def _gain_sd(c: dict) -> str:
@@ -121,6 +129,7 @@ def _compare_rows(c: dict) -> list[tuple[str, str]]:
     if "plan_dice" in c:
         rows.append(("Plan vs result", f"Dice {_num(c['plan_dice'], '.2f')}, mean thickness difference "
                                        f"{_num(c.get('plan_thickness_difference_mean_mm'), '.2f', 'mm')}"))
+    rows.extend(_flag_rows(c))
     return rows
 
 

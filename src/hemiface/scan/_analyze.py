@@ -68,6 +68,9 @@ class ScanAnalysis:
     #: Length (mm) of open hole borders next to the defect or its mirror image (see :func:`hole_border_near_defect_mm`);
     #: from :data:`HOLE_BORDER_WARNING_MM` on, a warning says the defect may go on under the hole.
     defect_hole_border_mm: float
+    #: What to check, as short names (also warned about when measured): ``defect_reaches_region_edge`` (its
+    #: region-edge SD at least EDGE_WARNING_SHARE of it), ``defect_borders_open_hole``.
+    flags: tuple[str, ...]
     #: The affected side's measurements per aesthetic zone (:data:`hemiface.scan.ZONE_NAMES` order) and
     #: the zones' boundaries (see :mod:`hemiface.scan._zones`).
     zones: tuple[ZoneMeasure, ...]
@@ -126,6 +129,7 @@ class ScanAnalysis:
             "defect_volume_uncertainty_mm3": self.defect_volume_uncertainty_mm3,
             "volumetric_discrepancy_uncertainty_mm3": self.volumetric_discrepancy_uncertainty_mm3,
             "defect_hole_border_mm": self.defect_hole_border_mm,
+            "flags": list(self.flags),
             **zone_keys(self.zones),
             "zones": self.zone_layout.to_dict(),
             "frame_source": self.frame_source,
@@ -263,7 +267,9 @@ def analyze_scan(
     )
     defect_patch = merge_patches([d for d, _ in chosen])
     hole_border = hole_border_near_defect_mm(prepared, sym, defect_patch, region.border_margin_mm)
+    flags = []
     if hole_border >= HOLE_BORDER_WARNING_MM:
+        flags.append("defect_borders_open_hole")
         logger.warning("the defect borders on %.0f mm of an open hole of the scan (larger than the %g mm radius "
                        "closed before measuring), on its own side or its mirror image's: the skin under the hole is "
                        "not measured, so the defect may be larger than reported; rescan that area",
@@ -296,6 +302,7 @@ def analyze_scan(
                     "plane %.0f + smoothing %.0f + edge %.0f", defect_sd, plane_defect, smooth_defect, edge_defect,
                     discrepancy_sd, plane_disc, smooth_disc, edge_disc)
         if edge_defect >= EDGE_WARNING_SHARE * side_volume[side] > 0:
+            flags.append("defect_reaches_region_edge")
             logger.warning("the defect reaches the face region's edge: about %.0f mm3 (1 SD) of it may lie beyond; %s",
                            edge_defect, EDGE_ADVICE)
     params = {
@@ -344,6 +351,7 @@ def analyze_scan(
         defect_volume_uncertainty_mm3=defect_sd,
         volumetric_discrepancy_uncertainty_mm3=discrepancy_sd,
         defect_hole_border_mm=hole_border,
+        flags=tuple(flags),
         zones=zones,
         zone_layout=zone_layout,
         depth_vertices_mm=to_scan(patch.vertices),

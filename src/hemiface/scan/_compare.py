@@ -146,6 +146,9 @@ class ScanComparison:
     discrepancy_change_edge_sd_mm3: float
     volume_gain_uncertainty_mm3: float
     discrepancy_change_uncertainty_mm3: float
+    #: What to check, as short names (also warned about): ``gain_reaches_region_edge`` (its region-edge SD at
+    #: least EDGE_WARNING_SHARE of the gain).
+    flags: tuple[str, ...]
     #: Net volume gained in each aesthetic zone of the affected side (PRE's zones; the gain split by zone,
     #: adds up to ``gain.volume_mm3``), and those zones.
     zone_gain_mm3: Mapping[str, float]
@@ -188,6 +191,7 @@ class ScanComparison:
             "discrepancy_change_edge_sd_mm3": self.discrepancy_change_edge_sd_mm3,
             "volume_gain_uncertainty_mm3": self.volume_gain_uncertainty_mm3,
             "discrepancy_change_uncertainty_mm3": self.discrepancy_change_uncertainty_mm3,
+            "flags": list(self.flags),
             "registration_rms_mm": self.registration_rms_mm,
             "registration_inlier_fraction": self.registration.inlier_fraction,
             "registration_converged": self.registration.converged,
@@ -556,6 +560,7 @@ def compare_scans(
 
     gain_measure = _change_measure(gained)
     gained_patch = merge_patches([p for p, _ in gained])
+    flags = []
     if uncertainty:
         # The registration's error, carried to first order into each integral of the net change.
         motion_cov = registration_covariance(pre_query, stable_points, stable_normals, fit, sym, robust_scale_mm)
@@ -576,6 +581,7 @@ def compare_scans(
         gain_edge_sd = edge_volume_mm3(gained_patch, edge)
         change_edge_sd = edge_volume_mm3(affected_half, edge, signed=True)
         if gain_edge_sd >= EDGE_WARNING_SHARE * gain_measure.volume_mm3 > 0:
+            flags.append("gain_reaches_region_edge")
             logger.warning("the gain reaches the face region's edge: about %.0f mm3 (1 SD) of it may lie beyond; %s",
                            gain_edge_sd, EDGE_ADVICE)
     else:
@@ -637,6 +643,7 @@ def compare_scans(
         discrepancy_change_edge_sd_mm3=change_edge_sd,
         volume_gain_uncertainty_mm3=float(np.hypot(gain_sd, gain_edge_sd)),
         discrepancy_change_uncertainty_mm3=float(np.hypot(change_sd, change_edge_sd)),
+        flags=tuple(flags),
         zone_gain_mm3=zone_gain,
         zone_layout=zone_layout,
         gain_vertices_mm=to_pre_scan(gain_patch.vertices),
