@@ -16,34 +16,21 @@ method's own error. Asserts nothing; the suite holds four of the cases
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from study_compare_patterns import base_face, parse_args  # same folder; it puts tests/ on the path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "scan"))
-
-FACES = ("template", "humface", "james", "demoface", "simpop_03")
-PATTERNS = ("multizone", "broad", "midline")
 FRACTIONS = (0.3, 1.0, 1.2)
 
 
 def main(argv=None) -> None:
     from hemiface import datasets
     from hemiface.scan import FaceRegion, compare_scans, scan_from_arrays
-    from test_atrophy_truth import real_scan
     from test_compare import WHOLE_CARVING_REGION
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--faces", nargs="+", default=FACES, choices=FACES)
-    parser.add_argument("--patterns", nargs="+", default=PATTERNS, choices=PATTERNS)
-    parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS)
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, FRACTIONS)
     regions = (FaceRegion(), FaceRegion(**WHOLE_CARVING_REGION))
     print(f"{'face':10s} {'pattern':10s} {'restored':>8s} {'truth mm3':>9s} {'default %':>9s} {'whole %':>8s}", flush=True)
     for face in args.faces:
-        base = datasets.load_sample("template") if face == "template" else real_scan(face)
+        base = base_face(face)
         for pattern in args.patterns:
             pre = datasets.carve_atrophy(base.vertices_mm, base.faces, pattern=pattern, side="left")
             for fraction in args.fractions:

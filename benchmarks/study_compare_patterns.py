@@ -40,25 +40,37 @@ PATTERNS = ("multizone", "broad", "midline")
 FRACTIONS = (0.3, 0.6, 1.0, 1.2)
 
 
+def parse_args(argv, doc: str, fractions=FRACTIONS) -> argparse.Namespace:
+    """The faces, patterns and restored fractions to run (this study's and ``study_compare_coverage.py``'s)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--faces", nargs="+", default=FACES, choices=FACES)
+    parser.add_argument("--patterns", nargs="+", default=PATTERNS, choices=PATTERNS)
+    parser.add_argument("--fractions", nargs="+", type=float, default=fractions)
+    return parser.parse_args(argv)
+
+
+def base_face(face: str):
+    """The natural scan of ``face`` (the symmetric template or a real face, as the suite loads it)."""
+    from hemiface import datasets
+    from test_atrophy_truth import real_scan
+
+    return datasets.load_sample("template") if face == "template" else real_scan(face)
+
+
 def main(argv=None) -> None:
     from hemiface import datasets
     from hemiface.scan import analyze_scan, compare_scans, scan_from_arrays
     from helpers import expression_change
-    from test_atrophy_truth import real_scan
     from test_compare import expression_discrepancy_change, follow_up_scan
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--faces", nargs="+", default=FACES, choices=FACES)
-    parser.add_argument("--patterns", nargs="+", default=PATTERNS, choices=PATTERNS)
-    parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS)
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__)
     print(f"{'face':10s} {'pattern':10s} {'restored':>8s} {'gain mm3':>9s} {'truth':>8s} {'gain %':>7s} "
           f"{'smile':>6s} {'gain+ %':>7s} {'reg SD':>6s} {'z':>6s} {'SD':>5s} {'z all':>6s} {'corrected':>9s} "
           f"{'truth':>6s} {'points':>7s} "
           f"{'moved':>6s} {'s':>5s}",
           flush=True)
     for face in args.faces:
-        base = datasets.load_sample("template") if face == "template" else real_scan(face)
+        base = base_face(face)
         natural = analyze_scan(base, affected="left", uncertainty=False)
         for pattern in args.patterns:
             pre = datasets.carve_atrophy(base.vertices_mm, base.faces, pattern=pattern, side="left")

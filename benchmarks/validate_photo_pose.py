@@ -1,8 +1,8 @@
 """Pose validation harness (issue 13): prints the tables behind ``tests/photo/test_photo_pose.py``.
 
-Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [--prior-width W] [--prior-flat F]
-[renders|london|atrophy|london_atrophy|cues|known_pose|pairs|silhouette]``; the options measure the outline
-refinement with another ``PRIOR_WIDTH`` / ``PRIOR_FLAT``, as the README's ninth pass did):
+Run with ``make validate-pose`` (or ``python benchmarks/validate_photo_pose.py [--prior-width W]
+[renders|london|atrophy|london_atrophy|cues|known_pose|pairs|silhouette]``; ``--prior-width`` measures the
+outline refinement with another ``PRIOR_WIDTH``, as the README's ninth pass did):
 
 * renders of the textured james and Lee Perry-Smith scans turned to face the camera and rendered at
   yaw and pitch -10 ... +10 degrees (``tests/photo/pose_renders.py``), with the uncompensated and the
@@ -191,11 +191,10 @@ def main(argv) -> None:
              "known_pose": known_pose, "pairs": pairs, "silhouette": silhouette}
     from hemiface.photo import _locate
 
-    while argv[:1] in (["--prior-width"], ["--prior-flat"]):  # measurements only: the outline prior (README)
-        setattr(_locate, "PRIOR_WIDTH" if argv[0] == "--prior-width" else "PRIOR_FLAT", float(argv[1]))
+    if argv[:1] == ["--prior-width"]:  # a measurement only: the outline refinement's prior (README)
+        _locate.PRIOR_WIDTH = float(argv[1])
         argv = argv[2:]
-    print(f"(outline refinement's prior: flat within {_locate.PRIOR_FLAT:g}, SD {_locate.PRIOR_WIDTH:g} of the "
-          f"search range)")
+    print(f"(outline refinement's prior: SD {_locate.PRIOR_WIDTH:g} of the search range)")
     for key in argv or list(parts):
         t = time.perf_counter()
         parts[key]()

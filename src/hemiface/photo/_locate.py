@@ -220,9 +220,7 @@ REFINE_FIRST, REFINE_LAST = 6, 66
 SMOOTHNESS_PER_PX = 0.08
 
 
-#: The preference for the starting outline: flat within PRIOR_FLAT of the search range, then falling off as a
-#: Gaussian of SD PRIOR_WIDTH of it.
-PRIOR_FLAT = 0.0
+#: Width (SD) of the Gaussian preference for the starting outline, as a share of the search range.
 PRIOR_WIDTH = 0.6
 
 
@@ -291,7 +289,7 @@ def refine_outline(crop: np.ndarray, outline: np.ndarray, *, search_px: float = 
     pts = outline[chain, None, :] + t[None, :, None] * normals[chain, None, :]  # (n, m, 2)
     samples = map_coordinates(img, [pts[..., 1] - 0.5, pts[..., 0] - 0.5], order=1, mode="nearest")
     strength = np.abs(np.gradient(samples, step, axis=1))
-    prior = np.exp(-0.5 * (np.maximum(np.abs(t) - PRIOR_FLAT * search_px, 0.0) / (PRIOR_WIDTH * search_px)) ** 2)
+    prior = np.exp(-0.5 * (t / (PRIOR_WIDTH * search_px)) ** 2)
     score = strength * prior[None, :]
     typical = float(np.median(score.max(axis=1))) or 1.0
     offset = _chain_posterior_mean(-score / typical, t, SMOOTHNESS_PER_PX, EDGE_TEMPERATURE)

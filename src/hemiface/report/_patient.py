@@ -90,11 +90,13 @@ def _scan_rows(m: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _flag_text(flags) -> str:
+    return ", ".join(str(f).replace("_", " ") for f in flags) if flags else "none"
+
+
 def _flag_rows(result: dict) -> list[tuple[str, str]]:
     """A scan result's flags (results written before 2026-12-04 have none: no row)."""
-    if "flags" not in result:
-        return []
-    return [("Flags", ", ".join(str(f).replace("_", " ") for f in result["flags"]) or "none")]
+    return [("Flags", _flag_text(result["flags"]))] if "flags" in result else []
 
 
 def _gain_sd(c: dict) -> str:
@@ -147,7 +149,7 @@ def _photo_rows(m: dict) -> list[tuple[str, str]]:
         ("Landmark ratio", _num(m.get("landmark_ratio_percent"), ".1f", "%")),
         ("Head pose", f"roll {_num(pose.get('roll_deg'), '.1f')}\u00b0, yaw {_num(pose.get('yaw_deg'), '.1f')}\u00b0, "
                       f"pitch {_num(pose.get('pitch_deg'), '.1f')}\u00b0"),
-        ("Pose and quality flags", ", ".join(str(f).replace("_", " ") for f in flags) if flags else "none"),
+        ("Pose and quality flags", _flag_text(flags)),
     ]
     scale = (m.get("scale") or {}).get("mm_per_px")
     if scale:

@@ -15,7 +15,7 @@ from .._errors import RegionError
 from .._provenance import provenance
 from .._validate import check_option, check_positive
 from ._defect import (
-    AREA_LEVEL_MM, EDGE_ADVICE, EDGE_WARNING_SHARE, DefectMeasure, edge_volume_mm3, merge_patches, region_edge_tree,
+    AREA_LEVEL_MM, DefectMeasure, edge_volume_mm3, merge_patches, reaches_region_edge, region_edge_tree,
 )
 from ._frame import FaceFrame
 from ._io import MM_PER_UNIT, SurfaceScan
@@ -301,10 +301,8 @@ def analyze_scan(
         logger.info("uncertainty (1 SD, mm3): defect %.0f = plane %.0f + smoothing %.0f + edge %.0f; discrepancy %.0f = "
                     "plane %.0f + smoothing %.0f + edge %.0f", defect_sd, plane_defect, smooth_defect, edge_defect,
                     discrepancy_sd, plane_disc, smooth_disc, edge_disc)
-        if edge_defect >= EDGE_WARNING_SHARE * side_volume[side] > 0:
+        if reaches_region_edge("defect", edge_defect, side_volume[side]):
             flags.append("defect_reaches_region_edge")
-            logger.warning("the defect reaches the face region's edge: about %.0f mm3 (1 SD) of it may lie beyond; %s",
-                           edge_defect, EDGE_ADVICE)
     params = {
         "affected": affected, "units": scan.units, "threshold_mm": threshold_mm, "floor_mm": floor_mm,
         "defect_area_level_mm": AREA_LEVEL_MM,

@@ -62,7 +62,7 @@ from ._surface import (
     measure_sides,
 )
 from ._defect import (
-    DEPTH_EPS_MM, EDGE_ADVICE, EDGE_WARNING_SHARE, Patch, edge_volume_mm3, find_defects, merge_patches, region_edge_tree,
+    DEPTH_EPS_MM, Patch, edge_volume_mm3, find_defects, merge_patches, reaches_region_edge, region_edge_tree,
 )
 from ._distance import SurfaceQuery
 from ._io import MM_PER_UNIT, SurfaceScan, load_scan
@@ -580,10 +580,8 @@ def compare_scans(
         edge = region_edge_tree(affected_half)
         gain_edge_sd = edge_volume_mm3(gained_patch, edge)
         change_edge_sd = edge_volume_mm3(affected_half, edge, signed=True)
-        if gain_edge_sd >= EDGE_WARNING_SHARE * gain_measure.volume_mm3 > 0:
+        if reaches_region_edge("gain", gain_edge_sd, gain_measure.volume_mm3):
             flags.append("gain_reaches_region_edge")
-            logger.warning("the gain reaches the face region's edge: about %.0f mm3 (1 SD) of it may lie beyond; %s",
-                           gain_edge_sd, EDGE_ADVICE)
     else:
         gain_sd = change_sd = corrected_sd = motion_sd_mm = gain_edge_sd = change_edge_sd = float("nan")
     zone_layout = layout_for_visit(pre_s.landmarks_mm, pre_s.frame, sym)

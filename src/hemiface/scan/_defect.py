@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .. import logger
+
 from ._mesh import (
     boundary_points, clip_by_scalar, face_areas_mm2, swept_volumes_mm3, vertex_areas_mm2, vertex_components,
 )
@@ -230,9 +232,6 @@ EDGE_BAND_MM = 5.0
 #: A volume whose edge SD (:func:`edge_volume_mm3`) reaches this share of it is reported as reaching the
 #: region's edge (the multi-zone pattern's temple part: 1.6-3.5% on five faces, -1.1 to -4.9% cut off).
 EDGE_WARNING_SHARE = 0.01
-#: What to do about it, for the warning.
-EDGE_ADVICE = ("widen the face region (--region-width-mm, --region-above-mm, --region-below-mm, --region-depth-mm) "
-               "to measure it")
 
 
 def region_edge_tree(half):
@@ -253,3 +252,14 @@ def edge_volume_mm3(patch, edge_tree, *, signed: bool = False) -> float:
     near = edge_tree.query(patch.vertices, distance_upper_bound=EDGE_BAND_MM)[0] <= EDGE_BAND_MM
     depth = patch.depth_mm if signed else np.maximum(patch.depth_mm, 0.0)
     return 0.5 * abs(float(np.sum(vertex_areas_mm2(patch.vertices, patch.faces)[near] * depth[near])))
+
+
+def reaches_region_edge(what: str, edge_sd_mm3: float, volume_mm3: float) -> bool:
+    """Whether ``what`` (a defect, a gain) of ``volume_mm3`` reaches the region's edge (its edge SD at least
+    EDGE_WARNING_SHARE of it); if so, a warning says so and how to widen the region."""
+    if not edge_sd_mm3 >= EDGE_WARNING_SHARE * volume_mm3 > 0:
+        return False
+    logger.warning("the %s reaches the face region's edge: about %.0f mm3 (1 SD) of it may lie beyond; widen the face "
+                   "region (--region-width-mm, --region-above-mm, --region-below-mm, --region-depth-mm) to measure it",
+                   what, edge_sd_mm3)
+    return True
